@@ -1,0 +1,59 @@
+"""One exception root; subclasses are named by what failed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class OutagedError(Exception):
+    """Root of every error outaged raises on purpose."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with an input, located as precisely as we can."""
+
+    source: str  # file name, "api", "line 12", ...
+    line: int | None
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.source if self.line is None else f"{self.source}:{self.line}"
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class InputError(OutagedError):
+    """Bad input: carries every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class TopologyError(InputError):
+    """topology.yaml (or a CSV it includes) is invalid."""
+
+
+class SignalError(InputError):
+    """A signal, report or action is malformed or names something unknown."""
+
+
+class ConfigError(InputError):
+    """The daemon configuration is invalid."""
+
+
+class TransitionError(OutagedError):
+    """An outage action is not allowed in the outage's current state."""
+
+
+class AuthError(OutagedError):
+    """Missing, unknown or revoked token, or a role that may not do this."""
+
+
+class StoreError(OutagedError):
+    """The persistent store failed or holds something unexpected."""
+
+
+class ProbeError(OutagedError):
+    """A probe engine cannot start (no permission, bad address family...)."""

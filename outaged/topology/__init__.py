@@ -1,0 +1,1 @@
+"""Topology: the typed network model, its loader and the graph index."""

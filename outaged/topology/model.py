@@ -1,0 +1,129 @@
+"""Typed topology: elements, maintenance areas, people and thresholds.
+
+Everything here is immutable and already validated; `load.py` builds it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    CORE = "core"
+    EGRESS = "egress"
+    PLATFORM = "platform"  # AAA / billing: authentication depends on it
+    METRO = "metro"
+    COMMUNITY = "community"  # 小区机房
+    BUILDING = "building"  # 楼道光点
+    ACCESS = "access"
+    FIBRE = "fibre"
+    SPLITTER = "splitter"
+    POWER = "power"
+
+
+PASSIVE_KINDS = frozenset({Kind.FIBRE, Kind.SPLITTER, Kind.POWER})
+CITY_KINDS = frozenset({Kind.CORE, Kind.EGRESS, Kind.PLATFORM})
+
+
+class Severity(StrEnum):
+    S1 = "S1"
+    S2 = "S2"
+    S3 = "S3"
+    S4 = "S4"
+
+    @property
+    def rank(self) -> int:
+        """1 is the most severe."""
+        return int(self.value[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Element:
+    id: str
+    kind: Kind
+    parents: tuple[str, ...]
+    area: str
+    subscribers: int = 0
+    address: str | None = None
+    contract: bool = True
+    name: str = ""
+    snmp: str | None = None  # name of a credential set in the daemon config
+    uplinks: tuple[str, ...] = ()  # ifIndex ("3") or ifName ("ge-0/0/1") watched by SNMP
+    line: int | None = None  # where it was defined, for error messages
+
+    @property
+    def passive(self) -> bool:
+        return self.kind in PASSIVE_KINDS
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    id: str
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    webhook: str | None = None
+    lang: str = "zh-CN"
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """A maintenance area (维护界面) and who answers for it."""
+
+    id: str
+    name: str
+    interface: str  # person id of the interface person (故障接口人)
+    roster: tuple[str, ...] = ()  # next people to reassign to, in order
+    manager: str | None = None  # centre manager told on reassignment
+
+
+@dataclass(frozen=True, slots=True)
+class LeadershipRule:
+    person: str
+    severities: frozenset[Severity]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceCentre:
+    id: str
+    name: str
+    contacts: tuple[str, ...]
+    communities: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Correlation and classification knobs, each with a sensible default."""
+
+    down_after: int = 3  # failed probe cycles before an element is down
+    up_after: int = 2  # good cycles before it is up again
+    flap_transitions: int = 4  # state changes within flap_window_s that mean flapping
+    flap_window_s: float = 1800.0
+    spike_window_s: float = 900.0
+    spike_min_reporters: int = 3
+    spike_min_share: float = 0.05  # of the element's subscribers
+    spike_p_value: float = 1e-6  # Poisson tail vs the element's baseline
+    prior_reports_per_sub_hour: float = 2e-4
+    auth_prior_share: float = 0.2  # share of the prior that is authentication trouble
+    baseline_tau_s: float = 86400.0
+    spike_clear_after_s: float = 1800.0  # a report-only fault is over after this much quiet
+    auth_min_communities: int = 3
+    infer_share: float = 0.5  # share of children with evidence to infer a silent parent
+    large_area_share: float = 0.3
+    city_share: float = 0.5
+    relapse_window_s: float = 1800.0
+    degraded_confidence: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    elements: dict[str, Element]
+    areas: dict[str, Area]
+    people: dict[str, Person]
+    leadership: tuple[LeadershipRule, ...]
+    service_centres: dict[str, ServiceCentre]
+    subscribers: dict[str, str]  # subscriber id -> element id
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    call_centre: tuple[str, ...] = ()  # person ids told the external message
+    source: str = "topology.yaml"
