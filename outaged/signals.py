@@ -5,6 +5,7 @@ Times are POSIX seconds (UTC) as floats; edges convert from and to ISO-8601.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -67,6 +68,16 @@ class Trap:
 
 
 @dataclass(frozen=True, slots=True)
+class InterfaceStatus:
+    """ifOperStatus of one of the element's watched uplinks, from an SNMP poll."""
+
+    at: float
+    element: str
+    interface: str  # ifIndex as a string, or the configured ifName
+    up: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Reboot:
     """sysUpTime went backwards: the element restarted since the last poll."""
 
@@ -97,4 +108,7 @@ class Maintenance:
     note: str = ""
 
 
-Signal = Report | ProbeResult | Trap | Reboot | ManualFault | Maintenance
+Signal = Report | ProbeResult | Trap | InterfaceStatus | Reboot | ManualFault | Maintenance
+
+# Where probes and intake hand their signals over (the daemon queues them).
+SignalSink = Callable[[Signal], None]
