@@ -98,7 +98,7 @@ class Thresholds:
 
     down_after: int = 3  # failed probe cycles before an element is down
     up_after: int = 2  # good cycles before it is up again
-    flap_transitions: int = 4  # state changes within flap_window_s that mean flapping
+    flap_transitions: int = 3  # state changes within flap_window_s that mean flapping
     flap_window_s: float = 1800.0
     spike_window_s: float = 900.0
     spike_min_reporters: int = 3

@@ -1,0 +1,112 @@
+"""What a root cause cuts off: elements, subscribers, communities.
+
+A root is *whole* when everything it dominates is out: it failed itself (or was
+inferred as a passive or silent element) and nothing below it still answers.
+Otherwise it is *partial*: the root element plus the scopes of the sub-roots it
+explains (e.g. some buildings of a community).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from outaged.correlate.election import Root
+from outaged.topology.graph import GraphIndex
+from outaged.topology.model import Kind, Thresholds
+
+# Below a community a report spike speaks for the whole element (a dead building).
+_WHOLE_ON_REPORTS = frozenset({Kind.BUILDING, Kind.ACCESS})
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    whole: bool
+    elements: int
+    subscribers: int
+    parts: tuple[str, ...]  # top affected elements: the root, or the listed buildings
+    communities_hit: tuple[str, ...]  # wholly out or out as a large area
+    communities_touched: tuple[str, ...]  # any subscriber affected (service centres)
+
+
+class ScopeCalculator:
+    def __init__(self, index: GraphIndex, th: Thresholds) -> None:
+        self.index = index
+        self.th = th
+        self._communities_cache: dict[str, tuple[str, ...]] = {}
+
+    def scope(self, root: Root, healthy_below: dict[str, int] | defaultdict[str, int]) -> Scope:
+        parts: list[tuple[str, bool]] = []
+        self._collect(root, healthy_below, parts)
+        index = self.index
+        elements = subscribers = 0
+        whole_communities: set[str] = set()
+        share: defaultdict[str, int] = defaultdict(int)
+        for part, whole in parts:
+            community = index.community_of[part]
+            if whole:
+                elements += index.subtree_size[part]
+                count = index.subtree_subscribers[part]
+                if community is None:
+                    whole_communities.update(self._communities_below(part))
+            else:
+                elements += 1
+                count = index.element(part).subscribers
+            subscribers += count
+            if community is not None:
+                share[community] += count
+                if whole and community == part:
+                    whole_communities.add(community)
+        large = {
+            c
+            for c, n in share.items()
+            if n >= self.th.large_area_share * index.subtree_subscribers[c] and n > 0
+        }
+        touched = whole_communities | {c for c, n in share.items() if n > 0}
+        if index.element(root.element).kind is Kind.PLATFORM:
+            subscribers = index.total_subscribers  # nobody can log in
+        return Scope(
+            whole=len(parts) == 1 and parts[0][1],
+            elements=elements,
+            subscribers=subscribers,
+            parts=tuple(p for p, _ in parts),
+            communities_hit=tuple(sorted(whole_communities | large)),
+            communities_touched=tuple(sorted(touched)),
+        )
+
+    def _collect(
+        self,
+        root: Root,
+        healthy_below: dict[str, int] | defaultdict[str, int],
+        parts: list[tuple[str, bool]],
+    ) -> None:
+        if self._is_whole(root, healthy_below):
+            parts.append((root.element, True))
+            return
+        parts.append((root.element, False))
+        for sub in root.below:
+            self._collect(sub, healthy_below, parts)
+
+    def _is_whole(self, root: Root, healthy_below: dict[str, int] | defaultdict[str, int]) -> bool:
+        if healthy_below.get(root.element, 0) > 0:
+            return False
+        element = self.index.element(root.element)
+        if root.own is None:  # inferred
+            return element.kind is not Kind.COMMUNITY
+        if root.own.hard or not root.below:
+            return True
+        return element.kind in _WHOLE_ON_REPORTS
+
+    def _communities_below(self, element: str) -> tuple[str, ...]:
+        cached = self._communities_cache.get(element)
+        if cached is None:
+            found: list[str] = []
+            stack = [element]
+            while stack:
+                node = stack.pop()
+                if self.index.element(node).kind is Kind.COMMUNITY:
+                    found.append(node)
+                else:  # nothing below a community is another community
+                    stack.extend(self.index.dom_children[node])
+            cached = self._communities_cache[element] = tuple(sorted(found))
+        return cached

@@ -1,0 +1,1 @@
+"""Correlation: element health with hysteresis, report spikes, root election."""

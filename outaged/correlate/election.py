@@ -1,0 +1,100 @@
+"""Root-cause election: the fewest, deepest elements that explain the evidence.
+
+Evidence is walked up the dominator tree. An element becomes a root when it
+has evidence of its own (absorbing everything below it), or when it is the
+only explanation left for evidence in two or more of its branches and may be
+inferred: a passive element (fibre, splitter, power) or a silent parent with
+nothing below it still answering, or a community (several of its buildings
+failing together make one partial outage there). Everything else passes its
+roots upwards unchanged, so unrelated faults stay separate.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+
+from outaged.topology.graph import SUPER_ROOT, GraphIndex
+from outaged.topology.model import Kind, Thresholds
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    element: str
+    first_at: float
+    hard: bool  # the element itself was seen failing (probe, uplinks, manual)
+    degraded: bool  # only slow / intermittent reports speak against it
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Root:
+    element: str
+    own: Evidence | None  # None when inferred from its branches
+    below: tuple[Root, ...]  # sub-roots it explains
+
+    def evidence(self) -> Iterator[Evidence]:
+        if self.own is not None:
+            yield self.own
+        for root in self.below:
+            yield from root.evidence()
+
+    @property
+    def first_at(self) -> float:
+        return min(e.first_at for e in self.evidence())
+
+    @property
+    def degraded(self) -> bool:
+        return all(e.degraded for e in self.evidence())
+
+    @property
+    def hard(self) -> bool:
+        return any(e.hard for e in self.evidence())
+
+
+def elect(
+    index: GraphIndex,
+    evidence: Mapping[str, Evidence],
+    healthy_below: Mapping[str, int],
+    th: Thresholds,
+) -> list[Root]:
+    idom = index.idom
+    branches: defaultdict[str, list[str]] = defaultdict(list)
+    touched: set[str] = set()
+    for element in evidence:
+        node = element
+        while node not in touched:
+            touched.add(node)
+            parent = idom[node]
+            branches[parent].append(node)
+            if parent == SUPER_ROOT:
+                break
+            node = parent
+
+    depth = index.depth
+    results: dict[str, list[Root]] = {}
+    for node in sorted(touched, key=depth.__getitem__, reverse=True):
+        kids = branches.get(node, [])
+        below = [root for kid in kids for root in results.pop(kid)]
+        own = evidence.get(node)
+        if own is not None or _may_infer(index, node, len(kids), healthy_below, th):
+            results[node] = [Root(node, own, tuple(below))]
+        else:
+            results[node] = below
+    return [root for top in branches.get(SUPER_ROOT, []) for root in results[top]]
+
+
+def _may_infer(
+    index: GraphIndex, node: str, n_branches: int, healthy_below: Mapping[str, int], th: Thresholds
+) -> bool:
+    if n_branches < 2:
+        return False
+    element = index.element(node)
+    if element.kind is Kind.COMMUNITY:
+        return True
+    if healthy_below.get(node, 0) > 0:
+        return False
+    if element.passive:
+        return True
+    return n_branches >= th.infer_share * len(index.dom_children[node])

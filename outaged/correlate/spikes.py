@@ -1,0 +1,210 @@
+"""Report-spike detection per element against the element's own baseline.
+
+Every report counts at its element and at each element dominating it. A burst
+at an element is a spike when it has enough distinct reporters, is a meaningful
+share of the subscribers below it, and is improbable (Poisson tail) under the
+element's baseline rate: the larger of a learned rate (exponentially decayed
+count of reports seen outside spikes) and a prior per subscriber. Spikes latch
+until reports stop for `spike_clear_after_s` or the element is seen recover.
+
+Authentication (691) trouble is counted per platform element instead, and is a
+spike only when it also spans `auth_min_communities` communities.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from outaged.signals import DEGRADED_CATEGORIES, Category
+from outaged.topology.graph import GraphIndex
+from outaged.topology.model import Kind, Thresholds
+
+
+class ReportClass(StrEnum):
+    DOWN = "down"
+    DEGRADED = "degraded"
+    AUTH = "auth"
+
+
+def report_class(category: Category) -> ReportClass | None:
+    """The class a report counts in; None for single-customer categories."""
+    if category is Category.DOWN:
+        return ReportClass.DOWN
+    if category is Category.AUTH:
+        return ReportClass.AUTH
+    if category in DEGRADED_CATEGORIES:
+        return ReportClass.DEGRADED
+    return None
+
+
+@dataclass(slots=True)
+class Window:
+    """Reports of one class at one element over the sliding window."""
+
+    events: deque[tuple[float, str, str | None]] = field(default_factory=deque)
+    reporters: dict[str, int] = field(default_factory=dict)
+    communities: dict[str, int] = field(default_factory=dict)
+    learned: float = 0.0  # decayed count of reports seen outside spikes
+    learned_at: float = 0.0
+
+    def add(self, at: float, reporter: str, community: str | None) -> None:
+        self.events.append((at, reporter, community))
+        self.reporters[reporter] = self.reporters.get(reporter, 0) + 1
+        if community is not None:
+            self.communities[community] = self.communities.get(community, 0) + 1
+
+    def evict(self, horizon: float) -> None:
+        events = self.events
+        while events and events[0][0] < horizon:
+            _, reporter, community = events.popleft()
+            _decrement(self.reporters, reporter)
+            if community is not None:
+                _decrement(self.communities, community)
+
+    def learn(self, at: float, tau: float) -> None:
+        self.learned = self.learned * math.exp(-(at - self.learned_at) / tau) + 1.0
+        self.learned_at = at
+
+
+def _decrement(counts: dict[str, int], key: str) -> None:
+    left = counts[key] - 1
+    if left:
+        counts[key] = left
+    else:
+        del counts[key]
+
+
+@dataclass(frozen=True, slots=True)
+class Spike:
+    element: str
+    cls: ReportClass
+    first_at: float  # oldest report of the burst
+    last_at: float  # newest report: the spike clears after quiet from here
+    reporters: int
+    communities: int
+
+
+def poisson_tail(k: int, lam: float) -> float:
+    """P(X >= k) for X ~ Poisson(lam); the series converges fast when k > lam."""
+    if k <= 0:
+        return 1.0
+    if lam <= 0.0:
+        return 0.0
+    if k <= lam + 1.0:
+        return 1.0  # not above the expectation: never a spike
+    # Regularised lower incomplete gamma P(k, lam) by its power series.
+    log_lead = k * math.log(lam) - lam - math.lgamma(k + 1)
+    term, total, n = 1.0, 1.0, 1
+    while term > 1e-12 * total and n < 10_000:
+        term *= lam / (k + n)
+        total += term
+        n += 1
+    return min(1.0, math.exp(log_lead) * total)
+
+
+class SpikeDetector:
+    def __init__(self, index: GraphIndex, th: Thresholds) -> None:
+        self.index = index
+        self.th = th
+        self.windows: dict[tuple[str, ReportClass], Window] = {}
+        self.active: dict[tuple[str, ReportClass], Spike] = {}
+        self.platforms = [e.id for e in index.topology.elements.values() if e.kind is Kind.PLATFORM]
+        self._anonymous = 0
+        prior_per_s = th.prior_reports_per_sub_hour / 3600.0
+        self._prior_per_s = {
+            ReportClass.DOWN: prior_per_s,
+            ReportClass.DEGRADED: prior_per_s,
+            ReportClass.AUTH: prior_per_s * th.auth_prior_share,
+        }
+
+    def add(self, at: float, element: str, cls: ReportClass, subscriber: str | None) -> bool:
+        """Count one report; True when a spike started or grew its evidence."""
+        if subscriber is None:
+            self._anonymous += 1
+            subscriber = f"\x00anon{self._anonymous}"
+        community = self.index.community_of.get(element)
+        targets = self.platforms if cls is ReportClass.AUTH else self._chain(element)
+        changed = False
+        for target in targets:
+            changed |= self._count(target, cls, at, subscriber, community)
+        return changed
+
+    def _chain(self, element: str) -> list[str]:
+        return [element, *self.index.dominators(element)]
+
+    def _count(
+        self, element: str, cls: ReportClass, at: float, reporter: str, community: str | None
+    ) -> bool:
+        key = (element, cls)
+        window = self.windows.get(key)
+        if window is None:
+            window = self.windows[key] = Window(learned_at=at)
+        window.evict(at - self.th.spike_window_s)
+        window.add(at, reporter, community)
+        spike = self.active.get(key)
+        if spike is not None:
+            self.active[key] = Spike(
+                element, cls, spike.first_at, at, len(window.reporters), len(window.communities)
+            )
+            return False
+        if self._is_spike(element, cls, window, at):
+            first = window.events[0][0]
+            self.active[key] = Spike(
+                element, cls, first, at, len(window.reporters), len(window.communities)
+            )
+            return True
+        window.learn(at, self.th.baseline_tau_s)
+        return False
+
+    def _is_spike(self, element: str, cls: ReportClass, window: Window, at: float) -> bool:
+        th = self.th
+        reporters = len(window.reporters)
+        if reporters < th.spike_min_reporters:
+            return False
+        if cls is ReportClass.AUTH:
+            if len(window.communities) < th.auth_min_communities:
+                return False
+            subscribers = self.index.total_subscribers
+        else:
+            subscribers = self.index.subtree_subscribers[element]
+            if reporters < th.spike_min_share * subscribers:
+                return False
+        decay = math.exp(-(at - window.learned_at) / th.baseline_tau_s)
+        learned_per_s = window.learned * decay / th.baseline_tau_s
+        rate = max(learned_per_s, self._prior_per_s[cls] * subscribers)
+        return poisson_tail(reporters, rate * th.spike_window_s) <= th.spike_p_value
+
+    def expire(self, now: float) -> list[Spike]:
+        """Drop spikes quiet for long enough; return what ended."""
+        quiet = self.th.spike_clear_after_s
+        ended = [s for s in self.active.values() if s.last_at <= now - quiet]
+        for spike in ended:
+            self._end(spike)
+        return ended
+
+    def clear_below(self, element: str, at: float) -> list[Spike]:
+        """The element recovered: bursts under it that began before now are over."""
+        ended = [
+            s
+            for s in self.active.values()
+            if s.first_at <= at and self.index.dominates(element, s.element)
+        ]
+        for spike in ended:
+            self._end(spike)
+        return ended
+
+    def _end(self, spike: Spike) -> None:
+        key = (spike.element, spike.cls)
+        del self.active[key]
+        window = self.windows[key]  # count afresh; the learned baseline stays
+        window.events.clear()
+        window.reporters.clear()
+        window.communities.clear()
+
+    def next_expiry(self) -> float | None:
+        if not self.active:
+            return None
+        return min(s.last_at for s in self.active.values()) + self.th.spike_clear_after_s
