@@ -1,0 +1,1 @@
+"""Probes: ICMP, SNMP polling and SNMP traps, each emitting typed signals."""
