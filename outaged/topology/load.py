@@ -1,0 +1,752 @@
+"""Load topology.yaml, and the CSV files it names, into a validated Topology.
+
+Every problem is collected, with its file, line and field, before anything
+is raised: one run shows them all. Loading only ever returns a new object,
+so a caller that gets `TopologyError` still holds whatever it had before.
+The file format is described in docs/topology.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+import math
+import os
+from collections import Counter, deque
+from collections.abc import Iterator
+from dataclasses import dataclass, fields, replace
+from operator import itemgetter
+from pathlib import Path
+from typing import Any
+
+from outaged.errors import Problem, TopologyError
+from outaged.topology.model import (
+    CITY_KINDS,
+    PASSIVE_KINDS,
+    Area,
+    Element,
+    Kind,
+    LeadershipRule,
+    Person,
+    ServiceCentre,
+    Severity,
+    Thresholds,
+    Topology,
+)
+from outaged.topology.yamlsrc import YamlList, YamlMap, read_yaml
+
+VERSION = 1
+ELEMENT_FIELDS = (
+    "id",
+    "kind",
+    "parents",
+    "area",
+    "subscribers",
+    "address",
+    "contract",
+    "name",
+    "snmp",
+    "uplinks",
+)  # also the columns an elements CSV may have
+SUBSCRIBER_COLUMNS = ("subscriber", "element")
+LANGS = ("zh-CN", "en")
+
+_TOP_KEYS = frozenset(
+    {
+        "version",
+        "name",
+        "subscribers_csv",
+        "elements_csv",
+        "thresholds",
+        "people",
+        "areas",
+        "leadership",
+        "service_centres",
+        "call_centre",
+        "elements",
+    }
+)
+_PERSON_KEYS = frozenset({"id", "name", "email", "phone", "webhook", "lang"})
+_AREA_KEYS = frozenset({"id", "name", "interface", "roster", "manager"})
+_LEADERSHIP_KEYS = frozenset({"person", "severities"})
+_CENTRE_KEYS = frozenset({"id", "name", "contacts", "communities"})
+_ELEMENT_KEYS = frozenset(ELEMENT_FIELDS)
+_KINDS = {k.value: k for k in Kind}
+_SEVERITIES = {s.value: s for s in Severity}
+_CSV_BOOLS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+_THRESHOLD_DEFAULTS = {f.name: f.default for f in fields(Thresholds)}
+# Shares and probabilities; every other threshold is a count or a duration > 0.
+_UNIT_THRESHOLDS = frozenset(
+    {
+        "spike_min_share",
+        "spike_p_value",
+        "auth_prior_share",
+        "infer_share",
+        "large_area_share",
+        "city_share",
+        "degraded_confidence",
+    }
+)
+_LISTED = 5  # names quoted in a message before "and N more"
+
+
+def load_topology(path: str | os.PathLike[str]) -> Topology:
+    """Read and validate a topology; raise TopologyError listing every problem."""
+    source = os.fspath(path)
+    doc, problems = read_yaml(path, source)
+    if doc is None:
+        raise TopologyError(problems)
+    builder = _Builder(source, Path(source).parent, problems)
+    topology = builder.build(doc)
+    if topology is None or builder.problems:
+        raise TopologyError(sorted(builder.problems, key=builder.order))
+    return topology
+
+
+def _show(value: object) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, YamlMap):
+        return "a mapping"
+    if isinstance(value, YamlList):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(names[:_LISTED])
+    return shown if len(names) <= _LISTED else f"{shown} and {len(names) - _LISTED} more"
+
+
+@dataclass(slots=True)
+class _Draft:
+    """An element as written, before inheritance; `area`/`contract` None = inherit."""
+
+    id: str
+    kind: Kind | None  # None: the kind was invalid (already reported)
+    parents: tuple[str, ...]
+    area: str | None
+    subscribers: int | None
+    address: str | None
+    contract: bool | None
+    name: str
+    snmp: str | None
+    uplinks: tuple[str, ...]
+    source: str
+    line: int
+    prefix: str  # "elements[3]." in the YAML, "" in a CSV (the field is the column)
+    key_lines: YamlMap | None  # YAML only: where each field was written
+
+    def where(self, field: str) -> tuple[str, int, str]:
+        line = self.line if self.key_lines is None else self.key_lines.line_of(field)
+        return self.source, line, self.prefix + field
+
+
+class _Fields:
+    """Typed reads from one YAML mapping; each bad field becomes a problem."""
+
+    def __init__(
+        self, builder: _Builder, node: YamlMap, prefix: str, allowed: frozenset[str]
+    ) -> None:
+        self.b = builder
+        self.node = node
+        self.prefix = prefix
+        for key in node:
+            if key not in allowed:
+                self.bad(key, f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+
+    def bad(self, key: object, message: str) -> None:
+        self.b.add(self.node.line_of(key), f"{self.prefix}{key}", message)
+
+    def ident(self, key: str, *, required: bool = False) -> str | None:
+        value = self.node.get(key)
+        if value is None:
+            if required:
+                self.bad(key, "missing")
+            return None
+        if not isinstance(value, str) or not value:
+            self.bad(key, f"expected a non-empty string, got {_show(value)}")
+            return None
+        return value
+
+    def text(self, key: str, *, required: bool = False) -> str | None:
+        """Free text; a number is taken as written (phone: 13800138000)."""
+        value = self.node.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        return self.ident(key, required=required)
+
+    def idents(self, key: str, *, required: bool = False, numbers: bool = False) -> list[str]:
+        value = self.node.get(key)
+        if value is None:
+            if required:
+                self.bad(key, "missing")
+            return []
+        if not isinstance(value, YamlList):
+            self.bad(key, f"expected a list, got {_show(value)}")
+            return []
+        out: list[str] = []
+        for i, item in enumerate(value):
+            if numbers and isinstance(item, int) and not isinstance(item, bool):
+                item = str(item)
+            if isinstance(item, str) and item:
+                out.append(item)
+            else:
+                self.b.add(
+                    value.line_of(i),
+                    f"{self.prefix}{key}[{i}]",
+                    f"expected a non-empty string, got {_show(item)}",
+                )
+        if required and not value:
+            self.bad(key, "must not be empty")
+        return out
+
+    def item_line(self, key: str, index: int) -> int:
+        value = self.node.get(key)
+        return value.line_of(index) if isinstance(value, YamlList) else self.node.line_of(key)
+
+    def count(self, key: str) -> int | None:
+        value = self.node.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            self.bad(key, f"expected a whole number >= 0, got {_show(value)}")
+            return None
+        return value
+
+    def flag(self, key: str) -> bool | None:
+        value = self.node.get(key)
+        if value is None or isinstance(value, bool):
+            return value
+        self.bad(key, f"expected true or false, got {_show(value)}")
+        return None
+
+
+class _Builder:
+    def __init__(self, source: str, base: Path, problems: list[Problem]) -> None:
+        self.source = source
+        self.base = base
+        self.problems = problems
+        self.people: dict[str, Person] = {}
+        self.areas: dict[str, Area] = {}
+        self.drafts: dict[str, _Draft] = {}
+        self.addresses: dict[str, str] = {}  # normalised address -> element id
+
+    def add(self, line: int | None, field: str, message: str, source: str | None = None) -> None:
+        self.problems.append(Problem(source or self.source, line, field, message))
+
+    def order(self, p: Problem) -> tuple[bool, str, int]:
+        return p.source != self.source, p.source, p.line or 0
+
+    # -- the document ---------------------------------------------------------
+
+    def build(self, doc: Any) -> Topology | None:
+        if not isinstance(doc, YamlMap):
+            self.add(None, "", f"expected a mapping at the top, got {_show(doc)}")
+            return None
+        top = _Fields(self, doc, "", _TOP_KEYS)
+        version = doc.get("version")
+        if version != VERSION or isinstance(version, bool):
+            top.bad("version", f"expected {VERSION}, got {_show(version)}")
+        top.text("name")
+        self.people = self.read_people(doc.get("people"))
+        self.areas = self.read_areas(doc.get("areas"))
+        leadership = self.read_leadership(doc.get("leadership"))
+        call_centre = self.person_list(top, "call_centre")
+        thresholds = self.read_thresholds(doc.get("thresholds"))
+
+        for i, node in self.entries(doc.get("elements"), "elements"):
+            self.keep(self.yaml_element(node, i))
+        for i, csv_rel in enumerate(top.idents("elements_csv")):
+            where = (top.item_line("elements_csv", i), f"elements_csv[{i}]")
+            for draft in self.csv_elements(csv_rel, where):
+                self.keep(draft)
+        subscribers: dict[str, str] = {}
+        subs_rel = top.ident("subscribers_csv")
+        if subs_rel is not None:
+            subscribers = self.read_subscribers(subs_rel, doc.line_of("subscribers_csv"))
+        mapped = Counter(subscribers.values())
+        if subs_rel is not None and any(e not in self.drafts for e in mapped):
+            self.unknown_elements(subscribers, str(self.base / subs_rel))
+        if not self.drafts:
+            self.add(doc.line, "elements", "no elements defined")
+        elements = self.resolve(mapped)
+        centres = self.read_centres(doc.get("service_centres"))
+        return Topology(
+            elements=elements,
+            areas=self.areas,
+            people=self.people,
+            leadership=tuple(leadership),
+            service_centres=centres,
+            subscribers=subscribers,
+            thresholds=thresholds,
+            call_centre=tuple(call_centre),
+            source=self.source,
+        )
+
+    def entries(self, value: Any, key: str) -> Iterator[tuple[int, YamlMap]]:
+        """The mappings of a top-level list; anything else in it is reported."""
+        if value is None:
+            return
+        if not isinstance(value, YamlList):
+            self.add(getattr(value, "line", None), key, f"expected a list, got {_show(value)}")
+            return
+        for i, item in enumerate(value):
+            if isinstance(item, YamlMap):
+                yield i, item
+            else:
+                self.add(value.line_of(i), f"{key}[{i}]", f"expected a mapping, got {_show(item)}")
+
+    def unique(self, seen: dict[str, int], ident: str, f: _Fields, what: str) -> bool:
+        line = f.node.line_of("id")
+        if ident in seen:
+            f.bad("id", f"duplicate {what} id {ident!r} (first at line {seen[ident]})")
+            return False
+        seen[ident] = line
+        return True
+
+    # -- people and routing ---------------------------------------------------
+
+    def read_people(self, value: Any) -> dict[str, Person]:
+        people: dict[str, Person] = {}
+        seen: dict[str, int] = {}
+        for i, node in self.entries(value, "people"):
+            f = _Fields(self, node, f"people[{i}].", _PERSON_KEYS)
+            pid, name = f.ident("id", required=True), f.text("name", required=True)
+            email, phone, webhook = f.text("email"), f.text("phone"), f.text("webhook")
+            lang = f.text("lang") or LANGS[0]
+            if email is not None and "@" not in email:
+                f.bad("email", f"{email!r} is not an e-mail address")
+            if webhook is not None and not webhook.startswith(("http://", "https://")):
+                f.bad("webhook", f"{webhook!r} is not an http(s) URL")
+            if lang not in LANGS:
+                f.bad("lang", f"unknown language {lang!r} (expected one of: {', '.join(LANGS)})")
+            if pid is not None and name is not None and self.unique(seen, pid, f, "person"):
+                people[pid] = Person(pid, name, email, phone, webhook, lang)
+        return people
+
+    def person(self, f: _Fields, key: str, *, required: bool = False) -> str | None:
+        pid = f.ident(key, required=required)
+        if pid is not None and pid not in self.people:
+            f.bad(key, f"unknown person {pid!r}")
+        return pid
+
+    def person_list(self, f: _Fields, key: str, *, required: bool = False) -> list[str]:
+        pids = f.idents(key, required=required)
+        for i, pid in enumerate(pids):
+            if pid not in self.people:
+                self.add(f.item_line(key, i), f"{f.prefix}{key}", f"unknown person {pid!r}")
+        return pids
+
+    def read_areas(self, value: Any) -> dict[str, Area]:
+        areas: dict[str, Area] = {}
+        seen: dict[str, int] = {}
+        for i, node in self.entries(value, "areas"):
+            f = _Fields(self, node, f"areas[{i}].", _AREA_KEYS)
+            aid, name = f.ident("id", required=True), f.text("name", required=True)
+            interface = self.person(f, "interface", required=True)
+            roster = self.person_list(f, "roster")
+            manager = self.person(f, "manager")
+            if aid is None or name is None or interface is None:
+                continue
+            if self.unique(seen, aid, f, "area"):
+                areas[aid] = Area(aid, name, interface, tuple(roster), manager)
+        return areas
+
+    def read_leadership(self, value: Any) -> list[LeadershipRule]:
+        rules: list[LeadershipRule] = []
+        for i, node in self.entries(value, "leadership"):
+            f = _Fields(self, node, f"leadership[{i}].", _LEADERSHIP_KEYS)
+            pid = self.person(f, "person", required=True)
+            severities: set[Severity] = set()
+            for name in f.idents("severities", required=True):
+                if name in _SEVERITIES:
+                    severities.add(_SEVERITIES[name])
+                else:
+                    expected = ", ".join(_SEVERITIES)
+                    f.bad("severities", f"unknown severity {name!r} (expected {expected})")
+            if pid is not None and severities:
+                rules.append(LeadershipRule(pid, frozenset(severities)))
+        return rules
+
+    def read_centres(self, value: Any) -> dict[str, ServiceCentre]:
+        centres: dict[str, ServiceCentre] = {}
+        seen: dict[str, int] = {}
+        for i, node in self.entries(value, "service_centres"):
+            f = _Fields(self, node, f"service_centres[{i}].", _CENTRE_KEYS)
+            cid, name = f.ident("id", required=True), f.text("name", required=True)
+            contacts = self.person_list(f, "contacts", required=True)
+            communities = f.idents("communities", required=True)
+            for j, eid in enumerate(communities):
+                draft = self.drafts.get(eid)
+                if draft is None:
+                    message = f"unknown element {eid!r}"
+                elif draft.kind not in (Kind.COMMUNITY, None):
+                    message = f"{eid!r} is a {draft.kind} element, not a community"
+                else:
+                    continue
+                self.add(f.item_line("communities", j), f"{f.prefix}communities", message)
+            if cid is not None and name is not None and self.unique(seen, cid, f, "centre"):
+                centres[cid] = ServiceCentre(cid, name, tuple(contacts), tuple(communities))
+        return centres
+
+    def read_thresholds(self, value: Any) -> Thresholds:
+        if value is None:
+            return Thresholds()
+        if not isinstance(value, YamlMap):
+            self.add(None, "thresholds", f"expected a mapping, got {_show(value)}")
+            return Thresholds()
+        chosen: dict[str, Any] = {}
+        for key, raw in value.items():
+            line, field = value.line_of(key), f"thresholds.{key}"
+            if key not in _THRESHOLD_DEFAULTS:
+                self.add(line, field, "unknown threshold")
+                continue
+            number, message = _threshold(key, raw)
+            if number is None:
+                self.add(line, field, message)
+            else:
+                chosen[key] = number
+        return replace(Thresholds(), **chosen)
+
+    # -- elements -------------------------------------------------------------
+
+    def yaml_element(self, node: YamlMap, index: int) -> _Draft | None:
+        f = _Fields(self, node, f"elements[{index}].", _ELEMENT_KEYS)
+        eid = f.ident("id", required=True)
+        kind_name = f.ident("kind", required=True)
+        kind = None if kind_name is None else _KINDS.get(kind_name)
+        if kind_name is not None and kind is None:
+            f.bad("kind", _kind_message(kind_name))
+        parents = tuple(f.idents("parents"))
+        area, snmp, address = f.ident("area"), f.ident("snmp"), f.ident("address")
+        subscribers, contract = f.count("subscribers"), f.flag("contract")
+        name = f.text("name") or ""
+        uplinks = tuple(f.idents("uplinks", numbers=True))
+        if eid is None:
+            return None
+        return _Draft(
+            eid, kind, parents, area, subscribers, address, contract, name, snmp, uplinks,
+            self.source, node.line, f.prefix, node,
+        )  # fmt: skip
+
+    def csv_elements(self, rel: str, where: tuple[int, str]) -> Iterator[_Draft]:
+        path = self.base / rel
+        source = str(path)
+        try:
+            f = open(path, newline="", encoding="utf-8-sig")  # noqa: SIM115 (closed below)
+        except OSError as exc:
+            self.add(*where, f"cannot read {source}: {exc.strerror or exc}")
+            return
+        with f:
+            reader = csv.reader(f)
+            try:
+                header = next(reader, None)
+                columns = self.csv_header(header, source)
+                if columns is None:
+                    return
+                width = len(columns)
+                # Absent columns read the empty cell appended to every row.
+                pick = itemgetter(*(columns.get(c, width) for c in ELEMENT_FIELDS))
+                for row in reader:
+                    if len(row) != width:
+                        if row:  # a blank line is allowed
+                            got = f"expected {width} columns, found {len(row)}"
+                            self.add(reader.line_num, "", got, source)
+                        continue
+                    row.append("")
+                    draft = self.csv_element(pick(row), source, reader.line_num)
+                    if draft is not None:
+                        yield draft
+            except (csv.Error, UnicodeDecodeError) as exc:
+                self.add(reader.line_num + 1, "", f"unreadable CSV: {exc}", source)
+
+    def csv_header(self, header: list[str] | None, source: str) -> dict[str, int] | None:
+        if not header:
+            self.add(1, "", f"empty file; expected a header: {','.join(ELEMENT_FIELDS)}", source)
+            return None
+        columns: dict[str, int] = {}
+        for i, name in enumerate(header):
+            if name not in _ELEMENT_KEYS:
+                self.add(1, name, f"unknown column (expected {','.join(ELEMENT_FIELDS)})", source)
+            elif name in columns:
+                self.add(1, name, "duplicate column", source)
+            columns[name] = i
+        missing = [c for c in ("id", "kind") if c not in columns]
+        if missing:
+            self.add(1, "", f"header lacks column(s): {', '.join(missing)}", source)
+        return None if missing or len(columns) != len(header) else columns
+
+    def csv_element(self, cells: tuple[str, ...], source: str, line: int) -> _Draft | None:
+        eid, kind_name, parents, area, subs, address, contract, name, snmp, uplinks = cells
+        kind = _KINDS.get(kind_name)
+        if kind is None:
+            self.add(line, "kind", _kind_message(kind_name), source)
+        subscribers = None
+        if subs:
+            if subs.isascii() and subs.isdigit():
+                subscribers = int(subs)
+            else:
+                self.add(line, "subscribers", f"expected a whole number >= 0, got {subs!r}", source)
+        flag = None
+        if contract:
+            flag = _CSV_BOOLS.get(contract.lower())
+            if flag is None:
+                self.add(line, "contract", f"expected true or false, got {contract!r}", source)
+        if not eid:
+            self.add(line, "id", "missing", source)
+            return None
+        return _Draft(
+            eid, kind, tuple(parents.split(";")) if parents else (), area or None, subscribers,
+            address or None, flag, name, snmp or None,
+            tuple(uplinks.split(";")) if uplinks else (), source, line, "", None,
+        )  # fmt: skip
+
+    def keep(self, draft: _Draft | None) -> None:
+        """Register an element: unique id, and a valid, unique address if it has one."""
+        if draft is None:
+            return
+        first = self.drafts.get(draft.id)
+        if first is not None:
+            src, line, _ = first.where("id")
+            self.flag(draft, "id", f"duplicate element id {draft.id!r} (first at {src}:{line})")
+            return
+        self.drafts[draft.id] = draft
+        if draft.address is None:
+            return
+        if draft.kind in PASSIVE_KINDS:
+            message = f"a {draft.kind} element is passive (not probed) and has no address"
+            self.flag(draft, "address", message)
+            return
+        try:
+            address = str(ipaddress.ip_address(draft.address))
+        except ValueError:
+            self.flag(draft, "address", f"{draft.address!r} is not an IPv4 or IPv6 address")
+            return
+        owner = self.addresses.setdefault(address, draft.id)
+        if owner != draft.id:
+            self.flag(draft, "address", f"address {address} is already {owner!r}'s")
+        draft.address = address
+
+    def flag(self, draft: _Draft, field: str, message: str) -> None:
+        source, line, name = draft.where(field)
+        self.add(line, name, message, source)
+
+    # -- subscribers ----------------------------------------------------------
+
+    def read_subscribers(self, rel: str, key_line: int) -> dict[str, str]:
+        path = self.base / rel
+        source = str(path)
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as f:
+                reader = csv.reader(f)
+                header = next(reader, None)
+                if header != list(SUBSCRIBER_COLUMNS):
+                    got = "nothing" if header is None else ",".join(header)
+                    expected = ",".join(SUBSCRIBER_COLUMNS)
+                    self.add(1, "", f"expected the header {expected}, got {got}", source)
+                    return {}
+                try:
+                    subscribers = dict(reader)  # the fast path: one C loop
+                    rows = reader.line_num - 1
+                except ValueError:  # a row without exactly two cells
+                    subscribers, rows = {}, -1
+                if rows != len(subscribers) or "" in subscribers or "" in subscribers.values():
+                    f.seek(0)
+                    subscribers = self.subscriber_rows(csv.reader(f), source)
+        except OSError as exc:
+            self.add(key_line, "subscribers_csv", f"cannot read {source}: {exc.strerror or exc}")
+            return {}
+        except (csv.Error, UnicodeDecodeError) as exc:
+            self.add(None, "", f"unreadable CSV: {exc}", source)
+            return {}
+        return subscribers
+
+    def subscriber_rows(self, reader: Any, source: str) -> dict[str, str]:
+        """The slow path, taken only when something is wrong: find the lines."""
+        next(reader)
+        subscribers: dict[str, str] = {}
+        lines: dict[str, int] = {}
+        for row in reader:
+            line = reader.line_num
+            if len(row) != len(SUBSCRIBER_COLUMNS):
+                if row:
+                    self.add(line, "", f"expected 2 columns, found {len(row)}", source)
+                continue
+            sub, element = row
+            if not sub or not element:
+                self.add(line, "subscriber" if not sub else "element", "empty cell", source)
+            elif sub in lines:
+                message = f"duplicate subscriber {sub!r} (first at line {lines[sub]})"
+                self.add(line, "subscriber", message, source)
+            else:
+                subscribers[sub] = element
+                lines[sub] = line
+        return subscribers
+
+    def unknown_elements(self, subscribers: dict[str, str], source: str) -> None:
+        """Rare, so the file is read again to find the lines."""
+        unknown = {e for e in set(subscribers.values()) if e not in self.drafts}
+        rows: dict[str, list[str]] = {}
+        with open(source, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            for row in reader:
+                if len(row) == 2 and row[1] in unknown and subscribers.get(row[0]) == row[1]:
+                    rows.setdefault(row[1], []).append(str(reader.line_num))
+        for element, lines in rows.items():
+            first = int(lines[0])
+            more = f" (lines {_listing(lines)})" if len(lines) > 1 else ""
+            self.add(first, "element", f"unknown element {element!r}{more}", source)
+
+    # -- the graph ------------------------------------------------------------
+
+    def resolve(self, mapped: Counter[str]) -> dict[str, Element]:
+        """Check parents, cycles and roots; inherit area and contract; build elements."""
+        children: dict[str, list[str]] = {eid: [] for eid in self.drafts}
+        for d in self.drafts.values():
+            if d.area is not None and d.area not in self.areas:
+                self.flag(d, "area", f"unknown area {d.area!r}")
+            for i, p in enumerate(d.parents):
+                if p not in children:
+                    self.flag(d, "parents", f"unknown parent {p!r}")
+                elif p in d.parents[:i]:
+                    self.flag(d, "parents", f"parent {p!r} listed twice")
+                else:
+                    children[p].append(d.id)
+        order, cycles = self.topological(children)
+        self.check_roots(children, order, cycles)
+        self.inherit(order)
+        elements: dict[str, Element] = {}
+        for d in self.drafts.values():
+            subscribers = mapped.get(d.id, 0)
+            if d.subscribers is not None:
+                if d.subscribers < subscribers:
+                    message = f"says {d.subscribers}, but the subscribers CSV maps {subscribers}"
+                    self.flag(d, "subscribers", message)
+                subscribers = d.subscribers
+            if d.kind is not None and d.area is not None and d.contract is not None:
+                elements[d.id] = Element(
+                    d.id, d.kind, d.parents, d.area, subscribers, d.address, d.contract,
+                    d.name, d.snmp, d.uplinks, d.line,
+                )  # fmt: skip
+        return elements
+
+    def topological(self, children: dict[str, list[str]]) -> tuple[list[str], list[str]]:
+        """Parents before children (Kahn), and the elements on cycles, left out of it."""
+        pending = {eid: 0 for eid in children}
+        for kids in children.values():
+            for kid in kids:
+                pending[kid] += 1
+        queue = deque(eid for eid, n in pending.items() if n == 0)
+        order: list[str] = []
+        while queue:
+            eid = queue.popleft()
+            order.append(eid)
+            for kid in children[eid]:
+                pending[kid] -= 1
+                if pending[kid] == 0:
+                    queue.append(kid)
+        if len(order) == len(children):
+            return order, []
+        return order, self.report_cycles({eid for eid, n in pending.items() if n > 0})
+
+    def report_cycles(self, stuck: set[str]) -> list[str]:
+        """Walk up from each stuck element: every stuck element has a stuck parent."""
+        done: set[str] = set()
+        members: list[str] = []
+        for start in sorted(stuck, key=lambda e: self.drafts[e].line):
+            path: dict[str, None] = {}
+            eid = start
+            while eid not in done and eid not in path:
+                path[eid] = None
+                eid = next(p for p in self.drafts[eid].parents if p in stuck)
+            if eid in path:
+                cycle = [*list(path)[list(path).index(eid) :], eid]
+                members += cycle[:-1]
+                message = f"cycle: {' -> '.join(reversed(cycle))} (each a parent of the next)"
+                self.flag(self.drafts[eid], "parents", message)
+            done.update(path)
+        return members
+
+    def check_roots(
+        self, children: dict[str, list[str]], order: list[str], cycles: list[str]
+    ) -> None:
+        roots = []
+        for d in self.drafts.values():
+            if d.parents:
+                continue
+            if d.kind is None or d.kind in CITY_KINDS:
+                roots.append(d.id)
+            else:
+                kinds = ", ".join(sorted(CITY_KINDS))
+                self.flag(d, "parents", f"a {d.kind} element needs parents; roots are {kinds}")
+        reached = set(roots)
+        queue = deque(roots)
+        while queue:
+            for kid in children[queue.popleft()]:
+                if kid not in reached:
+                    reached.add(kid)
+                    queue.append(kid)
+        if len(reached) == len(self.drafts):
+            return
+        # Every cut-off element lies below a problem already reported (no parents,
+        # unknown parents, a cycle): name each group once, at its head.
+        heads = [e for e in order if e not in reached] + cycles + list(self.drafts)
+        for head in heads:
+            if head in reached:
+                continue
+            group, queue = [head], deque([head])
+            reached.add(head)
+            while queue:
+                for kid in children[queue.popleft()]:
+                    if kid not in reached:
+                        reached.add(kid)
+                        group.append(kid)
+                        queue.append(kid)
+            if len(group) > 1:
+                below = f"{len(group) - 1} element(s) below it ({_listing(group[1:])})"
+                message = f"{head!r} and {below} are not reachable from any root"
+                self.flag(self.drafts[head], "parents", message)
+
+    def inherit(self, order: list[str]) -> None:
+        """Area and contract come from the first parent; roots need an area."""
+        for eid in order:
+            d = self.drafts[eid]
+            first = self.drafts.get(d.parents[0]) if d.parents else None
+            if first is None:
+                if d.area is None and not d.parents:
+                    self.flag(d, "area", "missing (a root has no parent to inherit it from)")
+                d.contract = True if d.contract is None else d.contract
+                continue
+            d.area = first.area if d.area is None else d.area
+            d.contract = first.contract if d.contract is None else d.contract
+
+
+def _kind_message(name: str) -> str:
+    return f"unknown kind {name!r} (expected one of: {', '.join(_KINDS)})"
+
+
+def _threshold(key: str, raw: object) -> tuple[int | float | None, str]:
+    """A threshold value and, when it is unusable, why."""
+    default = _THRESHOLD_DEFAULTS[key]
+    if isinstance(raw, bool):
+        return None, f"expected a number, got {_show(raw)}"
+    if isinstance(default, int):
+        if not isinstance(raw, int):
+            return None, f"expected a whole number, got {_show(raw)}"
+        return (raw, "") if raw >= 1 else (None, f"must be at least 1, got {raw}")
+    value: float
+    if isinstance(raw, int | float):
+        value = float(raw)
+    elif isinstance(raw, str):  # YAML 1.1 reads 1e-6 (no dot) as text
+        try:
+            value = float(raw)
+        except ValueError:
+            return None, f"expected a number, got {_show(raw)}"
+    else:
+        return None, f"expected a number, got {_show(raw)}"
+    if key in _UNIT_THRESHOLDS:
+        ok, wanted = 0 < value <= 1, "in (0, 1]"
+    else:
+        ok, wanted = 0 < value < math.inf, "a finite number > 0"
+    return (value, "") if ok else (None, f"must be {wanted}, got {raw}")
