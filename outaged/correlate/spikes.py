@@ -186,11 +186,13 @@ class SpikeDetector:
         return ended
 
     def clear_below(self, element: str, at: float) -> list[Spike]:
-        """The element recovered: bursts under it that began before now are over."""
+        """The element recovered: bursts that began before now under it are over,
+        and so are the same bursts as counted at the elements above it."""
+        chain = set(self.index.dominators(element))
         ended = [
             s
             for s in self.active.values()
-            if s.first_at <= at and self.index.dominates(element, s.element)
+            if s.first_at <= at and (s.element in chain or self.index.dominates(element, s.element))
         ]
         for spike in ended:
             self._end(spike)

@@ -45,7 +45,7 @@ class GraphIndex:
             else:
                 graph.add_edge(SUPER_ROOT, element.id)
         idom: dict[str, str] = nx.immediate_dominators(graph, SUPER_ROOT)
-        del idom[SUPER_ROOT]
+        idom.pop(SUPER_ROOT, None)  # networkx versions differ on including the start
         dom_children: dict[str, list[str]] = {SUPER_ROOT: []}
         for node in elements:
             dom_children[node] = []

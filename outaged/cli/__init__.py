@@ -1,0 +1,1 @@
+"""Command-line entry points: `outaged` (the daemon and tools) and `outagectl`."""

@@ -1,0 +1,455 @@
+"""The decision engine: signals in, outage decisions out, time passed in.
+
+`ingest` folds one signal into per-element state (no decisions yet);
+`evaluate(now)` elects root causes from the current evidence and maps them onto
+outage records: exactly one per root cause, re-rooted and re-classified as the
+scope moves, restored when its evidence is gone. Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+from collections.abc import Iterable
+
+from outaged.classify.scope import Scope, ScopeCalculator
+from outaged.classify.severity import on_site_by, restore_by, severity
+from outaged.correlate.election import Evidence, Root, elect
+from outaged.correlate.health import Health, State, expire_flap, flap_expiry, observe
+from outaged.correlate.spikes import ReportClass, SpikeDetector, report_class
+from outaged.errors import Problem, SignalError
+from outaged.outages.model import Decision, Event, Outage, Status
+from outaged.signals import (
+    InterfaceStatus,
+    Maintenance,
+    ManualFault,
+    ProbeResult,
+    Reboot,
+    Report,
+    Signal,
+    Trap,
+    TrapKind,
+)
+from outaged.topology.graph import GraphIndex
+
+_HARD_REASONS = frozenset({"down", "flapping", "manual", "uplinks"})
+_REPORTED = ("reports", "auth")
+
+
+class Engine:
+    def __init__(self, index: GraphIndex, *, first_id: int = 1) -> None:
+        self.index = index
+        self.th = index.topology.thresholds
+        self.health: dict[str, Health] = {}
+        self.spikes = SpikeDetector(index, self.th)
+        self.manual: dict[str, ManualFault] = {}
+        self.uplinks: dict[str, dict[str, tuple[bool, float]]] = {}
+        self.maintenance: list[Maintenance] = []
+        self.outages: dict[int, Outage] = {}
+        self.next_id = first_id
+        self._scopes = ScopeCalculator(index, self.th)
+        self._healthy_below: defaultdict[str, int] = defaultdict(int)
+        self._suspects: set[str] = set()
+        self._flapping: set[str] = set()
+        self._notes: list[tuple[float, str, str]] = []  # (at, element, text) for timelines
+        self._dirty = False
+        self._last_eval: float | None = None
+
+    # ---- signals -------------------------------------------------------
+
+    def ingest(self, signal: Signal) -> None:
+        """Fold a signal in. Raises SignalError (and changes nothing) for unknown elements."""
+        if signal.element not in self.index.topology.elements:
+            raise SignalError(
+                [Problem("signal", None, "element", f"unknown element {signal.element!r}")]
+            )
+        match signal:
+            case ProbeResult():
+                self._probe(signal)
+            case Report():
+                cls = report_class(signal.category)
+                if cls is not None and self.spikes.add(
+                    signal.at, signal.element, cls, signal.subscriber
+                ):
+                    self._dirty = True
+            case InterfaceStatus():
+                self._interface(signal.at, signal.element, signal.interface, signal.up)
+            case Trap():
+                self._trap(signal)
+            case Reboot():
+                self._notes.append((signal.at, signal.element, f"{signal.element} rebooted"))
+            case ManualFault():
+                if signal.cleared:
+                    self.manual.pop(signal.element, None)
+                else:
+                    self.manual.setdefault(signal.element, signal)
+                self._dirty = True
+            case Maintenance():
+                self.maintenance.append(signal)
+                self._dirty = True
+
+    def _probe(self, signal: ProbeResult) -> None:
+        element = signal.element
+        health = self.health.get(element)
+        if health is None:
+            health = self.health[element] = Health()
+        was_healthy, was_state = health.is_healthy, health.state
+        if not observe(health, signal.ok, signal.at, signal.rtt_ms, self.th):
+            return
+        self._dirty = True
+        if health.is_healthy != was_healthy:
+            step = 1 if health.is_healthy else -1
+            self._healthy_below[element] += step
+            for dom in self.index.dominators(element):
+                self._healthy_below[dom] += step
+        if health.state is State.SUSPECT:
+            self._suspects.add(element)
+        else:
+            self._suspects.discard(element)
+        if health.flapping:
+            self._flapping.add(element)
+        if was_state is State.DOWN and health.state is State.UP:
+            self.spikes.clear_below(element, signal.at)
+
+    def _interface(self, at: float, element: str, interface: str, up: bool) -> None:
+        watched = self.index.element(element).uplinks
+        if interface not in watched:
+            return
+        states = self.uplinks.setdefault(element, {})
+        before = states.get(interface, (True, at))[0]
+        if before != up:
+            states[interface] = (up, at)
+            self._dirty = True
+            if not up and len(watched) > 1:
+                self._notes.append((at, element, f"{element} uplink {interface} down"))
+
+    def _trap(self, trap: Trap) -> None:
+        if trap.trap in (TrapKind.COLD_START, TrapKind.WARM_START):
+            self._notes.append((trap.at, trap.element, f"{trap.element} {trap.trap.value}"))
+        elif trap.ifindex is not None:
+            up = trap.trap is TrapKind.LINK_UP
+            self._interface(trap.at, trap.element, str(trap.ifindex), up)
+
+    # ---- time ----------------------------------------------------------
+
+    def next_wakeup(self) -> float | None:
+        """The next time something changes with no new signal (for simulated time)."""
+        times = [self.spikes.next_expiry()]
+        times += [flap_expiry(self.health[e], self.th) for e in self._flapping]
+        after = self._last_eval if self._last_eval is not None else float("-inf")
+        for window in self.maintenance:
+            times += [t for t in (window.start, window.end) if t > after]
+        return min((t for t in times if t is not None), default=None)
+
+    def _expire(self, now: float) -> None:
+        if self.spikes.expire(now):
+            self._dirty = True
+        for element in list(self._flapping):
+            health = self.health[element]
+            if expire_flap(health, now, self.th):
+                self._flapping.discard(element)
+                self._dirty = True
+                if health.is_healthy:
+                    self._healthy_below[element] += 1
+                    for dom in self.index.dominators(element):
+                        self._healthy_below[dom] += 1
+        last = self._last_eval if self._last_eval is not None else float("-inf")
+        for window in self.maintenance:
+            if any(last < t <= now for t in (window.start, window.end)):
+                self._dirty = True
+        self.maintenance = [w for w in self.maintenance if w.end > now - self.th.relapse_window_s]
+
+    # ---- decisions -----------------------------------------------------
+
+    def evaluate(self, now: float) -> list[Decision]:
+        self._expire(now)
+        self._last_eval = now
+        decisions = self._notes_to_decisions(now)
+        if not self._dirty:
+            return decisions
+        self._dirty = False
+        evidence, overruns = self._evidence(now)
+        roots = elect(self.index, evidence, self._healthy_below, self.th)
+        return decisions + self._reconcile(roots, overruns, now)
+
+    def _evidence(self, now: float) -> tuple[dict[str, Evidence], dict[str, float]]:
+        found: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        for element, health in self.health.items():
+            if health.is_evidence:
+                start = health.down_since if health.down_since is not None else now
+                found[element].append(("flapping" if health.flapping else "down", start))
+        for element, fault in self.manual.items():
+            found[element].append(("manual", fault.at))
+        for element, states in self.uplinks.items():
+            watched = self.index.element(element).uplinks
+            downs = [states[i][1] for i in watched if i in states and not states[i][0]]
+            if len(downs) == len(watched):
+                found[element].append(("uplinks", max(downs)))
+        for spike in self.spikes.active.values():
+            tag = "auth" if spike.cls is ReportClass.AUTH else f"reports:{spike.cls.value}"
+            found[spike.element].append((tag, spike.first_at))
+
+        # A burst counted at an element is also counted at everything above it:
+        # above other evidence it explains nothing new, so it is not evidence there.
+        above: set[str] = set()
+        for element in found:
+            for dom in self.index.dominators(element):
+                if dom in above:
+                    break
+                above.add(dom)
+
+        evidence: dict[str, Evidence] = {}
+        overruns: dict[str, float] = {}
+        for element, items in found.items():
+            kept = []
+            for reason, first_at in items:
+                if element in above and reason.startswith("reports"):
+                    continue
+                window = self._window_over(element, first_at)
+                if window is None or reason == "manual":
+                    kept.append((reason, first_at))
+                elif window.end <= now:  # planned work overran: a fault from its end
+                    overruns[element] = window.end
+                    kept.append((reason, max(first_at, window.end)))
+            if kept:
+                reasons = tuple(sorted({r for r, _ in kept}))
+                evidence[element] = Evidence(
+                    element=element,
+                    first_at=min(t for _, t in kept),
+                    hard=any(r in _HARD_REASONS for r in reasons),
+                    degraded=all(r == "reports:degraded" for r in reasons),
+                    reasons=reasons,
+                )
+        return evidence, overruns
+
+    def _window_over(self, element: str, at: float) -> Maintenance | None:
+        for window in self.maintenance:
+            if window.start <= at < window.end and self.index.dominates(window.element, element):
+                return window
+        return None
+
+    def _reconcile(
+        self, roots: list[Root], overruns: dict[str, float], now: float
+    ) -> list[Decision]:
+        decisions: list[Decision] = []
+        claimed: set[int] = set()
+        depth = self.index.depth
+        for root in sorted(roots, key=lambda r: (depth[r.element], r.element)):
+            related = [
+                o
+                for o in self.outages.values()
+                if o.status is Status.OPEN and o.id not in claimed and self._related(o, root)
+            ]
+            if related:
+                keeper, *others = sorted(related, key=lambda o: o.id)
+                claimed.add(keeper.id)
+                decisions += self._update(keeper, root, overruns, now)
+                for other in others:
+                    claimed.add(other.id)
+                    decisions.append(self._merge(other, keeper.id, now))
+                continue
+            relapsed = self._recently_restored(root, now)
+            if relapsed is not None:
+                claimed.add(relapsed.id)
+                decisions += self._update(relapsed, root, overruns, now, relapse=True)
+            elif not self._held(root):
+                outage = self._open(root, overruns, now)
+                claimed.add(outage.id)
+                decisions.append(Decision(now, Event.OPENED, outage, outage.reason))
+        for outage in list(self.outages.values()):
+            if outage.status is Status.OPEN and outage.id not in claimed:
+                done = dataclasses.replace(outage, status=Status.RESTORED, restored_at=now)
+                self.outages[outage.id] = done
+                decisions.append(Decision(now, Event.RESTORED, done, "evidence cleared"))
+        return decisions
+
+    def _related(self, outage: Outage, root: Root) -> bool:
+        dominates = self.index.dominates
+        return (
+            outage.root == root.element
+            or dominates(root.element, outage.root)
+            or dominates(outage.root, root.element)
+        )
+
+    def _recently_restored(self, root: Root, now: float) -> Outage | None:
+        horizon = now - self.th.relapse_window_s
+        for outage in sorted(self.outages.values(), key=lambda o: -o.id):
+            if (
+                outage.status is Status.RESTORED
+                and outage.restored_at is not None
+                and outage.restored_at >= horizon
+                and self._related(outage, root)
+            ):
+                return outage
+        return None
+
+    def _held(self, root: Root) -> bool:
+        """A failing-but-not-yet-down element above may be the real root: wait a cycle."""
+        if not self._suspects:
+            return False
+        chain = [root.element, *self.index.dominators(root.element)]
+        return any(e in self._suspects for e in chain)
+
+    def _open(self, root: Root, overruns: dict[str, float], now: float) -> Outage:
+        outage = self._build(root, self.next_id, now, root.first_at, None, None, overruns)
+        self.next_id += 1
+        self.outages[outage.id] = outage
+        return outage
+
+    def _update(
+        self,
+        outage: Outage,
+        root: Root,
+        overruns: dict[str, float],
+        now: float,
+        *,
+        relapse: bool = False,
+    ) -> list[Decision]:
+        occurred = min(outage.occurred_at, root.first_at)
+        updated = self._build(
+            root,
+            outage.id,
+            outage.opened_at,
+            occurred,
+            outage.cause,
+            outage.first_report_at,
+            overruns,
+        )
+        why = _changes(outage, updated)
+        if relapse:
+            why = ["relapse: evidence returned", *why]
+        if not why:
+            return []
+        self.outages[outage.id] = updated
+        return [Decision(now, Event.UPDATED, updated, "; ".join(why))]
+
+    def _merge(self, outage: Outage, into: int, now: float) -> Decision:
+        merged = dataclasses.replace(outage, status=Status.MERGED, merged_into=into)
+        self.outages[outage.id] = merged
+        return Decision(now, Event.MERGED, merged, f"merged into outage {into}")
+
+    def _build(
+        self,
+        root: Root,
+        outage_id: int,
+        opened_at: float,
+        occurred: float,
+        cause: str | None,
+        first_report_at: float | None,
+        overruns: dict[str, float],
+    ) -> Outage:
+        """Classify a root into an open outage record (new, or replacing one)."""
+        index = self.index
+        element = index.element(root.element)
+        scope = self._scopes.scope(root, self._healthy_below)
+        if element.passive:
+            cause = element.kind.value
+        sev = severity(index, root.element, scope, self.th)
+        evidence = list(root.evidence())
+        reported = [e.first_at for e in evidence if any(r.startswith(_REPORTED) for r in e.reasons)]
+        if first_report_at is not None:
+            reported.append(first_report_at)
+        overrun = any(e.element in overruns for e in evidence)
+        flapping = any("flapping" in e.reasons for e in evidence)
+        parents = element.parents
+        possible = parents[0] if len(parents) == 1 and index.element(parents[0]).passive else None
+        return Outage(
+            id=outage_id,
+            root=root.element,
+            status=Status.OPEN,
+            severity=sev,
+            occurred_at=occurred,
+            opened_at=opened_at,
+            first_report_at=min(reported, default=None),
+            restore_by=restore_by(sev, occurred, cause, element.contract),
+            on_site_by=on_site_by(sev, occurred),
+            scope=scope,
+            confidence=_confidence(root),
+            reason=_describe(root, scope, overrun, flapping),
+            evidence=tuple(sorted(e.element for e in evidence)),
+            cause=cause,
+            possible_cause=possible,
+            lost_redundancy=tuple(index.lost_redundancy(root.element)) if scope.whole else (),
+            flapping=flapping,
+            degraded=root.degraded,
+        )
+
+    def set_cause(self, outage_id: int, cause: str, now: float) -> Decision:
+        """Diagnosis names the cause; a fibre cause moves the restore deadline to 6 h."""
+        outage = self.outages[outage_id]
+        element = self.index.element(outage.root)
+        updated = dataclasses.replace(
+            outage,
+            cause=cause,
+            restore_by=restore_by(outage.severity, outage.occurred_at, cause, element.contract),
+        )
+        self.outages[outage_id] = updated
+        return Decision(now, Event.UPDATED, updated, f"cause set to {cause}")
+
+    def _notes_to_decisions(self, now: float) -> list[Decision]:
+        decisions = []
+        for _at, element, text in self._notes:
+            for outage in self._covering(element):
+                decisions.append(Decision(now, Event.UPDATED, outage, text))
+        self._notes.clear()
+        return decisions
+
+    def _covering(self, element: str) -> Iterable[Outage]:
+        for outage in self.outages.values():
+            if outage.status is Status.OPEN and (
+                self.index.dominates(outage.root, element)
+                or outage.root in self.index.element(element).parents
+            ):
+                yield outage
+
+    def open_outages(self) -> list[Outage]:
+        return [o for o in self.outages.values() if o.status is Status.OPEN]
+
+
+def _confidence(root: Root) -> float:
+    if root.degraded:
+        return 0.5
+    if root.own is not None and root.own.hard:
+        return 1.0
+    if root.hard:
+        return 0.9
+    return 0.8
+
+
+def _describe(root: Root, scope: Scope, overrun: bool, flapping: bool) -> str:
+    own = root.own
+    if own is None:
+        what = f"inferred from {len(root.below)} failing branches"
+    else:
+        what = ", ".join(own.reasons)
+    parts = [f"{root.element}: {what}"]
+    if not scope.whole:
+        parts.append(f"partial: {', '.join(scope.parts[1:]) or root.element}")
+    if root.degraded:
+        parts.append("degradation only (slow/intermittent), lower confidence")
+    if flapping:
+        parts.append("flapping")
+    if overrun:
+        parts.append("planned work overran its window")
+    return "; ".join(parts)
+
+
+def _changes(old: Outage, new: Outage) -> list[str]:
+    why = []
+    if old.root != new.root:
+        why.append(f"re-rooted {old.root} -> {new.root}")
+    if old.severity != new.severity:
+        why.append(f"severity {old.severity.value} -> {new.severity.value}")
+    if (old.scope.elements, old.scope.subscribers) != (new.scope.elements, new.scope.subscribers):
+        grew = new.scope.subscribers >= old.scope.subscribers
+        why.append(
+            f"scope {'grew' if grew else 'shrank'} to {new.scope.elements} elements, "
+            f"{new.scope.subscribers} subscribers"
+        )
+    if old.flapping != new.flapping:
+        why.append("flapping" if new.flapping else "no longer flapping")
+    if old.restore_by != new.restore_by and old.severity == new.severity:
+        why.append("restore deadline moved")
+    if old.confidence != new.confidence:
+        why.append(f"confidence {new.confidence:.1f}")
+    return why

@@ -1,0 +1,89 @@
+"""The outage record (故障单) as the core sees it, and the decisions about it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from outaged.classify.scope import Scope
+from outaged.topology.model import Severity
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    RESTORED = "restored"
+    MERGED = "merged"
+
+
+class Event(StrEnum):
+    OPENED = "outage_opened"
+    UPDATED = "outage_updated"
+    RESTORED = "outage_restored"
+    MERGED = "outage_merged"
+
+
+@dataclass(frozen=True, slots=True)
+class Outage:
+    id: int
+    root: str
+    status: Status
+    severity: Severity
+    occurred_at: float  # the fault's first signal: deadlines run from here
+    opened_at: float
+    first_report_at: float | None
+    restore_by: float | None
+    on_site_by: float
+    scope: Scope
+    confidence: float
+    reason: str
+    evidence: tuple[str, ...]  # elements whose signals it explains
+    cause: str | None = None  # "fibre", "power", ... (set by diagnosis or a passive root)
+    possible_cause: str | None = None  # a passive element right above the root
+    lost_redundancy: tuple[str, ...] = ()
+    flapping: bool = False
+    degraded: bool = False
+    restored_at: float | None = None
+    merged_into: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    at: float
+    event: Event
+    outage: Outage
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        o = self.outage
+        return {
+            "at": iso(self.at),
+            "event": self.event.value,
+            "outage": o.id,
+            "root": o.root,
+            "severity": o.severity.value,
+            "restore_by": iso(o.restore_by),
+            "on_site_by": iso(o.on_site_by),
+            "occurred_at": iso(o.occurred_at),
+            "status": o.status.value,
+            "affected_elements": o.scope.elements,
+            "affected_subscribers": o.scope.subscribers,
+            "communities": list(o.scope.communities_touched),
+            "partial": not o.scope.whole,
+            "parts": list(o.scope.parts),
+            "confidence": round(o.confidence, 2),
+            "cause": o.cause,
+            "possible_cause": o.possible_cause,
+            "lost_redundancy": list(o.lost_redundancy),
+            "flapping": o.flapping,
+            "merged_into": o.merged_into,
+            "reason": self.reason,
+        }
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    text = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+    return text.replace("+00:00", "Z")
