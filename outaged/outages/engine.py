@@ -55,6 +55,14 @@ class Engine:
         self._dirty = False
         self._last_eval: float | None = None
 
+    def adopt(self, outages: Iterable[Outage], next_id: int) -> None:
+        """Take back persisted outages after a restart, so the evidence that is
+        re-ingested matches them instead of opening duplicates."""
+        for outage in outages:
+            self.outages[outage.id] = outage
+        self.next_id = max(self.next_id, next_id)
+        self._dirty = True
+
     # ---- signals -------------------------------------------------------
 
     def ingest(self, signal: Signal) -> None:
