@@ -12,7 +12,8 @@ import csv
 import ipaddress
 import math
 import os
-from collections import Counter, deque
+import socket
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 from operator import itemgetter
@@ -94,7 +95,7 @@ def load_topology(path: str | os.PathLike[str]) -> Topology:
     """Read and validate a topology; raise TopologyError listing every problem."""
     source = os.fspath(path)
     doc, problems = read_yaml(path, source)
-    if doc is None:
+    if doc is None and problems:  # unreadable; an empty file goes on to say so
         raise TopologyError(problems)
     builder = _Builder(source, Path(source).parent, problems)
     topology = builder.build(doc)
@@ -136,6 +137,7 @@ class _Draft:
     line: int
     prefix: str  # "elements[3]." in the YAML, "" in a CSV (the field is the column)
     key_lines: YamlMap | None  # YAML only: where each field was written
+    sound: bool  # False: a field was invalid (reported); skip checks that would echo it
 
     def where(self, field: str) -> tuple[str, int, str]:
         line = self.line if self.key_lines is None else self.key_lines.line_of(field)
@@ -412,6 +414,7 @@ class _Builder:
     # -- elements -------------------------------------------------------------
 
     def yaml_element(self, node: YamlMap, index: int) -> _Draft | None:
+        before = len(self.problems)
         f = _Fields(self, node, f"elements[{index}].", _ELEMENT_KEYS)
         eid = f.ident("id", required=True)
         kind_name = f.ident("kind", required=True)
@@ -427,7 +430,7 @@ class _Builder:
             return None
         return _Draft(
             eid, kind, parents, area, subscribers, address, contract, name, snmp, uplinks,
-            self.source, node.line, f.prefix, node,
+            self.source, node.line, f.prefix, node, len(self.problems) == before,
         )  # fmt: skip
 
     def csv_elements(self, rel: str, where: tuple[int, str]) -> Iterator[_Draft]:
@@ -478,6 +481,7 @@ class _Builder:
         return None if missing or len(columns) != len(header) else columns
 
     def csv_element(self, cells: tuple[str, ...], source: str, line: int) -> _Draft | None:
+        before = len(self.problems)
         eid, kind_name, parents, area, subs, address, contract, name, snmp, uplinks = cells
         kind = _KINDS.get(kind_name)
         if kind is None:
@@ -500,6 +504,7 @@ class _Builder:
             eid, kind, tuple(parents.split(";")) if parents else (), area or None, subscribers,
             address or None, flag, name, snmp or None,
             tuple(uplinks.split(";")) if uplinks else (), source, line, "", None,
+            len(self.problems) == before,
         )  # fmt: skip
 
     def keep(self, draft: _Draft | None) -> None:
@@ -518,9 +523,8 @@ class _Builder:
             message = f"a {draft.kind} element is passive (not probed) and has no address"
             self.flag(draft, "address", message)
             return
-        try:
-            address = str(ipaddress.ip_address(draft.address))
-        except ValueError:
+        address = _canonical_address(draft.address)
+        if address is None:
             self.flag(draft, "address", f"{draft.address!r} is not an IPv4 or IPv6 address")
             return
         owner = self.addresses.setdefault(address, draft.id)
@@ -602,56 +606,41 @@ class _Builder:
 
     def resolve(self, mapped: Counter[str]) -> dict[str, Element]:
         """Check parents, cycles and roots; inherit area and contract; build elements."""
+        children, pending = self.link()
+        order = [eid for eid, n in pending.items() if n == 0]
+        for eid in order:  # Kahn's sort, growing while walked: parents before children
+            for kid in children[eid]:
+                pending[kid] -= 1
+                if not pending[kid]:
+                    order.append(kid)
+        cycles = []
+        if len(order) < len(pending):
+            cycles = self.report_cycles({eid for eid, n in pending.items() if n})
+        reached = self.inherit(order)
+        if len(reached) < len(self.drafts):
+            self.report_cut_off(children, [e for e in order if e not in reached] + cycles, reached)
+        return self.elements(mapped)
+
+    def link(self) -> tuple[dict[str, list[str]], dict[str, int]]:
+        """Each element's children and number of known parents; bad references reported."""
         children: dict[str, list[str]] = {eid: [] for eid in self.drafts}
-        for d in self.drafts.values():
+        pending = dict.fromkeys(self.drafts, 0)
+        for eid, d in self.drafts.items():
             if d.area is not None and d.area not in self.areas:
                 self.flag(d, "area", f"unknown area {d.area!r}")
             for i, p in enumerate(d.parents):
-                if p not in children:
+                kids = children.get(p)
+                if kids is None:
                     self.flag(d, "parents", f"unknown parent {p!r}")
-                elif p in d.parents[:i]:
+                elif i and p in d.parents[:i]:
                     self.flag(d, "parents", f"parent {p!r} listed twice")
                 else:
-                    children[p].append(d.id)
-        order, cycles = self.topological(children)
-        self.check_roots(children, order, cycles)
-        self.inherit(order)
-        elements: dict[str, Element] = {}
-        for d in self.drafts.values():
-            subscribers = mapped.get(d.id, 0)
-            if d.subscribers is not None:
-                if d.subscribers < subscribers:
-                    message = f"says {d.subscribers}, but the subscribers CSV maps {subscribers}"
-                    self.flag(d, "subscribers", message)
-                subscribers = d.subscribers
-            if d.kind is not None and d.area is not None and d.contract is not None:
-                elements[d.id] = Element(
-                    d.id, d.kind, d.parents, d.area, subscribers, d.address, d.contract,
-                    d.name, d.snmp, d.uplinks, d.line,
-                )  # fmt: skip
-        return elements
-
-    def topological(self, children: dict[str, list[str]]) -> tuple[list[str], list[str]]:
-        """Parents before children (Kahn), and the elements on cycles, left out of it."""
-        pending = {eid: 0 for eid in children}
-        for kids in children.values():
-            for kid in kids:
-                pending[kid] += 1
-        queue = deque(eid for eid, n in pending.items() if n == 0)
-        order: list[str] = []
-        while queue:
-            eid = queue.popleft()
-            order.append(eid)
-            for kid in children[eid]:
-                pending[kid] -= 1
-                if pending[kid] == 0:
-                    queue.append(kid)
-        if len(order) == len(children):
-            return order, []
-        return order, self.report_cycles({eid for eid, n in pending.items() if n > 0})
+                    kids.append(eid)
+                    pending[eid] += 1
+        return children, pending
 
     def report_cycles(self, stuck: set[str]) -> list[str]:
-        """Walk up from each stuck element: every stuck element has a stuck parent."""
+        """Walk up from each stuck element (each has a stuck parent) to find the cycles."""
         done: set[str] = set()
         members: list[str] = []
         for start in sorted(stuck, key=lambda e: self.drafts[e].line):
@@ -668,58 +657,82 @@ class _Builder:
             done.update(path)
         return members
 
-    def check_roots(
-        self, children: dict[str, list[str]], order: list[str], cycles: list[str]
-    ) -> None:
-        roots = []
-        for d in self.drafts.values():
-            if d.parents:
+    def inherit(self, order: list[str]) -> set[str]:
+        """Parents first: check roots, find what reaches one, inherit area and contract."""
+        reached: set[str] = set()
+        for eid in order:
+            d = self.drafts[eid]
+            if not d.parents:
+                if d.contract is None:
+                    d.contract = True
+                if not d.sound:  # e.g. a misspelt "parents": taken as a root, quietly
+                    reached.add(eid)
+                    continue
+                if d.kind in CITY_KINDS:
+                    reached.add(eid)
+                else:
+                    kinds = ", ".join(sorted(CITY_KINDS))
+                    self.flag(d, "parents", f"a {d.kind} element needs parents; roots are {kinds}")
+                if d.area is None:
+                    self.flag(d, "area", "missing (a root has no parent to inherit it from)")
                 continue
-            if d.kind is None or d.kind in CITY_KINDS:
-                roots.append(d.id)
-            else:
-                kinds = ", ".join(sorted(CITY_KINDS))
-                self.flag(d, "parents", f"a {d.kind} element needs parents; roots are {kinds}")
-        reached = set(roots)
-        queue = deque(roots)
-        while queue:
-            for kid in children[queue.popleft()]:
-                if kid not in reached:
-                    reached.add(kid)
-                    queue.append(kid)
-        if len(reached) == len(self.drafts):
-            return
-        # Every cut-off element lies below a problem already reported (no parents,
-        # unknown parents, a cycle): name each group once, at its head.
-        heads = [e for e in order if e not in reached] + cycles + list(self.drafts)
+            first = self.drafts.get(d.parents[0])  # None: an unknown parent, reported
+            if first is not None:
+                if d.area is None:
+                    d.area = first.area
+                if d.contract is None:
+                    d.contract = first.contract
+            if not reached.isdisjoint(d.parents):
+                reached.add(eid)
+        return reached
+
+    def report_cut_off(
+        self, children: dict[str, list[str]], heads: list[str], reached: set[str]
+    ) -> None:
+        """Every element cut off from the roots lies below a problem already reported
+        (no parents, unknown parents, a cycle): name each group once, at its head."""
         for head in heads:
             if head in reached:
                 continue
-            group, queue = [head], deque([head])
+            group = [head]
             reached.add(head)
-            while queue:
-                for kid in children[queue.popleft()]:
+            for eid in group:
+                for kid in children[eid]:
                     if kid not in reached:
                         reached.add(kid)
                         group.append(kid)
-                        queue.append(kid)
             if len(group) > 1:
                 below = f"{len(group) - 1} element(s) below it ({_listing(group[1:])})"
                 message = f"{head!r} and {below} are not reachable from any root"
                 self.flag(self.drafts[head], "parents", message)
 
-    def inherit(self, order: list[str]) -> None:
-        """Area and contract come from the first parent; roots need an area."""
-        for eid in order:
-            d = self.drafts[eid]
-            first = self.drafts.get(d.parents[0]) if d.parents else None
-            if first is None:
-                if d.area is None and not d.parents:
-                    self.flag(d, "area", "missing (a root has no parent to inherit it from)")
-                d.contract = True if d.contract is None else d.contract
-                continue
-            d.area = first.area if d.area is None else d.area
-            d.contract = first.contract if d.contract is None else d.contract
+    def elements(self, mapped: Counter[str]) -> dict[str, Element]:
+        elements: dict[str, Element] = {}
+        for d in self.drafts.values():
+            subscribers = mapped.get(d.id, 0)
+            if d.subscribers is not None:
+                if d.subscribers < subscribers:
+                    message = f"says {d.subscribers}, but the subscribers CSV maps {subscribers}"
+                    self.flag(d, "subscribers", message)
+                subscribers = d.subscribers
+            if d.kind is not None and d.area is not None and d.contract is not None:
+                elements[d.id] = Element(
+                    d.id, d.kind, d.parents, d.area, subscribers, d.address, d.contract,
+                    d.name, d.snmp, d.uplinks, d.line,
+                )  # fmt: skip
+        return elements
+
+
+def _canonical_address(text: str) -> str | None:
+    try:
+        socket.inet_pton(socket.AF_INET, text)  # strict dotted quad: already canonical
+        return text
+    except OSError:
+        pass  # IPv6, or not an address: ipaddress is slower but says which
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
 
 
 def _kind_message(name: str) -> str:
