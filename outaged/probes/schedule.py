@@ -13,26 +13,31 @@ probed every `interval_s / suspect_speedup` until `settle_after` equal results
 in a row. Unprobed elements (fibre, splitters) are looked through. Regular
 slots go on unchanged meanwhile.
 
-Storm guard: results are held for `storm_window_s` and then handed to the sink
-in order. If more than `storm_share` of the elements probed in their *regular*
-slot during that window failed, the prober's own uplink is probably down: the
-window's failures are dropped (its successes still go out), `on_storm` is
-called and a warning logged, and fast re-probing stops until results change
-again. Only regular slots count towards the share: they are an even sample of
-the whole network, whereas re-probes gather around a fault and would make a
-large but real outage (a metro switch) look like a storm. A window with fewer
-than `storm_min_sample` regular results is never a storm (on a small network
-the guard is then effectively off); `storm_share=1.0` turns it off.
+Storm guard: results are collected in windows of `storm_window_s` and handed to
+the sink in order one window later (so 1 to 2 windows late). If more than
+`storm_share` of the elements probed in their *regular* slot during a window
+failed, the prober's own uplink is probably down: `on_storm` is called, a
+warning logged, fast re-probing stops until results change again, and the
+failures of that window and of the windows on either side are dropped (their
+successes still go out): an uplink lost late in a window, or back early in
+one, leaves that window mostly good. We drop rather than report
+because a storm of failures from a blind prober would open outages for the
+whole city; the core sees silence instead, and the next good results.
+Only regular slots count towards the share: they are an even sample of the
+whole network, whereas re-probes gather around a fault and would make a large
+but real outage (a metro switch) look like a storm. A window with fewer than
+`storm_min_sample` regular results is never a storm (on a small network the
+guard is then effectively off); `storm_share=1.0` turns it off.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import heapq
 import logging
 import time
-import zlib
 from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -242,7 +247,8 @@ class Agenda:
 
 def phase(element: str) -> float:
     """Where in its interval an element's slot lies, in [0, 1): stable across runs."""
-    return zlib.crc32(element.encode()) / 2**32
+    digest = hashlib.blake2b(element.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
 
 
 def _next_slot(slot: float, interval: float, now: float) -> float:
@@ -254,18 +260,23 @@ def _next_slot(slot: float, interval: float, now: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class WindowOutcome:
-    emit: tuple[ProbeResult, ...]
-    storm_share: float | None  # the failed share when the window was a storm
+    emit: tuple[ProbeResult, ...]  # the results now handed over, in arrival order
+    storm_share: float | None  # the failed share, when the window just closed was a storm
 
 
 class StormGuard:
-    """Holds one window of results and judges it."""
+    """Judges windows of results. A window's failures go out only when neither it
+    nor a window next to it was a storm: an uplink lost late in a window, or back
+    early in one, leaves that window mostly good although its failures are the
+    uplink's too."""
 
     def __init__(self, share: float, min_sample: int) -> None:
         self._share = share
         self._min_sample = min_sample
         self._held: list[ProbeResult] = []
         self._regular: dict[str, bool] = {}  # element -> ok, latest regular result
+        self._previous: list[ProbeResult] = []  # closed, not handed over yet
+        self._storms = (False, False)  # the window before the previous one, the previous
 
     def add(self, result: ProbeResult, *, regular: bool) -> None:
         self._held.append(result)
@@ -273,12 +284,32 @@ class StormGuard:
             self._regular[result.element] = result.ok
 
     def close(self) -> WindowOutcome:
-        held, regular = self._held, self._regular
+        """End the current window; hand over the previous one."""
+        share = self._storm_share()
+        storm = share is not None
+        emit = _keep(self._previous, not any((*self._storms, storm)))
+        self._previous, self._storms = self._held, (self._storms[1], storm)
         self._held, self._regular = [], {}
-        failed = sum(not ok for ok in regular.values())
-        if len(regular) >= self._min_sample and failed > self._share * len(regular):
-            return WindowOutcome(tuple(r for r in held if r.ok), failed / len(regular))
-        return WindowOutcome(tuple(held), None)
+        return WindowOutcome(emit, share)
+
+    def flush(self) -> tuple[ProbeResult, ...]:
+        """Hand over everything held (the prober stops)."""
+        storm = self._storm_share() is not None
+        emit = _keep(self._previous, not any((*self._storms, storm)))
+        emit += _keep(self._held, not (self._storms[1] or storm))
+        self._previous, self._storms, self._held, self._regular = [], (False, False), [], {}
+        return emit
+
+    def _storm_share(self) -> float | None:
+        failed = sum(not ok for ok in self._regular.values())
+        sample = len(self._regular)
+        if sample >= self._min_sample and failed > self._share * sample:
+            return failed / sample
+        return None
+
+
+def _keep(results: list[ProbeResult], failures: bool) -> tuple[ProbeResult, ...]:
+    return tuple(results) if failures else tuple(r for r in results if r.ok)
 
 
 def _ignore_storm(failed_share: float) -> None:
@@ -335,7 +366,8 @@ class Scheduler:
             raise self._failure
         finally:
             await self._stop()
-            self._close_window(agenda, guard)  # what was held is judged and handed over
+            for signal in guard.flush():  # what was held is judged and handed over
+                self._sink(signal)
 
     def _start(self, probe: Coroutine[None, None, None]) -> None:
         task = asyncio.create_task(probe)
@@ -370,7 +402,7 @@ class Scheduler:
         outcome = guard.close()
         if outcome.storm_share is not None:
             log.warning(
-                "probe storm: %.0f%% of the elements probed in the last %.1f s failed; the "
+                "probe storm: %.0f%% of the elements probed in the last %g s failed; the "
                 "prober's own uplink is probably down, so these failures are not reported",
                 outcome.storm_share * 100,
                 self._config.storm_window_s,
