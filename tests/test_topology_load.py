@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import ipaddress
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from bench.gen_topology import generate
 from outaged.errors import InputError, Problem, TopologyError
 from outaged.topology.load import load_topology
 from outaged.topology.model import PASSIVE_KINDS, Kind, Severity, Thresholds, Topology
@@ -559,13 +559,7 @@ def test_example_contract_and_subscribers(example: Topology) -> None:
 
 
 def test_the_generated_network_loads_and_has_the_promised_shape(tmp_path: Path) -> None:
-    # bench/ is scripts, not a package: load the file itself.
-    script = ROOT / "bench" / "gen_topology.py"
-    spec = importlib.util.spec_from_file_location("gen_topology", script)
-    assert spec is not None and spec.loader is not None
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
-    path = gen.generate(tmp_path / "a", elements=3000, subscribers=20000, seed=3)
+    path = generate(tmp_path / "a", elements=3000, subscribers=20000, seed=3)
     topology = load_topology(path)
     assert len(topology.elements) == 3000 and len(topology.subscribers) == 20000
     kinds = Counter(e.kind for e in topology.elements.values())
@@ -573,6 +567,33 @@ def test_the_generated_network_loads_and_has_the_promised_shape(tmp_path: Path) 
     communities = [e for e in topology.elements.values() if e.kind is Kind.COMMUNITY]
     dual = sum(len(c.parents) == 2 for c in communities) / len(communities)
     assert 0.05 < dual < 0.15
-    again = gen.generate(tmp_path / "b", elements=3000, subscribers=20000, seed=3)
+    again = generate(tmp_path / "b", elements=3000, subscribers=20000, seed=3)
     for name in ("topology.yaml", "elements.csv", "subscribers.csv"):
         assert (path.parent / name).read_bytes() == (again.parent / name).read_bytes()
+
+
+# -- docs/topology.md stays true -----------------------------------------------
+
+
+def _blocks(markdown: str, lang: str) -> list[str]:
+    parts = markdown.split(f"```{lang}\n")[1:]
+    return [part.split("```", 1)[0] for part in parts]
+
+
+def test_the_documented_example_loads(tmp_path: Path) -> None:
+    doc = (ROOT / "docs" / "topology.md").read_text(encoding="utf-8")
+    write(tmp_path, _blocks(doc, "csv")[0], "subscribers.csv")
+    topology = load_topology(write(tmp_path, _blocks(doc, "yaml")[0]))
+    e = topology.elements
+    assert e["comm-hy"].parents == ("metro-n", "metro-e") and e["comm-hy"].area == "north"
+    assert e["hy-03"].contract is False and e["hy-04"].subscribers == 80
+    assert e["hy-01"].subscribers == 1 and e["acc-hy-01-1"].subscribers == 1
+
+
+def test_the_documented_thresholds_are_the_model_defaults() -> None:
+    doc = (ROOT / "docs" / "topology.md").read_text(encoding="utf-8")
+    section = doc.split("## thresholds", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:3] for line in section.splitlines() if line.startswith("| `")]
+    documented = {key.strip().strip("`"): float(default) for key, default in rows}
+    defaults = Thresholds()
+    assert documented == {f: float(getattr(defaults, f)) for f in Thresholds.__dataclass_fields__}
