@@ -24,6 +24,7 @@ from typing import Any
 
 from pysnmp.entity.engine import SnmpEngine
 from pysnmp.entity.rfc3413 import cmdgen
+from pysnmp.error import PySnmpError
 from pysnmp.hlapi.v3arch.asyncio import (
     CommunityData,
     ContextData,
@@ -40,7 +41,7 @@ from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
 
 from outaged.errors import ConfigError, OutagedError, Problem
 from outaged.probes.snmp_creds import Credential, auth_data
-from outaged.signals import InterfaceStatus, ProbeResult, Reboot, SignalSink
+from outaged.signals import InterfaceStatus, ProbeResult, Reboot, Signal, SignalSink
 from outaged.topology.model import Element
 
 log = logging.getLogger(__name__)
@@ -196,36 +197,40 @@ class SnmpClient:
     def __init__(self, timeout_s: float, retries: int) -> None:
         self._timeout_s = timeout_s
         self._retries = retries
-        self._engines: dict[str, SnmpEngine] = {}
-        self._auth: dict[str, CommunityData | UsmUserData] = {}
+        # Keyed by the whole credential set: a reload that changes a key gets a fresh engine.
+        self._engines: dict[Credential, SnmpEngine] = {}
+        self._auth: dict[Credential, CommunityData | UsmUserData] = {}
         self._transports: dict[tuple[str, int], UdpTransportTarget] = {}
-        self._addr_names: dict[tuple[str, str, int], str] = {}
+        self._addr_names: dict[tuple[Credential, str, int], str] = {}
         self._lcd = CommandGeneratorLcdConfigurator()
         self._getter = cmdgen.GetCommandGenerator()
 
     def _engine(self, cred: Credential) -> SnmpEngine:
-        engine = self._engines.get(cred.name)
+        engine = self._engines.get(cred)
         if engine is None:
-            engine = self._engines[cred.name] = SnmpEngine()
-            self._auth[cred.name] = auth_data(cred)
+            engine = self._engines[cred] = SnmpEngine()
+            self._auth[cred] = auth_data(cred)
         return engine
 
     async def _transport(self, address: str, port: int) -> UdpTransportTarget:
         key = (address, port)
         tt = self._transports.get(key)
         if tt is None:
-            tt = await UdpTransportTarget.create(
-                key, timeout=self._timeout_s, retries=self._retries
-            )
+            try:
+                tt = await UdpTransportTarget.create(
+                    key, timeout=self._timeout_s, retries=self._retries
+                )
+            except PySnmpError as exc:  # an address that does not resolve
+                raise PollFailed(PollStatus.ERROR, str(exc), responded=False) from exc
             self._transports[key] = tt
         return tt
 
     async def _addr_name(self, engine: SnmpEngine, target: Target) -> str:
-        key = (target.credential.name, target.address, target.port)
+        key = (target.credential, target.address, target.port)
         name = self._addr_names.get(key)
         if name is None:
             tt = await self._transport(target.address, target.port)
-            name, _ = self._lcd.configure(engine, self._auth[target.credential.name], tt, b"")
+            name, _ = self._lcd.configure(engine, self._auth[target.credential], tt, b"")
             self._addr_names[key] = name
         return name
 
@@ -249,7 +254,10 @@ class SnmpClient:
                 future.set_result((indication, int(status or 0), int(index or 0), varbinds))
 
         varbinds = [(ObjectName(oid), Null("")) for oid in oids]
-        self._getter.send_varbinds(engine, addr_name, None, b"", varbinds, done)
+        try:
+            self._getter.send_varbinds(engine, addr_name, None, b"", varbinds, done)
+        except PySnmpError as exc:
+            raise PollFailed(PollStatus.ERROR, str(exc), responded=False) from exc
         try:
             indication, status, index, answer = await asyncio.wait_for(future, self._deadline())
         except TimeoutError:
@@ -267,7 +275,7 @@ class SnmpClient:
         rows: dict[int, str] = {}
         walker = bulk_walk_cmd(
             engine,
-            self._auth[target.credential.name],
+            self._auth[target.credential],
             tt,
             ContextData(),
             0,
@@ -276,18 +284,23 @@ class SnmpClient:
             lookupMib=False,
             lexicographicMode=False,
         )
-        async with asyncio.timeout(self._deadline() * 8), aclosing(walker):
-            async for indication, status, index, varbinds in walker:
-                if indication:
-                    raise _failure(indication)
-                if status:
-                    raise _agent_error(int(status), int(index or 0))
-                for oid, value in varbinds:
-                    suffix = tuple(oid)[len(base) :]
-                    if len(suffix) == 1 and not isinstance(value, ABSENT_VALUES):
-                        rows[suffix[0]] = str(value)
-                if len(rows) >= max_rows:
-                    break
+        try:
+            async with asyncio.timeout(self._deadline() * 8), aclosing(walker):
+                async for indication, status, index, varbinds in walker:
+                    if indication:
+                        raise _failure(indication)
+                    if status:
+                        raise _agent_error(int(status), int(index or 0))
+                    for oid, value in varbinds:
+                        suffix = tuple(oid)[len(base) :]
+                        if len(suffix) == 1 and not isinstance(value, ABSENT_VALUES):
+                            rows[suffix[0]] = str(value)
+                    if len(rows) >= max_rows:
+                        break
+        except TimeoutError:
+            raise PollFailed(PollStatus.TIMEOUT, "walk timed out", responded=False) from None
+        except PySnmpError as exc:
+            raise PollFailed(PollStatus.ERROR, str(exc), responded=False) from exc
         return rows
 
     def _deadline(self) -> float:
@@ -367,7 +380,7 @@ class SnmpPoller:
             # Reachability is only claimed when known: an answer (even a USM
             # report) means up, silence means down, a local error says nothing.
             if exc.responded or exc.status is PollStatus.TIMEOUT:
-                self._sink(ProbeResult(self._clock(), element, ok=exc.responded))
+                self._emit(ProbeResult(self._clock(), element, ok=exc.responded))
         except Exception as exc:  # a bug or a pysnmp surprise must not stop the loop
             log.exception("snmp poll of %s failed", element)
             status, message = PollStatus.ERROR, f"{type(exc).__name__}: {exc}"
@@ -434,7 +447,7 @@ class SnmpPoller:
         answer = dict(await self._client.get(target, oids))
         rtt_ms = (self._monotonic() - sent) * 1000.0
         at = self._clock()
-        self._sink(ProbeResult(at, target.element, ok=True, rtt_ms=rtt_ms))
+        self._emit(ProbeResult(at, target.element, ok=True, rtt_ms=rtt_ms))
 
         uptime = answer.get(SYS_UPTIME)
         if uptime is None or isinstance(uptime, ABSENT_VALUES):
@@ -447,7 +460,7 @@ class SnmpPoller:
             if value is None or isinstance(value, ABSENT_VALUES):
                 missing.append(uplink)
                 continue
-            self._sink(InterfaceStatus(at, target.element, uplink, int(str(value)) == OPER_UP))
+            self._emit(InterfaceStatus(at, target.element, uplink, int(str(value)) == OPER_UP))
         if missing:
             return PollStatus.NO_SUCH_OBJECT, f"uplinks not on the agent: {', '.join(missing)}"
         return PollStatus.OK, ""
@@ -456,7 +469,7 @@ class SnmpPoller:
         now = self._monotonic()
         prev = state.uptime_ticks
         if prev is not None and is_reboot(prev, ticks, now - state.polled_at):
-            self._sink(Reboot(at, target.element, ticks / 100.0))
+            self._emit(Reboot(at, target.element, ticks / 100.0))
             state.if_index.clear()  # some agents renumber interfaces on boot
             state.walked_at = None
         state.uptime_ticks = ticks
@@ -482,6 +495,12 @@ class SnmpPoller:
             state.walked_at = now
         result.update((n, state.if_index[n]) for n in names if n in state.if_index)
         return result
+
+    def _emit(self, signal: Signal) -> None:
+        try:
+            self._sink(signal)
+        except Exception:  # the daemon's queue failing is its bug; polling goes on
+            log.exception("signal sink refused %s", signal)
 
     def _record(
         self, element: str, status: PollStatus, message: str, duration_s: float
