@@ -251,13 +251,13 @@ class _Builder:
         if version != VERSION or isinstance(version, bool):
             top.bad("version", f"expected {VERSION}, got {_show(version)}")
         top.text("name")
-        self.people = self.read_people(doc.get("people"))
-        self.areas = self.read_areas(doc.get("areas"))
-        leadership = self.read_leadership(doc.get("leadership"))
+        self.people = self.read_people(doc)
+        self.areas = self.read_areas(doc)
+        leadership = self.read_leadership(doc)
         call_centre = self.person_list(top, "call_centre")
-        thresholds = self.read_thresholds(doc.get("thresholds"))
+        thresholds = self.read_thresholds(doc)
 
-        for i, node in self.entries(doc.get("elements"), "elements"):
+        for i, node in self.entries(doc, "elements"):
             self.keep(self.yaml_element(node, i))
         for i, csv_rel in enumerate(top.idents("elements_csv")):
             where = (top.item_line("elements_csv", i), f"elements_csv[{i}]")
@@ -273,7 +273,7 @@ class _Builder:
         if not self.drafts:
             self.add(doc.line, "elements", "no elements defined")
         elements = self.resolve(mapped)
-        centres = self.read_centres(doc.get("service_centres"))
+        centres = self.read_centres(doc)
         return Topology(
             elements=elements,
             areas=self.areas,
@@ -286,12 +286,13 @@ class _Builder:
             source=self.source,
         )
 
-    def entries(self, value: Any, key: str) -> Iterator[tuple[int, YamlMap]]:
+    def entries(self, doc: YamlMap, key: str) -> Iterator[tuple[int, YamlMap]]:
         """The mappings of a top-level list; anything else in it is reported."""
+        value = doc.get(key)
         if value is None:
             return
         if not isinstance(value, YamlList):
-            self.add(getattr(value, "line", None), key, f"expected a list, got {_show(value)}")
+            self.add(doc.line_of(key), key, f"expected a list, got {_show(value)}")
             return
         for i, item in enumerate(value):
             if isinstance(item, YamlMap):
@@ -309,10 +310,10 @@ class _Builder:
 
     # -- people and routing ---------------------------------------------------
 
-    def read_people(self, value: Any) -> dict[str, Person]:
+    def read_people(self, doc: YamlMap) -> dict[str, Person]:
         people: dict[str, Person] = {}
         seen: dict[str, int] = {}
-        for i, node in self.entries(value, "people"):
+        for i, node in self.entries(doc, "people"):
             f = _Fields(self, node, f"people[{i}].", _PERSON_KEYS)
             pid, name = f.ident("id", required=True), f.text("name", required=True)
             email, phone, webhook = f.text("email"), f.text("phone"), f.text("webhook")
@@ -340,10 +341,10 @@ class _Builder:
                 self.add(f.item_line(key, i), f"{f.prefix}{key}", f"unknown person {pid!r}")
         return pids
 
-    def read_areas(self, value: Any) -> dict[str, Area]:
+    def read_areas(self, doc: YamlMap) -> dict[str, Area]:
         areas: dict[str, Area] = {}
         seen: dict[str, int] = {}
-        for i, node in self.entries(value, "areas"):
+        for i, node in self.entries(doc, "areas"):
             f = _Fields(self, node, f"areas[{i}].", _AREA_KEYS)
             aid, name = f.ident("id", required=True), f.text("name", required=True)
             interface = self.person(f, "interface", required=True)
@@ -355,9 +356,9 @@ class _Builder:
                 areas[aid] = Area(aid, name, interface, tuple(roster), manager)
         return areas
 
-    def read_leadership(self, value: Any) -> list[LeadershipRule]:
+    def read_leadership(self, doc: YamlMap) -> list[LeadershipRule]:
         rules: list[LeadershipRule] = []
-        for i, node in self.entries(value, "leadership"):
+        for i, node in self.entries(doc, "leadership"):
             f = _Fields(self, node, f"leadership[{i}].", _LEADERSHIP_KEYS)
             pid = self.person(f, "person", required=True)
             severities: set[Severity] = set()
@@ -371,10 +372,10 @@ class _Builder:
                 rules.append(LeadershipRule(pid, frozenset(severities)))
         return rules
 
-    def read_centres(self, value: Any) -> dict[str, ServiceCentre]:
+    def read_centres(self, doc: YamlMap) -> dict[str, ServiceCentre]:
         centres: dict[str, ServiceCentre] = {}
         seen: dict[str, int] = {}
-        for i, node in self.entries(value, "service_centres"):
+        for i, node in self.entries(doc, "service_centres"):
             f = _Fields(self, node, f"service_centres[{i}].", _CENTRE_KEYS)
             cid, name = f.ident("id", required=True), f.text("name", required=True)
             contacts = self.person_list(f, "contacts", required=True)
@@ -392,11 +393,14 @@ class _Builder:
                 centres[cid] = ServiceCentre(cid, name, tuple(contacts), tuple(communities))
         return centres
 
-    def read_thresholds(self, value: Any) -> Thresholds:
+    def read_thresholds(self, doc: YamlMap) -> Thresholds:
+        value = doc.get("thresholds")
         if value is None:
             return Thresholds()
         if not isinstance(value, YamlMap):
-            self.add(None, "thresholds", f"expected a mapping, got {_show(value)}")
+            self.add(
+                doc.line_of("thresholds"), "thresholds", f"expected a mapping, got {_show(value)}"
+            )
             return Thresholds()
         chosen: dict[str, Any] = {}
         for key, raw in value.items():
