@@ -179,6 +179,12 @@ class _Fields:
         return self.ident(key, required=required)
 
     def idents(self, key: str, *, required: bool = False, numbers: bool = False) -> list[str]:
+        return [item for item, _ in self.located(key, required=required, numbers=numbers)]
+
+    def located(
+        self, key: str, *, required: bool = False, numbers: bool = False
+    ) -> list[tuple[str, int]]:
+        """A list of strings, each with the line it is written on."""
         value = self.node.get(key)
         if value is None:
             if required:
@@ -187,12 +193,12 @@ class _Fields:
         if not isinstance(value, YamlList):
             self.bad(key, f"expected a list, got {_show(value)}")
             return []
-        out: list[str] = []
+        out: list[tuple[str, int]] = []
         for i, item in enumerate(value):
             if numbers and isinstance(item, int) and not isinstance(item, bool):
                 item = str(item)
             if isinstance(item, str) and item:
-                out.append(item)
+                out.append((item, value.line_of(i)))
             else:
                 self.b.add(
                     value.line_of(i),
@@ -202,10 +208,6 @@ class _Fields:
         if required and not value:
             self.bad(key, "must not be empty")
         return out
-
-    def item_line(self, key: str, index: int) -> int:
-        value = self.node.get(key)
-        return value.line_of(index) if isinstance(value, YamlList) else self.node.line_of(key)
 
     def count(self, key: str) -> int | None:
         value = self.node.get(key)
@@ -259,9 +261,8 @@ class _Builder:
 
         for i, node in self.entries(doc, "elements"):
             self.keep(self.yaml_element(node, i))
-        for i, csv_rel in enumerate(top.idents("elements_csv")):
-            where = (top.item_line("elements_csv", i), f"elements_csv[{i}]")
-            for draft in self.csv_elements(csv_rel, where):
+        for i, (csv_rel, line) in enumerate(top.located("elements_csv")):
+            for draft in self.csv_elements(csv_rel, (line, f"elements_csv[{i}]")):
                 self.keep(draft)
         subscribers: dict[str, str] = {}
         subs_rel = top.ident("subscribers_csv")
@@ -335,11 +336,11 @@ class _Builder:
         return pid
 
     def person_list(self, f: _Fields, key: str, *, required: bool = False) -> list[str]:
-        pids = f.idents(key, required=required)
-        for i, pid in enumerate(pids):
+        pids = f.located(key, required=required)
+        for pid, line in pids:
             if pid not in self.people:
-                self.add(f.item_line(key, i), f"{f.prefix}{key}", f"unknown person {pid!r}")
-        return pids
+                self.add(line, f"{f.prefix}{key}", f"unknown person {pid!r}")
+        return [pid for pid, _ in pids]
 
     def read_areas(self, doc: YamlMap) -> dict[str, Area]:
         areas: dict[str, Area] = {}
@@ -379,8 +380,8 @@ class _Builder:
             f = _Fields(self, node, f"service_centres[{i}].", _CENTRE_KEYS)
             cid, name = f.ident("id", required=True), f.text("name", required=True)
             contacts = self.person_list(f, "contacts", required=True)
-            communities = f.idents("communities", required=True)
-            for j, eid in enumerate(communities):
+            communities = f.located("communities", required=True)
+            for eid, line in communities:
                 draft = self.drafts.get(eid)
                 if draft is None:
                     message = f"unknown element {eid!r}"
@@ -388,9 +389,10 @@ class _Builder:
                     message = f"{eid!r} is a {draft.kind} element, not a community"
                 else:
                     continue
-                self.add(f.item_line("communities", j), f"{f.prefix}communities", message)
+                self.add(line, f"{f.prefix}communities", message)
             if cid is not None and name is not None and self.unique(seen, cid, f, "centre"):
-                centres[cid] = ServiceCentre(cid, name, tuple(contacts), tuple(communities))
+                ids = tuple(eid for eid, _ in communities)
+                centres[cid] = ServiceCentre(cid, name, tuple(contacts), ids)
         return centres
 
     def read_thresholds(self, doc: YamlMap) -> Thresholds:
