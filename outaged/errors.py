@@ -59,3 +59,7 @@ class StoreError(OutagedError):
 
 class ProbeError(OutagedError):
     """A probe engine cannot start (no permission, bad address family...)."""
+
+
+class NotFoundError(OutagedError):
+    """An outage, element or token that the request names does not exist."""

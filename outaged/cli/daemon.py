@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import os
+import re
+import signal
 import sys
+import time
 from collections.abc import Sequence
 
+from outaged.api.auth import Role, new_token
+from outaged.app import App
+from outaged.config import Config, default_config, load_config
 from outaged.errors import OutagedError
 from outaged.replay import run_replay
+from outaged.store.base import Token
+from outaged.store.sqlite import SqliteStore
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
+
+log = logging.getLogger("outaged")
+TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,12 +36,97 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help="validate a topology file").add_argument(
         "--topology", default="topology.yaml"
     )
+    run = sub.add_parser("run", help="run the daemon (API, decision loop, store)")
+    run.add_argument(
+        "--config", help="outaged.yaml (default: built-in defaults, see docs/config.md)"
+    )
+    token = sub.add_parser("token", help="manage API tokens").add_subparsers(
+        dest="token_command", required=True
+    )
+    create = token.add_parser("create", help="create a token and print it once")
+    create.add_argument("--name", required=True, help="who uses it; recorded as the actor")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    listing = token.add_parser("list", help="list tokens (names, roles, never the tokens)")
+    revoke = token.add_parser("revoke", help="revoke a token at once")
+    revoke.add_argument("name")
+    for each in (create, listing, revoke):
+        each.add_argument("--config", help="outaged.yaml whose state directory holds the tokens")
     return parser
+
+
+def _config(path: str | None) -> Config:
+    return default_config() if path is None else load_config(path)
+
+
+def _run(config: Config) -> int:
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    return asyncio.run(_serve(config))
+
+
+async def _serve(config: Config) -> int:
+    """Start, wait for SIGTERM/SIGINT, stop gracefully; a second signal forces exit."""
+    app = App(config)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        if stopping.is_set():
+            log.error("second %s: exiting now", signal.Signals(signum).name)
+            os._exit(1)
+        log.info("%s: stopping (send it again to force)", signal.Signals(signum).name)
+        stopping.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        await app.start()
+        await stopping.wait()
+    finally:
+        await app.stop()
+    return 0
+
+
+async def _token(args: argparse.Namespace) -> int:
+    config = _config(args.config)
+    store = SqliteStore(config.db_path)
+    await store.open()
+    try:
+        if args.token_command == "create":
+            if not TOKEN_NAME.match(args.name):
+                print(
+                    f"error: --name {args.name!r}: use letters, digits, . _ @ - (max 64)",
+                    file=sys.stderr,
+                )
+                return 2
+            text, digest = new_token()
+            await store.add_token(Token(args.name, args.role, digest, time.time()))
+            print(f"token for {args.name} ({args.role}); shown only once:", file=sys.stderr)
+            print(text)
+        elif args.token_command == "list":
+            for t in await store.tokens():
+                state = "revoked" if t.revoked_at is not None else "active"
+                created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t.created_at))
+                print(f"{t.name}\t{t.role}\t{state}\t{created}")
+        elif not await store.revoke_token(args.name, time.time()):
+            print(f"error: no active token named {args.name!r}", file=sys.stderr)
+            return 1
+        else:
+            print(f"revoked {args.name}", file=sys.stderr)
+    finally:
+        await store.close()
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "run":
+            return _run(_config(args.config))
+        if args.command == "token":
+            return asyncio.run(_token(args))
         index = GraphIndex.build(load_topology(args.topology))
         if args.command == "check":
             topo = index.topology
@@ -47,7 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"error: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        where = exc.filename or "network"
+        print(f"error: {where}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -1,0 +1,49 @@
+"""Bearer tokens and roles: who may read, report, and act on outages."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from enum import StrEnum
+
+from outaged.outages.lifecycle import Action
+
+
+class Role(StrEnum):
+    REPORTER = "reporter"  # the call-centre system: posts reports and signals
+    DISPATCHER = "dispatcher"  # works outages: every action, reads
+    NOC = "noc"  # verifies restoration, reports manual faults, reads
+    VIEWER = "viewer"  # reads
+    ADMIN = "admin"
+
+
+class Permission(StrEnum):
+    READ = "read"
+    REPORT = "report"  # POST reports and signals
+    ACT = "act"  # POST actions (further limited per action for noc)
+
+
+GRANTS: dict[Role, frozenset[Permission]] = {
+    Role.REPORTER: frozenset({Permission.REPORT}),
+    Role.DISPATCHER: frozenset(Permission),
+    Role.NOC: frozenset(Permission),
+    Role.VIEWER: frozenset({Permission.READ}),
+    Role.ADMIN: frozenset(Permission),
+}
+NOC_ACTIONS = frozenset({Action.VERIFY, Action.VERIFY_FAILED, Action.NOTE, Action.PROGRESS})
+
+
+def allowed(role: Role, permission: Permission, action: Action | None = None) -> bool:
+    if permission not in GRANTS[role]:
+        return False
+    return not (role is Role.NOC and action is not None and action not in NOC_ACTIONS)
+
+
+def new_token() -> tuple[str, str]:
+    """A fresh token and the SHA-256 that is all the store keeps of it."""
+    token = secrets.token_urlsafe(32)
+    return token, token_hash(token)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

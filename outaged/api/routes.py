@@ -1,0 +1,456 @@
+"""aiohttp routes for API v1 (docs/api.md): parse, authorise, hand to the pipeline, render."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from outaged.api.auth import Permission, Role, allowed, token_hash
+from outaged.api.views import element_json, outage_detail, outage_json
+from outaged.errors import (
+    AuthError,
+    NotFoundError,
+    Problem,
+    SignalError,
+    StoreError,
+    TransitionError,
+)
+from outaged.intake import parse_signal, parse_time
+from outaged.outages.lifecycle import ACTIVE, State
+from outaged.outages.model import iso
+from outaged.pipeline import IdemKey, IdempotencyConflict, Ingested, Pipeline, Replayed
+from outaged.records.actions import parse_action
+from outaged.records.report import LANGS, render_report
+from outaged.records.stats import stats
+from outaged.signals import Signal
+from outaged.store.base import OutageQuery, Store, Token
+from outaged.topology.graph import GraphIndex
+from outaged.topology.model import Severity
+
+log = logging.getLogger("outaged.api")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+TOKEN = web.RequestKey("token", Token)
+MAX_KEY = 200
+STATS_DEFAULT_S = 30 * 86400.0
+
+
+@dataclass(slots=True)
+class Api:
+    """What the routes need from the daemon."""
+
+    index: GraphIndex
+    store: Store
+    pipeline: Pipeline
+    clock: Callable[[], float]
+    status: Callable[[], str]  # "starting", "ready" or "stopping"
+    max_batch: int = 1000
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, message: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.problems = problems or []
+
+
+def error_response(status: int, message: str, problems: list[Problem] = ()) -> web.Response:  # type: ignore[assignment]
+    body = {
+        "error": message,
+        "problems": [{"field": p.field, "line": p.line, "message": p.message} for p in problems],
+    }
+    return web.json_response(body, status=status, dumps=_dumps)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def build_app(api: Api, max_body_bytes: int) -> web.Application:
+    app = web.Application(
+        client_max_size=max_body_bytes, middlewares=[_errors_middleware, _auth_middleware(api)]
+    )
+    r = Routes(api)
+    app.router.add_get("/healthz", r.healthz)
+    app.router.add_get("/readyz", r.readyz)
+    app.router.add_get("/api/v1/whoami", r.whoami)
+    app.router.add_post("/api/v1/reports", r.reports)
+    app.router.add_post("/api/v1/signals", r.signals)
+    app.router.add_get("/api/v1/outages", r.outages)
+    app.router.add_get("/api/v1/outages/{id}", r.outage)
+    app.router.add_post("/api/v1/outages/{id}/actions", r.action)
+    app.router.add_get("/api/v1/outages/{id}/report", r.report)
+    app.router.add_get("/api/v1/elements/{id}", r.element)
+    app.router.add_get("/api/v1/stats", r.stats)
+    return app
+
+
+@web.middleware
+async def _errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except HttpError as exc:
+        return error_response(exc.status, str(exc), exc.problems)
+    except SignalError as exc:
+        count = len(exc.problems)
+        first = exc.problems[0] if exc.problems else None
+        message = f"{count} problems in request"
+        if first is not None and count == 1:
+            where = f"line {first.line}: " if first.line is not None else ""
+            message = f"{where}{first.field}: {first.message}" if first.field else first.message
+        return error_response(422, message, exc.problems)
+    except (TransitionError, IdempotencyConflict) as exc:
+        return error_response(409, str(exc))
+    except NotFoundError as exc:
+        return error_response(404, str(exc))
+    except AuthError as exc:
+        return error_response(401, str(exc))
+    except StoreError as exc:
+        log.error("store failed during %s %s: %s", request.method, request.path, exc)
+        return error_response(503, f"storage unavailable: {exc}")
+    except web.HTTPRequestEntityTooLarge as exc:
+        return error_response(413, f"request body too large: {exc.text}")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return error_response(exc.status, exc.reason)
+
+
+def _auth_middleware(api: Api) -> Middleware:
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/api/"):
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            log.warning("refused %s %s: missing bearer token", request.method, request.path)
+            return error_response(401, "missing bearer token")
+        found = await api.store.token_by_hash(token_hash(token.strip()))
+        if found is None or found.revoked_at is not None:
+            log.warning("refused %s %s: unknown or revoked token", request.method, request.path)
+            return error_response(401, "unknown or revoked token")
+        request[TOKEN] = found
+        return await handler(request)
+
+    return auth
+
+
+def _require(request: web.Request, permission: Permission, what: str, **kw: Any) -> Token:
+    token = request[TOKEN]
+    if not allowed(Role(token.role), permission, **kw):
+        log.warning(
+            "refused %s %s: token %r (%s) may not %s",
+            request.method,
+            request.path,
+            token.name,
+            token.role,
+            what,
+        )
+        raise HttpError(403, f"role {token.role!r} may not {what}")
+    return token
+
+
+async def _body(request: web.Request) -> tuple[dict[str, Any], bytes]:
+    raw = await request.read()
+    try:
+        obj = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = (
+            f" at line {exc.lineno} column {exc.colno}"
+            if isinstance(exc, json.JSONDecodeError)
+            else ""
+        )
+        raise HttpError(400, f"request body is not valid JSON{where}") from None
+    if not isinstance(obj, dict):
+        raise HttpError(400, "request body must be a JSON object")
+    return obj, raw
+
+
+def _idem(request: web.Request, raw: bytes) -> IdemKey | None:
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return None
+    if not key or len(key) > MAX_KEY:
+        raise HttpError(422, f"Idempotency-Key must be 1 to {MAX_KEY} characters")
+    digest = hashlib.sha256(request.method.encode() + request.path.encode() + b"\0" + raw)
+    return IdemKey(key, digest.hexdigest())
+
+
+def _replayed(outcome: Replayed) -> web.Response:
+    return web.Response(
+        status=outcome.status,
+        text=outcome.body,
+        content_type="application/json",
+        headers={"Idempotent-Replayed": "true"},
+    )
+
+
+def _outage_id(request: web.Request) -> int:
+    text = request.match_info["id"]
+    if not text.isdigit():
+        raise NotFoundError(f"unknown outage {text!r}")
+    return int(text)
+
+
+class Routes:
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self.index = api.index
+
+    # ---- health ----------------------------------------------------------
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        status = self.api.status()
+        if status != "ready":
+            return web.json_response({"status": status}, status=503)
+        opened = len(self.api.pipeline.engine.open_outages())
+        return web.json_response({"status": "ready", "open_outages": opened})
+
+    async def whoami(self, request: web.Request) -> web.Response:
+        token = request[TOKEN]
+        return web.json_response({"name": token.name, "role": token.role})
+
+    # ---- signals in ------------------------------------------------------
+
+    async def reports(self, request: web.Request) -> web.Response:
+        token = _require(request, Permission.REPORT, "post reports")
+        return await self._ingest(request, token, "reports")
+
+    async def signals(self, request: web.Request) -> web.Response:
+        token = _require(request, Permission.REPORT, "post signals")
+        return await self._ingest(request, token, "signals")
+
+    async def _ingest(self, request: web.Request, token: Token, plural: str) -> web.Response:
+        body, raw = await _body(request)
+        idem = _idem(request, raw)
+        if plural in body:
+            items = body[plural]
+            if not isinstance(items, list):
+                raise HttpError(400, f"{plural!r} must be a list of objects")
+            if len(items) > self.api.max_batch:
+                raise HttpError(
+                    413, f"{len(items)} {plural} in one batch; at most {self.api.max_batch}"
+                )
+            batch = True
+        else:
+            items, batch = [body], False
+        signals, ext_ids = self._parse_items(items, plural, batch, token)
+
+        def render(outcome: Ingested) -> str:
+            return _dumps(_ingested(outcome))
+
+        outcome = await self.api.pipeline.ingest(signals, ext_ids, token.name, idem, render)
+        if isinstance(outcome, Replayed):
+            return _replayed(outcome)
+        assert isinstance(outcome, Ingested)
+        return web.json_response(_ingested(outcome), status=202, dumps=_dumps)
+
+    def _parse_items(
+        self, items: list[Any], plural: str, batch: bool, token: Token
+    ) -> tuple[list[Signal], list[str | None]]:
+        now = iso(self.api.clock())
+        problems: list[Problem] = []
+        signals: list[Signal] = []
+        ext_ids: list[str | None] = []
+        for number, item in enumerate(items, start=1):
+            prefix = f"{plural}[{number - 1}]." if batch else ""
+            line = number if batch else None
+            if not isinstance(item, dict):
+                problems.append(Problem("api", line, prefix.rstrip("."), "expected a JSON object"))
+                continue
+            obj = dict(item)
+            ext_id: str | None = None
+            if plural == "reports":
+                if obj.get("kind", "report") != "report":
+                    problems.append(Problem("api", line, f"{prefix}kind", "must be 'report'"))
+                    continue
+                obj["kind"] = "report"
+                raw_id = obj.pop("id", None)
+                if raw_id is not None:
+                    if (
+                        isinstance(raw_id, bool)
+                        or not isinstance(raw_id, str | int)
+                        or raw_id == ""
+                    ):
+                        problems.append(
+                            Problem("api", line, f"{prefix}id", "expected a ticket id string")
+                        )
+                        continue
+                    ext_id = str(raw_id)
+            elif obj.get("kind") == "manual":
+                obj["actor"] = token.name
+            obj.setdefault("at", now)
+            try:
+                signals.append(parse_signal(obj, self.index.topology, source="api", line=line))
+                ext_ids.append(ext_id)
+            except SignalError as exc:
+                problems += [
+                    Problem(
+                        p.source,
+                        p.line,
+                        prefix + p.field if p.field else prefix.rstrip("."),
+                        p.message,
+                    )
+                    for p in exc.problems
+                ]
+        if problems:
+            raise SignalError(problems)
+        return signals, ext_ids
+
+    # ---- outages ---------------------------------------------------------
+
+    async def outages(self, request: web.Request) -> web.Response:
+        _require(request, Permission.READ, "read outages")
+        query = _outage_query(request.query)
+        rows = await self.api.store.outages(query)
+        deadlines = await self.api.store.deadlines([r.outage.id for r in rows])
+        now = self.api.clock()
+        body = [outage_json(r, deadlines[r.outage.id], self.index, now) for r in rows]
+        return web.json_response({"outages": body}, dumps=_dumps)
+
+    async def _detail(self, outage_id: int) -> dict[str, Any]:
+        store = self.api.store
+        row = await store.outage(outage_id)
+        if row is None:
+            raise NotFoundError(f"unknown outage {outage_id}")
+        deadlines = (await store.deadlines([outage_id]))[outage_id]
+        timeline = await store.timeline(outage_id)
+        return outage_detail(row, deadlines, timeline, self.index, self.api.clock())
+
+    async def outage(self, request: web.Request) -> web.Response:
+        _require(request, Permission.READ, "read outages")
+        return web.json_response(await self._detail(_outage_id(request)), dumps=_dumps)
+
+    async def action(self, request: web.Request) -> web.Response:
+        token = _require(request, Permission.ACT, "post actions")
+        outage_id = _outage_id(request)
+        body, raw = await _body(request)
+        parsed = parse_action(body, self.index.topology)
+        _require(request, Permission.ACT, f"{parsed.action.value} outages", action=parsed.action)
+        outcome = await self.api.pipeline.act(outage_id, parsed, token.name, _idem(request, raw))
+        headers = {"Idempotent-Replayed": "true"} if isinstance(outcome, Replayed) else None
+        detail = await self._detail(outage_id)
+        return web.json_response(detail, headers=headers, dumps=_dumps)
+
+    async def report(self, request: web.Request) -> web.Response:
+        _require(request, Permission.READ, "read outages")
+        lang = request.query.get("lang", "zh-CN")
+        if lang not in LANGS:
+            raise HttpError(
+                422,
+                f"unknown lang {lang!r}; one of {', '.join(LANGS)}",
+                [Problem("api", None, "lang", "unsupported language")],
+            )
+        outage_id = _outage_id(request)
+        store = self.api.store
+        row = await store.outage(outage_id)
+        if row is None:
+            raise NotFoundError(f"unknown outage {outage_id}")
+        deadlines = (await store.deadlines([outage_id]))[outage_id]
+        timeline = await store.timeline(outage_id)
+        text = render_report(row, deadlines, timeline, self.index, self.api.clock(), lang)
+        return web.Response(text=text, content_type="text/markdown", charset="utf-8")
+
+    # ---- elements and statistics ----------------------------------------
+
+    async def element(self, request: web.Request) -> web.Response:
+        _require(request, Permission.READ, "read elements")
+        element_id = request.match_info["id"]
+        if element_id not in self.index.topology.elements:
+            raise NotFoundError(f"unknown element {element_id!r}")
+        rows = await self.api.store.outages(OutageQuery(states=_ACTIVE, limit=1000))
+        rows = [r for r in rows if self.index.dominates(r.outage.root, element_id)]
+        deadlines = await self.api.store.deadlines([r.outage.id for r in rows])
+        now = self.api.clock()
+        found = [outage_json(r, deadlines[r.outage.id], self.index, now) for r in rows]
+        health = self.api.pipeline.engine.health.get(element_id)
+        return web.json_response(element_json(element_id, self.index, health, found), dumps=_dumps)
+
+    async def stats(self, request: web.Request) -> web.Response:
+        _require(request, Permission.READ, "read statistics")
+        now = self.api.clock()
+        until = _time_param(request.query, "until", now)
+        since = _time_param(request.query, "since", until - STATS_DEFAULT_S)
+        rows = await self.api.store.outages(OutageQuery(since=since, until=until, limit=1_000_000))
+        deadlines = await self.api.store.deadlines([r.outage.id for r in rows])
+        return web.json_response(stats(rows, deadlines, since, until, now), dumps=_dumps)
+
+
+_ACTIVE = frozenset(s.value for s in ACTIVE)
+
+
+def _ingested(outcome: Ingested) -> dict[str, Any]:
+    return {
+        "accepted": outcome.accepted,
+        "duplicates": outcome.duplicates,
+        "decisions": [d.to_json() for d in outcome.decisions],
+    }
+
+
+def _time_param(query: Any, name: str, default: float) -> float:
+    if name not in query:
+        return default
+    try:
+        return parse_time(query[name])
+    except ValueError as exc:
+        raise HttpError(422, f"{name}: {exc}", [Problem("api", None, name, str(exc))]) from None
+
+
+def _outage_query(query: Any) -> OutageQuery:
+    problems: list[Problem] = []
+
+    def choices(
+        name: str, known: frozenset[str], special: dict[str, frozenset[str] | None]
+    ) -> frozenset[str] | None:
+        text = query.get(name)
+        if text is None:
+            return special.get("")
+        if text in special:
+            return special[text]
+        values = frozenset(v.strip() for v in text.split(",") if v.strip())
+        bad = sorted(values - known)
+        if bad or not values:
+            problems.append(
+                Problem(
+                    "api",
+                    None,
+                    name,
+                    f"unknown value(s) {', '.join(bad) or text!r}; "
+                    f"one of {', '.join(sorted(known))}",
+                )
+            )
+        return values
+
+    states = choices(
+        "status", frozenset(s.value for s in State), {"": _ACTIVE, "active": _ACTIVE, "all": None}
+    )
+    severities = choices("severity", frozenset(s.value for s in Severity), {})
+    since = None
+    if "since" in query:
+        try:
+            since = parse_time(query["since"])
+        except ValueError as exc:
+            problems.append(Problem("api", None, "since", str(exc)))
+    limit = 200
+    if "limit" in query:
+        text = query["limit"]
+        if not text.isdigit() or not 1 <= int(text) <= 1000:
+            problems.append(Problem("api", None, "limit", f"expected 1 to 1000, got {text!r}"))
+        else:
+            limit = int(text)
+    if problems:
+        raise HttpError(422, "; ".join(f"{p.field}: {p.message}" for p in problems), problems)
+    return OutageQuery(
+        states=states, severities=severities, area=query.get("area"), since=since, limit=limit
+    )

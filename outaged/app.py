@@ -1,0 +1,160 @@
+"""The daemon as an object: `start()` builds and recovers everything, `stop()` undoes it.
+
+No signal handling here (that is the entry point's job), so tests can embed it.
+Wiring, in pipeline order:
+
+    topology -> engine + ledger (adopting the store's open outages, re-ingesting
+    recent signals) -> pipeline (decision loop) -> HTTP API; notifier after commit.
+Stop runs the named steps in reverse, each bounded in time, and is safe twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from outaged.api.routes import Api, build_app
+from outaged.config import Config
+from outaged.errors import SignalError
+from outaged.notify.base import LogNotifier, Notifier
+from outaged.outages.engine import Engine
+from outaged.pipeline import Clock, Pipeline
+from outaged.records.ledger import Ledger
+from outaged.signals import SignalSink
+from outaged.store.base import Store
+from outaged.store.sqlite import SqliteStore
+from outaged.topology.graph import GraphIndex
+from outaged.topology.load import load_topology
+
+log = logging.getLogger("outaged.app")
+
+
+class App:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock = time.time,
+        store: Store | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.store: Store = store or SqliteStore(config.db_path)
+        self.notifier: Notifier = notifier or LogNotifier()
+        self.status = "starting"
+        self.port: int | None = None
+        self._pipeline: Pipeline | None = None
+        self._cleanup: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        self._stopped = False
+
+    @property
+    def pipeline(self) -> Pipeline:
+        if self._pipeline is None:
+            raise RuntimeError("the daemon is not started")
+        return self._pipeline
+
+    @property
+    def sink(self) -> SignalSink:
+        """Where probes hand their signals (queued into the decision loop)."""
+        return self.pipeline.sink
+
+    async def start(self) -> None:
+        config = self.config
+        topology = await asyncio.to_thread(load_topology, config.topology)
+        index = await asyncio.to_thread(GraphIndex.build, topology)
+        await self.store.open()
+        self._cleanup.append(("store", self.store.close))
+        ledger, next_seq = await self._recover(index)
+        pipeline = Pipeline(
+            ledger,
+            self.store,
+            self.notifier,
+            next_signal_seq=next_seq,
+            interval_s=config.decide.interval_s,
+            clock=self.clock,
+        )
+        self._pipeline = pipeline
+        await pipeline.step([])  # the recovery evaluation, committed before serving
+        loop_task = asyncio.create_task(pipeline.run(), name="decision-loop")
+        self._cleanup.append(("decision loop", lambda: self._finish(pipeline, loop_task)))
+        api = Api(
+            index, self.store, pipeline, self.clock, lambda: self.status, config.api.max_batch
+        )
+        runner = web.AppRunner(
+            build_app(api, config.api.max_body_bytes),
+            access_log=None,
+            shutdown_timeout=config.shutdown_timeout_s / 2,  # in-flight requests may finish
+        )
+        await runner.setup()
+        self._cleanup.append(("http", runner.cleanup))
+        site = web.TCPSite(runner, config.api.listen, config.api.port)
+        await site.start()
+        self.port = _bound_port(runner, config.api.port)
+        self.status = "ready"
+        log.info(
+            "outaged ready on http://%s:%d (%d open outages, store %s)",
+            config.api.listen,
+            self.port,
+            len(ledger.engine.open_outages()),
+            config.db_path,
+        )
+
+    async def _recover(self, index: GraphIndex) -> tuple[Ledger, int]:
+        """Adopt persisted open outages and re-ingest recent signals: same outages, no twins."""
+        store, th, now = self.store, index.topology.thresholds, self.clock()
+        last_outage, last_seq = await store.last_ids()
+        engine = Engine(index, first_id=last_outage + 1)
+        rows = await store.recoverable(now - th.relapse_window_s)
+        engine.adopt([r.outage for r in rows], last_outage + 1)
+        ids = [r.outage.id for r in rows]
+        deadlines = await store.deadlines(ids)
+        seqs = await store.last_seqs(ids)
+        ledger = Ledger(engine)
+        for row in rows:
+            ledger.load(row.record, deadlines[row.outage.id], seqs.get(row.outage.id, 0))
+        lookback = self.config.decide.lookback_s or max(
+            th.spike_window_s, th.flap_window_s, th.spike_clear_after_s
+        )
+        signals = await store.signals_since(now - lookback)
+        for stored in signals:
+            try:
+                engine.ingest(stored.signal)
+            except SignalError as exc:  # the topology changed under it
+                log.warning("not re-ingesting stored signal %d: %s", stored.seq, exc)
+        log.info("recovered %d outages, re-ingested %d signals", len(rows), len(signals))
+        return ledger, last_seq + 1
+
+    async def _finish(self, pipeline: Pipeline, task: asyncio.Task[None]) -> None:
+        pipeline.stop()
+        await task
+
+    async def stop(self) -> None:
+        """Reverse of start, each step bounded; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.status = "stopping"
+        budget = self.config.shutdown_timeout_s
+        while self._cleanup:
+            name, step = self._cleanup.pop()
+            try:
+                await asyncio.wait_for(step(), budget)
+            except TimeoutError:
+                log.error("stopping %s took longer than %.1f s; abandoned", name, budget)
+            except Exception:
+                log.exception("stopping %s failed", name)
+        log.info("outaged stopped")
+
+
+def _bound_port(runner: web.AppRunner, configured: int) -> int:
+    for site in runner.sites:
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        for sock in sockets:
+            return int(sock.getsockname()[1])
+    return configured

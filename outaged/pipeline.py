@@ -1,0 +1,342 @@
+"""The decision loop: signals and actions in, committed decisions out.
+
+One task owns the engine and the ledger. Each step takes everything queued,
+folds signals into the engine and actions into the ledger, evaluates (at most
+every `interval_s` while work arrives, and whenever the engine asks to be
+woken), commits the whole step to the store in one transaction, and only then
+answers the callers and hands notices to the notifier:
+
+    queue -> engine.ingest / ledger.act -> ledger.decide(now) -> store.commit -> reply, notify
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from outaged.correlate.health import State as Health
+from outaged.errors import OutagedError, SignalError, StoreError
+from outaged.notify.base import Notifier
+from outaged.outages.engine import Engine
+from outaged.outages.model import Decision
+from outaged.records.actions import ActionRequest
+from outaged.records.ledger import Changes, Ledger
+from outaged.records.model import Record
+from outaged.signals import ProbeResult, Signal
+from outaged.store.base import Batch, Idempotent, OutageRow, Store, StoredSignal
+
+log = logging.getLogger("outaged.pipeline")
+
+Clock = Callable[[], float]
+MAX_STEP_SIGNALS = 20_000  # bound one step's work so replies keep flowing
+MAX_IDLE_S = 60.0
+
+
+class IdempotencyConflict(OutagedError):
+    """An Idempotency-Key was reused for a different request."""
+
+
+@dataclass(frozen=True, slots=True)
+class IdemKey:
+    key: str
+    request_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    accepted: int
+    duplicates: int
+    decisions: list[Decision]
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """The stored first response to an Idempotency-Key."""
+
+    status: int
+    body: str
+
+
+Outcome = Ingested | Record | Replayed
+
+
+@dataclass(slots=True)
+class _Intake:
+    signals: list[Signal]
+    ext_ids: list[str | None]
+    actor: str | None
+    idem: IdemKey | None
+    reply: asyncio.Future[Outcome] | None
+    render: Callable[[Ingested], str] | None = None
+
+
+@dataclass(slots=True)
+class _Act:
+    outage_id: int
+    request: ActionRequest
+    actor: str
+    idem: IdemKey | None
+    reply: asyncio.Future[Outcome]
+
+
+@dataclass(slots=True)
+class _Step:
+    batch: Batch = field(default_factory=Batch)
+    done: list[tuple[asyncio.Future[Outcome], Outcome | BaseException]] = field(
+        default_factory=list
+    )
+    intakes: list[tuple[_Intake, int, int]] = field(default_factory=list)
+    seen_keys: dict[str, Idempotent] = field(default_factory=dict)  # stored before
+    pending: dict[str, _Intake | _Act] = field(default_factory=dict)  # first use this step
+    twins: list[tuple[asyncio.Future[Outcome], _Intake | _Act]] = field(default_factory=list)
+    seen_ext: set[str] = field(default_factory=set)
+
+
+_STOP = object()
+
+
+class Pipeline:
+    def __init__(
+        self,
+        ledger: Ledger,
+        store: Store,
+        notifier: Notifier,
+        *,
+        next_signal_seq: int,
+        interval_s: float = 0.05,
+        clock: Clock = time.time,
+    ) -> None:
+        self.ledger = ledger
+        self.engine: Engine = ledger.engine
+        self.store = store
+        self.notifier = notifier
+        self.interval_s = interval_s
+        self.clock = clock
+        self._seq = next_signal_seq
+        self._queue: asyncio.Queue[_Intake | _Act | object] = asyncio.Queue()
+        self._last_step = float("-inf")  # monotonic
+
+    # ---- the callers' side ----------------------------------------------
+
+    def sink(self, signal: Signal) -> None:
+        """SignalSink for probes and traps: queued, persisted if it matters, no reply."""
+        self._queue.put_nowait(_Intake([signal], [None], None, None, None))
+
+    async def ingest(
+        self,
+        signals: list[Signal],
+        ext_ids: list[str | None],
+        actor: str,
+        idem: IdemKey | None = None,
+        render: Callable[[Ingested], str] | None = None,
+    ) -> Outcome:
+        """Queue signals; returns once they and the decisions they led to are committed.
+
+        `render` turns the outcome into the response body kept for `idem`."""
+        reply: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Intake(signals, ext_ids, actor, idem, reply, render))
+        return await reply
+
+    async def act(
+        self, outage_id: int, request: ActionRequest, actor: str, idem: IdemKey | None = None
+    ) -> Outcome:
+        reply: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Act(outage_id, request, actor, idem, reply))
+        return await reply
+
+    def stop(self) -> None:
+        """Finish what is queued, then end `run`."""
+        self._queue.put_nowait(_STOP)
+
+    # ---- the loop ---------------------------------------------------------
+
+    async def run(self) -> None:
+        while True:
+            first = await self._next()
+            pause = self._last_step + self.interval_s - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)  # let a burst gather into one step
+            items, stopping = self._drain(first)
+            self._last_step = time.monotonic()
+            await self.step(items)
+            if stopping:
+                return
+
+    async def _next(self) -> object:
+        wake = self.engine.next_wakeup()
+        timeout = MAX_IDLE_S if wake is None else min(MAX_IDLE_S, max(0.0, wake - self.clock()))
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            return None  # time passed: evaluate anyway
+
+    def _drain(self, first: object) -> tuple[list[_Intake | _Act], bool]:
+        items: list[_Intake | _Act] = []
+        stopping = False
+        count = 0
+        item = first
+        while True:
+            if item is _STOP:
+                stopping = True
+            elif isinstance(item, _Intake | _Act):
+                items.append(item)
+                count += len(item.signals) if isinstance(item, _Intake) else 1
+            if count >= MAX_STEP_SIGNALS or self._queue.empty():
+                return items, stopping
+            item = self._queue.get_nowait()
+
+    async def step(self, items: list[_Intake | _Act]) -> None:
+        """One decision step; never raises (failures go to the callers and the log)."""
+        now = self.clock()
+        step = _Step()
+        try:
+            await self._prepare(items, step)
+            for item in items:
+                if isinstance(item, _Intake):
+                    self._take_signals(item, step, now)
+                else:
+                    await self._take_action(item, step, now)
+            self.ledger.decide(now)
+            changes = self.ledger.drain()
+            self._collect(changes, step, now)
+            await self.store.commit(step.batch)
+        except Exception as exc:  # the store failed: nobody gets a success
+            log.exception("decision step failed")
+            error = exc if isinstance(exc, StoreError) else StoreError(f"decision step: {exc}")
+            for item in items:
+                if item.reply is not None and not item.reply.done():
+                    item.reply.set_exception(error)
+            return
+        for reply, outcome in step.done:
+            _answer(reply, outcome)
+        for reply, twin in step.twins:
+            if twin.reply is not None and twin.reply.done():
+                _answer(reply, twin.reply.exception() or twin.reply.result())
+        for notice in changes.notices:
+            try:
+                await self.notifier.send(notice)
+            except Exception:  # a broken notifier must not stop decisions
+                log.exception("notifier failed for outage %d", notice.outage)
+
+    async def _prepare(self, items: list[_Intake | _Act], step: _Step) -> None:
+        """Look up what the store already knows: idempotency keys, report ids, old outages."""
+        for item in items:
+            if item.idem is not None and item.idem.key not in step.seen_keys:
+                found = await self.store.idempotent(item.idem.key)
+                if found is not None:
+                    step.seen_keys[found.key] = found
+        ext_ids = [e for i in items if isinstance(i, _Intake) for e in i.ext_ids if e]
+        if ext_ids:
+            step.seen_ext = await self.store.known_ext_ids(ext_ids)
+        for item in items:
+            if isinstance(item, _Act) and item.outage_id not in self.ledger.records:
+                await self._load(item.outage_id)
+
+    async def _load(self, outage_id: int) -> None:
+        row = await self.store.outage(outage_id)
+        if row is None:
+            return
+        self.engine.adopt([row.outage], self.engine.next_id)
+        deadlines = (await self.store.deadlines([outage_id]))[outage_id]
+        seqs = await self.store.last_seqs([outage_id])
+        self.ledger.load(row.record, deadlines, seqs.get(outage_id, 0))
+
+    def _replayed(self, item: _Intake | _Act, step: _Step) -> bool:
+        """Answer a repeated Idempotency-Key from its first use instead of acting again."""
+        if item.idem is None or item.reply is None:
+            return False
+        key, digest = item.idem.key, item.idem.request_sha256
+        found = step.seen_keys.get(key)
+        twin = step.pending.get(key)
+        first = found.request_sha256 if found is not None else None
+        if twin is not None and twin.idem is not None:
+            first = twin.idem.request_sha256
+        if first is None:
+            step.pending[key] = item
+            return False
+        if first != digest:
+            error = IdempotencyConflict(f"Idempotency-Key {key!r} was used for a different request")
+            step.done.append((item.reply, error))
+        elif found is not None:
+            step.done.append((item.reply, Replayed(found.status, found.body)))
+        elif twin is not None:
+            step.twins.append((item.reply, twin))
+        return True
+
+    def _take_signals(self, item: _Intake, step: _Step, now: float) -> None:
+        if self._replayed(item, step):
+            return
+        accepted = duplicates = 0
+        for signal, ext_id in zip(item.signals, item.ext_ids, strict=True):
+            if ext_id is not None:
+                if ext_id in step.seen_ext:
+                    duplicates += 1
+                    continue
+                step.seen_ext.add(ext_id)
+            before = self._health(signal)
+            try:
+                self.engine.ingest(signal)
+            except SignalError as exc:  # the edge validated it; the topology moved since
+                log.warning("signal dropped: %s", exc)
+                continue
+            accepted += 1
+            if not self._steady(signal, before):
+                step.batch.signals.append(StoredSignal(self._seq, signal, now, ext_id, item.actor))
+                self._seq += 1
+        step.intakes.append((item, accepted, duplicates))
+
+    def _health(self, signal: Signal) -> Health | None:
+        if not isinstance(signal, ProbeResult):
+            return None
+        health = self.engine.health.get(signal.element)
+        return None if health is None else health.state
+
+    def _steady(self, signal: Signal, before: Health | None) -> bool:
+        """A good probe of an element that was and stays up: nothing worth keeping."""
+        if not isinstance(signal, ProbeResult) or not signal.ok or before is not Health.UP:
+            return False
+        after = self.engine.health.get(signal.element)
+        return after is not None and after.state is Health.UP and not after.flapping
+
+    async def _take_action(self, item: _Act, step: _Step, now: float) -> None:
+        if self._replayed(item, step):
+            return
+        try:
+            record = self.ledger.act(item.outage_id, item.request, item.actor, now)
+        except OutagedError as exc:  # unknown outage, transition not allowed
+            step.done.append((item.reply, exc))
+            return
+        step.done.append((item.reply, record))
+        if item.idem is not None:
+            kept = Idempotent(item.idem.key, item.idem.request_sha256, 200, "", now)
+            step.batch.idempotent.append(kept)
+
+    def _collect(self, changes: Changes, step: _Step, now: float) -> None:
+        """Turn the ledger's changes and the intakes' outcomes into the step's batch."""
+        index = self.engine.index
+        for oid, outage in changes.outages.items():
+            area = index.element(outage.root).area
+            step.batch.outages.append(OutageRow(outage, self.ledger.records[oid], area))
+        step.batch.deadlines = changes.deadlines
+        step.batch.entries = changes.entries
+        for item, accepted, duplicates in step.intakes:
+            outcome = Ingested(accepted, duplicates, changes.decisions)
+            if item.reply is not None:
+                step.done.append((item.reply, outcome))
+            if item.idem is not None:
+                body = item.render(outcome) if item.render is not None else ""
+                step.batch.idempotent.append(
+                    Idempotent(item.idem.key, item.idem.request_sha256, 202, body, now)
+                )
+
+
+def _answer(reply: asyncio.Future[Outcome], outcome: Outcome | BaseException) -> None:
+    if reply.done():  # the caller went away
+        return
+    if isinstance(outcome, BaseException):
+        reply.set_exception(outcome)
+    else:
+        reply.set_result(outcome)

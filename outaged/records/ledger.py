@@ -1,0 +1,193 @@
+"""The ledger: engine decisions and people's actions folded into outage records.
+
+Pure and in memory, clock passed in. The daemon drains what changed after each
+step and commits it to the store before acknowledging; `replay` uses the same
+ledger with no store at all, so both run exactly the same lifecycle code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from outaged.errors import NotFoundError
+from outaged.notify.base import Notice
+from outaged.outages.engine import Engine
+from outaged.outages.lifecycle import AFTER_REPAIR, Action, State, transition
+from outaged.outages.model import Decision, Event, Outage
+from outaged.records import deadlines as clock
+from outaged.records.actions import REPORT_FIELDS, ActionRequest
+from outaged.records.model import DAEMON, Deadline, Entry, Record
+from outaged.topology.model import Kind
+
+_REOPEN_FROM = AFTER_REPAIR | {State.CLOSED}
+
+
+@dataclass(slots=True)
+class Changes:
+    """What the ledger changed since the last drain: the store's unit of commit."""
+
+    records: dict[int, Record] = field(default_factory=dict)
+    deadlines: dict[int, list[Deadline]] = field(default_factory=dict)
+    entries: list[Entry] = field(default_factory=list)
+    notices: list[Notice] = field(default_factory=list)
+    outages: dict[int, Outage] = field(default_factory=dict)
+    decisions: list[Decision] = field(default_factory=list)
+
+
+class Ledger:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.index = engine.index
+        self.records: dict[int, Record] = {}
+        self.deadlines: dict[int, clock.Deadlines] = {}
+        self.seqs: dict[int, int] = {}
+        self._changes = Changes()
+
+    def load(self, record: Record, deadlines: Iterable[Deadline], last_seq: int) -> None:
+        """Take back a persisted record (its engine outage must be adopted already)."""
+        self.records[record.id] = record
+        self.deadlines[record.id] = {d.name: d for d in deadlines}
+        self.seqs[record.id] = last_seq
+
+    def drain(self) -> Changes:
+        changes, self._changes = self._changes, Changes()
+        return changes
+
+    # ---- the network's side --------------------------------------------
+
+    def decide(self, now: float) -> list[Decision]:
+        """Evaluate the engine and record what it decided."""
+        decisions = self.engine.evaluate(now)
+        for decision in decisions:
+            self._on_decision(decision)
+        return decisions
+
+    def _on_decision(self, decision: Decision) -> None:
+        outage, now = decision.outage, decision.at
+        oid = outage.id
+        self._changes.decisions.append(decision)
+        self._changes.outages[oid] = outage
+        if oid not in self.records:
+            self._set(Record(oid), clock.on_open(outage))
+            self.seqs[oid] = 0
+        self._entry(oid, now, DAEMON, decision.event.value, decision.to_json())
+        if decision.event is Event.OPENED:
+            area = self.index.topology.areas.get(self.index.element(outage.root).area)
+            assignee = area.interface if area is not None else None
+            self._apply(oid, Action.DISPATCH, {"assignee": assignee or ""}, DAEMON, now)
+            self._tell_leaders(outage, now)
+        elif decision.event is Event.UPDATED:
+            before = self.deadlines[oid]
+            self._set(self.records[oid], clock.on_update(before, outage, now))
+            if "leadership" not in before:
+                self._tell_leaders(outage, now)
+            if decision.reason.startswith("relapse") and self.records[oid].state in _REOPEN_FROM:
+                self._apply(oid, Action.REOPEN, {"note": decision.reason}, DAEMON, now)
+        elif decision.event is Event.MERGED and self.records[oid].active:
+            into = {"into": str(outage.merged_into)}
+            self._apply(oid, Action.MERGE, into, DAEMON, now)
+
+    def _tell_leaders(self, outage: Outage, now: float) -> None:
+        if "leadership" not in self.deadlines[outage.id]:
+            return
+        rules = self.index.topology.leadership
+        leaders = tuple(r.person for r in rules if outage.severity in r.severities)
+        if leaders:
+            text = f"{outage.severity.value} outage at {outage.root}: {outage.reason}"
+            self._notify(Notice(outage.id, now, leaders, "leadership", text))
+            found = dict(self.deadlines[outage.id])
+            clock.meet(found, "leadership", now)
+            self._set(self.records[outage.id], found)
+
+    # ---- people's side -------------------------------------------------
+
+    def act(self, outage_id: int, request: ActionRequest, actor: str, now: float) -> Record:
+        """Apply a person's action; TransitionError (nothing changed) if not allowed now."""
+        if outage_id not in self.records:
+            raise NotFoundError(f"unknown outage {outage_id}")
+        fields = dict(request.fields)
+        self._apply(outage_id, request.action, fields, actor, now)
+        cause = fields.get("cause")
+        outage = self.engine.outages[outage_id]
+        if request.action is Action.DIAGNOSE and cause is not None and cause != outage.cause:
+            self._on_decision(self.engine.set_cause(outage_id, cause, now))
+        return self.records[outage_id]
+
+    def _apply(
+        self, oid: int, action: Action, fields: dict[str, str], actor: str, now: float
+    ) -> Record:
+        before = self.records[oid]
+        state = transition(before.state, action)
+        record = _fill(dataclasses.replace(before, state=state), action, fields, now)
+        outage = self.engine.outages[oid]
+        found = clock.after_action(
+            self.deadlines[oid],
+            action,
+            human=actor != DAEMON,
+            record=record,
+            severity=outage.severity,
+            report_needed=self.index.element(outage.root).kind is not Kind.ACCESS,
+            now=now,
+        )
+        self._set(record, found)
+        payload: dict[str, Any] = {"from": before.state.value, "to": state.value, **fields}
+        self._entry(oid, now, actor, action.value, payload)
+        if action in (Action.DISPATCH, Action.ASSIGN, Action.REOPEN) and record.assignee:
+            text = f"{outage.severity.value} outage at {outage.root}: {outage.reason}"
+            self._notify(Notice(oid, now, (record.assignee,), action.value, text))
+        return record
+
+    # ---- bookkeeping ---------------------------------------------------
+
+    def _set(self, record: Record, deadlines: clock.Deadlines) -> None:
+        self.records[record.id] = record
+        self.deadlines[record.id] = deadlines
+        self._changes.records[record.id] = record
+        self._changes.deadlines[record.id] = list(deadlines.values())
+        self._changes.outages[record.id] = self.engine.outages[record.id]
+
+    def _entry(self, oid: int, at: float, actor: str, kind: str, payload: dict[str, Any]) -> None:
+        self.seqs[oid] = seq = self.seqs.get(oid, 0) + 1
+        self._changes.entries.append(Entry(oid, seq, at, actor, kind, payload))
+
+    def _notify(self, notice: Notice) -> None:
+        self._entry(
+            notice.outage, notice.at, DAEMON, "notified", {"to": list(notice.to), "why": notice.why}
+        )
+        self._changes.notices.append(notice)
+
+
+def _fill(record: Record, action: Action, fields: dict[str, str], now: float) -> Record:
+    """Record the times and texts an action carries."""
+    changes: dict[str, Any] = {k: fields[k] for k in REPORT_FIELDS if k in fields}
+    if "external_message" in fields:
+        changes["external_message"] = fields["external_message"]
+    if action in (Action.DISPATCH, Action.ASSIGN):
+        changes["assignee"] = fields.get("assignee") or record.assignee
+        if record.dispatched_at is None:
+            changes["dispatched_at"] = now
+    elif action is Action.ACK and record.acknowledged_at is None:
+        changes["acknowledged_at"] = now
+    elif action is Action.ARRIVE and record.arrived_at is None:
+        changes["arrived_at"] = now
+    elif action is Action.DIAGNOSE:
+        changes["diagnosed_at"] = record.diagnosed_at or now
+        changes["diagnosis_note"] = fields.get("note", record.diagnosis_note)
+    elif action is Action.RESTORE:
+        changes["repair_reported_at"] = now
+    elif action is Action.VERIFY:
+        changes["verified_at"] = now
+    elif action is Action.VERIFY_FAILED:
+        changes["repair_reported_at"] = None
+    elif action is Action.CALLBACK_DONE:
+        changes["callback_at"] = now
+    elif action is Action.CLOSE:
+        changes["closed_at"] = now
+    elif action is Action.REOPEN:
+        changes.update(repair_reported_at=None, verified_at=None, callback_at=None, closed_at=None)
+    elif action is Action.CANCEL:
+        changes["cancel_reason"] = fields.get("reason")
+    return dataclasses.replace(record, **changes)

@@ -1,0 +1,1 @@
+"""Durable state: outages, their timelines and deadlines, signals, tokens."""

@@ -1,0 +1,127 @@
+"""The store interface: what the daemon needs from a database, nothing more.
+
+One implementation per backend (`sqlite.py` now, PostgreSQL next). Writes go
+through `commit(batch)`, one transaction per decision step, so a decision and
+everything it changed are durable together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from outaged.outages.model import Outage
+from outaged.records.model import Deadline, Entry, Record
+from outaged.signals import Signal
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSignal:
+    seq: int
+    signal: Signal
+    received_at: float
+    ext_id: str | None = None  # a report's call-centre id, unique
+    actor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutageRow:
+    """One outage as stored: the engine's network view plus the lifecycle record."""
+
+    outage: Outage
+    record: Record
+    area: str
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    name: str
+    role: str
+    sha256: str
+    created_at: float
+    revoked_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotent:
+    """The first response to a request carrying an Idempotency-Key."""
+
+    key: str
+    request_sha256: str
+    status: int
+    body: str
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class OutageQuery:
+    states: frozenset[str] | None = None  # lifecycle states; None = any
+    severities: frozenset[str] | None = None
+    area: str | None = None
+    since: float | None = None  # opened at or after
+    until: float | None = None  # opened before
+    limit: int = 200
+
+
+@dataclass(slots=True)
+class Batch:
+    """Everything one decision step changed, committed in one transaction."""
+
+    signals: list[StoredSignal] = field(default_factory=list)
+    outages: list[OutageRow] = field(default_factory=list)
+    deadlines: dict[int, list[Deadline]] = field(default_factory=dict)  # replaces per outage
+    entries: list[Entry] = field(default_factory=list)
+    idempotent: list[Idempotent] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.signals or self.outages or self.deadlines or self.entries or self.idempotent
+        )
+
+
+class Store(Protocol):
+    async def open(self) -> None:
+        """Connect and bring the schema up to date."""
+
+    async def close(self) -> None: ...
+
+    async def commit(self, batch: Batch) -> None: ...
+
+    # ---- recovery ------------------------------------------------------
+    async def recoverable(self, restored_since: float) -> list[OutageRow]:
+        """Outages still in work, or whose fault is still (or was recently) present."""
+
+    async def signals_since(self, since: float) -> list[StoredSignal]:
+        """Signals at or after `since`, plus every manual fault and still-relevant
+        maintenance window before it, in the order they were received."""
+
+    async def last_ids(self) -> tuple[int, int]:
+        """(highest outage id, highest signal seq), 0 when empty."""
+
+    async def last_seqs(self, outage_ids: Sequence[int]) -> dict[int, int]: ...
+
+    async def known_ext_ids(self, ext_ids: Sequence[str]) -> set[str]: ...
+
+    # ---- reads ---------------------------------------------------------
+    async def outage(self, outage_id: int) -> OutageRow | None: ...
+
+    async def outages(self, query: OutageQuery) -> list[OutageRow]: ...
+
+    async def timeline(self, outage_id: int) -> list[Entry]: ...
+
+    async def deadlines(self, outage_ids: Sequence[int]) -> dict[int, list[Deadline]]: ...
+
+    async def signal_count(self) -> int: ...
+
+    # ---- tokens and idempotency ---------------------------------------
+    async def add_token(self, token: Token) -> None:
+        """StoreError if an unrevoked token has that name."""
+
+    async def token_by_hash(self, sha256: str) -> Token | None: ...
+
+    async def tokens(self) -> list[Token]: ...
+
+    async def revoke_token(self, name: str, at: float) -> bool: ...
+
+    async def idempotent(self, key: str) -> Idempotent | None: ...

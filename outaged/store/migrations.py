@@ -1,0 +1,90 @@
+"""Numbered schema migrations. Append, never edit: version N is the Nth entry.
+
+The SQL is kept portable (SQLite and PostgreSQL): no autoincrement (the daemon
+assigns every id and sequence number itself), DOUBLE PRECISION POSIX times,
+TEXT JSON payloads.
+"""
+
+from __future__ import annotations
+
+_T = "DOUBLE PRECISION"
+
+MIGRATIONS: list[tuple[str, ...]] = [
+    # 1: outages, their timelines and deadlines, signals, tokens, idempotency keys
+    (
+        f"""CREATE TABLE outages (
+            id INTEGER PRIMARY KEY,
+            root TEXT NOT NULL,
+            area TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            network_status TEXT NOT NULL,
+            state TEXT NOT NULL,
+            assignee TEXT,
+            occurred_at {_T} NOT NULL,
+            opened_at {_T} NOT NULL,
+            first_report_at {_T},
+            network_restored_at {_T},
+            dispatched_at {_T},
+            acknowledged_at {_T},
+            arrived_at {_T},
+            diagnosed_at {_T},
+            repair_reported_at {_T},
+            verified_at {_T},
+            callback_at {_T},
+            closed_at {_T},
+            cause TEXT,
+            diagnosis_note TEXT,
+            external_message TEXT,
+            method TEXT,
+            result TEXT,
+            prevention TEXT,
+            cancel_reason TEXT,
+            core TEXT NOT NULL
+        )""",
+        "CREATE INDEX outages_state ON outages (state)",
+        "CREATE INDEX outages_opened ON outages (opened_at)",
+        f"""CREATE TABLE outage_events (
+            outage_id INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            at {_T} NOT NULL,
+            actor TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            PRIMARY KEY (outage_id, seq)
+        )""",
+        f"""CREATE TABLE deadlines (
+            outage_id INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            due {_T} NOT NULL,
+            met_at {_T},
+            PRIMARY KEY (outage_id, name)
+        )""",
+        f"""CREATE TABLE signals (
+            seq INTEGER PRIMARY KEY,
+            at {_T} NOT NULL,
+            received_at {_T} NOT NULL,
+            kind TEXT NOT NULL,
+            element TEXT NOT NULL,
+            ext_id TEXT UNIQUE,
+            actor TEXT,
+            until_at {_T},
+            payload TEXT NOT NULL
+        )""",
+        "CREATE INDEX signals_at ON signals (at)",
+        "CREATE INDEX signals_kind ON signals (kind)",
+        f"""CREATE TABLE tokens (
+            name TEXT PRIMARY KEY,
+            role TEXT NOT NULL,
+            sha256 TEXT NOT NULL UNIQUE,
+            created_at {_T} NOT NULL,
+            revoked_at {_T}
+        )""",
+        f"""CREATE TABLE idempotency (
+            key TEXT PRIMARY KEY,
+            request_sha256 TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            created_at {_T} NOT NULL
+        )""",
+    ),
+]

@@ -1,0 +1,427 @@
+"""The embedded store: SQLite in WAL mode, driven from two worker threads.
+
+Writes run on one dedicated thread with its own connection, reads on another
+(WAL lets readers see the last commit while a write is in progress), so the
+event loop never blocks on disk and a slow fsync never delays a token check.
+`synchronous=FULL`: a commit that returned survives `kill -9` and power loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from outaged.errors import StoreError
+from outaged.outages.lifecycle import TERMINAL, State
+from outaged.outages.model import Status
+from outaged.records.model import Deadline, Entry, Record
+from outaged.signals import Maintenance
+from outaged.store.base import Batch, Idempotent, OutageQuery, OutageRow, StoredSignal, Token
+from outaged.store.codec import (
+    dump,
+    outage_from_text,
+    outage_to_text,
+    signal_from_text,
+    signal_kind,
+    signal_to_text,
+)
+from outaged.store.migrations import MIGRATIONS
+
+T = TypeVar("T")
+
+_RECORD_COLUMNS = (
+    "state",
+    "assignee",
+    "dispatched_at",
+    "acknowledged_at",
+    "arrived_at",
+    "diagnosed_at",
+    "repair_reported_at",
+    "verified_at",
+    "callback_at",
+    "closed_at",
+    "diagnosis_note",
+    "external_message",
+    "method",
+    "result",
+    "prevention",
+    "cancel_reason",
+)
+_OUTAGE_COLUMNS = (
+    "id",
+    "root",
+    "area",
+    "severity",
+    "network_status",
+    "occurred_at",
+    "opened_at",
+    "first_report_at",
+    "network_restored_at",
+    "cause",
+    "core",
+    *_RECORD_COLUMNS,
+)
+_UPSERT_OUTAGE = (
+    f"INSERT INTO outages ({', '.join(_OUTAGE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _OUTAGE_COLUMNS)}) ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _OUTAGE_COLUMNS[1:])
+)
+_SELECT_OUTAGE = f"SELECT area, core, {', '.join(_RECORD_COLUMNS)} FROM outages"
+_TERMINAL = tuple(s.value for s in TERMINAL)
+
+
+class SqliteStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-w")
+        self._read_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-r")
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, fn, *args)
+
+    async def _read(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_thread, self._read_sync, sql, args)
+
+    def _read_sync(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        if self._reader is None:
+            self._reader = self._connect()
+        return self._query(sql, args, self._reader)
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError("the store is not open")
+        return self._db
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA busy_timeout=5000")
+        return db
+
+    # ---- lifecycle -----------------------------------------------------
+
+    async def open(self) -> None:
+        await self._run(self.open_sync)
+
+    def open_sync(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = self._connect()
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            self._db = db
+            self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"{self.path}: cannot open the database: {exc}") from exc
+
+    def _migrate(self) -> None:
+        db = self.db
+        db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        current = row[0] or 0
+        if current > len(MIGRATIONS):
+            raise StoreError(
+                f"{self.path}: schema version {current} is newer than this outaged "
+                f"({len(MIGRATIONS)}); upgrade outaged"
+            )
+        for version in range(current + 1, len(MIGRATIONS) + 1):
+            with self._transaction():
+                for statement in MIGRATIONS[version - 1]:
+                    db.execute(statement)
+                db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        if self._reader is not None:
+            await loop.run_in_executor(self._read_thread, self._reader.close)
+            self._reader = None
+        if self._db is not None:
+            await self._run(self._db.close)
+            self._db = None
+        self._thread.shutdown(wait=True)
+        self._read_thread.shutdown(wait=True)
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self.db)
+
+    # ---- writes --------------------------------------------------------
+
+    async def commit(self, batch: Batch) -> None:
+        if batch:
+            await self._run(self.commit_sync, batch)
+
+    def commit_sync(self, batch: Batch) -> None:
+        db = self.db
+        try:
+            with self._transaction():
+                db.executemany(
+                    "INSERT INTO signals (seq, at, received_at, kind, element, ext_id, actor, "
+                    "until_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [_signal_row(s) for s in batch.signals],
+                )
+                db.executemany(_UPSERT_OUTAGE, [_outage_row(r) for r in batch.outages])
+                for outage_id, found in batch.deadlines.items():
+                    db.execute("DELETE FROM deadlines WHERE outage_id = ?", (outage_id,))
+                    db.executemany(
+                        "INSERT INTO deadlines (outage_id, name, due, met_at) VALUES (?, ?, ?, ?)",
+                        [(outage_id, d.name, d.due, d.met_at) for d in found],
+                    )
+                db.executemany(
+                    "INSERT INTO outage_events (outage_id, seq, at, actor, kind, payload) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    [
+                        (e.outage, e.seq, e.at, e.actor, e.kind, dump(e.payload))
+                        for e in batch.entries
+                    ],
+                )
+                db.executemany(
+                    "INSERT INTO idempotency (key, request_sha256, status, body, created_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (i.key, i.request_sha256, i.status, i.body, i.created_at)
+                        for i in batch.idempotent
+                    ],
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: commit failed: {exc}") from exc
+
+    # ---- recovery ------------------------------------------------------
+
+    async def recoverable(self, restored_since: float) -> list[OutageRow]:
+        return await self._run(self._recoverable, restored_since)
+
+    def _recoverable(self, restored_since: float) -> list[OutageRow]:
+        marks = ", ".join("?" for _ in _TERMINAL)
+        sql = (
+            f"{_SELECT_OUTAGE} WHERE state NOT IN ({marks}) OR network_status = ? "
+            "OR (network_status = ? AND network_restored_at >= ?) ORDER BY id"
+        )
+        args = (*_TERMINAL, Status.OPEN.value, Status.RESTORED.value, restored_since)
+        return [_row_outage(r) for r in self._query(sql, args)]
+
+    async def signals_since(self, since: float) -> list[StoredSignal]:
+        return await self._run(self._signals_since, since)
+
+    def _signals_since(self, since: float) -> list[StoredSignal]:
+        sql = (
+            "SELECT seq, kind, payload, received_at, ext_id, actor FROM signals "
+            "WHERE at >= ? OR kind = 'manual' OR (kind = 'maintenance' AND until_at >= ?) "
+            "ORDER BY seq"
+        )
+        return [
+            StoredSignal(seq, signal_from_text(kind, payload), received, ext_id, actor)
+            for seq, kind, payload, received, ext_id, actor in self._query(sql, (since, since))
+        ]
+
+    async def last_ids(self) -> tuple[int, int]:
+        return await self._run(self._last_ids)
+
+    def _last_ids(self) -> tuple[int, int]:
+        outage = self._query("SELECT MAX(id) FROM outages", ())[0][0]
+        seq = self._query("SELECT MAX(seq) FROM signals", ())[0][0]
+        return outage or 0, seq or 0
+
+    async def last_seqs(self, outage_ids: Sequence[int]) -> dict[int, int]:
+        return await self._run(self._last_seqs, list(outage_ids))
+
+    def _last_seqs(self, outage_ids: list[int]) -> dict[int, int]:
+        found: dict[int, int] = {}
+        for chunk in _chunks(outage_ids):
+            marks = ", ".join("?" for _ in chunk)
+            sql = (
+                f"SELECT outage_id, MAX(seq) FROM outage_events WHERE outage_id IN ({marks}) "
+                "GROUP BY outage_id"
+            )
+            found.update((oid, seq) for oid, seq in self._query(sql, chunk))
+        return found
+
+    async def known_ext_ids(self, ext_ids: Sequence[str]) -> set[str]:
+        return await self._run(self._known_ext_ids, list(ext_ids))
+
+    def _known_ext_ids(self, ext_ids: list[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in _chunks(ext_ids):
+            marks = ", ".join("?" for _ in chunk)
+            sql = f"SELECT ext_id FROM signals WHERE ext_id IN ({marks})"
+            found.update(row[0] for row in self._query(sql, chunk))
+        return found
+
+    # ---- reads ---------------------------------------------------------
+
+    async def outage(self, outage_id: int) -> OutageRow | None:
+        rows = await self._read(f"{_SELECT_OUTAGE} WHERE id = ?", (outage_id,))
+        return _row_outage(rows[0]) if rows else None
+
+    async def outages(self, query: OutageQuery) -> list[OutageRow]:
+        where: list[str] = []
+        args: list[Any] = []
+        for column, values in (("state", query.states), ("severity", query.severities)):
+            if values is not None:
+                where.append(f"{column} IN ({', '.join('?' for _ in values)})")
+                args += sorted(values)
+        for clause, value in (
+            ("area = ?", query.area),
+            ("opened_at >= ?", query.since),
+            ("opened_at < ?", query.until),
+        ):
+            if value is not None:
+                where.append(clause)
+                args.append(value)
+        sql = _SELECT_OUTAGE + (f" WHERE {' AND '.join(where)}" if where else "")
+        sql += " ORDER BY id DESC LIMIT ?"
+        rows = await self._read(sql, (*args, query.limit))
+        return [_row_outage(r) for r in rows]
+
+    async def timeline(self, outage_id: int) -> list[Entry]:
+        sql = (
+            "SELECT seq, at, actor, kind, payload FROM outage_events WHERE outage_id = ? "
+            "ORDER BY seq"
+        )
+        rows = await self._read(sql, (outage_id,))
+        return [
+            Entry(outage_id, seq, at, actor, kind, json.loads(p))
+            for seq, at, actor, kind, p in rows
+        ]
+
+    async def deadlines(self, outage_ids: Sequence[int]) -> dict[int, list[Deadline]]:
+        found: dict[int, list[Deadline]] = {oid: [] for oid in outage_ids}
+        for chunk in _chunks(list(outage_ids)):
+            marks = ", ".join("?" for _ in chunk)
+            sql = (
+                f"SELECT outage_id, name, due, met_at FROM deadlines WHERE outage_id IN ({marks}) "
+                "ORDER BY due, name"
+            )
+            for oid, name, due, met_at in await self._read(sql, chunk):
+                found[oid].append(Deadline(name, due, met_at))
+        return found
+
+    async def signal_count(self) -> int:
+        rows = await self._read("SELECT COUNT(*) FROM signals", ())
+        return int(rows[0][0])
+
+    # ---- tokens and idempotency ---------------------------------------
+
+    async def add_token(self, token: Token) -> None:
+        await self._run(self.add_token_sync, token)
+
+    def add_token_sync(self, token: Token) -> None:
+        try:
+            with self._transaction():
+                row = self.db.execute(
+                    "SELECT revoked_at FROM tokens WHERE name = ?", (token.name,)
+                ).fetchone()
+                if row is not None and row[0] is None:
+                    raise StoreError(f"a token named {token.name!r} exists; revoke it first")
+                self.db.execute("DELETE FROM tokens WHERE name = ?", (token.name,))
+                self.db.execute(
+                    "INSERT INTO tokens (name, role, sha256, created_at) VALUES (?, ?, ?, ?)",
+                    (token.name, token.role, token.sha256, token.created_at),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot add token: {exc}") from exc
+
+    async def token_by_hash(self, sha256: str) -> Token | None:
+        sql = "SELECT name, role, sha256, created_at, revoked_at FROM tokens WHERE sha256 = ?"
+        rows = await self._read(sql, (sha256,))
+        return Token(*rows[0]) if rows else None
+
+    async def tokens(self) -> list[Token]:
+        return await self._run(self.tokens_sync)
+
+    def tokens_sync(self) -> list[Token]:
+        sql = "SELECT name, role, sha256, created_at, revoked_at FROM tokens ORDER BY name"
+        return [Token(*row) for row in self._query(sql, ())]
+
+    async def revoke_token(self, name: str, at: float) -> bool:
+        return await self._run(self.revoke_token_sync, name, at)
+
+    def revoke_token_sync(self, name: str, at: float) -> bool:
+        with self._transaction():
+            cur = self.db.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
+                (at, name),
+            )
+        return cur.rowcount > 0
+
+    async def idempotent(self, key: str) -> Idempotent | None:
+        sql = "SELECT key, request_sha256, status, body, created_at FROM idempotency WHERE key = ?"
+        rows = await self._run(self._query, sql, (key,))
+        return Idempotent(*rows[0]) if rows else None
+
+    def _query(
+        self, sql: str, args: Sequence[Any], db: sqlite3.Connection | None = None
+    ) -> list[tuple[Any, ...]]:
+        try:
+            return (db or self.db).execute(sql, tuple(args)).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: query failed: {exc}") from exc
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any error."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+def _chunks(items: list[T], size: int = 500) -> list[list[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _signal_row(stored: StoredSignal) -> tuple[Any, ...]:
+    signal = stored.signal
+    until = signal.end if isinstance(signal, Maintenance) else None
+    return (
+        stored.seq,
+        signal.at,
+        stored.received_at,
+        signal_kind(signal),
+        signal.element,
+        stored.ext_id,
+        stored.actor,
+        until,
+        signal_to_text(signal),
+    )
+
+
+def _outage_row(row: OutageRow) -> tuple[Any, ...]:
+    o, r = row.outage, row.record
+    values: list[Any] = [
+        o.id,
+        o.root,
+        row.area,
+        o.severity.value,
+        o.status.value,
+        o.occurred_at,
+        o.opened_at,
+        o.first_report_at,
+        o.restored_at,
+        o.cause,
+        outage_to_text(o),
+    ]
+    values += [getattr(r, c) for c in _RECORD_COLUMNS]
+    values[len(_OUTAGE_COLUMNS) - len(_RECORD_COLUMNS)] = r.state.value
+    return tuple(values)
+
+
+def _row_outage(row: tuple[Any, ...]) -> OutageRow:
+    area, core, *record = row
+    outage = outage_from_text(core)
+    fields = dict(zip(_RECORD_COLUMNS, record, strict=True))
+    fields["state"] = State(fields["state"])
+    return OutageRow(outage, Record(id=outage.id, **fields), area)
