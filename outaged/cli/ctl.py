@@ -1,0 +1,549 @@
+"""`outagectl`: the dispatchers' command line, a client of outaged's HTTP API (docs/api.md).
+
+Settings come from flags, then the environment (OUTAGED_URL, OUTAGED_TOKEN,
+OUTAGED_LANG), then ~/.config/outaged/ctl.yaml; exit codes are in `Exit` and
+docs/outagectl.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import sys
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from enum import IntEnum
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import aiohttp
+import yaml
+from rich.console import Console, RenderableType
+
+from outaged.cli import render
+from outaged.cli.i18n import Lang, pick_lang, translate
+from outaged.errors import InputError, OutagedError, Problem
+
+DEFAULT_URL = "http://127.0.0.1:8470"
+CONFIG_KEYS = ("url", "token", "lang", "tz")
+T = TypeVar("T")
+
+
+class Exit(IntEnum):
+    OK = 0
+    FAILED = 1  # the daemon failed (5xx, 503 while starting) or answered nonsense
+    USAGE = 2  # bad arguments or config file
+    UNREACHABLE = 3  # connection refused, timeout
+    AUTH = 4  # 401 / 403
+    NOT_FOUND = 5  # 404: unknown outage or element
+    CONFLICT = 6  # 409: action not allowed in the outage's state
+    REJECTED = 7  # 400 / 413 / 422: the daemon refused what we sent
+
+
+_STATUS_EXIT = {401: Exit.AUTH, 403: Exit.AUTH, 404: Exit.NOT_FOUND, 409: Exit.CONFLICT}
+_STATUS_EXIT |= {400: Exit.REJECTED, 413: Exit.REJECTED, 422: Exit.REJECTED}
+
+
+class CtlConfigError(InputError):
+    """outagectl's own config file (ctl.yaml) is unreadable or invalid."""
+
+
+class Unreachable(OutagedError):
+    """No HTTP answer from the daemon at all."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url = url
+        self.reason = reason
+        super().__init__(f"cannot reach outaged at {url}: {reason}")
+
+
+class ApiError(OutagedError):
+    """The daemon answered with an error status; `message` is its own words."""
+
+    def __init__(self, status: int, message: str, problems: list[Problem]) -> None:
+        self.status = status
+        self.message = message
+        self.problems = problems
+        super().__init__(f"{status}: {message}")
+
+    @classmethod
+    def from_body(cls, status: int, reason: str, text: str) -> ApiError:
+        try:
+            body = json.loads(text)
+            message = str(body["error"])
+            problems = [
+                Problem("request", p.get("line"), str(p.get("field") or ""), str(p["message"]))
+                for p in body.get("problems") or ()
+            ]
+        except (ValueError, TypeError, KeyError, AttributeError):
+            return cls(status, text.strip() or reason, [])
+        return cls(status, message, problems)
+
+
+class BadAnswer(OutagedError):
+    """A 2xx answer that is not the JSON docs/api.md promises."""
+
+
+# ---- settings ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    url: str
+    token: str | None
+    lang: Lang
+    tz: tzinfo | None  # None: the machine's local zone
+    config_path: Path
+    timeout_s: float
+
+
+def default_config_path(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
+    return Path(base) / "outaged" / "ctl.yaml"
+
+
+def load_config(path: Path, explicit: bool) -> dict[str, str]:
+    """ctl.yaml as a dict of known string keys; a missing default file is no config."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if not explicit:
+            return {}
+        raise CtlConfigError([Problem(str(path), None, "", "no such file")]) from None
+    except OSError as exc:
+        raise CtlConfigError([Problem(str(path), None, "", str(exc.strerror))]) from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = None if line is None else line + 1
+        raise CtlConfigError([Problem(str(path), where, "", "not valid YAML")]) from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise CtlConfigError(
+            [Problem(str(path), None, "", "expected a mapping of url/token/lang/tz")]
+        )
+    problems = [
+        Problem(str(path), None, str(key), f"unknown key; known: {', '.join(CONFIG_KEYS)}")
+        for key in data
+        if key not in CONFIG_KEYS
+    ]
+    problems += [
+        Problem(str(path), None, str(key), "expected a string")
+        for key, value in data.items()
+        if key in CONFIG_KEYS and not isinstance(value, str)
+    ]
+    if problems:
+        raise CtlConfigError(problems)
+    return {str(k): str(v) for k, v in data.items()}
+
+
+_OFFSET = re.compile(r"^(?:UTC)?([+-])(\d{1,2})(?::?(\d{2}))?$")
+
+
+def parse_tz(text: str | None) -> tzinfo | None:
+    """An IANA zone (`Asia/Shanghai`), `UTC`, an offset (`+08:00`), or None/`local`."""
+    if text is None or text == "local":
+        return None
+    match = _OFFSET.match(text)
+    if match:
+        sign = -1 if match[1] == "-" else 1
+        return timezone(sign * timedelta(hours=int(match[2]), minutes=int(match[3] or 0)))
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {text!r}") from exc
+
+
+_RELATIVE = re.compile(r"^(\d+)([mhdw])$")
+_UNIT_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_since(text: str, now: datetime, tz: tzinfo | None) -> datetime:
+    """`24h`, `7d`, `30m`, `2w` before `now`, or an ISO-8601 time (local to `tz` if naive)."""
+    match = _RELATIVE.match(text)
+    if match:
+        return now - timedelta(seconds=int(match[1]) * _UNIT_S[match[2]])
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is neither a duration (24h, 7d) nor an ISO-8601 time") from None
+    if value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=tz) if tz is not None else value.astimezone()
+
+
+def api_time(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    """Flags, then environment, then the config file, then defaults."""
+    path = Path(args.config) if args.config else default_config_path(env)
+    file = load_config(path, explicit=args.config is not None)
+    locale = env.get("LC_ALL") or env.get("LC_MESSAGES") or env.get("LANG")
+    return Settings(
+        url=(args.url or env.get("OUTAGED_URL") or file.get("url") or DEFAULT_URL).rstrip("/"),
+        token=args.token or env.get("OUTAGED_TOKEN") or file.get("token"),
+        lang=pick_lang(args.lang or env.get("OUTAGED_LANG") or file.get("lang") or locale),
+        tz=parse_tz(args.tz or file.get("tz")),
+        config_path=path,
+        timeout_s=args.timeout,
+    )
+
+
+# ---- the API client ------------------------------------------------------------------
+
+
+class Api:
+    """outaged's HTTP API over one aiohttp session; failures become OutagedError subclasses."""
+
+    def __init__(self, session: aiohttp.ClientSession, url: str, token: str | None) -> None:
+        self.session = session
+        self.url = url
+        self.token = token
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> tuple[str, str]:
+        """(content type, text) of a 2xx answer; ApiError for any other status."""
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        try:
+            async with self.session.request(
+                method, self.url + path, params=params, json=body, headers=headers
+            ) as resp:
+                text = await resp.text()
+                if resp.status >= 400:
+                    raise ApiError.from_body(resp.status, resp.reason or "", text)
+                return resp.content_type, text
+        except aiohttp.ClientConnectionError as exc:
+            raise Unreachable(self.url, _reason(exc)) from exc
+        except TimeoutError as exc:
+            raise Unreachable(self.url, "no answer in time") from exc
+
+    async def get_text(self, path: str, params: Mapping[str, str] | None = None) -> str:
+        return (await self.call("GET", path, params))[1]
+
+    async def get_json(self, path: str, params: Mapping[str, str] | None = None) -> Any:
+        return self._json(await self.call("GET", path, params))
+
+    async def post_json(self, path: str, body: Mapping[str, Any]) -> Any:
+        return self._json(await self.call("POST", path, body=body))
+
+    def _json(self, answer: tuple[str, str]) -> Any:
+        content_type, text = answer
+        try:
+            return json.loads(text)
+        except ValueError as exc:
+            raise BadAnswer(f"{content_type} body is not JSON: {text[:80]!r}") from exc
+
+
+def _reason(exc: aiohttp.ClientConnectionError) -> str:
+    """`Connection refused` rather than aiohttp's `Connect call failed ('127.0.0.1', 1)`."""
+    os_error = getattr(exc, "os_error", None)
+    if isinstance(os_error, OSError) and os_error.errno:
+        return os.strerror(os_error.errno)
+    return str(exc) or type(exc).__name__
+
+
+# ---- commands ------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Ctx:
+    api: Api
+    settings: Settings
+    console: Console
+    clock: Callable[[], datetime]
+
+    @property
+    def lang(self) -> Lang:
+        return self.settings.lang
+
+    def show(self, renderable: RenderableType) -> None:
+        self.console.print(renderable)
+
+    def dump(self, data: Any) -> None:
+        self.console.out(json.dumps(data, ensure_ascii=False, indent=2), highlight=False)
+
+
+def read(parse: Callable[[], T]) -> T:
+    """Run a view parser over API JSON; a shape other than docs/api.md's is a BadAnswer."""
+    try:
+        return parse()
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BadAnswer(f"unexpected JSON ({type(exc).__name__}: {exc})") from exc
+
+
+async def cmd_list(ctx: Ctx, args: argparse.Namespace) -> None:
+    params = {
+        key: ",".join(value)
+        for key, value in (("status", args.status), ("severity", args.severity))
+        if value
+    }
+    if args.area:
+        params["area"] = args.area
+    if args.since is not None:
+        params["since"] = api_time(args.since)
+    data = await ctx.api.get_json("/api/v1/outages", params)
+    if args.json:
+        return ctx.dump(data)
+    outages = read(lambda: [render.OutageView.from_json(o) for o in data["outages"]])
+    if not outages:
+        return ctx.show(translate("ctl.list.empty", ctx.lang))
+    ctx.show(render.outage_table(outages, ctx.lang, ctx.settings.tz, ctx.clock()))
+
+
+async def cmd_show(ctx: Ctx, args: argparse.Namespace) -> None:
+    data = await ctx.api.get_json(f"/api/v1/outages/{args.id}")
+    if args.json:
+        return ctx.dump(data)
+    outage = read(lambda: render.OutageView.from_json(data))
+    ctx.show(render.outage_detail(outage, ctx.lang, ctx.settings.tz, ctx.clock()))
+
+
+# CLI option dest -> API action field
+_ACTION_FIELDS = {
+    "note": "note",
+    "assignee": "assignee",
+    "cause": "cause",
+    "message": "external_message",
+    "method": "method",
+    "result": "result",
+    "prevention": "prevention",
+    "reason": "reason",
+}
+
+
+async def cmd_action(ctx: Ctx, args: argparse.Namespace) -> None:
+    action = "verify_failed" if getattr(args, "failed", False) else args.action
+    body = {"action": action}
+    body |= {
+        field: value
+        for dest, field in _ACTION_FIELDS.items()
+        if (value := getattr(args, dest, None)) is not None
+    }
+    data = await ctx.api.post_json(f"/api/v1/outages/{args.id}/actions", body)
+    if args.json:
+        return ctx.dump(data)
+    outage = read(lambda: render.OutageView.from_json(data))
+    ctx.show(render.action_done(outage, action, ctx.lang, ctx.settings.tz, ctx.clock()))
+
+
+async def cmd_report_fault(ctx: Ctx, args: argparse.Namespace) -> None:
+    body: dict[str, Any] = {"kind": "manual", "element": args.element}
+    if args.note:
+        body["note"] = args.note
+    if args.cleared:
+        body["cleared"] = True
+    data = await ctx.api.post_json("/api/v1/signals", body)
+    if args.json:
+        return ctx.dump(data)
+    ctx.show(translate("ctl.fault_reported", ctx.lang, element=args.element))
+    decisions = read(lambda: [(int(d["outage"]), str(d["severity"])) for d in data["decisions"]])
+    for outage, severity in dict(decisions).items():
+        ctx.show(translate("ctl.fault_outage", ctx.lang, id=outage, severity=severity))
+
+
+async def cmd_report(ctx: Ctx, args: argparse.Namespace) -> None:
+    if args.json:
+        return ctx.dump(await ctx.api.get_json(f"/api/v1/outages/{args.id}"))
+    text = await ctx.api.get_text(f"/api/v1/outages/{args.id}/report", {"lang": ctx.lang})
+    ctx.console.out(text.rstrip("\n"), highlight=False)
+
+
+async def cmd_stats(ctx: Ctx, args: argparse.Namespace) -> None:
+    params = {
+        key: api_time(value)
+        for key, value in (("since", args.since), ("until", args.until))
+        if value is not None
+    }
+    data = await ctx.api.get_json("/api/v1/stats", params)
+    if args.json:
+        return ctx.dump(data)
+    stats = read(lambda: render.Stats.from_json(data))
+    ctx.show(render.stats_view(stats, ctx.lang, ctx.settings.tz))
+
+
+async def cmd_whoami(ctx: Ctx, args: argparse.Namespace) -> None:
+    data = await ctx.api.get_json("/api/v1/whoami")
+    if args.json:
+        return ctx.dump(data)
+    ctx.show(read(lambda: f"{data['name']} ({data['role']})"))
+
+
+Command = Callable[[Ctx, argparse.Namespace], Awaitable[None]]
+
+
+# ---- arguments -----------------------------------------------------------------------
+
+
+def _globals(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", help=f"outaged API base URL (OUTAGED_URL; {DEFAULT_URL})")
+    parser.add_argument("--token", help="bearer token (OUTAGED_TOKEN)")
+    parser.add_argument("--lang", choices=["zh-CN", "en"], help="output language (OUTAGED_LANG)")
+    parser.add_argument("--tz", help="time zone for times shown (Asia/Shanghai, +08:00, local)")
+    parser.add_argument("--config", help="config file (~/.config/outaged/ctl.yaml)")
+    parser.add_argument("--timeout", type=float, help="seconds to wait for the daemon (10)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="outagectl", description="Dispatch outages via outaged.")
+    _globals(parser)
+    parser.set_defaults(timeout=10.0)
+    # the same options after the subcommand; SUPPRESS keeps them from overwriting
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    _globals(common)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, run: Command, text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, parents=[common], help=text, description=text)
+        p.set_defaults(run=run)
+        p.add_argument("--json", action="store_true", help="print the API's JSON")
+        return p
+
+    p = command("list", cmd_list, "list outages (default: active ones)")
+    p.add_argument("--status", action="append", help="state(s), 'active' or 'all'; repeatable")
+    p.add_argument("--severity", action="append", help="S1..S4; repeatable")
+    p.add_argument("--area", help="maintenance area of the root")
+    p.add_argument("--since", help="opened after: 24h, 7d, or an ISO-8601 time")
+    command("show", cmd_show, "an outage with its timeline and deadlines").add_argument(
+        "id", type=int, metavar="ID"
+    )
+    _action_commands(command)
+    p = command("report-fault", cmd_report_fault, "report a fault you found (manual signal)")
+    p.add_argument("element", help="element id from the topology")
+    p.add_argument("--note", help="what you saw")
+    p.add_argument("--cleared", action="store_true", help="the fault is gone")
+    command("report", cmd_report, "the fault report (故障处理报告) as Markdown").add_argument(
+        "id", type=int, metavar="ID"
+    )
+    p = command("stats", cmd_stats, "statistics: by level, cause, area; times; deadlines met")
+    p.add_argument("--since", help="from: 30d (default), 7d, or an ISO-8601 time")
+    p.add_argument("--until", help="to: an ISO-8601 time (default now)")
+    command("whoami", cmd_whoami, "the token's name and role")
+    return parser
+
+
+def _action_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
+    def action(name: str, api_action: str, text: str, note: bool = True) -> argparse.ArgumentParser:
+        p = command(name, cmd_action, text)
+        p.set_defaults(action=api_action)
+        p.add_argument("id", type=int, metavar="ID", help="outage id")
+        if note:
+            p.add_argument("--note", help="free text for the timeline")
+        return p
+
+    def report_fields(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--method", help="handling method (for the fault report)")
+        p.add_argument("--result", help="handling result (for the fault report)")
+        p.add_argument("--prevention", help="advice to prevent a recurrence")
+
+    action("ack", "ack", "accept the dispatch")
+    action("assign", "assign", "(re)assign to a person").add_argument(
+        "assignee", metavar="PERSON", help="person id from the topology"
+    )
+    action("arrive", "arrive", "arrived on site")
+    p = action("diagnose", "diagnose", "cause found")
+    p.add_argument("--cause", required=True, help="fibre, power, equipment, config, ...")
+    p.add_argument("--message", help="unified external message (统一对外口径) for the call centre")
+    report_fields(p)
+    action("progress", "progress", "progress update", note=False).add_argument(
+        "--note", required=True
+    )
+    report_fields(action("restore", "restore", "repair done (NOC verifies next)"))
+    action("verify", "verify", "NOC: restoration confirmed").add_argument(
+        "--failed", action="store_true", help="not restored: back to work"
+    )
+    action("callback", "callback_done", "affected customers called back")
+    report_fields(action("close", "close", "close the outage"))
+    action("reopen", "reopen", "reopen (relapse)")
+    action("cancel", "cancel", "false alarm", note=False).add_argument(
+        "--reason", required=True, help="why it is a false alarm"
+    )
+    p = action("note", "note", "add a note to the timeline", note=False)
+    p.add_argument("note", metavar="TEXT")
+    p.add_argument("--message", help="unified external message for the call centre")
+
+
+# ---- entry point ---------------------------------------------------------------------
+
+
+def error_text(exc: OutagedError, settings: Settings) -> tuple[Exit, str]:
+    lang = settings.lang
+    if isinstance(exc, Unreachable):
+        return Exit.UNREACHABLE, translate("err.unreachable", lang, url=exc.url, reason=exc.reason)
+    if isinstance(exc, BadAnswer):
+        return Exit.FAILED, translate("err.bad_answer", lang, url=settings.url, message=exc)
+    if not isinstance(exc, ApiError):
+        return Exit.FAILED, str(exc)
+    code = _STATUS_EXIT.get(exc.status, Exit.FAILED)
+    key = {
+        Exit.AUTH: "err.auth",
+        Exit.NOT_FOUND: "err.not_found",
+        Exit.CONFLICT: "err.conflict",
+        Exit.REJECTED: "err.rejected",
+    }.get(code, "err.server")
+    lines = [translate(key, lang, status=exc.status, message=exc.message)]
+    lines += [f"  {p.field or p.source}: {p.message}" for p in exc.problems]
+    if exc.status == 401 and not settings.token:
+        lines.append(translate("err.no_token", lang, path=settings.config_path))
+    return code, "\n".join(lines)
+
+
+async def execute(
+    run: Command, args: argparse.Namespace, settings: Settings, console: Console
+) -> None:
+    timeout = aiohttp.ClientTimeout(total=settings.timeout_s)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        ctx = Ctx(Api(session, settings.url, settings.token), settings, console, _now)
+        await run(ctx, args)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    env = os.environ
+    try:
+        settings = resolve(args, env)
+    except CtlConfigError as exc:
+        print(f"outagectl: error: {exc}", file=sys.stderr)
+        return Exit.USAGE
+    except ValueError as exc:  # --tz
+        parser.error(str(exc))
+    if not settings.url.startswith(("http://", "https://")):
+        parser.error(f"--url {settings.url!r}: expected http://HOST:PORT")
+    for name in ("since", "until"):
+        if getattr(args, name, None) is not None:
+            try:
+                setattr(args, name, parse_since(getattr(args, name), _now(), settings.tz))
+            except ValueError as exc:
+                parser.error(f"--{name}: {exc}")
+    console = Console(file=sys.stdout, highlight=False)
+    try:
+        asyncio.run(execute(args.run, args, settings, console))
+    except OutagedError as exc:
+        code, text = error_text(exc, settings)
+        print(f"outagectl: {text}", file=sys.stderr)
+        return code
+    return Exit.OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

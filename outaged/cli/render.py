@@ -1,0 +1,519 @@
+"""What outagectl prints: the API's JSON read into typed views, then tables and text.
+
+Pure: every function takes the language, the user's time zone and `now`, and
+returns a rich renderable or a string; nothing here reads a clock or a socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from io import StringIO
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from outaged.cli.i18n import Lang, label, translate
+
+_DEADLINE_STYLE = {"met": "green", "late": "yellow", "missed": "bold red", "void": "dim"}
+_SEVERITY_STYLE = {"S1": "bold red", "S2": "red", "S3": "yellow", "S4": ""}
+
+
+# ---- views of the API's JSON (docs/api.md) --------------------------------------------
+
+
+def parse_time(text: str) -> datetime:
+    """An API time (`2026-11-22T08:15:00.000Z`) as an aware datetime."""
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError(f"time without an offset: {text!r}")
+    return value
+
+
+def _opt_time(obj: Mapping[str, Any], key: str) -> datetime | None:
+    text = obj.get(key)
+    return None if text is None else parse_time(str(text))
+
+
+def _opt_str(obj: Mapping[str, Any], key: str) -> str | None:
+    value = obj.get(key)
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class NextDeadline:
+    name: str
+    due: datetime
+    late: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    name: str
+    due: datetime
+    met_at: datetime | None
+    status: str  # pending, met, late (met after due), missed, void
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    seq: int
+    at: datetime
+    actor: str
+    kind: str  # engine event, "notified", or an action name
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    whole: bool
+    elements: int
+    subscribers: int
+    parts: tuple[str, ...]
+    communities: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OutageView:
+    """One outage as the API returns it; the detail fields are empty in a list row."""
+
+    id: int
+    root: str
+    root_name: str
+    area: str
+    path: tuple[str, ...]
+    state: str
+    network_status: str
+    severity: str
+    assignee: str | None
+    occurred_at: datetime
+    first_report_at: datetime | None
+    opened_at: datetime
+    arrived_at: datetime | None
+    response_s: float | None
+    restore_by: datetime | None
+    scope: Scope
+    confidence: float
+    degraded: bool
+    flapping: bool
+    reason: str
+    cause: str | None
+    possible_cause: str | None
+    lost_redundancy: tuple[str, ...]
+    external_message: str | None
+    diagnosis_note: str | None
+    method: str | None
+    result: str | None
+    prevention: str | None
+    cancel_reason: str | None
+    merged_into: int | None
+    next_deadline: NextDeadline | None
+    allowed_actions: tuple[str, ...] = ()
+    deadlines: tuple[Deadline, ...] = ()
+    timeline: tuple[TimelineEntry, ...] = ()
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> OutageView:
+        """Read one outage object; KeyError/TypeError/ValueError when it is not one."""
+        scope = obj["scope"]
+        nxt = obj.get("next_deadline")
+        return cls(
+            id=int(obj["id"]),
+            root=str(obj["root"]),
+            root_name=str(obj.get("root_name") or ""),
+            area=str(obj.get("area") or ""),
+            path=tuple(str(p) for p in obj.get("path") or ()),
+            state=str(obj["state"]),
+            network_status=str(obj.get("network_status") or ""),
+            severity=str(obj["severity"]),
+            assignee=_opt_str(obj, "assignee"),
+            occurred_at=parse_time(obj["occurred_at"]),
+            first_report_at=_opt_time(obj, "first_report_at"),
+            opened_at=parse_time(obj["opened_at"]),
+            arrived_at=_opt_time(obj, "arrived_at"),
+            response_s=None if obj.get("response_s") is None else float(obj["response_s"]),
+            restore_by=_opt_time(obj, "restore_by"),
+            scope=Scope(
+                whole=bool(scope["whole"]),
+                elements=int(scope["elements"]),
+                subscribers=int(scope["subscribers"]),
+                parts=tuple(str(p) for p in scope.get("parts") or ()),
+                communities=tuple(str(c) for c in scope.get("communities") or ()),
+            ),
+            confidence=float(obj.get("confidence") or 0.0),
+            degraded=bool(obj.get("degraded")),
+            flapping=bool(obj.get("flapping")),
+            reason=str(obj.get("reason") or ""),
+            cause=_opt_str(obj, "cause"),
+            possible_cause=_opt_str(obj, "possible_cause"),
+            lost_redundancy=tuple(str(e) for e in obj.get("lost_redundancy") or ()),
+            external_message=_opt_str(obj, "external_message"),
+            diagnosis_note=_opt_str(obj, "diagnosis_note"),
+            method=_opt_str(obj, "method"),
+            result=_opt_str(obj, "result"),
+            prevention=_opt_str(obj, "prevention"),
+            cancel_reason=_opt_str(obj, "cancel_reason"),
+            merged_into=None if obj.get("merged_into") is None else int(obj["merged_into"]),
+            next_deadline=None
+            if nxt is None
+            else NextDeadline(str(nxt["name"]), parse_time(nxt["due"]), bool(nxt["late"])),
+            allowed_actions=tuple(str(a) for a in obj.get("allowed_actions") or ()),
+            deadlines=tuple(
+                Deadline(
+                    str(d["name"]), parse_time(d["due"]), _opt_time(d, "met_at"), str(d["status"])
+                )
+                for d in obj.get("deadlines") or ()
+            ),
+            timeline=tuple(
+                TimelineEntry(
+                    int(t["seq"]),
+                    parse_time(t["at"]),
+                    str(t.get("actor") or ""),
+                    str(t["kind"]),
+                    dict(t.get("payload") or {}),
+                )
+                for t in obj.get("timeline") or ()
+            ),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    since: datetime
+    until: datetime
+    outages: int
+    by_severity: Mapping[str, int]
+    by_cause: Mapping[str, int]
+    by_area: Mapping[str, int]
+    mean_dispatch_s: float | None
+    mean_arrive_s: float | None
+    mean_restore_s: float | None
+    met: int
+    late: int
+    missed: int
+    share_met: float | None
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Stats:
+        def counts(key: str) -> dict[str, int]:
+            return {str(k): int(v) for k, v in (obj.get(key) or {}).items()}
+
+        def mean(key: str) -> float | None:
+            return None if obj.get(key) is None else float(obj[key])
+
+        dl = obj.get("deadlines") or {}
+        share = dl.get("share_met")
+        return cls(
+            since=parse_time(obj["since"]),
+            until=parse_time(obj["until"]),
+            outages=int(obj["outages"]),
+            by_severity=counts("by_severity"),
+            by_cause=counts("by_cause"),
+            by_area=counts("by_area"),
+            mean_dispatch_s=mean("mean_time_to_dispatch_s"),
+            mean_arrive_s=mean("mean_time_to_arrive_s"),
+            mean_restore_s=mean("mean_time_to_restore_s"),
+            met=int(dl.get("met") or 0),
+            late=int(dl.get("late") or 0),
+            missed=int(dl.get("missed") or 0),
+            share_met=None if share is None else float(share),
+        )
+
+
+# ---- time ----------------------------------------------------------------------------
+
+
+def fmt_time(at: datetime | None, tz: tzinfo | None, lang: Lang) -> str:
+    """Full local time, `2026-11-22 16:01:10`."""
+    if at is None:
+        return translate("field.none", lang)
+    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def fmt_short(at: datetime, tz: tzinfo | None, now: datetime) -> str:
+    """`16:01` today (in `tz`), `11-21 16:01` on another day."""
+    local = at.astimezone(tz)
+    if local.date() == now.astimezone(tz).date():
+        return local.strftime("%H:%M")
+    return local.strftime("%m-%d %H:%M")
+
+
+def fmt_duration(seconds: float | None, lang: Lang) -> str:
+    """The two largest non-zero units: `2h 5m`, `3d`, `45s`; zh-CN `2小时5分`."""
+    if seconds is None:
+        return translate("field.none", lang)
+    total = round(abs(seconds))
+    counts = [("d", total // 86400), ("h", total % 86400 // 3600), ("m", total % 3600 // 60)]
+    counts.append(("s", total % 60))
+    first = next((i for i, (_, n) in enumerate(counts) if n), len(counts) - 1)
+    shown = [(u, n) for u, n in counts[first : first + 2] if n] or [("s", 0)]
+    sep = "" if lang == "zh-CN" else " "
+    return sep.join(translate(f"unit.{u}", lang, n=n) for u, n in shown)
+
+
+def time_left(due: datetime, now: datetime, lang: Lang) -> Text:
+    """`12m left`, or `5m late` in red once `due` has passed."""
+    delta = (due - now).total_seconds()
+    if delta < 0:
+        return Text(translate("dur.late", lang, d=fmt_duration(delta, lang)), style="bold red")
+    return Text(translate("dur.left", lang, d=fmt_duration(delta, lang)))
+
+
+# ---- list ----------------------------------------------------------------------------
+
+
+def _root(o: OutageView) -> str:
+    return f"{o.root} {o.root_name}" if o.root_name else o.root
+
+
+def outage_table(
+    outages: Iterable[OutageView], lang: Lang, tz: tzinfo | None, now: datetime
+) -> Table:
+    rows = list(outages)
+    table = Table(title=translate("ctl.list.title", lang, n=len(rows)), title_justify="left")
+    for key in ("id", "severity", "root", "status", "age", "next", "left"):
+        table.add_column(translate(f"ctl.col.{key}", lang), no_wrap=key in {"id", "severity"})
+    for o in rows:
+        nxt = o.next_deadline
+        table.add_row(
+            str(o.id),
+            Text(o.severity, style=_SEVERITY_STYLE.get(o.severity, "")),
+            _root(o),
+            label("state", o.state, lang),
+            fmt_duration((now - o.occurred_at).total_seconds(), lang),
+            ""
+            if nxt is None
+            else f"{label('deadline', nxt.name, lang)} {fmt_short(nxt.due, tz, now)}",
+            "" if nxt is None else time_left(nxt.due, now, lang),
+        )
+    return table
+
+
+# ---- show ----------------------------------------------------------------------------
+
+
+def _grid(rows: Iterable[tuple[str, RenderableType]]) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for key, value in rows:
+        grid.add_row(key, value)
+    return grid
+
+
+def _t(key: str, lang: Lang) -> str:
+    return translate(key, lang)
+
+
+def summary_rows(
+    o: OutageView, lang: Lang, tz: tzinfo | None, now: datetime
+) -> list[tuple[str, RenderableType]]:
+    none = _t("field.none", lang)
+    rows: list[tuple[str, RenderableType]] = [
+        (_t("field.severity", lang), label("severity", o.severity, lang)),
+        (_t("field.status", lang), label("state", o.state, lang)),
+        (_t("field.network_status", lang), label("network", o.network_status, lang)),
+        (_t("field.area", lang), o.area or none),
+        (_t("field.assignee", lang), o.assignee or none),
+        (_t("field.occurred_at", lang), fmt_time(o.occurred_at, tz, lang)),
+        (_t("field.first_report_at", lang), fmt_time(o.first_report_at, tz, lang)),
+        (_t("field.opened_at", lang), fmt_time(o.opened_at, tz, lang)),
+        (_t("field.response_time", lang), fmt_duration(o.response_s, lang)),
+        (_t("field.arrived_at", lang), fmt_time(o.arrived_at, tz, lang)),
+        (_t("field.restore_by", lang), fmt_time(o.restore_by, tz, lang)),
+        (_t("field.cause", lang), label("cause", o.cause, lang) if o.cause else none),
+    ]
+    optional = (
+        ("field.possible_cause", o.possible_cause),
+        ("field.diagnosis_note", o.diagnosis_note),
+        ("field.external_message", o.external_message),
+        ("field.method", o.method),
+        ("field.result", o.result),
+        ("field.advice", o.prevention),
+    )
+    rows.extend((_t(key, lang), value) for key, value in optional if value)
+    if o.cancel_reason:
+        rows.append((_t("action.cancel", lang), o.cancel_reason))
+    if o.merged_into is not None:
+        rows.append((_t("state.merged", lang), str(o.merged_into)))
+    if o.next_deadline is not None:
+        nxt = o.next_deadline
+        when = Text(f"{label('deadline', nxt.name, lang)} {fmt_time(nxt.due, tz, lang)}  ")
+        rows.append((_t("ctl.col.next", lang), when + time_left(nxt.due, now, lang)))
+    rows.append((_t("field.reason", lang), o.reason or none))
+    return rows
+
+
+def scope_rows(o: OutageView, lang: Lang) -> list[tuple[str, RenderableType]]:
+    s = o.scope
+    yes, no = _t("field.yes", lang), _t("field.no", lang)
+    rows: list[tuple[str, RenderableType]] = [
+        (_t("field.subscribers", lang), str(s.subscribers)),
+        (_t("field.elements", lang), str(s.elements)),
+        (_t("field.extent", lang), _t("field.whole" if s.whole else "field.partial", lang)),
+        (_t("field.parts", lang), ", ".join(s.parts) or _t("field.none", lang)),
+        (_t("field.communities", lang), ", ".join(s.communities) or _t("field.none", lang)),
+        (_t("field.confidence", lang), f"{o.confidence:.0%}"),
+    ]
+    if o.lost_redundancy:
+        rows.append((_t("field.lost_redundancy", lang), ", ".join(o.lost_redundancy)))
+    if o.degraded:
+        rows.append((_t("field.degraded", lang), yes))
+    rows.append((_t("field.flapping", lang), yes if o.flapping else no))
+    return rows
+
+
+def deadline_table(o: OutageView, lang: Lang, tz: tzinfo | None) -> Table:
+    table = Table(title=_t("field.deadlines", lang), title_justify="left")
+    for key in ("deadline", "due", "done", "result"):
+        table.add_column(_t(f"ctl.col.{key}", lang))
+    for d in o.deadlines:
+        table.add_row(
+            label("deadline", d.name, lang),
+            fmt_time(d.due, tz, lang),
+            fmt_time(d.met_at, tz, lang),
+            Text(label("deadline.status", d.status, lang), style=_DEADLINE_STYLE.get(d.status, "")),
+        )
+    return table
+
+
+def event_detail(entry: TimelineEntry, lang: Lang) -> str:
+    """One line saying what a timeline entry changed, from its payload."""
+    p = entry.payload
+    if entry.kind.startswith("outage_"):
+        return f"{p.get('severity', '')} {p.get('root', '')}: {p.get('reason', '')}".strip()
+    if entry.kind == "notified":
+        return f"→ {', '.join(str(x) for x in p.get('to') or ())}: {p.get('why', '')}"
+    parts: list[str] = []
+    if p.get("from") and p.get("to") and p["from"] != p["to"]:
+        parts.append(
+            f"{label('state', str(p['from']), lang)} → {label('state', str(p['to']), lang)}"
+        )
+    for key in ("assignee", "cause", "reason", "note", "external_message"):
+        if p.get(key):
+            value = label("cause", str(p[key]), lang) if key == "cause" else str(p[key])
+            parts.append(value if key == "note" else f"{key}={value}")
+    return "; ".join(parts)
+
+
+def event_label(kind: str, lang: Lang) -> str:
+    """Engine events and `notified` have labels of their own; the rest are actions."""
+    named = label("event", kind, lang)
+    return named if named != kind else label("action", kind, lang)
+
+
+def timeline_table(o: OutageView, lang: Lang, tz: tzinfo | None) -> Table:
+    table = Table(title=_t("field.timeline", lang), title_justify="left")
+    for key in ("at", "actor", "event", "detail"):
+        table.add_column(_t(f"ctl.col.{key}", lang), no_wrap=key == "at")
+    for entry in o.timeline:
+        table.add_row(
+            fmt_time(entry.at, tz, lang),
+            entry.actor,
+            event_label(entry.kind, lang),
+            event_detail(entry, lang),
+        )
+    return table
+
+
+def outage_detail(o: OutageView, lang: Lang, tz: tzinfo | None, now: datetime) -> Group:
+    title = translate(
+        "ctl.show.title",
+        lang,
+        id=o.id,
+        root=_root(o),
+        severity=o.severity,
+        status=label("state", o.state, lang),
+    )
+    actions = ", ".join(o.allowed_actions) or _t("field.none", lang)
+    return Group(
+        Text(title, style="bold"),
+        _grid(summary_rows(o, lang, tz, now)),
+        Text(""),
+        Text(_t("field.location", lang), style="bold underline"),
+        Text(" → ".join(o.path) or o.root),
+        Text(""),
+        Text(_t("field.scope", lang), style="bold underline"),
+        _grid(scope_rows(o, lang)),
+        Text(""),
+        deadline_table(o, lang, tz),
+        timeline_table(o, lang, tz),
+        _grid([(_t("ctl.show.allowed", lang), actions)]),
+    )
+
+
+def action_done(o: OutageView, action: str, lang: Lang, tz: tzinfo | None, now: datetime) -> Text:
+    line = Text(
+        translate(
+            "ctl.done",
+            lang,
+            id=o.id,
+            action=label("action", action, lang),
+            state=label("state", o.state, lang),
+        )
+    )
+    if o.next_deadline is not None:
+        nxt = o.next_deadline
+        line.append(f"\n{_t('ctl.col.next', lang)}{_t('punct.colon', lang)}")
+        line.append(f"{label('deadline', nxt.name, lang)} ")
+        line.append(f"{fmt_short(nxt.due, tz, now)}  ")
+        line.append(time_left(nxt.due, now, lang))
+    return line
+
+
+# ---- stats ---------------------------------------------------------------------------
+
+
+def _count_table(
+    title: str, counts: Mapping[str, int], lang: Lang, prefix: str, by_key: bool = False
+) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column(_t("ctl.col.key", lang))
+    table.add_column(_t("ctl.col.count", lang), justify="right")
+    order = sorted(counts.items(), key=lambda kv: kv[0] if by_key else (-kv[1], kv[0]))
+    for key, count in order:
+        table.add_row(label(prefix, key, lang) if prefix else key, str(count))
+    return table
+
+
+def stats_view(s: Stats, lang: Lang, tz: tzinfo | None) -> Group:
+    share = "—" if s.share_met is None else f"{s.share_met:.1%}"
+    decided = s.met + s.late + s.missed
+    times = _grid(
+        [
+            (_t(f"ctl.stats.to_{key}", lang), fmt_duration(value, lang))
+            for key, value in (
+                ("dispatch", s.mean_dispatch_s),
+                ("arrive", s.mean_arrive_s),
+                ("restore", s.mean_restore_s),
+            )
+        ]
+    )
+    span = f"{fmt_time(s.since, tz, lang)} – {fmt_time(s.until, tz, lang)}"
+    return Group(
+        Text(translate("ctl.stats.title", lang, span=span), style="bold"),
+        Text(translate("ctl.stats.total", lang, n=s.outages)),
+        _count_table(_t("ctl.stats.by_severity", lang), s.by_severity, lang, "severity", True),
+        _count_table(_t("ctl.stats.by_cause", lang), s.by_cause, lang, "cause"),
+        _count_table(_t("ctl.stats.by_area", lang), s.by_area, lang, ""),
+        Text(_t("ctl.stats.times", lang), style="bold underline"),
+        times,
+        Text(translate("ctl.stats.deadlines_met", lang, share=share, met=s.met, total=decided)),
+    )
+
+
+def to_text(renderable: RenderableType, width: int = 120, color: bool = False) -> str:
+    """Render to a string: plain for tests and pipes, ANSI colours when `color`."""
+    out = StringIO()
+    console = Console(
+        file=out,
+        width=width,
+        color_system="standard" if color else None,
+        force_terminal=color,
+        highlight=False,
+    )
+    console.print(renderable)
+    return out.getvalue()
