@@ -220,7 +220,7 @@ async def test_restarted_agent_is_a_reboot(agent: Snmpd, version: str):
     poller = SnmpPoller([target], signals.append, fixed_clock, settings=FAST)
     try:
         async with asyncio.timeout(15):
-            await asyncio.sleep(0.5)  # let sysUpTime grow past what a fresh agent shows
+            await asyncio.sleep(1.0)  # let sysUpTime grow past what a fresh agent shows
             assert (await poller.poll("sw-1")).status is PollStatus.OK
             assert (await poller.poll("sw-1")).status is PollStatus.OK
             assert not [s for s in signals if isinstance(s, Reboot)]
@@ -282,18 +282,28 @@ async def test_run_polls_every_element_each_interval_and_stops_on_cancel(agent: 
         Target(f"sw-{i}", "127.0.0.1", v2c(agent) if i % 2 else v3(agent), ("1",), agent.port)
         for i in range(6)
     ]
+    interval = 0.5
     poller = SnmpPoller(targets, signals.append, fixed_clock, settings=FAST)
+
+    def polled() -> list[str]:
+        return [s.element for s in signals if isinstance(s, ProbeResult) and s.ok]
+
+    loop = asyncio.get_running_loop()
     try:
-        task = asyncio.create_task(poller.run(0.5))
-        await asyncio.sleep(1.6)  # three cycles and a bit
+        started = loop.time()
+        task = asyncio.create_task(poller.run(interval))
+        async with asyncio.timeout(10):
+            while min(polled().count(t.element) for t in targets) < 3:
+                await asyncio.sleep(0.02)
+        elapsed = loop.time() - started
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
     finally:
         poller.close()
-    polled = [s.element for s in signals if isinstance(s, ProbeResult) and s.ok]
+    # Each element is polled once per interval, at its own phase: never more.
     for t in targets:
-        assert 3 <= polled.count(t.element) <= 4
+        assert 3 <= polled().count(t.element) <= elapsed / interval + 1
     assert {e: s.status for e, s in poller.statuses.items()} == {
         t.element: PollStatus.OK for t in targets
     }
@@ -313,17 +323,25 @@ async def test_in_flight_requests_are_bounded_globally_and_per_agent():
             Target(f"el-{i}", "127.0.0.1", SnmpV2c("v2", "c"), (), s.getsockname()[1])
             for i, s in enumerate([sink_a] * 6 + [sink_b] * 6)
         ]
-        settings = PollerSettings(timeout_s=0.5, retries=0, max_in_flight=3, max_per_agent=2)
+        socks = (sink_a, sink_b)
+        settings = PollerSettings(timeout_s=1.0, retries=0, max_in_flight=3, max_per_agent=2)
         poller = SnmpPoller(targets, lambda s: None, fixed_clock, settings=settings)
         try:
             task = asyncio.create_task(poller.poll_all())
-            await asyncio.sleep(0.25)
-            arrived = [count_datagrams(sink_a), count_datagrams(sink_b)]
+            arrived = [0, 0]
+            async with asyncio.timeout(5):
+                while sum(arrived) < 3:
+                    await asyncio.sleep(0.02)
+                    arrived = [n + count_datagrams(s) for n, s in zip(arrived, socks, strict=True)]
+            await asyncio.sleep(0.3)  # well inside the 1 s timeout: nothing else may go out
+            first_batch = [n + count_datagrams(s) for n, s in zip(arrived, socks, strict=True)]
             async with asyncio.timeout(15):
                 await task
+            total = [n + count_datagrams(s) for n, s in zip(first_batch, socks, strict=True)]
         finally:
             poller.close()
-    assert sum(arrived) == 3 and max(arrived) == 2
+    assert sorted(first_batch) == [1, 2]  # 3 in flight, at most 2 to one agent
+    assert total == [6, 6]  # timeouts free the slots for the rest
     assert {s.status for s in poller.statuses.values()} == {PollStatus.TIMEOUT}
 
 
