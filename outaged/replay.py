@@ -3,6 +3,10 @@
 Decisions are taken at the end of each distinct timestamp (all signals that
 arrived "at once" are in), and at every time the engine asks to be woken
 (a report burst going quiet, a maintenance window ending, flapping settling).
+
+Lines of kind "action" are dispatcher actions on an outage ("@3" or its root
+element); they go through the same ledger and lifecycle code as the daemon's
+API, after everything before them has been decided.
 """
 
 from __future__ import annotations
@@ -10,14 +14,53 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
-from outaged.errors import Problem, SignalError
+from outaged.errors import NotFoundError, OutagedError, Problem, SignalError
 from outaged.intake import parse_signal, parse_time
 from outaged.outages.engine import Engine
-from outaged.outages.model import Decision
+from outaged.outages.model import Decision, iso
+from outaged.records.actions import ActionRequest, parse_action
+from outaged.records.ledger import Ledger
 from outaged.signals import Signal
 from outaged.topology.graph import GraphIndex
+
+ACTION_FIELDS = ("at", "kind", "outage", "actor")
+
+
+@dataclass(frozen=True, slots=True)
+class ActionLine:
+    """A dispatcher action in a replay file."""
+
+    at: float
+    outage: str  # "@3" (outage id) or a root element id
+    request: ActionRequest
+    actor: str
+    source: str
+    line: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionDone:
+    at: float
+    outage: int
+    action: str
+    actor: str
+    before: str
+    state: str
+    fields: dict[str, str]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "at": iso(self.at),
+            "event": "action",
+            "outage": self.outage,
+            "action": self.action,
+            "actor": self.actor,
+            "from": self.before,
+            "state": self.state,
+            **self.fields,
+        }
 
 
 @dataclass(slots=True)
@@ -25,11 +68,12 @@ class ReplayResult:
     decisions: list[Decision] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     engine: Engine | None = None
+    actions: list[ActionDone] = field(default_factory=list)
 
 
 def read_signals(
     lines: Iterable[str], index: GraphIndex, source: str, problem: Callable[[Problem], None]
-) -> Iterator[Signal]:
+) -> Iterator[Signal | ActionLine]:
     """Parse JSONL, skipping (and recording) bad lines and lines that go back in time."""
     last = float("-inf")
     for number, text in enumerate(lines, start=1):
@@ -41,7 +85,7 @@ def read_signals(
             problem(Problem(source, number, "", f"invalid JSON: {exc.msg}"))
             continue
         try:
-            signal = parse_signal(obj, index.topology, source=source, line=number)
+            signal = _parse_line(obj, index, source, number)
         except SignalError as exc:
             for each in exc.problems:
                 problem(each)
@@ -53,20 +97,77 @@ def read_signals(
         yield signal
 
 
+def _parse_line(obj: object, index: GraphIndex, source: str, line: int) -> Signal | ActionLine:
+    if not isinstance(obj, dict) or obj.get("kind") != "action":
+        return parse_signal(obj, index.topology, source=source, line=line)
+    problems: list[Problem] = []
+    at = 0.0
+    try:
+        at = parse_time(obj.get("at"))
+    except ValueError as exc:
+        problems.append(Problem(source, line, "at", str(exc)))
+    ref = obj.get("outage")
+    if not isinstance(ref, str) or not ref:
+        problems.append(Problem(source, line, "outage", 'expected "@<id>" or a root element id'))
+    actor = obj.get("actor", "replay")
+    if not isinstance(actor, str) or not actor:
+        problems.append(Problem(source, line, "actor", "expected a non-empty string"))
+    try:
+        request = parse_action(obj, index.topology, source=source, line=line, ignore=ACTION_FIELDS)
+    except SignalError as exc:
+        problems += exc.problems
+    if problems:
+        raise SignalError(problems)
+    return ActionLine(at, str(ref), request, str(actor), source, line)
+
+
 def replay(
-    signals: Iterable[Signal],
+    signals: Iterable[Signal | ActionLine],
     engine: Engine,
     *,
     until: float | None = None,
     emit: Callable[[Decision], None] | None = None,
+    on_action: Callable[[ActionDone], None] | None = None,
+    problem: Callable[[Problem], None] | None = None,
 ) -> list[Decision]:
     out: list[Decision] = []
+    ledger = Ledger(engine)
 
-    def decide(at: float) -> None:
-        for decision in engine.evaluate(at):
+    def publish(decisions: Iterable[Decision]) -> None:
+        for decision in decisions:
             out.append(decision)
             if emit is not None:
                 emit(decision)
+
+    def decide(at: float) -> None:
+        ledger.decide(at)
+        publish(ledger.drain().decisions)
+
+    def act(line: ActionLine) -> None:
+        try:
+            outage_id = _resolve(ledger, line.outage)
+            before = ledger.records[outage_id].state
+            record = ledger.act(outage_id, line.request, line.actor, line.at)
+        except NotFoundError as exc:
+            if problem is not None:
+                problem(Problem(line.source, line.line, "outage", str(exc)))
+            return
+        except OutagedError as exc:  # not allowed in the outage's state
+            if problem is not None:
+                problem(Problem(line.source, line.line, "action", str(exc)))
+            return
+        done = ActionDone(
+            line.at,
+            outage_id,
+            line.request.action.value,
+            line.actor,
+            before.value,
+            record.state.value,
+            line.request.fields,
+        )
+        if on_action is not None:
+            on_action(done)
+        publish(ledger.drain().decisions)  # a diagnosed cause re-classifies the outage
 
     def wake_until(limit: float) -> None:
         while (wake := engine.next_wakeup()) is not None and wake <= limit:
@@ -78,7 +179,11 @@ def replay(
             decide(now)
             wake_until(signal.at)
         now = signal.at
-        engine.ingest(signal)
+        if isinstance(signal, ActionLine):
+            decide(now)  # everything that arrived before the action is decided
+            act(signal)
+        else:
+            engine.ingest(signal)
     if now is not None:
         decide(now)
         if until is not None:
@@ -101,11 +206,30 @@ def run_replay(
     def emit(decision: Decision) -> None:
         out.write(json.dumps(decision.to_json(), ensure_ascii=False) + "\n")
 
+    def on_action(done: ActionDone) -> None:
+        result.actions.append(done)
+        out.write(json.dumps(done.to_json(), ensure_ascii=False) + "\n")
+
     def problem(found: Problem) -> None:
         result.problems.append(found)
         err.write(f"error: {found}\n")
 
     limit = parse_time(until) if until is not None else None
     signals = read_signals(stream, index, source, problem)
-    result.decisions = replay(signals, result.engine, until=limit, emit=emit)
+    result.decisions = replay(
+        signals, result.engine, until=limit, emit=emit, on_action=on_action, problem=problem
+    )
     return result
+
+
+def _resolve(ledger: Ledger, ref: str) -> int:
+    """ "@3" is outage 3; an element id is the newest outage rooted there, active first."""
+    if ref.startswith("@") and ref[1:].isdigit():
+        if int(ref[1:]) not in ledger.records:
+            raise NotFoundError(f"unknown outage {ref}")
+        return int(ref[1:])
+    rooted = [o.id for o in ledger.engine.outages.values() if o.root == ref]
+    active = [i for i in rooted if ledger.records[i].active]
+    if not rooted:
+        raise NotFoundError(f"no outage rooted at {ref!r}")
+    return max(active or rooted)
