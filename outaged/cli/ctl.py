@@ -497,7 +497,8 @@ def error_text(exc: OutagedError, settings: Settings) -> tuple[Exit, str]:
         Exit.REJECTED: "err.rejected",
     }.get(code, "err.server")
     lines = [translate(key, lang, status=exc.status, message=exc.message)]
-    lines += [f"  {p.field or p.source}: {p.message}" for p in exc.problems]
+    details = (f"{p.field}: {p.message}" if p.field else p.message for p in exc.problems)
+    lines += [f"  {d}" for d in details if d != exc.message]
     if exc.status == 401 and not settings.token:
         lines.append(translate("err.no_token", lang, path=settings.config_path))
     return code, "\n".join(lines)

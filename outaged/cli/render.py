@@ -380,6 +380,19 @@ def deadline_table(o: OutageView, lang: Lang, tz: tzinfo | None) -> Table:
     return table
 
 
+# action payload key -> catalogue label (None: shown bare), in the order shown
+_PAYLOAD_FIELDS = (
+    ("note", None),
+    ("assignee", "field.assignee"),
+    ("cause", "field.cause"),
+    ("reason", "field.reason"),
+    ("external_message", "field.external_message"),
+    ("method", "field.method"),
+    ("result", "field.result"),
+    ("prevention", "field.advice"),
+)
+
+
 def event_detail(entry: TimelineEntry, lang: Lang) -> str:
     """One line saying what a timeline entry changed, from its payload."""
     p = entry.payload
@@ -392,10 +405,11 @@ def event_detail(entry: TimelineEntry, lang: Lang) -> str:
         parts.append(
             f"{label('state', str(p['from']), lang)} → {label('state', str(p['to']), lang)}"
         )
-    for key in ("assignee", "cause", "reason", "note", "external_message"):
+    colon = translate("punct.colon", lang)
+    for key, field in _PAYLOAD_FIELDS:
         if p.get(key):
             value = label("cause", str(p[key]), lang) if key == "cause" else str(p[key])
-            parts.append(value if key == "note" else f"{key}={value}")
+            parts.append(value if field is None else f"{translate(field, lang)}{colon}{value}")
     return "; ".join(parts)
 
 
