@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import re
 import socket
 import string
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -451,3 +455,202 @@ def test_config_file_path_follows_xdg(tmp_path: Path):
     assert ctl.default_config_path({"XDG_CONFIG_HOME": str(tmp_path)}) == (
         tmp_path / "outaged" / "ctl.yaml"
     )
+
+
+# ---- against a real daemon -----------------------------------------------------------
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    """A fresh daemon per test: evidence left by one test would change another's roots."""
+    from tests.daemon import running_daemon
+
+    with running_daemon(tmp_path / "daemon") as d:
+        yield d
+
+
+@pytest.fixture
+def cli(daemon, monkeypatch, capsys):
+    """Run `outagectl ARGS` in-process against the daemon; returns (exit code, stdout, stderr)."""
+    monkeypatch.setenv("OUTAGED_URL", daemon.url)
+    monkeypatch.setenv("OUTAGED_TOKEN", daemon.token)
+    monkeypatch.setenv("COLUMNS", "160")
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = ctl.main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def burst(daemon, building: str, n: int = 8) -> int:
+    """Post `n` down reports from one building's subscribers; the id of the outage it opens."""
+    reports = [{"subscriber": f"{building}-{i:03d}", "code": 678} for i in range(n)]
+    status, body = daemon.call("POST", "/api/v1/reports", {"reports": reports})
+    assert status == 202, body
+    opened = [d["outage"] for d in body["decisions"] if d["event"] == "outage_opened"]
+    assert len(opened) == 1, body
+    return int(opened[0])
+
+
+def test_list_shows_the_outage_from_a_report_burst(daemon, cli):
+    outage = burst(daemon, "m1-c2-b4")
+    code, out, err = cli("--lang", "en", "list")
+    assert code == 0, err
+    row = next(line for line in out.splitlines() if line.startswith(f"│ {outage} "))
+    for text in ("S4", "m1-c2-b4", "dispatched", "start judging", "left"):
+        assert text in row, (text, row)
+    code, out, _ = cli("--lang", "zh-CN", "list", "--severity", "S4")
+    assert code == 0
+    assert "单号" in out and "已派单" in out and "m1-c2-b4" in out
+    code, out, _ = cli("list", "--json")
+    assert code == 0
+    listed = json.loads(out)
+    _, api = daemon.call("GET", "/api/v1/outages")
+    assert listed == api
+    assert outage in [o["id"] for o in listed["outages"]]
+    code, out, _ = cli("list", "--json", "--severity", "S1")
+    assert outage not in [o["id"] for o in json.loads(out)["outages"]]
+
+
+def test_walk_an_outage_to_closed_then_report_and_stats(daemon, cli):
+    outage = burst(daemon, "m2-c2-b4")
+    message = ["--message", "二号小区4号楼光缆故障，预计6小时内恢复"]
+    steps = [
+        (["ack", str(outage)], "acknowledged"),
+        (["arrive", str(outage), "--note", "到达现场"], "on site"),
+        (
+            ["diagnose", str(outage), "--cause", "fibre", "--note", "光缆被挖断", *message],
+            "diagnosed",
+        ),
+        (["progress", str(outage), "--note", "熔接中"], "diagnosed"),
+        (["restore", str(outage), "--method", "熔接光缆", "--result", "业务恢复"], "restored"),
+        (["verify", str(outage)], "verified"),
+        (["callback", str(outage)], "customers called back"),
+        (["close", str(outage), "--prevention", "加装光缆警示桩"], "closed"),
+    ]
+    for argv, state in steps:
+        code, out, err = cli("--lang", "en", *argv)
+        assert code == 0, (argv, err)
+        assert f"Outage {outage}: " in out and f"now {state}" in out, out
+    code, out, _ = cli("show", str(outage), "--json")
+    detail = json.loads(out)
+    assert detail["state"] == "closed"
+    kinds = [e["kind"] for e in detail["timeline"] if e["actor"] == "test-admin"]
+    assert kinds == [{"callback": "callback_done"}.get(argv[0], argv[0]) for argv, _ in steps]
+    code, out, err = cli("--lang", "zh-CN", "--tz", "Asia/Shanghai", "show", str(outage))
+    assert code == 0, err
+    for text in ("已关闭", "光缆故障", "熔接光缆", "时间线", "按时", "→ m2 →", "test-admin"):
+        assert text in out, text
+    code, out, err = cli("--lang", "en", "report", str(outage))
+    assert code == 0, err
+    for field in (
+        "Occurred",
+        "First report",
+        "Level",
+        "Response time",
+        "Logical location",
+        "Arrived on site",
+        "Handling method",
+        "Steps",
+        "Detailed process",
+        "Result",
+        "Prevention advice",
+        "Deadlines",
+        "熔接光缆",
+        "业务恢复",
+        "加装光缆警示桩",
+    ):
+        assert field in out, field
+    code, out, _ = cli("--lang", "zh-CN", "report", str(outage))
+    assert code == 0 and "故障发生时间" in out and "故障处理报告" in out
+    code, out, _ = cli("stats", "--since", "1h", "--json")
+    stats = json.loads(out)
+    assert stats["outages"] >= 1 and stats["by_cause"].get("fibre", 0) >= 1
+    code, out, err = cli("--lang", "en", "stats", "--since", "1h")
+    assert code == 0, err
+    assert "fibre cut" in out and "Deadlines met:" in out and "to arrive on site" in out
+
+
+def test_invalid_transition_and_unknown_outage(daemon, cli):
+    outage = burst(daemon, "m3-c2-b4")
+    code, _, err = cli("--lang", "en", "close", str(outage))
+    assert code == ctl.Exit.CONFLICT
+    assert "refused: cannot close an outage that is dispatched" in err
+    code, _, err = cli("--lang", "en", "show", "99999")
+    assert code == ctl.Exit.NOT_FOUND
+    assert "not found" in err and "99999" in err
+    code, _, err = cli("--lang", "en", "assign", str(outage), "nobody.here")
+    assert code == ctl.Exit.REJECTED and "nobody.here" in err
+    code, out, err = cli("--lang", "en", "cancel", str(outage), "--reason", "test burst")
+    assert code == 0, err
+    assert "now cancelled" in out
+
+
+def test_bad_missing_and_underprivileged_tokens(daemon, cli, monkeypatch):
+    outage = burst(daemon, "m1-c2-b4")
+    code, _, err = cli("--lang", "en", "--token", "not-a-token", "list")
+    assert code == ctl.Exit.AUTH
+    assert "unknown or revoked token" in err
+    monkeypatch.delenv("OUTAGED_TOKEN")
+    code, _, err = cli("--lang", "en", "list")
+    assert code == ctl.Exit.AUTH
+    assert "OUTAGED_TOKEN" in err  # the hint where to put one
+    viewer = daemon.create_token("ctl-viewer", "viewer")
+    code, _, err = cli("--lang", "en", "--token", viewer, "ack", str(outage))
+    assert code == ctl.Exit.AUTH
+    assert "viewer" in err
+    assert daemon.call("GET", f"/api/v1/outages/{outage}")[1]["state"] == "dispatched"
+    code, out, _ = cli("--token", viewer, "whoami")
+    assert code == 0 and "ctl-viewer (viewer)" in out
+
+
+def test_token_and_url_from_the_config_file(daemon, cli, monkeypatch, tmp_path):
+    monkeypatch.delenv("OUTAGED_TOKEN")
+    monkeypatch.delenv("OUTAGED_URL")
+    cfg = tmp_path / "home" / ".config" / "outaged" / "ctl.yaml"
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text(f"url: {daemon.url}\ntoken: {daemon.token}\nlang: zh-CN\n")
+    code, out, err = cli("whoami")
+    assert code == 0, err
+    assert "test-admin (admin)" in out
+
+
+def test_report_fault_opens_an_outage_and_unknown_element_is_rejected(daemon, cli):
+    code, out, err = cli("--lang", "en", "report-fault", "m4-c2", "--note", "机房停电")
+    assert code == 0, err
+    assert "Manual fault on m4-c2 recorded." in out
+    match = re.search(r"Outage (\d+) \((S\d)\) covers it", out)
+    assert match, out
+    _, detail = daemon.call("GET", f"/api/v1/outages/{match[1]}")
+    assert detail["root"] == "m4-c2"
+    code, _, err = cli("--lang", "en", "report-fault", "no-such-element")
+    assert code == ctl.Exit.REJECTED
+    assert "no-such-element" in err
+
+
+def test_console_script_in_a_subprocess(daemon):
+    outage = burst(daemon, "m1-c1-b4")
+    script = Path(sys.executable).parent / "outagectl"
+    assert script.exists(), "outagectl console script missing: run `pip install -e .`"
+    env = {**os.environ, "OUTAGED_URL": daemon.url, "OUTAGED_TOKEN": daemon.token}
+    env |= {"LANG": "zh_CN.UTF-8", "COLUMNS": "160", "HOME": str(daemon.workdir)}
+    env.pop("OUTAGED_LANG", None)
+    done = subprocess.run(
+        [str(script), "list", "--status", "all"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "单号" in done.stdout and "m1-c1-b4" in done.stdout and "已派单" in done.stdout
+    assert f"│ {outage} " in done.stdout
+    env["OUTAGED_URL"] = f"http://127.0.0.1:{free_port()}"
+    done = subprocess.run(
+        [str(script), "list"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == ctl.Exit.UNREACHABLE
+    assert "无法连接 outaged" in done.stderr
