@@ -260,6 +260,15 @@ def test_show_has_summary_location_scope_deadlines_and_timeline():
         assert expected in zh, expected
 
 
+def test_user_text_is_shown_literally_not_as_rich_markup():
+    timeline = outage_json()["timeline"]
+    timeline[1]["payload"]["note"] = "cable [/] cut :fire: [red]x"
+    view = render.OutageView.from_json(outage_json(timeline=timeline, root_name="[b]楼"))
+    text = render.to_text(render.outage_detail(view, "en", SHANGHAI, NOW), width=160)
+    assert "cable [/] cut :fire: [red]x" in text
+    assert "m1-c1 [b]楼" in render.to_text(render.outage_table([view], "en", SHANGHAI, NOW))
+
+
 def test_stats_view():
     stats = render.Stats.from_json(
         {

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import aiohttp
 import yaml
 from rich.console import Console, RenderableType
+from rich.text import Text
 
 from outaged.cli import render
 from outaged.cli.i18n import Lang, pick_lang, translate
@@ -273,7 +274,7 @@ class Ctx:
         return self.settings.lang
 
     def show(self, renderable: RenderableType) -> None:
-        self.console.print(renderable)
+        self.console.print(Text(renderable) if isinstance(renderable, str) else renderable)
 
     def dump(self, data: Any) -> None:
         self.console.out(json.dumps(data, ensure_ascii=False, indent=2), highlight=False)

@@ -265,6 +265,11 @@ def time_left(due: datetime, now: datetime, lang: Lang) -> Text:
 # ---- list ----------------------------------------------------------------------------
 
 
+def _add_row(table: Table, *cells: RenderableType) -> None:
+    """Strings become Text: a note like "[/]" or ":fire:" is data, not rich markup."""
+    table.add_row(*(Text(c) if isinstance(c, str) else c for c in cells))
+
+
 def _root(o: OutageView) -> str:
     return f"{o.root} {o.root_name}" if o.root_name else o.root
 
@@ -278,7 +283,8 @@ def outage_table(
         table.add_column(translate(f"ctl.col.{key}", lang), no_wrap=key in {"id", "severity"})
     for o in rows:
         nxt = o.next_deadline
-        table.add_row(
+        _add_row(
+            table,
             str(o.id),
             Text(o.severity, style=_SEVERITY_STYLE.get(o.severity, "")),
             _root(o),
@@ -300,7 +306,7 @@ def _grid(rows: Iterable[tuple[str, RenderableType]]) -> Table:
     grid.add_column(style="bold")
     grid.add_column()
     for key, value in rows:
-        grid.add_row(key, value)
+        _add_row(grid, key, value)
     return grid
 
 
@@ -371,7 +377,8 @@ def deadline_table(o: OutageView, lang: Lang, tz: tzinfo | None) -> Table:
     for key in ("deadline", "due", "done", "result"):
         table.add_column(_t(f"ctl.col.{key}", lang))
     for d in o.deadlines:
-        table.add_row(
+        _add_row(
+            table,
             label("deadline", d.name, lang),
             fmt_time(d.due, tz, lang),
             fmt_time(d.met_at, tz, lang),
@@ -424,7 +431,8 @@ def timeline_table(o: OutageView, lang: Lang, tz: tzinfo | None) -> Table:
     for key in ("at", "actor", "event", "detail"):
         table.add_column(_t(f"ctl.col.{key}", lang), no_wrap=key == "at")
     for entry in o.timeline:
-        table.add_row(
+        _add_row(
+            table,
             fmt_time(entry.at, tz, lang),
             entry.actor,
             event_label(entry.kind, lang),
@@ -489,7 +497,7 @@ def _count_table(
     table.add_column(_t("ctl.col.count", lang), justify="right")
     order = sorted(counts.items(), key=lambda kv: kv[0] if by_key else (-kv[1], kv[0]))
     for key, count in order:
-        table.add_row(label(prefix, key, lang) if prefix else key, str(count))
+        _add_row(table, label(prefix, key, lang) if prefix else key, str(count))
     return table
 
 
@@ -529,5 +537,5 @@ def to_text(renderable: RenderableType, width: int = 120, color: bool = False) -
         force_terminal=color,
         highlight=False,
     )
-    console.print(renderable)
+    console.print(Text(renderable) if isinstance(renderable, str) else renderable)
     return out.getvalue()
