@@ -377,6 +377,7 @@ def test_settings_defaults_and_locale(tmp_path):
         ("- a\n", "expected a mapping"),
         ("url: http://x\npassword: y\n", "password: unknown key"),
         ("token: 12345\n", "token: expected a string"),
+        ("tz: Mars/Olympus\n", "tz: unknown time zone 'Mars/Olympus'"),
     ],
 )
 def test_bad_config_file_is_a_usage_error(tmp_path, capsys, content, message):

@@ -184,6 +184,15 @@ def api_time(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _tz(flag: str | None, from_file: str | None, path: Path) -> tzinfo | None:
+    if flag is not None:
+        return parse_tz(flag)  # ValueError: a usage error, reported by argparse
+    try:
+        return parse_tz(from_file)
+    except ValueError as exc:
+        raise CtlConfigError([Problem(str(path), None, "tz", str(exc))]) from exc
+
+
 def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     """Flags, then environment, then the config file, then defaults."""
     path = Path(args.config) if args.config else default_config_path(env)
@@ -193,7 +202,7 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         url=(args.url or env.get("OUTAGED_URL") or file.get("url") or DEFAULT_URL).rstrip("/"),
         token=args.token or env.get("OUTAGED_TOKEN") or file.get("token"),
         lang=pick_lang(args.lang or env.get("OUTAGED_LANG") or file.get("lang") or locale),
-        tz=parse_tz(args.tz or file.get("tz")),
+        tz=_tz(args.tz, file.get("tz"), path),
         config_path=path,
         timeout_s=args.timeout,
     )
@@ -278,6 +287,9 @@ class Ctx:
 
     def dump(self, data: Any) -> None:
         self.console.out(json.dumps(data, ensure_ascii=False, indent=2), highlight=False)
+
+
+Command = Callable[[Ctx, argparse.Namespace], Awaitable[None]]
 
 
 def read(parse: Callable[[], T]) -> T:
@@ -383,9 +395,6 @@ async def cmd_whoami(ctx: Ctx, args: argparse.Namespace) -> None:
     if args.json:
         return ctx.dump(data)
     ctx.show(read(lambda: f"{data['name']} ({data['role']})"))
-
-
-Command = Callable[[Ctx, argparse.Namespace], Awaitable[None]]
 
 
 # ---- arguments -----------------------------------------------------------------------
