@@ -117,7 +117,7 @@ class Pipeline:
         self.clock = clock
         self._seq = next_signal_seq
         self._queue: asyncio.Queue[_Intake | _Act | object] = asyncio.Queue()
-        self._last_step = float("-inf")  # monotonic
+        self._last_eval = float("-inf")  # monotonic time of the last evaluation with work
 
     # ---- the callers' side ----------------------------------------------
 
@@ -155,14 +155,8 @@ class Pipeline:
 
     async def run(self) -> None:
         while True:
-            first = await self._next()
-            pause = self._last_step + self.interval_s - time.monotonic()
-            if pause > 0:
-                await asyncio.sleep(pause)  # let a burst gather into one step
-            items, stopping = self._drain(first)
-            self._last_step = time.monotonic()
-            await self.step(items)
-            if stopping:
+            items, stopping = self._drain(await self._next())
+            if await self.step(items, gather=not stopping) or stopping:
                 return
 
     async def _next(self) -> object:
@@ -174,6 +168,7 @@ class Pipeline:
             return None  # time passed: evaluate anyway
 
     def _drain(self, first: object) -> tuple[list[_Intake | _Act], bool]:
+        """`first` and what is queued behind it (bounded); True if a stop was requested."""
         items: list[_Intake | _Act] = []
         stopping = False
         count = 0
@@ -184,21 +179,30 @@ class Pipeline:
             elif isinstance(item, _Intake | _Act):
                 items.append(item)
                 count += len(item.signals) if isinstance(item, _Intake) else 1
-            if count >= MAX_STEP_SIGNALS or self._queue.empty():
+            if stopping or count >= MAX_STEP_SIGNALS or self._queue.empty():
                 return items, stopping
             item = self._queue.get_nowait()
 
-    async def step(self, items: list[_Intake | _Act]) -> None:
-        """One decision step; never raises (failures go to the callers and the log)."""
-        now = self.clock()
+    async def step(self, items: list[_Intake | _Act], *, gather: bool = False) -> bool:
+        """One decision step; never raises (failures go to the callers and the log).
+
+        With `gather`, when the signals leave the engine with something to weigh
+        and the last such evaluation was under `interval_s` ago, wait out the
+        interval and take in what arrived meanwhile: at most one real evaluation
+        per interval in a storm, and one commit for the whole burst. Returns True when a stop request was taken in that way."""
         step = _Step()
+        stopping = False
         try:
-            await self._prepare(items, step)
-            for item in items:
-                if isinstance(item, _Intake):
-                    self._take_signals(item, step, now)
-                else:
-                    await self._take_action(item, step, now)
+            await self._take(items, step)
+            pause = self._last_eval + self.interval_s - time.monotonic()
+            if gather and pause > 0 and self.engine.dirty:
+                await asyncio.sleep(pause)
+                more, stopping = self._drain(None)
+                await self._take(more, step)
+                items = items + more
+            if self.engine.dirty:
+                self._last_eval = time.monotonic()
+            now = self.clock()
             self.ledger.decide(now)
             changes = self.ledger.drain()
             self._collect(changes, step, now)
@@ -209,17 +213,27 @@ class Pipeline:
             for item in items:
                 if item.reply is not None and not item.reply.done():
                     item.reply.set_exception(error)
-            return
+            return stopping
         for reply, outcome in step.done:
             _answer(reply, outcome)
         for reply, twin in step.twins:
-            if twin.reply is not None and twin.reply.done():
+            if twin.reply is not None and twin.reply.done() and not twin.reply.cancelled():
                 _answer(reply, twin.reply.exception() or twin.reply.result())
         for notice in changes.notices:
             try:
                 await self.notifier.send(notice)
             except Exception:  # a broken notifier must not stop decisions
                 log.exception("notifier failed for outage %d", notice.outage)
+        return stopping
+
+    async def _take(self, items: list[_Intake | _Act], step: _Step) -> None:
+        await self._prepare(items, step)
+        now = self.clock()
+        for item in items:
+            if isinstance(item, _Intake):
+                self._take_signals(item, step, now)
+            else:
+                await self._take_action(item, step, now)
 
     async def _prepare(self, items: list[_Intake | _Act], step: _Step) -> None:
         """Look up what the store already knows: idempotency keys, report ids, old outages."""

@@ -57,8 +57,11 @@ def run_outaged(*args: str, check: bool = True) -> subprocess.CompletedProcess[s
 class Daemon:
     """One daemon's files and process; start/stop/kill may be repeated."""
 
-    def __init__(self, workdir: Path, topology: Path, port: int = 0) -> None:
+    def __init__(
+        self, workdir: Path, topology: Path, port: int = 0, interval_s: float = 0.02
+    ) -> None:
         self.workdir = workdir
+        self.interval_s = interval_s
         self.state_dir = workdir / "state"
         self.config = workdir / "outaged.yaml"
         self.log = workdir / "outaged.log"
@@ -73,7 +76,7 @@ class Daemon:
             f"topology: {self.topology}\n"
             f"state_dir: {self.state_dir}\n"
             f"api:\n  listen: 127.0.0.1\n  port: {self.port}\n"
-            "decide:\n  interval_s: 0.02\n"
+            f"decide:\n  interval_s: {self.interval_s}\n"
             "shutdown_timeout_s: 5\n",
             encoding="utf-8",
         )

@@ -63,6 +63,11 @@ class Engine:
         self.next_id = max(self.next_id, next_id)
         self._dirty = True
 
+    @property
+    def dirty(self) -> bool:
+        """Signals arrived that the next `evaluate` must weigh (else it is cheap)."""
+        return self._dirty
+
     # ---- signals -------------------------------------------------------
 
     def ingest(self, signal: Signal) -> None:

@@ -1,0 +1,274 @@
+"""Report ingestion over HTTP, with persistence, against a trivial aiohttp echo endpoint.
+
+    .venv/bin/python -m bench.bench_http [--quick]
+
+Starts a real `outaged run` (SQLite in a temporary state dir, default
+decide.interval_s 0.05) on a scenario city of 1,600 buildings / 80,000
+subscribers, and, as the anchor, a separate aiohttp process whose one POST
+endpoint returns the request body. Both are driven by the same aiohttp client
+in this process, in the same run:
+
+1. single: one report per POST, 32 in flight;
+2. batched: 500 reports per POST, 4 in flight;
+3. latency: under a 1,000 reports/s background (single-report POSTs, spread
+   over every subscriber, single-customer categories so the background itself
+   opens nothing), bursts of "down" reports hit fresh buildings one report at
+   a time; the latency is from sending the report that crosses the spike
+   threshold to its response, which the daemon only sends once the
+   `outage_opened` decision is committed. Anchor: the echo latency under the
+   same background.
+
+Only 127.0.0.1 is contacted. Every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from tests.citygen import write_city
+from tests.daemon import Daemon, outaged_env
+
+METROS, COMMUNITIES, SUBS = 20, 20, 50
+BACKGROUND_RATE = 1000.0  # reports/s
+BACKGROUND_CATEGORIES = ("website", "game", "app")
+
+
+# ---- the anchor: a trivial aiohttp echo server in its own process -------------
+
+
+def echo_server(port: int) -> None:
+    async def echo(request: web.Request) -> web.Response:
+        return web.Response(body=await request.read(), content_type="application/json")
+
+    app = web.Application(client_max_size=8 * 1024 * 1024)
+    app.router.add_post("/echo", echo)
+    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+def start_echo(port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.bench_http", "--echo-server", str(port)],
+        env=outaged_env(),
+    )
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("echo server did not start")
+
+
+# ---- the load ----------------------------------------------------------------
+
+
+class Target:
+    def __init__(self, session: aiohttp.ClientSession, url: str, token: str | None) -> None:
+        self.session = session
+        self.url = url
+        self.headers = {"Content-Type": "application/json"}
+        if token:
+            self.headers["Authorization"] = f"Bearer {token}"
+
+    async def post(self, body: Any) -> tuple[int, Any]:
+        async with self.session.post(self.url, data=json.dumps(body), headers=self.headers) as r:
+            return r.status, await r.json(content_type=None)
+
+
+def subscriber(rng: random.Random) -> str:
+    m, c, b = rng.randint(1, METROS), rng.randint(1, COMMUNITIES), rng.randint(1, 4)
+    return f"m{m}-c{c}-b{b}-{rng.randrange(SUBS):03d}"
+
+
+def background_report(rng: random.Random) -> dict[str, Any]:
+    return {"subscriber": subscriber(rng), "category": rng.choice(BACKGROUND_CATEGORIES)}
+
+
+async def throughput(
+    target: Target, requests: int, per_request: int, in_flight: int, seed: int
+) -> float:
+    """Reports/s for `requests` POSTs of `per_request` reports, `in_flight` at a time."""
+    rng = random.Random(seed)
+    bodies = []
+    for _ in range(requests):
+        reports = [background_report(rng) for _ in range(per_request)]
+        bodies.append(reports[0] if per_request == 1 else {"reports": reports})
+    queue = list(reversed(bodies))
+
+    async def worker() -> None:
+        while queue:
+            status, body = await target.post(queue.pop())
+            assert status in (200, 202), body
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(in_flight)))
+    return requests * per_request / (time.perf_counter() - started)
+
+
+async def background(target: Target, stop: asyncio.Event, seed: int) -> int:
+    """Single-report POSTs at BACKGROUND_RATE until `stop`; returns how many were sent."""
+    rng = random.Random(seed)
+    sent = 0
+    tasks: set[asyncio.Task[Any]] = set()
+    started = time.perf_counter()
+    while not stop.is_set() and len(tasks) < 2000:
+        due = started + sent / BACKGROUND_RATE
+        pause = due - time.perf_counter()
+        if pause > 0:
+            await asyncio.sleep(pause)
+        task = asyncio.create_task(target.post(background_report(rng)))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+        sent += 1
+    await asyncio.gather(*tasks)
+    return sent
+
+
+async def incident_latency(target: Target, building: str) -> float:
+    """Send down reports from one building one at a time; time the one that opens it."""
+    for i in range(SUBS):
+        report = {"subscriber": f"{building}-{i:03d}", "code": 678}
+        started = time.perf_counter()
+        status, body = await target.post(report)
+        elapsed = time.perf_counter() - started
+        assert status == 202, body
+        if any(d["event"] == "outage_opened" for d in body["decisions"]):
+            return elapsed
+    raise RuntimeError(f"{building}: no outage opened after {SUBS} reports")
+
+
+async def echo_latency(target: Target, building: str) -> float:
+    report = {"subscriber": f"{building}-000", "code": 678}
+    started = time.perf_counter()
+    await target.post(report)
+    return time.perf_counter() - started
+
+
+async def under_background(
+    target: Target,
+    background_target: Target,
+    probe: Callable[[Target, str], Awaitable[float]],
+    buildings: list[str],
+) -> tuple[list[float], float]:
+    stop = asyncio.Event()
+    bg = asyncio.create_task(background(background_target, stop, seed=7))
+    await asyncio.sleep(1.0)  # let the background settle
+    started = time.perf_counter()
+    samples = []
+    for building in buildings:
+        samples.append(await probe(target, building))
+        await asyncio.sleep(0.05)
+    stop.set()
+    sent = await bg
+    rate = sent / (time.perf_counter() - started + 1.0)
+    return samples, rate
+
+
+def pct(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+async def measure(daemon: Daemon, echo_url: str, quick: bool) -> dict[str, Any]:
+    scale = 4 if quick else 1
+    connector = aiohttp.TCPConnector(limit=64)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        api = Target(session, f"{daemon.url}/api/v1/reports", daemon.token)
+        echo = Target(session, echo_url, None)
+        out: dict[str, Any] = {}
+        for name, target in (("echo", echo), ("outaged", api)):
+            out[f"{name}_single"] = await throughput(target, 4000 // scale, 1, 32, seed=1)
+            out[f"{name}_batched"] = await throughput(target, 80 // scale, 500, 4, seed=2)
+        # Separate faults the engine must not fold into one: one building per community,
+        # under half of a metro's communities, under half of the metros (else it rightly
+        # infers the metro or the core as the root).
+        buildings = [f"m{m}-c{c}-b3" for c in range(2, 20, 2) for m in range(1, 10)]
+        count = len(buildings) // scale
+        out["echo_latency"], out["echo_bg_rate"] = await under_background(
+            echo, echo, echo_latency, buildings[:count]
+        )
+        out["latency"], out["bg_rate"] = await under_background(
+            api, api, incident_latency, buildings[:count]
+        )
+        return out
+
+
+def report(out: dict[str, Any]) -> None:
+    ms = 1000.0
+    print("HTTP ingestion (reports/s; latency ms)")
+    for kind in ("single", "batched"):
+        mine, anchor = out[f"outaged_{kind}"], out[f"echo_{kind}"]
+        print(
+            f"  {kind:8} outaged {mine:9.0f}/s   echo {anchor:9.0f}/s   ratio {mine / anchor:.2f}"
+        )
+    lat, echo = out["latency"], out["echo_latency"]
+    print(
+        f"  spike->outage committed, n={len(lat)}, background {out['bg_rate']:.0f}/s: "
+        f"p50 {pct(lat, 50) * ms:.1f}  p99 {pct(lat, 99) * ms:.1f}  max {max(lat) * ms:.1f}"
+    )
+    print(
+        f"  echo round trip, n={len(echo)}, background {out['echo_bg_rate']:.0f}/s: "
+        f"p50 {pct(echo, 50) * ms:.1f}  p99 {pct(echo, 99) * ms:.1f}  max {max(echo) * ms:.1f}"
+    )
+    print(
+        f"  ratio p99 outaged/echo {pct(lat, 99) / pct(echo, 99):.1f}; "
+        f"goals: batched >= 5000/s ({'met' if out['outaged_batched'] >= 5000 else 'NOT met'}), "
+        f"p99 <= 100 ms ({'met' if pct(lat, 99) <= 0.1 else 'NOT met'})"
+    )
+    print(f"  mean spike latency {statistics.mean(lat) * ms:.1f} ms")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a quarter of the load")
+    parser.add_argument("--echo-server", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.echo_server:
+        echo_server(args.echo_server)
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
+        work = Path(tmp)
+        city = write_city(work / "city", metros=METROS, communities=COMMUNITIES, subs=SUBS)
+        daemon = Daemon(work, city, interval_s=0.05)
+        port = free_port()
+        echo = start_echo(port)
+        try:
+            daemon.start()
+            out = asyncio.run(
+                asyncio.wait_for(measure(daemon, f"http://127.0.0.1:{port}/echo", args.quick), 600)
+            )
+            rows = daemon.query_db("SELECT COUNT(*) FROM signals")[0][0]
+        finally:
+            echo.terminate()
+            echo.wait(10)
+            if daemon.proc is not None:
+                daemon.stop()
+    report(out)
+    print(f"  signals persisted: {rows}")
+
+
+if __name__ == "__main__":
+    main()
