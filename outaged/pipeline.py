@@ -189,7 +189,8 @@ class Pipeline:
         With `gather`, when the signals leave the engine with something to weigh
         and the last such evaluation was under `interval_s` ago, wait out the
         interval and take in what arrived meanwhile: at most one real evaluation
-        per interval in a storm, and one commit for the whole burst. Returns True when a stop request was taken in that way."""
+        per interval in a storm, and one commit for the whole burst. Returns True
+        when a stop request was taken in that way."""
         step = _Step()
         stopping = False
         try:
