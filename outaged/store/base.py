@@ -112,8 +112,6 @@ class Store(Protocol):
 
     async def deadlines(self, outage_ids: Sequence[int]) -> dict[int, list[Deadline]]: ...
 
-    async def signal_count(self) -> int: ...
-
     # ---- tokens and idempotency ---------------------------------------
     async def add_token(self, token: Token) -> None:
         """StoreError if an unrevoked token has that name."""

@@ -304,10 +304,6 @@ class SqliteStore:
                 found[oid].append(Deadline(name, due, met_at))
         return found
 
-    async def signal_count(self) -> int:
-        rows = await self._read("SELECT COUNT(*) FROM signals", ())
-        return int(rows[0][0])
-
     # ---- tokens and idempotency ---------------------------------------
 
     async def add_token(self, token: Token) -> None:
