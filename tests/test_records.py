@@ -67,7 +67,8 @@ def test_dispatch_starts_the_ack_and_on_site_clocks(
 
 
 def test_each_step_meets_its_deadline_and_starts_the_next() -> None:
-    steps = [  # action, minutes after open, deadlines that must exist afterwards as (due, met)
+    # action, minutes after open, deadlines that must exist afterwards as (due, met)
+    steps: list[tuple[Action, float, dict[str, tuple[float, float | None]]]] = [
         (Action.DISPATCH, 0, {"ack_15": (15, None), "on_site": (60, None)}),
         (Action.ACK, 20, {"judge": (10, 20), "ack_15": (15, 20), "ack_45": (45, 20)}),
         (Action.ARRIVE, 50, {"on_site": (60, 50), "diagnose": (80, None)}),
