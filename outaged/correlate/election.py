@@ -33,10 +33,12 @@ class Root:
     element: str
     own: Evidence | None  # None when inferred from its branches
     below: tuple[Root, ...]  # sub-roots it explains
+    absorbed: tuple[Evidence, ...] = ()  # evidence under a root that is out as a whole
 
     def evidence(self) -> Iterator[Evidence]:
         if self.own is not None:
             yield self.own
+        yield from self.absorbed
         for root in self.below:
             yield from root.evidence()
 
@@ -60,9 +62,26 @@ def elect(
     th: Thresholds,
 ) -> list[Root]:
     idom = index.idom
+    depth = index.depth
+    # Under a root that failed itself with nothing below still answering, the
+    # rest is explained whatever it is: set it aside instead of walking it
+    # (in a storm that is nearly all the evidence).
+    absorbed: defaultdict[str, list[Evidence]] = defaultdict(list)
+    walk: list[str] = []
+    for element, found in evidence.items():
+        top = None
+        for dom in index.dominators(element):
+            above = evidence.get(dom)
+            if above is not None and above.hard and healthy_below.get(dom, 0) == 0:
+                top = dom
+        if top is None:
+            walk.append(element)
+        else:
+            absorbed[top].append(found)
+
     branches: defaultdict[str, list[str]] = defaultdict(list)
     touched: set[str] = set()
-    for element in evidence:
+    for element in walk:
         node = element
         while node not in touched:
             touched.add(node)
@@ -72,14 +91,13 @@ def elect(
                 break
             node = parent
 
-    depth = index.depth
     results: dict[str, list[Root]] = {}
     for node in sorted(touched, key=depth.__getitem__, reverse=True):
         kids = branches.get(node, [])
         below = [root for kid in kids for root in results.pop(kid)]
         own = evidence.get(node)
         if own is not None or _may_infer(index, node, len(kids), healthy_below, th):
-            results[node] = [Root(node, own, tuple(below))]
+            results[node] = [Root(node, own, tuple(below), tuple(absorbed.get(node, ())))]
         else:
             results[node] = below
     return [root for top in branches.get(SUPER_ROOT, []) for root in results[top]]

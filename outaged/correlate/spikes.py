@@ -113,6 +113,7 @@ class SpikeDetector:
         self.active: dict[tuple[str, ReportClass], Spike] = {}
         self.platforms = [e.id for e in index.topology.elements.values() if e.kind is Kind.PLATFORM]
         self._anonymous = 0
+        self._next_check = float("inf")  # no active spike can end before this
         prior_per_s = th.prior_reports_per_sub_hour / 3600.0
         self._prior_per_s = {
             ReportClass.DOWN: prior_per_s,
@@ -152,6 +153,7 @@ class SpikeDetector:
             return False
         if self._is_spike(element, cls, window, at):
             first = window.events[0][0]
+            self._next_check = min(self._next_check, at + self.th.spike_clear_after_s)
             self.active[key] = Spike(
                 element, cls, first, at, len(window.reporters), len(window.communities)
             )
@@ -179,10 +181,15 @@ class SpikeDetector:
 
     def expire(self, now: float) -> list[Spike]:
         """Drop spikes quiet for long enough; return what ended."""
+        if now < self._next_check:
+            return []
         quiet = self.th.spike_clear_after_s
         ended = [s for s in self.active.values() if s.last_at <= now - quiet]
         for spike in ended:
             self._end(spike)
+        self._next_check = min(
+            (s.last_at + quiet for s in self.active.values()), default=float("inf")
+        )
         return ended
 
     def clear_below(self, element: str, at: float) -> list[Spike]:
@@ -207,6 +214,5 @@ class SpikeDetector:
         window.communities.clear()
 
     def next_expiry(self) -> float | None:
-        if not self.active:
-            return None
-        return min(s.last_at for s in self.active.values()) + self.th.spike_clear_after_s
+        """A time at or before the next spike end (a wake-up then is harmless)."""
+        return None if not self.active else self._next_check

@@ -37,7 +37,9 @@ _REPORTED = ("reports", "auth")
 
 
 class Engine:
-    def __init__(self, index: GraphIndex, *, first_id: int = 1) -> None:
+    def __init__(self, index: GraphIndex, *, first_id: int = 1, min_interval: float = 0.0) -> None:
+        """`min_interval`: elect at most this often (seconds of the caller's clock);
+        under a storm every probe cycle flips thousands of elements."""
         self.index = index
         self.th = index.topology.thresholds
         self.health: dict[str, Health] = {}
@@ -52,8 +54,11 @@ class Engine:
         self._suspects: set[str] = set()
         self._flapping: set[str] = set()
         self._notes: list[tuple[float, str, str]] = []  # (at, element, text) for timelines
+        self._probe_evidence: set[str] = set()
         self._dirty = False
         self._last_eval: float | None = None
+        self._last_election = float("-inf")
+        self.min_interval = min_interval
 
     def adopt(self, outages: Iterable[Outage], next_id: int) -> None:
         """Take back persisted outages after a restart, so the evidence that is
@@ -106,10 +111,17 @@ class Engine:
         health = self.health.get(element)
         if health is None:
             health = self.health[element] = Health()
-        was_healthy, was_state = health.is_healthy, health.state
+        was_healthy, was_state, was_evidence = health.is_healthy, health.state, health.is_evidence
         if not observe(health, signal.ok, signal.at, signal.rtt_ms, self.th):
             return
-        self._dirty = True
+        if health.is_evidence != was_evidence:
+            self._dirty = True
+            if health.is_evidence:
+                self._probe_evidence.add(element)
+            else:
+                self._probe_evidence.discard(element)
+        elif self._has_evidence():  # health above or below evidence changes its reading
+            self._dirty = True
         if health.is_healthy != was_healthy:
             step = 1 if health.is_healthy else -1
             self._healthy_below[element] += step
@@ -123,6 +135,9 @@ class Engine:
             self._flapping.add(element)
         if was_state is State.DOWN and health.state is State.UP:
             self.spikes.clear_below(element, signal.at)
+
+    def _has_evidence(self) -> bool:
+        return bool(self._probe_evidence or self.manual or self.spikes.active or self.uplinks)
 
     def _interface(self, at: float, element: str, interface: str, up: bool) -> None:
         watched = self.index.element(element).uplinks
@@ -152,6 +167,8 @@ class Engine:
         after = self._last_eval if self._last_eval is not None else float("-inf")
         for window in self.maintenance:
             times += [t for t in (window.start, window.end) if t > after]
+        if self._dirty:
+            times.append(self._last_election + self.min_interval)
         return min((t for t in times if t is not None), default=None)
 
     def _expire(self, now: float) -> None:
@@ -162,6 +179,8 @@ class Engine:
             if expire_flap(health, now, self.th):
                 self._flapping.discard(element)
                 self._dirty = True
+                if not health.is_evidence:
+                    self._probe_evidence.discard(element)
                 if health.is_healthy:
                     self._healthy_below[element] += 1
                     for dom in self.index.dominators(element):
@@ -178,16 +197,18 @@ class Engine:
         self._expire(now)
         self._last_eval = now
         decisions = self._notes_to_decisions(now)
-        if not self._dirty:
+        if not self._dirty or now < self._last_election + self.min_interval:
             return decisions
         self._dirty = False
+        self._last_election = now
         evidence, overruns = self._evidence(now)
         roots = elect(self.index, evidence, self._healthy_below, self.th)
         return decisions + self._reconcile(roots, overruns, now)
 
     def _evidence(self, now: float) -> tuple[dict[str, Evidence], dict[str, float]]:
         found: dict[str, list[tuple[str, float]]] = defaultdict(list)
-        for element, health in self.health.items():
+        for element in self._probe_evidence:
+            health = self.health[element]
             if health.is_evidence:
                 start = health.down_since if health.down_since is not None else now
                 found[element].append(("flapping" if health.flapping else "down", start))
@@ -213,7 +234,19 @@ class Engine:
 
         evidence: dict[str, Evidence] = {}
         overruns: dict[str, float] = {}
+        planned = bool(self.maintenance)
         for element, items in found.items():
+            if len(items) == 1 and not planned:  # the storm case: one reason, no windows
+                reason, first_at = items[0]
+                if not (element in above and reason.startswith("reports")):
+                    evidence[element] = Evidence(
+                        element,
+                        first_at,
+                        reason in _HARD_REASONS,
+                        reason == "reports:degraded",
+                        (reason,),
+                    )
+                continue
             kept = []
             for reason, first_at in items:
                 if element in above and reason.startswith("reports"):
