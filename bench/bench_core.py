@@ -1,6 +1,6 @@
 """Correlation + classification throughput on a replayed storm (100k elements, 10^6 subscribers).
 
-    .venv/bin/python bench/bench_core.py [--dir DIR] [--cycles 4]
+    .venv/bin/python -m bench.bench_core [--dir DIR] [--cycles 5]
 
 Builds the signal stream in memory: every probed element is probed once per
 60 s cycle (jittered), a background of single reports, and from the second
@@ -16,20 +16,17 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench.gen_topology import generate  # noqa: E402
-from outaged.intake import parse_signal  # noqa: E402
-from outaged.outages.engine import Engine  # noqa: E402
-from outaged.outages.model import iso  # noqa: E402
-from outaged.signals import Category, ProbeResult, Report, Signal  # noqa: E402
-from outaged.topology.graph import GraphIndex  # noqa: E402
-from outaged.topology.load import load_topology  # noqa: E402
+from bench.gen_topology import generate
+from outaged.intake import parse_signal
+from outaged.outages.engine import Engine
+from outaged.outages.model import iso
+from outaged.signals import Category, ProbeResult, Report, Signal
+from outaged.topology.graph import GraphIndex
+from outaged.topology.load import load_topology
 
 T0 = 1_795_000_000.0
 
@@ -58,7 +55,9 @@ def build_storm(index: GraphIndex, cycles: int, seed: int = 3) -> list[Signal]:
         for _ in range(10):  # background single reports
             sub = rng.choice(all_subs)
             signals.append(
-                Report(start + rng.uniform(0, 60), index.topology.subscribers[sub], Category.DOWN, sub)
+                Report(
+                    start + rng.uniform(0, 60), index.topology.subscribers[sub], Category.DOWN, sub
+                )
             )
         if storm:
             for element, subs in subs_by_element.items():
@@ -106,7 +105,7 @@ def pct(values: list[float], q: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dir", type=Path, help="reuse a generated topology directory")
-    parser.add_argument("--cycles", type=int, default=4)
+    parser.add_argument("--cycles", type=int, default=5)
     parser.add_argument(
         "--interval", type=float, default=1.0, help="Engine min_interval (simulated seconds)"
     )
