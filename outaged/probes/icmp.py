@@ -167,6 +167,8 @@ class IcmpEngine:
         for text, family in canonical.values():
             if text not in targets:
                 targets[text] = _Target(text, self._channel(family), call)
+        if not targets:
+            return {}
         try:
             await self._send_rounds(call, list(targets.values()), count, interval)
             if call.outstanding:

@@ -49,7 +49,7 @@ from outaged.topology.model import Topology
 
 log = logging.getLogger(__name__)
 
-_TICK_S = 0.05  # due probes are gathered into one ping_many call per tick
+_TICK_S = 0.05  # at most one round of ping_many calls per tick: batches, not a call per element
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,7 +362,8 @@ class Scheduler:
                 self._wake.clear()
                 next_at = agenda.next_at()
                 wake_at = window_end if next_at is None else min(next_at, window_end)
-                await _wait(self._wake, max(wake_at - now, _TICK_S))
+                await _wait(self._wake, max(0.0, wake_at - now))  # sooner if results made some due
+                await asyncio.sleep(max(0.0, now + _TICK_S - self._clock()))
             raise self._failure
         finally:
             await self._stop()
