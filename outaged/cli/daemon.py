@@ -145,6 +145,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OutagedError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `outaged replay ... | head`: the reader has seen enough
+        sys.stderr.close()
+        return 0
     except OSError as exc:
         where = exc.filename or "network"
         print(f"error: {where}: {exc.strerror or exc}", file=sys.stderr)
