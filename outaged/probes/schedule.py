@@ -348,6 +348,7 @@ class Scheduler:
 
     async def run(self) -> None:
         """Probe until cancelled; a probe engine failure (ProbeError) is raised here."""
+        self._failure = None
         agenda = Agenda(self._topology, self._config, self._clock())
         guard = StormGuard(self._config.storm_share, self._config.storm_min_sample)
         window_end = self._clock() + self._config.storm_window_s
