@@ -39,47 +39,56 @@ class GraphIndex:
         graph = nx.DiGraph()
         graph.add_node(SUPER_ROOT)
         graph.add_nodes_from(elements)
-        for element in elements.values():
-            if element.parents:
-                graph.add_edges_from((p, element.id) for p in element.parents)
-            else:
-                graph.add_edge(SUPER_ROOT, element.id)
-        idom: dict[str, str] = nx.immediate_dominators(graph, SUPER_ROOT)
-        idom.pop(SUPER_ROOT, None)  # networkx versions differ on including the start
-        dom_children: dict[str, list[str]] = {SUPER_ROOT: []}
-        for node in elements:
-            dom_children[node] = []
-        for node, dom in idom.items():
-            dom_children[dom].append(node)
-        for kids in dom_children.values():
-            kids.sort()
+        graph.add_edges_from(
+            (p, e.id) if e.parents else (SUPER_ROOT, e.id)
+            for e in elements.values()
+            for p in (e.parents or (SUPER_ROOT,))
+        )
+        order = [n for n in nx.topological_sort(graph) if n != SUPER_ROOT]
 
-        depth: dict[str, int] = {}
+        # On a DAG taken in topological order, an element's immediate dominator
+        # is the nearest common dominator of its parents (exact, and much
+        # faster than the general algorithm when nearly everything has one parent).
+        idom: dict[str, str] = {}
+        depth: dict[str, int] = {SUPER_ROOT: 0}
+        for node in order:
+            parents = elements[node].parents or (SUPER_ROOT,)
+            dom = parents[0]
+            for other in parents[1:]:
+                while dom != other:
+                    if depth[dom] >= depth[other]:
+                        dom = idom[dom]
+                    else:
+                        other = idom[other]
+            idom[node] = dom
+            depth[node] = depth[dom] + 1
+        del depth[SUPER_ROOT]
+
+        subs = {n: elements[n].subscribers for n in order}
+        size = dict.fromkeys(order, 1)
+        for node in reversed(order):  # children before their dominators
+            dom = idom[node]
+            if dom != SUPER_ROOT:
+                subs[dom] += subs[node]
+                size[dom] += size[node]
+
+        # Pre-order numbering without a walk: a child's slot follows its
+        # dominator's and the subtrees of the siblings numbered before it.
+        dom_children: dict[str, list[str]] = {SUPER_ROOT: []}
         tin: dict[str, int] = {}
-        tout: dict[str, int] = {}
-        subs: dict[str, int] = {}
-        size: dict[str, int] = {}
-        community_of: dict[str, str | None] = {}
-        clock = 0
-        # Iterative DFS: (node, entering?) pairs; sums are folded on exit.
-        stack: list[tuple[str, bool]] = [(c, True) for c in reversed(dom_children[SUPER_ROOT])]
-        while stack:
-            node, entering = stack.pop()
-            if entering:
-                dom = idom[node]
-                depth[node] = 1 if dom == SUPER_ROOT else depth[dom] + 1
-                element = elements[node]
-                above = None if dom == SUPER_ROOT else community_of[dom]
-                community_of[node] = node if element.kind is Kind.COMMUNITY else above
-                tin[node] = clock
-                clock += 1
-                stack.append((node, False))
-                stack.extend((c, True) for c in reversed(dom_children[node]))
-            else:
-                tout[node] = clock
-                kids = dom_children[node]
-                subs[node] = elements[node].subscribers + sum(subs[c] for c in kids)
-                size[node] = 1 + sum(size[c] for c in kids)
+        slot: dict[str, int] = {SUPER_ROOT: 0}
+        community_of: dict[str, str | None] = {SUPER_ROOT: None}
+        for node in order:
+            dom = idom[node]
+            dom_children[node] = []
+            dom_children[dom].append(node)
+            tin[node] = slot[dom]
+            slot[dom] += size[node]
+            slot[node] = tin[node] + 1
+            is_community = elements[node].kind is Kind.COMMUNITY
+            community_of[node] = node if is_community else community_of[dom]
+        del community_of[SUPER_ROOT]
+        tout = {n: tin[n] + size[n] for n in order}
         multi = tuple(sorted(e.id for e in elements.values() if len(e.parents) > 1))
         total = sum(e.subscribers for e in elements.values())
         return cls(
