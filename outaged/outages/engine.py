@@ -55,6 +55,9 @@ class Engine:
         self._flapping: set[str] = set()
         self._notes: list[tuple[float, str, str]] = []  # (at, element, text) for timelines
         self._probe_evidence: set[str] = set()
+        # element -> (what its evidence was built from, the evidence): storms repeat it
+        self._evidence_cache: dict[str, tuple[tuple[bool, tuple[tuple[str, float], ...]], Evidence]]
+        self._evidence_cache = {}
         self._dirty = False
         self._last_eval: float | None = None
         self._last_election = float("-inf")
@@ -247,6 +250,11 @@ class Engine:
                         (reason,),
                     )
                 continue
+            key = (element in above, tuple(items))
+            cached = self._evidence_cache.get(element)
+            if cached is not None and cached[0] == key and not planned:
+                evidence[element] = cached[1]
+                continue
             kept = []
             for reason, first_at in items:
                 if element in above and reason.startswith("reports"):
@@ -259,13 +267,15 @@ class Engine:
                     kept.append((reason, max(first_at, window.end)))
             if kept:
                 reasons = tuple(sorted({r for r, _ in kept}))
-                evidence[element] = Evidence(
+                found_here = evidence[element] = Evidence(
                     element=element,
                     first_at=min(t for _, t in kept),
                     hard=any(r in _HARD_REASONS for r in reasons),
                     degraded=all(r == "reports:degraded" for r in reasons),
                     reasons=reasons,
                 )
+                if not planned:
+                    self._evidence_cache[element] = (key, found_here)
         return evidence, overruns
 
     def _window_over(self, element: str, at: float) -> Maintenance | None:

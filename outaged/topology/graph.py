@@ -30,6 +30,7 @@ class GraphIndex:
     subtree_subscribers: dict[str, int]
     subtree_size: dict[str, int]
     community_of: dict[str, str | None]  # nearest community dominating (or being) it
+    chain: dict[str, tuple[str, ...]]  # strict dominators, nearest first (hot-path lookups)
     multi_homed: tuple[str, ...]  # elements with more than one parent
     total_subscribers: int
 
@@ -88,6 +89,10 @@ class GraphIndex:
             is_community = elements[node].kind is Kind.COMMUNITY
             community_of[node] = node if is_community else community_of[dom]
         del community_of[SUPER_ROOT]
+        chain: dict[str, tuple[str, ...]] = {}
+        for node in order:
+            dom = idom[node]
+            chain[node] = () if dom == SUPER_ROOT else (dom, *chain[dom])
         tout = {n: tin[n] + size[n] for n in order}
         multi = tuple(sorted(e.id for e in elements.values() if len(e.parents) > 1))
         total = sum(e.subscribers for e in elements.values())
@@ -102,6 +107,7 @@ class GraphIndex:
             subs,
             size,
             community_of,
+            chain,
             multi,
             total,
         )
@@ -113,12 +119,9 @@ class GraphIndex:
         """True when `lower` is cut off whenever `upper` fails (or is `upper`)."""
         return self.tin[upper] <= self.tin[lower] and self.tout[lower] <= self.tout[upper]
 
-    def dominators(self, element_id: str) -> Iterator[str]:
+    def dominators(self, element_id: str) -> tuple[str, ...]:
         """Strict dominators of an element, nearest first, super-root excluded."""
-        node = self.idom[element_id]
-        while node != SUPER_ROOT:
-            yield node
-            node = self.idom[node]
+        return self.chain[element_id]
 
     def cut_off(self, element_id: str) -> Iterator[str]:
         """Every element that loses all paths to the core when this one fails."""
