@@ -93,8 +93,8 @@ def poisson_tail(k: int, lam: float) -> float:
         return 1.0
     if lam <= 0.0:
         return 0.0
-    if k <= lam + 1.0:
-        return 1.0  # not above the expectation: never a spike
+    if k <= lam:
+        return 1.0  # not above the expectation (the true tail is about 1/2 or more)
     # Regularised lower incomplete gamma P(k, lam) by its power series.
     log_lead = k * math.log(lam) - lam - math.lgamma(k + 1)
     term, total, n = 1.0, 1.0, 1
