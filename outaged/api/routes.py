@@ -27,10 +27,11 @@ from outaged.outages.lifecycle import ACTIVE, State
 from outaged.outages.model import iso
 from outaged.pipeline import IdemKey, IdempotencyConflict, Ingested, Pipeline, Replayed
 from outaged.records.actions import parse_action
+from outaged.records.model import Deadline, Entry
 from outaged.records.report import LANGS, render_report
 from outaged.records.stats import stats
 from outaged.signals import Signal
-from outaged.store.base import OutageQuery, Store, Token
+from outaged.store.base import OutageQuery, OutageRow, Store, Token
 from outaged.topology.graph import GraphIndex
 from outaged.topology.model import Severity
 
@@ -319,13 +320,16 @@ class Routes:
         body = [outage_json(r, deadlines[r.outage.id], self.index, now) for r in rows]
         return web.json_response({"outages": body}, dumps=_dumps)
 
-    async def _detail(self, outage_id: int) -> dict[str, Any]:
+    async def _fetch(self, outage_id: int) -> tuple[OutageRow, list[Deadline], list[Entry]]:
         store = self.api.store
         row = await store.outage(outage_id)
         if row is None:
             raise NotFoundError(f"unknown outage {outage_id}")
         deadlines = (await store.deadlines([outage_id]))[outage_id]
-        timeline = await store.timeline(outage_id)
+        return row, deadlines, await store.timeline(outage_id)
+
+    async def _detail(self, outage_id: int) -> dict[str, Any]:
+        row, deadlines, timeline = await self._fetch(outage_id)
         return outage_detail(row, deadlines, timeline, self.index, self.api.clock())
 
     async def outage(self, request: web.Request) -> web.Response:
@@ -352,13 +356,7 @@ class Routes:
                 f"unknown lang {lang!r}; one of {', '.join(LANGS)}",
                 [Problem("api", None, "lang", "unsupported language")],
             )
-        outage_id = _outage_id(request)
-        store = self.api.store
-        row = await store.outage(outage_id)
-        if row is None:
-            raise NotFoundError(f"unknown outage {outage_id}")
-        deadlines = (await store.deadlines([outage_id]))[outage_id]
-        timeline = await store.timeline(outage_id)
+        row, deadlines, timeline = await self._fetch(_outage_id(request))
         text = render_report(row, deadlines, timeline, self.index, self.api.clock(), lang)
         return web.Response(text=text, content_type="text/markdown", charset="utf-8")
 
