@@ -289,13 +289,19 @@ class Engine:
     ) -> list[Decision]:
         decisions: list[Decision] = []
         claimed: set[int] = set()
-        depth = self.index.depth
-        for root in sorted(roots, key=lambda r: (depth[r.element], r.element)):
-            related = [
+        horizon = now - self.th.relapse_window_s
+        live = [o for o in self.outages.values() if o.status is Status.OPEN]
+        recent = sorted(
+            (
                 o
                 for o in self.outages.values()
-                if o.status is Status.OPEN and o.id not in claimed and self._related(o, root)
-            ]
+                if o.status is Status.RESTORED and (o.restored_at or 0.0) >= horizon
+            ),
+            key=lambda o: -o.id,
+        )
+        depth = self.index.depth
+        for root in sorted(roots, key=lambda r: (depth[r.element], r.element)):
+            related = [o for o in live if o.id not in claimed and self._related(o, root)]
             if related:
                 keeper, *others = sorted(related, key=lambda o: o.id)
                 claimed.add(keeper.id)
@@ -304,7 +310,9 @@ class Engine:
                     claimed.add(other.id)
                     decisions.append(self._merge(other, keeper.id, now))
                 continue
-            relapsed = self._recently_restored(root, now)
+            relapsed = next(
+                (o for o in recent if o.id not in claimed and self._related(o, root)), None
+            )
             if relapsed is not None:
                 claimed.add(relapsed.id)
                 decisions += self._update(relapsed, root, overruns, now, relapse=True)
@@ -312,8 +320,8 @@ class Engine:
                 outage = self._open(root, overruns, now)
                 claimed.add(outage.id)
                 decisions.append(Decision(now, Event.OPENED, outage, outage.reason))
-        for outage in list(self.outages.values()):
-            if outage.status is Status.OPEN and outage.id not in claimed:
+        for outage in live:
+            if outage.id not in claimed:
                 done = dataclasses.replace(outage, status=Status.RESTORED, restored_at=now)
                 self.outages[outage.id] = done
                 decisions.append(Decision(now, Event.RESTORED, done, "evidence cleared"))
@@ -326,18 +334,6 @@ class Engine:
             or dominates(root.element, outage.root)
             or dominates(outage.root, root.element)
         )
-
-    def _recently_restored(self, root: Root, now: float) -> Outage | None:
-        horizon = now - self.th.relapse_window_s
-        for outage in sorted(self.outages.values(), key=lambda o: -o.id):
-            if (
-                outage.status is Status.RESTORED
-                and outage.restored_at is not None
-                and outage.restored_at >= horizon
-                and self._related(outage, root)
-            ):
-                return outage
-        return None
 
     def _held(self, root: Root) -> bool:
         """A failing-but-not-yet-down element above may be the real root: wait a cycle."""
