@@ -4,7 +4,8 @@ No signal handling here (that is the entry point's job), so tests can embed it.
 Wiring, in pipeline order:
 
     topology -> engine + ledger (adopting the store's open outages, re-ingesting
-    recent signals) -> pipeline (decision loop) -> HTTP API; notifier after commit.
+    recent signals) -> pipeline (decision loop) -> probers (ICMP, SNMP, traps;
+    feeding the pipeline's sink) -> HTTP API; notifier after commit.
 Stop runs the named steps in reverse, each bounded in time, and is safe twice.
 """
 
@@ -23,6 +24,7 @@ from outaged.errors import SignalError
 from outaged.notify.base import LogNotifier, Notifier
 from outaged.outages.engine import Engine
 from outaged.pipeline import Clock, Pipeline
+from outaged.probes.probers import Probers
 from outaged.records.ledger import Ledger
 from outaged.signals import SignalSink
 from outaged.store.base import Store
@@ -49,6 +51,7 @@ class App:
         self.status = "starting"
         self.port: int | None = None
         self._pipeline: Pipeline | None = None
+        self.probers: Probers | None = None
         self._cleanup: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         self._stopped = False
 
@@ -67,6 +70,8 @@ class App:
         config = self.config
         topology = await asyncio.to_thread(load_topology, config.topology)
         index = await asyncio.to_thread(GraphIndex.build, topology)
+        probers = Probers(config.probes, topology, source=config.source, clock=self.clock)
+        self.probers = probers
         await self.store.open()
         self._cleanup.append(("store", self.store.close))
         ledger, next_seq = await self._recover(index)
@@ -82,8 +87,15 @@ class App:
         await pipeline.step([])  # the recovery evaluation, committed before serving
         loop_task = asyncio.create_task(pipeline.run(), name="decision-loop")
         self._cleanup.append(("decision loop", lambda: self._finish(pipeline, loop_task)))
+        self._cleanup += await probers.start(pipeline.sink)  # a prober that fails is logged
         api = Api(
-            index, self.store, pipeline, self.clock, lambda: self.status, config.api.max_batch
+            index,
+            self.store,
+            pipeline,
+            self.clock,
+            lambda: self.status,
+            config.api.max_batch,
+            probers,
         )
         runner = web.AppRunner(
             build_app(api, config.api.max_body_bytes),

@@ -7,6 +7,9 @@
 
 `d.url` is the base URL and `d.token` an admin token created with
 `outaged token create` against the same state directory before the start.
+Probes are off unless `probes=` gives a `probes:` section; `prefix=` runs the
+daemon, and the HTTP calls (through curl), under a command such as
+`ip netns exec NS`.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ from tests.citygen import write_city
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 15.0
+PROBES_OFF = "probes:\n  icmp:\n    enabled: false\n"  # tests that post signals themselves
 
 
 def outaged_command(*args: str) -> list[str]:
@@ -58,9 +62,18 @@ class Daemon:
     """One daemon's files and process; start/stop/kill may be repeated."""
 
     def __init__(
-        self, workdir: Path, topology: Path, port: int = 0, interval_s: float = 0.02
+        self,
+        workdir: Path,
+        topology: Path,
+        port: int = 0,
+        interval_s: float = 0.02,
+        *,
+        probes: str = PROBES_OFF,
+        prefix: Sequence[str] = (),
     ) -> None:
         self.workdir = workdir
+        self.probes = probes
+        self.prefix = list(prefix)
         self.interval_s = interval_s
         self.state_dir = workdir / "state"
         self.config = workdir / "outaged.yaml"
@@ -77,7 +90,7 @@ class Daemon:
             f"state_dir: {self.state_dir}\n"
             f"api:\n  listen: 127.0.0.1\n  port: {self.port}\n"
             f"decide:\n  interval_s: {self.interval_s}\n"
-            "shutdown_timeout_s: 5\n",
+            "shutdown_timeout_s: 5\n" + self.probes,
             encoding="utf-8",
         )
 
@@ -105,7 +118,7 @@ class Daemon:
         offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                outaged_command("run", "--config", str(self.config)),
+                [*self.prefix, *outaged_command("run", "--config", str(self.config))],
                 env=outaged_env(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -166,26 +179,44 @@ class Daemon:
     ) -> tuple[int, Any]:
         """One request; returns (status, parsed JSON or text). token="" means the admin's."""
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
-        request = urllib.request.Request(self.url + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
+        all_headers = {"Content-Type": "application/json"}
         use = self.token if token == "" else token
         if use is not None:
-            request.add_header("Authorization", f"Bearer {use}")
-        for key, value in (headers or {}).items():
-            request.add_header(key, value)
+            all_headers["Authorization"] = f"Bearer {use}"
+        all_headers.update(headers or {})
         self.last_headers: dict[str, str] = {}
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                status, payload = response.status, response.read()
-                self.last_headers = dict(response.headers)
-        except urllib.error.HTTPError as exc:
-            status, payload = exc.code, exc.read()
-            self.last_headers = dict(exc.headers)
+        if self.prefix:
+            status, payload = self._curl(method, path, data, all_headers)
+        else:
+            request = urllib.request.Request(
+                self.url + path, data=data, method=method, headers=all_headers
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    status, payload = response.status, response.read()
+                    self.last_headers = dict(response.headers)
+            except urllib.error.HTTPError as exc:
+                status, payload = exc.code, exc.read()
+                self.last_headers = dict(exc.headers)
         text = payload.decode("utf-8")
         try:
             return status, json.loads(text)
         except json.JSONDecodeError:
             return status, text
+
+    def _curl(
+        self, method: str, path: str, data: bytes | None, headers: dict[str, str]
+    ) -> tuple[int, bytes]:
+        """The request made by curl under `prefix` (the API is not reachable from here)."""
+        argv = [*self.prefix, "curl", "-sS", "--max-time", "10", "-X", method]
+        for key, value in headers.items():
+            argv += ["-H", f"{key}: {value}"]
+        if data is not None:
+            argv += ["--data-binary", "@-"]
+        argv += ["-w", "\n%{http_code}", self.url + path]
+        done = subprocess.run(argv, input=data or b"", capture_output=True, timeout=20, check=True)
+        payload, _, code = done.stdout.rpartition(b"\n")
+        return int(code), payload
 
     def query_db(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         """Read the daemon's database directly (read-only) to check what was stored."""
@@ -194,12 +225,18 @@ class Daemon:
 
 
 @contextmanager
-def running_daemon(workdir: Path, topology: Path | None = None) -> Iterator[Daemon]:
+def running_daemon(
+    workdir: Path,
+    topology: Path | None = None,
+    *,
+    probes: str = PROBES_OFF,
+    prefix: Sequence[str] = (),
+) -> Iterator[Daemon]:
     """A started daemon (scenario city by default); always stopped afterwards."""
     workdir.mkdir(parents=True, exist_ok=True)
     if topology is None:
         topology = write_city(workdir / "city", metros=6, communities=2)
-    daemon = Daemon(workdir, topology)
+    daemon = Daemon(workdir, topology, probes=probes, prefix=prefix)
     try:
         daemon.start()
         yield daemon

@@ -13,7 +13,13 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from outaged.api.auth import Permission, Role, allowed, token_hash
-from outaged.api.views import element_json, outage_detail, outage_json
+from outaged.api.views import (
+    element_json,
+    element_probes_json,
+    outage_detail,
+    outage_json,
+    probers_json,
+)
 from outaged.errors import (
     AuthError,
     NotFoundError,
@@ -26,6 +32,7 @@ from outaged.intake import parse_signal, parse_time
 from outaged.outages.lifecycle import ACTIVE, State
 from outaged.outages.model import iso
 from outaged.pipeline import IdemKey, IdempotencyConflict, Ingested, Pipeline, Replayed
+from outaged.probes.probers import Probers
 from outaged.records.actions import parse_action
 from outaged.records.model import Deadline, Entry
 from outaged.records.report import LANGS, render_report
@@ -53,6 +60,7 @@ class Api:
     clock: Callable[[], float]
     status: Callable[[], str]  # "starting", "ready" or "stopping"
     max_batch: int = 1000
+    probers: Probers | None = None
 
 
 class HttpError(Exception):
@@ -216,7 +224,10 @@ class Routes:
         if status != "ready":
             return web.json_response({"status": status}, status=503)
         opened = len(self.api.pipeline.engine.open_outages())
-        return web.json_response({"status": "ready", "open_outages": opened})
+        body: dict[str, Any] = {"status": "ready", "open_outages": opened}
+        if self.api.probers is not None:
+            body["probers"] = probers_json(self.api.probers.statuses())
+        return web.json_response(body)
 
     async def whoami(self, request: web.Request) -> web.Response:
         token = request[TOKEN]
@@ -373,7 +384,10 @@ class Routes:
         now = self.api.clock()
         found = [outage_json(r, deadlines[r.outage.id], self.index, now) for r in rows]
         health = self.api.pipeline.engine.health.get(element_id)
-        return web.json_response(element_json(element_id, self.index, health, found), dumps=_dumps)
+        body = element_json(element_id, self.index, health, found)
+        if self.api.probers is not None:
+            body["probes"] = element_probes_json(self.api.probers.element(element_id))
+        return web.json_response(body, dumps=_dumps)
 
     async def stats(self, request: web.Request) -> web.Response:
         _require(request, Permission.READ, "read statistics")

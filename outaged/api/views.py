@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from outaged.correlate.health import Health
 from outaged.outages.lifecycle import allowed_actions
 from outaged.outages.model import iso
+from outaged.probes.probers import ElementProbes, ProberStatus
 from outaged.records.actions import INTERNAL
 from outaged.records.deadlines import next_due
 from outaged.records.model import Deadline, Entry
@@ -142,4 +144,35 @@ def element_json(
         "state": "unknown" if health is None else health.state.value,
         "flapping": False if health is None else health.flapping,
         "open_outages": open_outages,
+    }
+
+
+def probers_json(statuses: Mapping[str, ProberStatus]) -> dict[str, Any]:
+    return {
+        name: {"state": s.state.value, "detail": s.detail, **s.counters}
+        for name, s in statuses.items()
+    }
+
+
+def element_probes_json(probes: ElementProbes) -> dict[str, Any]:
+    """The last ICMP result and SNMP poll status of an element (null: none yet)."""
+    icmp = probes.icmp
+    snmp = probes.snmp
+    return {
+        "icmp": None
+        if icmp is None
+        else {
+            "at": iso(icmp.at),
+            "ok": icmp.result.ok,
+            "rtt_ms": icmp.result.avg_rtt_ms,
+            "loss": icmp.result.loss,
+        },
+        "snmp": None
+        if snmp is None
+        else {
+            "at": iso(snmp.at),
+            "status": snmp.status.value,
+            "message": snmp.message,
+            "duration_ms": round(snmp.duration_s * 1000.0, 3),
+        },
     }

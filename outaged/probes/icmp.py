@@ -141,6 +141,11 @@ class IcmpEngine:
     ) -> None:
         self.close()
 
+    def open(self, family: socket.AddressFamily) -> None:
+        """Open the socket of `family` now, so that a missing permission is a
+        ProbeError at startup rather than at the first probe."""
+        self._channel(family)
+
     def close(self) -> None:
         """Close the sockets; safe to call twice. Calls still in flight time out."""
         for channel in self._channels.values():
