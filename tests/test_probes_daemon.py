@@ -119,6 +119,22 @@ def test_probe_settings_and_their_defaults(tmp_path: Path) -> None:
     assert not defaults.snmp.enabled and not defaults.traps.enabled
 
 
+def test_shipped_and_documented_probe_settings_load(tmp_path: Path) -> None:
+    deployed = load_config(REPO / "deploy" / "outaged.yaml").probes
+    assert deployed.icmp.enabled and not deployed.snmp.enabled and not deployed.traps.enabled
+    docs = (REPO / "docs" / "config.md").read_text(encoding="utf-8")
+    example = docs.split("## Probes", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    config = tmp_path / "outaged.yaml"
+    config.write_text(example, encoding="utf-8")
+    documented = load_config(config).probes
+    assert documented.snmp.enabled and set(documented.snmp.credentials) == {
+        "default-v2c",
+        "core-v3",
+    }
+    assert documented.traps.users == ("core-v3",)
+    assert documented.icmp.overrides["core-1"].interval_s == 10
+
+
 def test_probe_setting_errors_name_file_line_and_field(tmp_path: Path) -> None:
     config = tmp_path / "outaged.yaml"
     config.write_text(
