@@ -308,9 +308,10 @@ def test_link_down_opens_an_outage_and_link_up_restores_it(tmp_path: Path) -> No
             assert outage["root"] == "comm-1" and outage["network_status"] == "open"
             assert outage["severity"] == "S3"  # the whole community
             assert outage["scope"]["whole"] and outage["scope"]["subscribers"] == 160
-            after = states()
-            assert after["core-1"] == "up"
-            assert all(after[e] == "down" for e in LAB_IDS[1:]), after
+            below = {e: "down" for e in LAB_IDS[1:]}
+            wait_for(
+                "comm-1 and its buildings down", lambda: states() == {"core-1": "up", **below}, 5
+            )
 
             home.ip("link", "set", "vd", "up")
             route_to_peer(home)  # a downed link took its routes along
