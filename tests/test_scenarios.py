@@ -300,3 +300,54 @@ def test_background_noise_over_a_million_subscribers_opens_nothing(tmp_path):
     decisions, err, _ = run(path, tl.write(tmp_path / "noise.jsonl"))
     assert err == ""
     assert decisions == []
+
+
+def test_both_uplinks_of_a_dual_homed_community_down_joins_it_to_a_metro_outage(tmp_path, city):
+    _, index = city
+    m1, m2 = set(index.cut_off("m1")), set(index.cut_off("m2"))
+    dual = set(index.cut_off("dual-c"))
+    tl = Timeline()
+
+    def failing(e: str, t: float) -> bool:
+        return (e in m1 and t >= 5) or (e in m2 and t >= 8) or (e in dual and t >= 8)
+
+    tl.probes(probed(index), 0, 20, failing=failing)
+    decisions = scenario(tmp_path, city, tl)
+    roots = {d["outage"]: d["root"] for d in decisions}
+    assert sorted(roots.values()) == ["m1", "m2"]  # no third outage for the symptom
+    m1_outage = next(o for o, r in roots.items() if r == "m1")
+    final = latest(decisions, m1_outage)
+    assert "dual-c" in final["parts"] and "dual-c" in final["communities"]
+    assert final["affected_subscribers"] == index.subtree_subscribers["m1"] + 100
+
+
+def test_dual_homed_community_down_before_its_second_uplink_is_merged_not_restored(tmp_path, city):
+    _, index = city
+    m1, dual = set(index.cut_off("m1")), set(index.cut_off("dual-c"))
+    m2 = set(index.cut_off("m2"))
+    tl = Timeline()
+
+    def failing(e: str, t: float) -> bool:
+        # m1 down; the dual-homed community goes down a few cycles before m2 is seen failing.
+        return (e in m1 and t >= 2) or (e in dual and t >= 6) or (e in m2 and t >= 12)
+
+    tl.probes(probed(index), 0, 25, failing=failing)
+    decisions = scenario(tmp_path, city, tl)
+    dual_outages = {d["outage"] for d in opened(decisions) if d["root"] == "dual-c"}
+    assert len(dual_outages) == 1  # on its own it looked like a fault of its own
+    (dual_id,) = dual_outages
+    events = [d["event"] for d in decisions if d["outage"] == dual_id]
+    assert "outage_restored" not in events  # its evidence never went away
+    assert latest(decisions, dual_id)["event"] in ("outage_merged", "outage_updated")
+
+
+def test_every_building_of_a_community_reporting_is_the_whole_community(tmp_path, city):
+    _, index = city
+    tl = Timeline()
+    for i, b in enumerate(("m2-c4-b1", "m2-c4-b2", "m2-c4-b3", "m2-c4-b4")):
+        tl.reports(subs_of(index, b, 6), i, 4, category="down")
+    decisions = scenario(tmp_path, city, tl)
+    (o,) = opened(decisions)
+    final = latest(decisions, o["outage"])
+    assert (final["root"], final["severity"], final["partial"]) == ("m2-c4", "S3", False)
+    assert final["affected_subscribers"] == index.subtree_subscribers["m2-c4"]

@@ -66,7 +66,9 @@ class ScopeCalculator:
         if index.element(root.element).kind is Kind.PLATFORM:
             subscribers = index.total_subscribers  # nobody can log in
         return Scope(
-            whole=len(parts) == 1 and parts[0][1],
+            # listed parts that add up to everything under the root are the whole of it
+            whole=(len(parts) == 1 and parts[0][1])
+            or (not root.joined and subscribers >= index.subtree_subscribers[root.element] > 0),
             elements=elements,
             subscribers=subscribers,
             parts=tuple(p for p, _ in parts),
@@ -82,10 +84,12 @@ class ScopeCalculator:
     ) -> None:
         if self._is_whole(root, healthy_below):
             parts.append((root.element, True))
-            return
-        parts.append((root.element, False))
-        for sub in root.below:
-            self._collect(sub, healthy_below, parts)
+        else:
+            parts.append((root.element, False))
+            for sub in root.below:
+                self._collect(sub, healthy_below, parts)
+        for joined in root.joined:
+            self._collect(joined, healthy_below, parts)
 
     def _is_whole(self, root: Root, healthy_below: dict[str, int] | defaultdict[str, int]) -> bool:
         if healthy_below.get(root.element, 0) > 0:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from outaged.topology.graph import SUPER_ROOT, GraphIndex
 from outaged.topology.model import Kind, Thresholds
@@ -34,13 +34,20 @@ class Root:
     own: Evidence | None  # None when inferred from its branches
     below: tuple[Root, ...]  # sub-roots it explains
     absorbed: tuple[Evidence, ...] = ()  # evidence under a root that is out as a whole
+    joined: tuple[Root, ...] = ()  # multi-homed roots cut off only because this one failed too
 
     def evidence(self) -> Iterator[Evidence]:
         if self.own is not None:
             yield self.own
         yield from self.absorbed
-        for root in self.below:
+        for root in (*self.below, *self.joined):
             yield from root.evidence()
+
+    def elements(self) -> Iterator[str]:
+        """This root and the roots joined to it."""
+        yield self.element
+        for root in self.joined:
+            yield from root.elements()
 
     @property
     def first_at(self) -> float:
@@ -100,7 +107,37 @@ def elect(
             results[node] = [Root(node, own, tuple(below), tuple(absorbed.get(node, ())))]
         else:
             results[node] = below
-    return [root for top in branches.get(SUPER_ROOT, []) for root in results[top]]
+    roots = [root for top in branches.get(SUPER_ROOT, []) for root in results[top]]
+    return _join_cut_off(index, roots)
+
+
+def _join_cut_off(index: GraphIndex, roots: list[Root]) -> list[Root]:
+    """A multi-homed root whose every uplink lies in what other roots cut off is
+    their symptom (both metros of a dual-homed community down), not a fault of
+    its own: it joins the root that holds its first uplink."""
+
+    def covers(root: Root, element: str) -> bool:
+        return index.dominates(root.element, element) or any(
+            covers(j, element) for j in root.joined
+        )
+
+    pending = True
+    while pending:
+        pending = False
+        for root in roots:
+            parents = index.element(root.element).parents
+            if len(parents) < 2:
+                continue
+            hosts = [
+                next((h for h in roots if h is not root and covers(h, p)), None) for p in parents
+            ]
+            host = hosts[0]
+            if host is not None and all(h is not None for h in hosts):
+                roots = [r for r in roots if r is not root]
+                roots[roots.index(host)] = replace(host, joined=(*host.joined, root))
+                pending = True
+                break
+    return roots
 
 
 def _may_infer(

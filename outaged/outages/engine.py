@@ -329,17 +329,23 @@ class Engine:
 
     def _related(self, outage: Outage, root: Root) -> bool:
         dominates = self.index.dominates
-        return (
-            outage.root == root.element
-            or dominates(root.element, outage.root)
-            or dominates(outage.root, root.element)
+        return any(
+            outage.root == element
+            or dominates(element, outage.root)
+            or dominates(outage.root, element)
+            for element in root.elements()
         )
 
     def _held(self, root: Root) -> bool:
         """A failing-but-not-yet-down element above may be the real root: wait a cycle."""
         if not self._suspects:
             return False
-        chain = [root.element, *self.index.dominators(root.element)]
+        index = self.index
+        chain = [root.element, *index.dominators(root.element)]
+        parents = index.element(root.element).parents
+        if len(parents) > 1:  # an uplink failing too would make this a symptom of it
+            for parent in parents:
+                chain += [parent, *index.dominators(parent)]
         return any(e in self._suspects for e in chain)
 
     def _open(self, root: Root, overruns: dict[str, float], now: float) -> Outage:
