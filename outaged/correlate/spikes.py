@@ -8,7 +8,8 @@ count of reports seen outside spikes) and a prior per subscriber. Spikes latch
 until reports stop for `spike_clear_after_s` or the element is seen recover.
 
 Authentication (691) trouble is counted per platform element instead, and is a
-spike only when it also spans `auth_min_communities` communities.
+spike only when it also spans `auth_min_communities` communities with at least
+`auth_min_per_community` calls each: single mistyped passwords never add up.
 """
 
 from __future__ import annotations
@@ -167,7 +168,8 @@ class SpikeDetector:
         if reporters < th.spike_min_reporters:
             return False
         if cls is ReportClass.AUTH:
-            if len(window.communities) < th.auth_min_communities:
+            per = th.auth_min_per_community
+            if sum(n >= per for n in window.communities.values()) < th.auth_min_communities:
                 return False
             subscribers = self.index.total_subscribers
         else:

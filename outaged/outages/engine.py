@@ -31,6 +31,7 @@ from outaged.signals import (
     TrapKind,
 )
 from outaged.topology.graph import GraphIndex
+from outaged.topology.model import Thresholds
 
 _HARD_REASONS = frozenset({"down", "flapping", "manual", "uplinks"})
 _REPORTED = ("reports", "auth")
@@ -422,7 +423,7 @@ class Engine:
             restore_by=restore_by(sev, occurred, cause, element.contract),
             on_site_by=on_site_by(sev, occurred),
             scope=scope,
-            confidence=_confidence(root),
+            confidence=_confidence(root, self.th),
             reason=_describe(root, scope, overrun, flapping),
             evidence=tuple(sorted(e.element for e in evidence)),
             cause=cause,
@@ -464,9 +465,9 @@ class Engine:
         return [o for o in self.outages.values() if o.status is Status.OPEN]
 
 
-def _confidence(root: Root) -> float:
+def _confidence(root: Root, th: Thresholds) -> float:
     if root.degraded:
-        return 0.5
+        return th.degraded_confidence
     if root.own is not None and root.own.hard:
         return 1.0
     if root.hard:

@@ -109,6 +109,7 @@ class Thresholds:
     baseline_tau_s: float = 86400.0
     spike_clear_after_s: float = 1800.0  # a report-only fault is over after this much quiet
     auth_min_communities: int = 3
+    auth_min_per_community: int = 2  # 691 calls a community needs to count (typos are single)
     infer_share: float = 0.5  # share of children with evidence to infer a silent parent
     large_area_share: float = 0.3
     city_share: float = 0.5
