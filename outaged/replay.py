@@ -199,8 +199,9 @@ def run_replay(
     out: TextIO,
     err: TextIO,
     until: str | None = None,
+    interval: float = 1.0,
 ) -> ReplayResult:
-    result = ReplayResult(engine=Engine(index))
+    result = ReplayResult(engine=Engine(index, min_interval=interval))
     assert result.engine is not None
 
     def emit(decision: Decision) -> None:

@@ -33,6 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--topology", default="topology.yaml", help="topology file")
     rp.add_argument("--signals", required=True, help="JSONL signals file ('-' for stdin)")
     rp.add_argument("--until", help="keep simulated time running to this ISO-8601 time")
+    rp.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        help="elect root causes at most this often, in simulated seconds (default 1; "
+        "0 = after every distinct timestamp)",
+    )
     sub.add_parser("check", help="validate a topology file").add_argument(
         "--topology", default="topology.yaml"
     )
@@ -136,11 +143,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 0
         if args.command == "replay":
+            streams = (sys.stdout, sys.stderr, args.until, args.interval)
             if args.signals == "-":
-                run_replay(index, sys.stdin, "<stdin>", sys.stdout, sys.stderr, args.until)
+                run_replay(index, sys.stdin, "<stdin>", *streams)
             else:
                 with open(args.signals, encoding="utf-8") as stream:
-                    run_replay(index, stream, args.signals, sys.stdout, sys.stderr, args.until)
+                    run_replay(index, stream, args.signals, *streams)
             return 0  # bad lines were reported on stderr and skipped, not fatal
     except OutagedError as exc:
         print(f"error: {exc}", file=sys.stderr)
