@@ -34,6 +34,9 @@ class ScopeCalculator:
         self.index = index
         self.th = th
         self._communities_cache: dict[str, tuple[str, ...]] = {}
+        self._all_communities = tuple(
+            sorted(e.id for e in index.topology.elements.values() if e.kind is Kind.COMMUNITY)
+        )
 
     def scope(self, root: Root, healthy_below: dict[str, int] | defaultdict[str, int]) -> Scope:
         parts: list[tuple[str, bool]] = []
@@ -63,11 +66,14 @@ class ScopeCalculator:
             if n >= self.th.large_area_share * index.subtree_subscribers[c] and n > 0
         }
         touched = whole_communities | {c for c, n in share.items() if n > 0}
-        if index.element(root.element).kind is Kind.PLATFORM:
-            subscribers = index.total_subscribers  # nobody can log in
+        platform = index.element(root.element).kind is Kind.PLATFORM
+        if platform:  # nobody can log in, wherever they are
+            subscribers = index.total_subscribers
+            touched = whole_communities = set(self._all_communities)
         return Scope(
             # listed parts that add up to everything under the root are the whole of it
-            whole=(len(parts) == 1 and parts[0][1])
+            whole=platform
+            or (len(parts) == 1 and parts[0][1])
             or (not root.joined and subscribers >= index.subtree_subscribers[root.element] > 0),
             elements=elements,
             subscribers=subscribers,

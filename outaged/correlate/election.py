@@ -103,7 +103,7 @@ def elect(
         kids = branches.get(node, [])
         below = [root for kid in kids for root in results.pop(kid)]
         own = evidence.get(node)
-        if own is not None or _may_infer(index, node, len(kids), healthy_below, th):
+        if own is not None or _may_infer(index, node, len(kids), len(below), healthy_below, th):
             results[node] = [Root(node, own, tuple(below), tuple(absorbed.get(node, ())))]
         else:
             results[node] = below
@@ -141,14 +141,17 @@ def _join_cut_off(index: GraphIndex, roots: list[Root]) -> list[Root]:
 
 
 def _may_infer(
-    index: GraphIndex, node: str, n_branches: int, healthy_below: Mapping[str, int], th: Thresholds
+    index: GraphIndex,
+    node: str,
+    n_branches: int,
+    n_roots: int,
+    healthy_below: Mapping[str, int],
+    th: Thresholds,
 ) -> bool:
-    if n_branches < 2:
-        return False
     element = index.element(node)
-    if element.kind is Kind.COMMUNITY:
-        return True
-    if healthy_below.get(node, 0) > 0:
+    if element.kind is Kind.COMMUNITY:  # buildings failing together, even behind one fibre
+        return n_roots >= 2
+    if n_branches < 2 or healthy_below.get(node, 0) > 0:
         return False
     if element.passive:
         return True

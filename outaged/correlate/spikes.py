@@ -112,7 +112,10 @@ class SpikeDetector:
         self.th = th
         self.windows: dict[tuple[str, ReportClass], Window] = {}
         self.active: dict[tuple[str, ReportClass], Spike] = {}
-        self.platforms = [e.id for e in index.topology.elements.values() if e.kind is Kind.PLATFORM]
+        # 691 storms point at the first platform element declared (AAA before billing):
+        # one fault, one outage, however many platform elements there are.
+        platforms = [e.id for e in index.topology.elements.values() if e.kind is Kind.PLATFORM]
+        self.platforms = platforms[:1]
         self._anonymous = 0
         self._next_check = float("inf")  # no active spike can end before this
         prior_per_s = th.prior_reports_per_sub_hour / 3600.0
