@@ -509,12 +509,6 @@ def test_growth_from_a_building_through_community_to_metro_keeps_the_first_signa
     assert next(span_h(d, "restore_by") for d in decisions if d["severity"] == "S2") == 4
 
 
-@pytest.mark.xfail(
-    reason="cause 'fibre' (and its 6 h) stays on the record after the root moves off the "
-    "fibre to its community; docs/replay.md: cause is set when the root is a passive "
-    "element, or by a diagnosis",
-    strict=True,
-)
 def test_fibre_cut_re_rooted_at_its_community_loses_the_fibre_deadline(tmp_path, default_town):
     net = default_town
     sig = Signals()
@@ -686,12 +680,6 @@ def test_spike_min_reporters_boundary(tmp_path, min_reporters, callers, opens):
     ), show(decisions)
 
 
-@pytest.mark.xfail(
-    reason="the burst's own first calls are learnt as the element's baseline, so exactly "
-    "spike_min_reporters (3) callers from a building that never called before are "
-    "'not improbable' (p = 1.5e-6 against a baseline of 2 calls/day they made themselves)",
-    strict=True,
-)
 def test_exactly_the_default_three_callers_in_a_minute_are_a_spike(tmp_path, default_town):
     # SPEC §2: a burst well above the element's own baseline (prior 2e-4 calls per subscriber
     # per hour: 0.0025 expected in 15 min for 50 subscribers) and a meaningful share (3 of
@@ -862,14 +850,6 @@ def test_parent_probed_every_five_minutes_above_children_probed_every_minute(
     assert secs(decisions[-1]["occurred_at"]) == pytest.approx(6 * MIN)
 
 
-RECOVERY_BUG = (
-    "when the root comes back before the elements under it (probes at different offsets "
-    "within a cycle), each still-down community under it is elected as a root of its own, "
-    "the root's record is already claimed, and a new outage is opened for it"
-)
-
-
-@pytest.mark.xfail(reason=RECOVERY_BUG, strict=True)
 def test_recovery_spread_over_one_probe_cycle_opens_no_new_outage(tmp_path, default_town):
     # m1 and everything under it down 5-15 min; every element probed at its own offset
     # within the minute (0-40 s): m1's second good probe lands before some of its children's.
@@ -889,11 +869,6 @@ def test_recovery_spread_over_one_probe_cycle_opens_no_new_outage(tmp_path, defa
     assert decisions[-1]["event"] == "outage_restored"
 
 
-@pytest.mark.xfail(
-    reason="buildings confirmed down wait (_held) as long as a slowly probed parent is "
-    "'suspect': here 8.5 min, until the parent's third failed 5-minute probe",
-    strict=True,
-)
 def test_children_down_under_a_slowly_probed_suspect_parent_open_within_five_minutes(
     tmp_path, default_town
 ):
@@ -1021,12 +996,6 @@ def test_bad_categories_and_codes_are_named_by_line_and_field_and_change_nothing
     assert all(e.startswith("error: ") for e in errors), err
 
 
-@pytest.mark.xfail(
-    reason="a report spike at a community whose probes all answer is rooted there as a "
-    "'partial' outage listing only the community itself: 0 affected subscribers and no "
-    "community to tell, although 10 of its subscribers called",
-    strict=True,
-)
 def test_calls_from_every_building_while_probes_answer_name_the_community(tmp_path, default_town):
     # Two calls from each of c1's five buildings (10 of 200 = 5 %): no building reaches 3
     # callers, the community does. Everything still answers pings (a PPPoE/BRAS-side fault).
@@ -1150,7 +1119,6 @@ def test_metro_storm_on_twenty_thousand_elements_is_one_outage(tmp_path, big):
     assert elapsed < 30, elapsed
 
 
-@pytest.mark.xfail(reason=RECOVERY_BUG, strict=True)
 def test_metro_storm_with_probe_jitter_on_twenty_thousand_elements_is_one_outage(tmp_path, big):
     # The same storm with every element probed at its own offset in the first 30 s of each
     # minute (what a real prober spreading its load does).

@@ -98,6 +98,10 @@ class ScopeCalculator:
             self._collect(joined, healthy_below, parts)
 
     def _is_whole(self, root: Root, healthy_below: dict[str, int] | defaultdict[str, int]) -> bool:
+        if root.residual:
+            return False
+        if root.own is not None and not root.own.hard and not root.below:
+            return True  # customers calling from all over it, whatever its probes answer
         if healthy_below.get(root.element, 0) > 0:
             return False
         element = self.index.element(root.element)

@@ -19,8 +19,11 @@ ON_SITE_S = {Severity.S1: 0.5 * HOUR, Severity.S2: HOUR, Severity.S3: HOUR, Seve
 FIBRE = "fibre"
 
 
-def severity(index: GraphIndex, root: str, scope: Scope, th: Thresholds) -> Severity:
-    kind = index.element(root).kind
+def severity(
+    index: GraphIndex, root: str, scope: Scope, th: Thresholds, *, by_kind: bool = True
+) -> Severity:
+    """`by_kind=False` for a root that recovered while some of its scope is still out."""
+    kind = index.element(root).kind if by_kind else None
     if kind in CITY_KINDS or scope.subscribers >= th.city_share * index.total_subscribers > 0:
         return Severity.S1
     if kind is Kind.METRO or len(scope.communities_hit) >= 2:

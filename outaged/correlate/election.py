@@ -35,6 +35,7 @@ class Root:
     below: tuple[Root, ...]  # sub-roots it explains
     absorbed: tuple[Evidence, ...] = ()  # evidence under a root that is out as a whole
     joined: tuple[Root, ...] = ()  # multi-homed roots cut off only because this one failed too
+    residual: bool = False  # an outage's root that recovered, kept for what is still out below
 
     def evidence(self) -> Iterator[Evidence]:
         if self.own is not None:

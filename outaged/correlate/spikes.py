@@ -57,17 +57,18 @@ class Window:
         if community is not None:
             self.communities[community] = self.communities.get(community, 0) + 1
 
-    def evict(self, horizon: float) -> None:
+    def evict(self, horizon: float, tau: float, *, learn: bool) -> None:
+        """Drop reports older than the window; they become part of the baseline
+        (only then, so a burst never raises the bar it is measured against)."""
         events = self.events
         while events and events[0][0] < horizon:
-            _, reporter, community = events.popleft()
+            at, reporter, community = events.popleft()
             _decrement(self.reporters, reporter)
             if community is not None:
                 _decrement(self.communities, community)
-
-    def learn(self, at: float, tau: float) -> None:
-        self.learned = self.learned * math.exp(-(at - self.learned_at) / tau) + 1.0
-        self.learned_at = at
+            if learn:
+                self.learned = self.learned * math.exp(-(at - self.learned_at) / tau) + 1.0
+                self.learned_at = at
 
 
 def _decrement(counts: dict[str, int], key: str) -> None:
@@ -147,7 +148,9 @@ class SpikeDetector:
         window = self.windows.get(key)
         if window is None:
             window = self.windows[key] = Window(learned_at=at)
-        window.evict(at - self.th.spike_window_s)
+        window.evict(
+            at - self.th.spike_window_s, self.th.baseline_tau_s, learn=key not in self.active
+        )
         window.add(at, reporter, community)
         spike = self.active.get(key)
         if spike is not None:
@@ -162,7 +165,6 @@ class SpikeDetector:
                 element, cls, first, at, len(window.reporters), len(window.communities)
             )
             return True
-        window.learn(at, self.th.baseline_tau_s)
         return False
 
     def _is_spike(self, element: str, cls: ReportClass, window: Window, at: float) -> bool:

@@ -56,6 +56,7 @@ class Engine:
         self._flapping: set[str] = set()
         self._notes: list[tuple[float, str, str]] = []  # (at, element, text) for timelines
         self._probe_evidence: set[str] = set()
+        self._holds: dict[str, float] = {}  # root element -> since when its opening waits
         # element -> (what its evidence was built from, the evidence): storms repeat it
         self._evidence_cache: dict[str, tuple[tuple[bool, tuple[tuple[str, float], ...]], Evidence]]
         self._evidence_cache = {}
@@ -173,10 +174,13 @@ class Engine:
             times += [t for t in (window.start, window.end) if t > after]
         if self._dirty:
             times.append(self._last_election + self.min_interval)
+        times += [since + self.th.hold_max_s for since in self._holds.values()]
         return min((t for t in times if t is not None), default=None)
 
     def _expire(self, now: float) -> None:
         if self.spikes.expire(now):
+            self._dirty = True
+        if any(now >= since + self.th.hold_max_s for since in self._holds.values()):
             self._dirty = True
         for element in list(self._flapping):
             health = self.health[element]
@@ -300,16 +304,31 @@ class Engine:
             ),
             key=lambda o: -o.id,
         )
-        depth = self.index.depth
+        residuals: dict[int, list[Root]] = defaultdict(list)
+        holds: dict[str, float] = {}
+        index = self.index
+        depth = index.depth
         for root in sorted(roots, key=lambda r: (depth[r.element], r.element)):
-            related = [o for o in live if o.id not in claimed and self._related(o, root)]
-            if related:
-                keeper, *others = sorted(related, key=lambda o: o.id)
+            above = [o for o in live if o.id not in claimed and self._covers(root, o)]
+            if above:  # the same fault, or it grew: keep the oldest record
+                keeper, *others = sorted(above, key=lambda o: o.id)
                 claimed.add(keeper.id)
                 decisions += self._update(keeper, root, overruns, now)
                 for other in others:
                     claimed.add(other.id)
                     decisions.append(self._merge(other, keeper.id, now))
+                continue
+            # What is still out under an outage whose root came back (recovery is
+            # seen element by element across a probe cycle) stays in that outage.
+            hosts = [o for o in live if o.id not in claimed or o.id in residuals]
+            host = max(
+                (o for o in hosts if index.dominates(o.root, root.element)),
+                key=lambda o: depth[o.root],
+                default=None,
+            )
+            if host is not None:
+                residuals[host.id].append(root)
+                claimed.add(host.id)
                 continue
             relapsed = next(
                 (o for o in recent if o.id not in claimed and self._related(o, root)), None
@@ -317,16 +336,34 @@ class Engine:
             if relapsed is not None:
                 claimed.add(relapsed.id)
                 decisions += self._update(relapsed, root, overruns, now, relapse=True)
-            elif not self._held(root):
+            elif self._held(root, now):
+                holds[root.element] = self._holds.get(root.element, now)
+            else:
                 outage = self._open(root, overruns, now)
                 claimed.add(outage.id)
                 decisions.append(Decision(now, Event.OPENED, outage, outage.reason))
+        self._holds = holds
+        for outage_id, below in residuals.items():
+            # One fault left: it is the root now (the deepest element explaining
+            # the evidence). Several: keep them together under the old root.
+            host = self.outages[outage_id]
+            rest = (
+                below[0] if len(below) == 1 else Root(host.root, None, tuple(below), residual=True)
+            )
+            decisions += self._update(host, rest, overruns, now)
         for outage in live:
             if outage.id not in claimed:
                 done = dataclasses.replace(outage, status=Status.RESTORED, restored_at=now)
                 self.outages[outage.id] = done
                 decisions.append(Decision(now, Event.RESTORED, done, "evidence cleared"))
         return decisions
+
+    def _covers(self, root: Root, outage: Outage) -> bool:
+        """The root is the outage's root or above it (or joined one that is)."""
+        dominates = self.index.dominates
+        return any(
+            outage.root == element or dominates(element, outage.root) for element in root.elements()
+        )
 
     def _related(self, outage: Outage, root: Root) -> bool:
         dominates = self.index.dominates
@@ -337,9 +374,10 @@ class Engine:
             for element in root.elements()
         )
 
-    def _held(self, root: Root) -> bool:
-        """A failing-but-not-yet-down element above may be the real root: wait a cycle."""
-        if not self._suspects:
+    def _held(self, root: Root, now: float) -> bool:
+        """A failing-but-not-yet-down element above may be the real root: wait for it,
+        but never longer than `hold_max_s` (a slowly probed parent)."""
+        if not self._suspects or now - self._holds.get(root.element, now) >= self.th.hold_max_s:
             return False
         index = self.index
         chain = [root.element, *index.dominators(root.element)]
@@ -370,9 +408,10 @@ class Engine:
             outage.id,
             outage.opened_at,
             occurred,
-            outage.cause,
+            outage.cause if outage.cause_diagnosed else None,
             outage.first_report_at,
             overruns,
+            diagnosed=outage.cause_diagnosed,
         )
         why = _changes(outage, updated)
         if relapse:
@@ -396,14 +435,16 @@ class Engine:
         cause: str | None,
         first_report_at: float | None,
         overruns: dict[str, float],
+        *,
+        diagnosed: bool = False,
     ) -> Outage:
         """Classify a root into an open outage record (new, or replacing one)."""
         index = self.index
         element = index.element(root.element)
         scope = self._scopes.scope(root, self._healthy_below)
-        if element.passive:
+        if element.passive and not diagnosed and not root.residual:
             cause = element.kind.value
-        sev = severity(index, root.element, scope, self.th)
+        sev = severity(index, root.element, scope, self.th, by_kind=not root.residual)
         evidence = list(root.evidence())
         reported = [e.first_at for e in evidence if any(r.startswith(_REPORTED) for r in e.reasons)]
         if first_report_at is not None:
@@ -427,6 +468,7 @@ class Engine:
             reason=_describe(root, scope, overrun, flapping),
             evidence=tuple(sorted(e.element for e in evidence)),
             cause=cause,
+            cause_diagnosed=diagnosed,
             possible_cause=possible,
             lost_redundancy=tuple(index.lost_redundancy(root.element)) if scope.whole else (),
             flapping=flapping,
@@ -440,6 +482,7 @@ class Engine:
         updated = dataclasses.replace(
             outage,
             cause=cause,
+            cause_diagnosed=True,
             restore_by=restore_by(outage.severity, outage.occurred_at, cause, element.contract),
         )
         self.outages[outage_id] = updated

@@ -40,6 +40,7 @@ class Outage:
     reason: str
     evidence: tuple[str, ...]  # elements whose signals it explains
     cause: str | None = None  # "fibre", "power", ... (set by diagnosis or a passive root)
+    cause_diagnosed: bool = False  # a person set the cause: it outlives re-rooting
     possible_cause: str | None = None  # a passive element right above the root
     lost_redundancy: tuple[str, ...] = ()
     flapping: bool = False

@@ -114,6 +114,7 @@ class Thresholds:
     large_area_share: float = 0.3
     city_share: float = 0.5
     relapse_window_s: float = 1800.0
+    hold_max_s: float = 180.0  # longest an opening waits for a failing parent to settle
     degraded_confidence: float = 0.5
 
 
