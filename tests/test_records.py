@@ -63,6 +63,7 @@ def test_dispatch_starts_the_ack_and_on_site_clocks(
         "ack_30": (30 * MIN, None),
         "ack_45": (45 * MIN, None),
         "on_site": (on_site_after, None),
+        "progress_1": (60 * MIN, None),
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,7 @@ from outaged.api.views import (
     outage_json,
     probers_json,
 )
+from outaged.classify.scope import covers
 from outaged.errors import (
     AuthError,
     NotFoundError,
@@ -47,6 +48,7 @@ log = logging.getLogger("outaged.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN = web.RequestKey("token", Token)
 MAX_KEY = 200
+MAX_CLOCK_SKEW_S = 300.0  # a signal dated later than this is a sender's clock gone wrong
 STATS_DEFAULT_S = 30 * 86400.0
 
 
@@ -143,8 +145,11 @@ def _auth_middleware(api: Api) -> Middleware:
             log.warning("refused %s %s: missing bearer token", request.method, request.path)
             return error_response(401, "missing bearer token")
         found = await api.store.token_by_hash(token_hash(token.strip()))
-        if found is None or found.revoked_at is not None:
-            log.warning("refused %s %s: unknown or revoked token", request.method, request.path)
+        if found is None:
+            log.warning("refused %s %s: unknown token", request.method, request.path)
+            return error_response(401, "unknown or revoked token")
+        if found.revoked_at is not None:
+            log.warning("refused %s %s: revoked token %r", request.method, request.path, found.name)
             return error_response(401, "unknown or revoked token")
         request[TOKEN] = found
         return await handler(request)
@@ -304,7 +309,15 @@ class Routes:
                 obj["actor"] = token.name
             obj.setdefault("at", now)
             try:
-                signals.append(parse_signal(obj, self.index.topology, source="api", line=line))
+                signal = parse_signal(obj, self.index.topology, source="api", line=line)
+                if signal.at > self.api.clock() + MAX_CLOCK_SKEW_S:
+                    problems.append(
+                        Problem(
+                            "api", line, f"{prefix}at", "in the future; check the sender's clock"
+                        )
+                    )
+                    continue
+                signals.append(signal)
                 ext_ids.append(ext_id)
             except SignalError as exc:
                 problems += [
@@ -324,7 +337,7 @@ class Routes:
 
     async def outages(self, request: web.Request) -> web.Response:
         _require(request, Permission.READ, "read outages")
-        query = _outage_query(request.query)
+        query = _outage_query(request.query, self.index.topology.areas)
         rows = await self.api.store.outages(query)
         deadlines = await self.api.store.deadlines([r.outage.id for r in rows])
         now = self.api.clock()
@@ -379,7 +392,7 @@ class Routes:
         if element_id not in self.index.topology.elements:
             raise NotFoundError(f"unknown element {element_id!r}")
         rows = await self.api.store.outages(OutageQuery(states=_ACTIVE, limit=1000))
-        rows = [r for r in rows if self.index.dominates(r.outage.root, element_id)]
+        rows = [r for r in rows if covers(self.index, r.outage.scope, element_id)]
         deadlines = await self.api.store.deadlines([r.outage.id for r in rows])
         now = self.api.clock()
         found = [outage_json(r, deadlines[r.outage.id], self.index, now) for r in rows]
@@ -419,7 +432,7 @@ def _time_param(query: Any, name: str, default: float) -> float:
         raise HttpError(422, f"{name}: {exc}", [Problem("api", None, name, str(exc))]) from None
 
 
-def _outage_query(query: Any) -> OutageQuery:
+def _outage_query(query: Any, areas: Mapping[str, object]) -> OutageQuery:
     problems: list[Problem] = []
 
     def choices(
@@ -461,6 +474,10 @@ def _outage_query(query: Any) -> OutageQuery:
             problems.append(Problem("api", None, "limit", f"expected 1 to 1000, got {text!r}"))
         else:
             limit = int(text)
+    area = query.get("area")
+    if area is not None and area not in areas:
+        known = ", ".join(sorted(areas))
+        problems.append(Problem("api", None, "area", f"unknown area {area!r}; one of {known}"))
     if problems:
         raise HttpError(422, "; ".join(f"{p.field}: {p.message}" for p in problems), problems)
     return OutageQuery(

@@ -29,6 +29,16 @@ class Scope:
     communities_touched: tuple[str, ...]  # any subscriber affected (service centres)
 
 
+def covers(index: GraphIndex, scope: Scope, element: str) -> bool:
+    """Whether the element is inside the scope (is a caller there affected?)."""
+    root, *rest = scope.parts
+    if index.element(root).kind is Kind.PLATFORM:
+        return True  # nobody can log in
+    if scope.whole:
+        return any(index.dominates(part, element) for part in scope.parts)
+    return element == root or any(index.dominates(part, element) for part in rest)
+
+
 class ScopeCalculator:
     def __init__(self, index: GraphIndex, th: Thresholds) -> None:
         self.index = index

@@ -70,6 +70,7 @@ _EN: dict[str, str] = {
     "deadline.callback": "call customers back",
     "deadline.record": "fault handling record",
     "deadline.report": "fault report",
+    "deadline.progress": "hourly progress update",
     "deadline.status.pending": "pending",
     "deadline.status.met": "met",
     "deadline.status.late": "met late",
@@ -231,6 +232,7 @@ _ZH: dict[str, str] = {
     "deadline.callback": "回访用户",
     "deadline.record": "故障处理记录",
     "deadline.report": "故障处理报告",
+    "deadline.progress": "每小时进展通报",
     "deadline.status.pending": "未到期",
     "deadline.status.met": "按时",
     "deadline.status.late": "超时完成",
@@ -349,7 +351,12 @@ def label(prefix: str, value: str, lang: Lang) -> str:
     The daemon may learn a cause or deadline kind before the catalogue does; showing
     the raw word beats failing the whole command.
     """
-    return MESSAGES[lang].get(f"{prefix}.{value}", value)
+    found = MESSAGES[lang].get(f"{prefix}.{value}")
+    if found is None:  # numbered kinds: progress_2 -> "hourly progress update #2"
+        base, _, number = value.rpartition("_")
+        if number.isdigit() and f"{prefix}.{base}" in MESSAGES[lang]:
+            return f"{MESSAGES[lang][f'{prefix}.{base}']} #{number}"
+    return value if found is None else found
 
 
 def pick_lang(value: str | None) -> Lang:

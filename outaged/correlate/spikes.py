@@ -66,7 +66,7 @@ class Window:
             _decrement(self.reporters, reporter)
             if community is not None:
                 _decrement(self.communities, community)
-            if learn:
+            if learn and at >= self.learned_at:  # late reports must not blow up the decay
                 self.learned = self.learned * math.exp(-(at - self.learned_at) / tau) + 1.0
                 self.learned_at = at
 
@@ -181,7 +181,7 @@ class SpikeDetector:
             subscribers = self.index.subtree_subscribers[element]
             if reporters < th.spike_min_share * subscribers:
                 return False
-        decay = math.exp(-(at - window.learned_at) / th.baseline_tau_s)
+        decay = math.exp(-max(0.0, at - window.learned_at) / th.baseline_tau_s)
         learned_per_s = window.learned * decay / th.baseline_tau_s
         rate = max(learned_per_s, self._prior_per_s[cls] * subscribers)
         return poisson_tail(reporters, rate * th.spike_window_s) <= th.spike_p_value

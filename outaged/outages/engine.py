@@ -12,7 +12,7 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable
 
-from outaged.classify.scope import Scope, ScopeCalculator
+from outaged.classify.scope import Scope, ScopeCalculator, covers
 from outaged.classify.severity import on_site_by, restore_by, severity
 from outaged.correlate.election import Evidence, Root, elect
 from outaged.correlate.health import Health, State, expire_flap, flap_expiry, observe
@@ -57,6 +57,7 @@ class Engine:
         self._notes: list[tuple[float, str, str]] = []  # (at, element, text) for timelines
         self._probe_evidence: set[str] = set()
         self._holds: dict[str, float] = {}  # root element -> since when its opening waits
+        self._first_reports: dict[int, float] = {}  # outage id -> a first customer call
         # element -> (what its evidence was built from, the evidence): storms repeat it
         self._evidence_cache: dict[str, tuple[tuple[bool, tuple[tuple[str, float], ...]], Evidence]]
         self._evidence_cache = {}
@@ -91,10 +92,11 @@ class Engine:
                 self._probe(signal)
             case Report():
                 cls = report_class(signal.category)
-                if cls is not None and self.spikes.add(
-                    signal.at, signal.element, cls, signal.subscriber
-                ):
+                if cls is None:
+                    return
+                if self.spikes.add(signal.at, signal.element, cls, signal.subscriber):
                     self._dirty = True
+                self._first_report(signal)
             case InterfaceStatus():
                 self._interface(signal.at, signal.element, signal.interface, signal.up)
             case Trap():
@@ -140,6 +142,18 @@ class Engine:
             self._flapping.add(element)
         if was_state is State.DOWN and health.state is State.UP:
             self.spikes.clear_below(element, signal.at)
+
+    def _first_report(self, report: Report) -> None:
+        """The seed report's "first report time": the first customer call inside an
+        open outage, even one that opened on probes or a person's word."""
+        for outage in self.outages.values():
+            if (
+                outage.status is Status.OPEN
+                and (outage.first_report_at is None or report.at < outage.first_report_at)
+                and covers(self.index, outage.scope, report.element)
+            ):
+                known = self._first_reports.get(outage.id, report.at)
+                self._first_reports[outage.id] = min(known, report.at)
 
     def _has_evidence(self) -> bool:
         return bool(self._probe_evidence or self.manual or self.spikes.active or self.uplinks)
@@ -490,6 +504,12 @@ class Engine:
 
     def _notes_to_decisions(self, now: float) -> list[Decision]:
         decisions = []
+        for outage_id, at in self._first_reports.items():
+            outage = self.outages[outage_id]
+            if outage.status is Status.OPEN:
+                outage = self.outages[outage_id] = dataclasses.replace(outage, first_report_at=at)
+                decisions.append(Decision(now, Event.UPDATED, outage, "first customer report"))
+        self._first_reports.clear()
         for _at, element, text in self._notes:
             for outage in self._covering(element):
                 decisions.append(Decision(now, Event.UPDATED, outage, text))

@@ -19,6 +19,7 @@ MIN = 60.0
 HOUR = 3600.0
 ACK_CHECKS = (("ack_15", 15 * MIN), ("ack_30", 30 * MIN), ("ack_45", 45 * MIN))
 LEADERSHIP_SEVERITIES = frozenset({Severity.S1, Severity.S2, Severity.S3})
+PROGRESS = "progress_"
 
 Deadlines = dict[str, Deadline]
 
@@ -71,6 +72,20 @@ def _dispatched(deadlines: Deadlines, now: float, severity: Severity) -> None:
     for name, after in ACK_CHECKS:
         _fresh(deadlines, name, now + after)
     _fresh(deadlines, "on_site", now + ON_SITE_S[severity])
+    if _pending_progress(deadlines) is None:
+        _next_progress(deadlines, now)
+
+
+def _pending_progress(deadlines: Deadlines) -> str | None:
+    return next(
+        (n for n, d in deadlines.items() if n.startswith(PROGRESS) and d.met_at is None), None
+    )
+
+
+def _next_progress(deadlines: Deadlines, now: float) -> None:
+    """Progress is reported every hour while the outage is worked on: progress_1, _2, ..."""
+    number = 1 + sum(1 for n in deadlines if n.startswith(PROGRESS))
+    _fresh(deadlines, f"{PROGRESS}{number}", now + HOUR)
 
 
 def after_action(
@@ -104,9 +119,17 @@ def after_action(
     elif action is Action.DIAGNOSE:
         meet(found, "diagnose", now)
         found.setdefault("external_message", Deadline("external_message", now + 10 * MIN))
+    elif action is Action.PROGRESS:
+        pending = _pending_progress(found)
+        if pending is not None:
+            meet(found, pending, now)
+        _next_progress(found, now)
     elif action is Action.RESTORE:
         meet(found, "restore", now)
         _fresh(found, "verify", now + 5 * MIN)
+        pending = _pending_progress(found)
+        if pending is not None:  # repaired: no more hourly updates are owed
+            del found[pending]
     elif action is Action.VERIFY:
         meet(found, "verify", now)
         _fresh(found, "callback", now + 10 * MIN)
@@ -116,6 +139,8 @@ def after_action(
     elif action is Action.VERIFY_FAILED:
         meet(found, "verify", now)
         _unmeet(found, "restore")
+        if _pending_progress(found) is None:
+            _next_progress(found, now)
     elif action is Action.CALLBACK_DONE:
         meet(found, "callback", now)
     elif action is Action.CLOSE:
