@@ -57,6 +57,7 @@ class Engine:
         self._notes: list[tuple[float, str, str]] = []  # (at, element, text) for timelines
         self._probe_evidence: set[str] = set()
         self._holds: dict[str, float] = {}  # root element -> since when its opening waits
+        self._hold_expiry = float("inf")  # the first hold to give up waiting
         self._first_reports: dict[int, float] = {}  # outage id -> a first customer call
         # element -> (what its evidence was built from, the evidence): storms repeat it
         self._evidence_cache: dict[str, tuple[tuple[bool, tuple[tuple[str, float], ...]], Evidence]]
@@ -188,13 +189,14 @@ class Engine:
             times += [t for t in (window.start, window.end) if t > after]
         if self._dirty:
             times.append(self._last_election + self.min_interval)
-        times += [since + self.th.hold_max_s for since in self._holds.values()]
+        if self._holds:
+            times.append(self._hold_expiry)
         return min((t for t in times if t is not None), default=None)
 
     def _expire(self, now: float) -> None:
         if self.spikes.expire(now):
             self._dirty = True
-        if any(now >= since + self.th.hold_max_s for since in self._holds.values()):
+        if now >= self._hold_expiry:
             self._dirty = True
         for element in list(self._flapping):
             health = self.health[element]
@@ -357,6 +359,7 @@ class Engine:
                 claimed.add(outage.id)
                 decisions.append(Decision(now, Event.OPENED, outage, outage.reason))
         self._holds = holds
+        self._hold_expiry = min(holds.values(), default=float("inf")) + self.th.hold_max_s
         for outage_id, below in residuals.items():
             # One fault left: it is the root now (the deepest element explaining
             # the evidence). Several: keep them together under the old root.
