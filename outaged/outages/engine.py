@@ -259,22 +259,12 @@ class Engine:
         evidence: dict[str, Evidence] = {}
         overruns: dict[str, float] = {}
         planned = bool(self.maintenance)
+        cache = self._evidence_cache
         for element, items in found.items():
-            if len(items) == 1 and not planned:  # the storm case: one reason, no windows
-                reason, first_at = items[0]
-                if not (element in above and reason.startswith("reports")):
-                    evidence[element] = Evidence(
-                        element,
-                        first_at,
-                        reason in _HARD_REASONS,
-                        reason == "reports:degraded",
-                        (reason,),
-                    )
-                continue
             key = (element in above, tuple(items))
-            cached = self._evidence_cache.get(element)
+            cached = cache.get(element)
             if cached is not None and cached[0] == key and not planned:
-                evidence[element] = cached[1]
+                evidence[element] = cached[1]  # in a storm, nearly always
                 continue
             kept = []
             for reason, first_at in items:
