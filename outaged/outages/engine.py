@@ -48,7 +48,9 @@ class Engine:
         self.manual: dict[str, ManualFault] = {}
         self.uplinks: dict[str, dict[str, tuple[bool, float]]] = {}
         self.maintenance: list[Maintenance] = []
-        self.outages: dict[int, Outage] = {}
+        self.outages: dict[int, Outage] = {}  # every record, for the ledger; write with _put
+        self._open_ids: set[int] = set()
+        self._restored: dict[int, float] = {}  # id -> restored_at, pruned after the relapse window
         self.next_id = first_id
         self._scopes = ScopeCalculator(index, self.th)
         self._healthy_below: defaultdict[str, int] = defaultdict(int)
@@ -71,9 +73,21 @@ class Engine:
         """Take back persisted outages after a restart, so the evidence that is
         re-ingested matches them instead of opening duplicates."""
         for outage in outages:
-            self.outages[outage.id] = outage
+            self._put(outage)
         self.next_id = max(self.next_id, next_id)
         self._dirty = True
+
+    def _put(self, outage: Outage) -> None:
+        self.outages[outage.id] = outage
+        self._open_ids.discard(outage.id)
+        self._restored.pop(outage.id, None)
+        if outage.status is Status.OPEN:
+            self._open_ids.add(outage.id)
+        elif outage.status is Status.RESTORED and outage.restored_at is not None:
+            self._restored[outage.id] = outage.restored_at
+
+    def _live(self) -> list[Outage]:
+        return [self.outages[i] for i in sorted(self._open_ids)]
 
     @property
     def dirty(self) -> bool:
@@ -147,11 +161,9 @@ class Engine:
     def _first_report(self, report: Report) -> None:
         """The seed report's "first report time": the first customer call inside an
         open outage, even one that opened on probes or a person's word."""
-        for outage in self.outages.values():
-            if (
-                outage.status is Status.OPEN
-                and (outage.first_report_at is None or report.at < outage.first_report_at)
-                and covers(self.index, outage.scope, report.element)
+        for outage in self._live():
+            if (outage.first_report_at is None or report.at < outage.first_report_at) and covers(
+                self.index, outage.scope, report.element
             ):
                 known = self._first_reports.get(outage.id, report.at)
                 self._first_reports[outage.id] = min(known, report.at)
@@ -301,15 +313,10 @@ class Engine:
         decisions: list[Decision] = []
         claimed: set[int] = set()
         horizon = now - self.th.relapse_window_s
-        live = [o for o in self.outages.values() if o.status is Status.OPEN]
-        recent = sorted(
-            (
-                o
-                for o in self.outages.values()
-                if o.status is Status.RESTORED and (o.restored_at or 0.0) >= horizon
-            ),
-            key=lambda o: -o.id,
-        )
+        live = self._live()
+        for old in [i for i, at in self._restored.items() if at < horizon]:
+            del self._restored[old]
+        recent = [self.outages[i] for i in sorted(self._restored, reverse=True)]
         residuals: dict[int, list[Root]] = defaultdict(list)
         holds: dict[str, float] = {}
         index = self.index
@@ -361,7 +368,7 @@ class Engine:
         for outage in live:
             if outage.id not in claimed:
                 done = dataclasses.replace(outage, status=Status.RESTORED, restored_at=now)
-                self.outages[outage.id] = done
+                self._put(done)
                 decisions.append(Decision(now, Event.RESTORED, done, "evidence cleared"))
         return decisions
 
@@ -397,7 +404,7 @@ class Engine:
     def _open(self, root: Root, overruns: dict[str, float], now: float) -> Outage:
         outage = self._build(root, self.next_id, now, root.first_at, None, None, overruns)
         self.next_id += 1
-        self.outages[outage.id] = outage
+        self._put(outage)
         return outage
 
     def _update(
@@ -425,12 +432,12 @@ class Engine:
             why = ["relapse: evidence returned", *why]
         if not why:
             return []
-        self.outages[outage.id] = updated
+        self._put(updated)
         return [Decision(now, Event.UPDATED, updated, "; ".join(why))]
 
     def _merge(self, outage: Outage, into: int, now: float) -> Decision:
         merged = dataclasses.replace(outage, status=Status.MERGED, merged_into=into)
-        self.outages[outage.id] = merged
+        self._put(merged)
         return Decision(now, Event.MERGED, merged, f"merged into outage {into}")
 
     def _build(
@@ -492,7 +499,7 @@ class Engine:
             cause_diagnosed=True,
             restore_by=restore_by(outage.severity, outage.occurred_at, cause, element.contract),
         )
-        self.outages[outage_id] = updated
+        self._put(updated)
         return Decision(now, Event.UPDATED, updated, f"cause set to {cause}")
 
     def _notes_to_decisions(self, now: float) -> list[Decision]:
@@ -500,7 +507,8 @@ class Engine:
         for outage_id, at in self._first_reports.items():
             outage = self.outages[outage_id]
             if outage.status is Status.OPEN:
-                outage = self.outages[outage_id] = dataclasses.replace(outage, first_report_at=at)
+                outage = dataclasses.replace(outage, first_report_at=at)
+                self._put(outage)
                 decisions.append(Decision(now, Event.UPDATED, outage, "first customer report"))
         self._first_reports.clear()
         for _at, element, text in self._notes:
@@ -510,15 +518,15 @@ class Engine:
         return decisions
 
     def _covering(self, element: str) -> Iterable[Outage]:
-        for outage in self.outages.values():
-            if outage.status is Status.OPEN and (
+        for outage in self._live():
+            if (
                 self.index.dominates(outage.root, element)
                 or outage.root in self.index.element(element).parents
             ):
                 yield outage
 
     def open_outages(self) -> list[Outage]:
-        return [o for o in self.outages.values() if o.status is Status.OPEN]
+        return self._live()
 
 
 def _confidence(root: Root, th: Thresholds) -> float:
