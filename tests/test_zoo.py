@@ -433,12 +433,7 @@ def test_zoo_two_elements_cutting_off_a_multi_homed_one_make_two_outages(
 
 @pytest.mark.parametrize(
     "name",
-    [
-        pytest.param(n, marks=pytest.mark.xfail(reason=LAGGING_SYMPTOM, strict=True))
-        if n in LAGGING_SYMPTOM_NETS
-        else n
-        for n in NETWORKS
-    ],
+    NETWORKS,
 )
 def test_zoo_multi_homed_symptom_back_a_cycle_late_stays_in_its_outage(
     name: str, nets: dict[str, Net], tmp_path: Path

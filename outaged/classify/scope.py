@@ -83,7 +83,7 @@ class ScopeCalculator:
         return Scope(
             # listed parts that add up to everything under the root are the whole of it
             whole=platform
-            or (len(parts) == 1 and parts[0][1])
+            or all(whole for _, whole in parts)
             or (not root.joined and subscribers >= index.subtree_subscribers[root.element] > 0),
             elements=elements,
             subscribers=subscribers,

@@ -311,62 +311,76 @@ class Engine:
         self, roots: list[Root], overruns: dict[str, float], now: float
     ) -> list[Decision]:
         decisions: list[Decision] = []
-        claimed: set[int] = set()
         horizon = now - self.th.relapse_window_s
         live = self._live()
         for old in [i for i, at in self._restored.items() if at < horizon]:
             del self._restored[old]
         recent = [self.outages[i] for i in sorted(self._restored, reverse=True)]
-        residuals: dict[int, list[Root]] = defaultdict(list)
+        keepers: dict[int, Root] = {}  # outage -> the root at or above its root
+        merged: set[int] = set()
+        residuals: dict[int, list[Root]] = defaultdict(list)  # outage -> what is left of it
         holds: dict[str, float] = {}
         index = self.index
         depth = index.depth
         for root in sorted(roots, key=lambda r: (depth[r.element], r.element)):
-            above = [o for o in live if o.id not in claimed and self._covers(root, o)]
+            taken = keepers.keys() | merged | residuals.keys()
+            above = [o for o in live if o.id not in taken and self._covers(root, o)]
             if above:  # the same fault, or it grew: keep the oldest record
                 keeper, *others = sorted(above, key=lambda o: o.id)
-                claimed.add(keeper.id)
-                decisions += self._update(keeper, root, overruns, now)
+                keepers[keeper.id] = root
                 for other in others:
-                    claimed.add(other.id)
+                    merged.add(other.id)
                     decisions.append(self._merge(other, keeper.id, now))
                 continue
-            # What is still out under an outage whose root came back (recovery is
-            # seen element by element across a probe cycle) stays in that outage.
-            hosts = [o for o in live if o.id not in claimed or o.id in residuals]
+            # What is still out under an outage whose root came back, or of what was
+            # joined to it (recovery is seen element by element across a probe
+            # cycle), stays in that outage.
             host = max(
-                (o for o in hosts if index.dominates(o.root, root.element)),
+                (
+                    o
+                    for o in live
+                    if o.id not in merged
+                    and any(index.dominates(p, root.element) for p in (o.root, *o.scope.parts))
+                ),
                 key=lambda o: depth[o.root],
                 default=None,
             )
             if host is not None:
                 residuals[host.id].append(root)
-                claimed.add(host.id)
                 continue
             relapsed = next(
-                (o for o in recent if o.id not in claimed and self._related(o, root)), None
+                (o for o in recent if o.id not in taken and self._related(o, root)), None
             )
             if relapsed is not None:
-                claimed.add(relapsed.id)
+                keepers[relapsed.id] = root
                 decisions += self._update(relapsed, root, overruns, now, relapse=True)
             elif self._held(root, now):
                 holds[root.element] = self._holds.get(root.element, now)
             else:
                 outage = self._open(root, overruns, now)
-                claimed.add(outage.id)
+                keepers[outage.id] = root
                 decisions.append(Decision(now, Event.OPENED, outage, outage.reason))
         self._holds = holds
         self._hold_expiry = min(holds.values(), default=float("inf")) + self.th.hold_max_s
-        for outage_id, below in residuals.items():
-            # One fault left: it is the root now (the deepest element explaining
-            # the evidence). Several: keep them together under the old root.
-            host = self.outages[outage_id]
-            rest = (
-                below[0] if len(below) == 1 else Root(host.root, None, tuple(below), residual=True)
-            )
-            decisions += self._update(host, rest, overruns, now)
         for outage in live:
-            if outage.id not in claimed:
+            if outage.id in merged:
+                continue
+            kept = keepers.get(outage.id)
+            left = residuals.get(outage.id, [])
+            if kept is not None:
+                if left:  # it still answers for symptoms that are not under it
+                    kept = dataclasses.replace(kept, joined=(*kept.joined, *left))
+                decisions += self._update(outage, kept, overruns, now)
+            elif left:
+                # One fault left: it is the root now (the deepest element explaining
+                # the evidence). Several: keep them together under the old root.
+                rest = (
+                    left[0]
+                    if len(left) == 1
+                    else Root(outage.root, None, tuple(left), residual=True)
+                )
+                decisions += self._update(outage, rest, overruns, now)
+            else:
                 done = dataclasses.replace(outage, status=Status.RESTORED, restored_at=now)
                 self._put(done)
                 decisions.append(Decision(now, Event.RESTORED, done, "evidence cleared"))
@@ -564,7 +578,10 @@ def _changes(old: Outage, new: Outage) -> list[str]:
     if old.severity != new.severity:
         why.append(f"severity {old.severity.value} -> {new.severity.value}")
     if (old.scope.elements, old.scope.subscribers) != (new.scope.elements, new.scope.subscribers):
-        grew = new.scope.subscribers >= old.scope.subscribers
+        grew = (new.scope.subscribers, new.scope.elements) >= (
+            old.scope.subscribers,
+            old.scope.elements,
+        )
         why.append(
             f"scope {'grew' if grew else 'shrank'} to {new.scope.elements} elements, "
             f"{new.scope.subscribers} subscribers"
