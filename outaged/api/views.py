@@ -60,6 +60,7 @@ def outage_json(
         "flapping": o.flapping,
         "reason": o.reason,
         "evidence": list(o.evidence),
+        "evidence_count": max(o.evidence_count, len(o.evidence)),
         "cause": o.cause,
         "possible_cause": o.possible_cause,
         "lost_redundancy": list(o.lost_redundancy),

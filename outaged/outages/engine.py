@@ -9,6 +9,7 @@ scope moves, restored when its evidence is gone. Pure: no I/O, no clock.
 from __future__ import annotations
 
 import dataclasses
+import heapq
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -18,7 +19,7 @@ from outaged.correlate.election import Evidence, Root, elect
 from outaged.correlate.health import Health, State, expire_flap, flap_expiry, observe
 from outaged.correlate.spikes import ReportClass, SpikeDetector, report_class
 from outaged.errors import Problem, SignalError
-from outaged.outages.model import Decision, Event, Outage, Status
+from outaged.outages.model import EVIDENCE_SHOWN, Decision, Event, Outage, Status
 from outaged.signals import (
     InterfaceStatus,
     Maintenance,
@@ -494,7 +495,8 @@ class Engine:
             scope=scope,
             confidence=_confidence(root, self.th),
             reason=_describe(root, scope, overrun, flapping),
-            evidence=tuple(sorted(e.element for e in evidence)),
+            evidence=tuple(heapq.nsmallest(EVIDENCE_SHOWN, (e.element for e in evidence))),
+            evidence_count=len(evidence),
             cause=cause,
             cause_diagnosed=diagnosed,
             possible_cause=possible,

@@ -38,7 +38,7 @@ class Outage:
     scope: Scope
     confidence: float
     reason: str
-    evidence: tuple[str, ...]  # elements whose signals it explains
+    evidence: tuple[str, ...]  # elements whose signals it explains (the first EVIDENCE_SHOWN)
     cause: str | None = None  # "fibre", "power", ... (set by diagnosis or a passive root)
     cause_diagnosed: bool = False  # a person set the cause: it outlives re-rooting
     possible_cause: str | None = None  # a passive element right above the root
@@ -47,6 +47,10 @@ class Outage:
     degraded: bool = False
     restored_at: float | None = None
     merged_into: int | None = None
+    evidence_count: int = 0  # all of them: a storm explains thousands
+
+
+EVIDENCE_SHOWN = 100
 
 
 @dataclass(frozen=True, slots=True)
