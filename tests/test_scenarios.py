@@ -351,3 +351,19 @@ def test_every_building_of_a_community_reporting_is_the_whole_community(tmp_path
     final = latest(decisions, o["outage"])
     assert (final["root"], final["severity"], final["partial"]) == ("m2-c4", "S3", False)
     assert final["affected_subscribers"] == index.subtree_subscribers["m2-c4"]
+
+
+def test_a_root_whose_children_were_not_yet_probed_opens_whole_once_they_are(tmp_path, city):
+    _, index = city
+    below = set(index.cut_off("m3-c3")) - {"m3-c3"}
+    tl = Timeline()
+
+    # The community is re-probed fast and is down before its buildings' next probes.
+    def failing(e: str, t: float) -> bool:
+        return (e == "m3-c3" and t >= 5) or (e in below and t >= 8)
+
+    tl.probes(probed(index), 0, 15, failing=failing)
+    decisions = scenario(tmp_path, city, tl)
+    (o,) = opened(decisions)
+    assert (o["root"], o["severity"], o["partial"]) == ("m3-c3", "S3", False)
+    assert o["affected_subscribers"] == index.subtree_subscribers["m3-c3"]

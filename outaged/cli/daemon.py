@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 
@@ -85,6 +86,11 @@ async def _serve(config: Config) -> int:
             os._exit(1)
         log.info("%s: stopping (send it again to force)", signal.Signals(signum).name)
         stopping.set()
+        # Each stop step is bounded in the loop; this bounds the whole stop even if
+        # something blocks the loop itself. Everything acknowledged is already committed.
+        watchdog = threading.Timer(2 * config.shutdown_timeout_s, _stop_overdue)
+        watchdog.daemon = True
+        watchdog.start()
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
@@ -94,6 +100,12 @@ async def _serve(config: Config) -> int:
     finally:
         await app.stop()
     return 0
+
+
+def _stop_overdue() -> None:
+    log.error("graceful stop overdue: exiting now (the store is crash-safe)")
+    logging.shutdown()
+    os._exit(1)
 
 
 async def _token(args: argparse.Namespace) -> int:

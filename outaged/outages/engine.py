@@ -404,9 +404,16 @@ class Engine:
         )
 
     def _held(self, root: Root, now: float) -> bool:
-        """A failing-but-not-yet-down element above may be the real root: wait for it,
-        but never longer than `hold_max_s` (a slowly probed parent)."""
-        if not self._suspects or now - self._holds.get(root.element, now) >= self.th.hold_max_s:
+        """Wait while the picture is still settling, never longer than `hold_max_s`:
+        a failing-but-not-yet-down element above may be the real root, or elements
+        below a root whose probes just failed have not been probed since."""
+        if now - self._holds.get(root.element, now) >= self.th.hold_max_s:
+            return False
+        own = root.own
+        probed_down = own is not None and "down" in own.reasons and "manual" not in own.reasons
+        if probed_down and self._healthy_below.get(root.element, 0) > 0:
+            return True
+        if not self._suspects:
             return False
         index = self.index
         chain = [root.element, *index.dominators(root.element)]
