@@ -184,3 +184,13 @@ def test_restore_deadlines(sev, cause, contract, hours):
 def test_on_site_deadline_is_half_an_hour_for_s1():
     assert on_site_by(Severity.S1, 0.0) == 1800.0
     assert on_site_by(Severity.S3, 0.0) == 3600.0
+
+
+@pytest.mark.parametrize("ts", [1795000000.1239996, 1795000000.9999999, 0.0, 1795000000.5])
+def test_iso_times_never_print_later_than_they_are(ts):
+    from outaged.intake import parse_time
+    from outaged.outages.model import iso
+
+    printed = iso(ts)
+    assert printed is not None and printed.endswith("Z")
+    assert ts - 0.001 < parse_time(printed) <= ts  # filters like since=opened_at keep it

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -90,5 +91,8 @@ class Decision:
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    text = datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
-    return text.replace("+00:00", "Z")
+    # Truncate to whole milliseconds first: fromtimestamp() rounds to microseconds,
+    # which can carry into the next millisecond and print a time after `ts`.
+    ms = math.floor(ts * 1000)
+    moment = datetime.fromtimestamp(ms // 1000, UTC) + timedelta(milliseconds=ms % 1000)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
