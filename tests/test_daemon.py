@@ -241,3 +241,12 @@ def test_config_errors_name_the_field(tmp_path: Path) -> None:
     assert f"{config}:5: decide.interval_s: expected seconds > 0" in text
     done = run_outaged("run", "--config", str(config), check=False)
     assert done.returncode == 2 and "api.port" in done.stderr
+
+
+def test_new_tokens_never_look_like_command_line_options():
+    from outaged.api.auth import new_token, token_hash
+
+    for _ in range(200):  # token_urlsafe alone starts with "-" about 1 time in 64
+        token, digest = new_token()
+        assert token.startswith("otk_") and not token.startswith("-")
+        assert digest == token_hash(token) and token not in digest

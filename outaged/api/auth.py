@@ -41,7 +41,9 @@ def allowed(role: Role, permission: Permission, action: Action | None = None) ->
 
 def new_token() -> tuple[str, str]:
     """A fresh token and the SHA-256 that is all the store keeps of it."""
-    token = secrets.token_urlsafe(32)
+    # The prefix keeps it from starting with "-" (a CLI would read `--token -x...` as
+    # an option) and makes a leaked token recognisable.
+    token = "otk_" + secrets.token_urlsafe(32)
     return token, token_hash(token)
 
 
