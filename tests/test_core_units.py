@@ -194,3 +194,25 @@ def test_iso_times_never_print_later_than_they_are(ts):
     printed = iso(ts)
     assert printed is not None and printed.endswith("Z")
     assert ts - 0.001 < parse_time(printed) <= ts  # filters like since=opened_at keep it
+
+
+def test_dominators_equal_networkx_on_a_random_multi_homed_dag():
+    import random
+
+    import networkx as nx
+
+    from outaged.topology.graph import SUPER_ROOT
+
+    rng = random.Random(5)
+    elements = [el("core", Kind.CORE), el("egress", Kind.EGRESS)]
+    for i in range(400):
+        earlier = [e.id for e in elements]
+        parents = rng.sample(earlier, 1 if rng.random() < 0.8 else min(3, len(earlier)))
+        elements.append(el(f"n{i}", Kind.ACCESS, *parents, subs=rng.randint(0, 9)))
+    index = topo(*elements)
+    reference = nx.immediate_dominators(index.graph, SUPER_ROOT)
+    reference.pop(SUPER_ROOT, None)
+    assert index.idom == reference
+    for node in rng.sample(sorted(index.idom), 50):
+        below = set(index.cut_off(node))
+        assert index.subtree_subscribers[node] == sum(index.element(e).subscribers for e in below)
