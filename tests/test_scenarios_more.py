@@ -17,45 +17,19 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from bench.gen_topology import generate
-from outaged.topology.graph import GraphIndex
-from outaged.topology.load import load_topology
+from tests import smallnet
+from tests.smallnet import Net, load
 from tests.timeline import Timeline, at, latest, opened, run
 
 REPO = Path(__file__).resolve().parents[1]
 Decision = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Net:
-    path: Path
-    index: GraphIndex
-
-    def probed(self) -> list[str]:
-        return sorted(e.id for e in self.index.topology.elements.values() if e.address)
-
-    def below(self, *elements: str) -> set[str]:
-        return {x for e in elements for x in self.index.cut_off(e)}
-
-    def subs(self, element: str, n: int, skip: int = 0) -> list[str]:
-        under = self.below(element)
-        ids = sorted(s for s, e in self.index.topology.subscribers.items() if e in under)
-        return ids[skip : skip + n]
-
-    def kind(self, element: str) -> str:
-        return str(self.index.element(element).kind)
-
-
-def load(path: Path) -> Net:
-    return Net(path, GraphIndex.build(load_topology(path)))
 
 
 def replay(tmp_path: Path, net: Net, tl: Timeline, *extra: str) -> list[Decision]:
@@ -115,34 +89,11 @@ def el(
 
 
 def write_net(outdir: Path, elements: list[dict[str, Any]], **thresholds: Any) -> Net:
-    rows: list[str] = []
-    docs: list[dict[str, Any]] = []
-    for n, item in enumerate(elements, 1):
-        doc = {k: v for k, v in item.items() if not k.startswith("_")}
-        if item["_probed"]:
-            doc["address"] = f"127.30.{n // 250}.{n % 250 + 1}"
-        if not item.get("parents"):
-            doc.setdefault("area", "backbone")
-        rows += [f"{item['id']}-{i:03d},{item['id']}" for i in range(item["_subs"])]
-        docs.append(doc)
-    doc_all: dict[str, Any] = {
-        "version": 1,
-        "name": "corner case",
-        "subscribers_csv": "subscribers.csv",
-        "people": [{"id": "ops", "name": "Ops", "email": "ops@example.com"}],
-        "areas": [{"id": "backbone", "name": "Backbone", "interface": "ops"}],
-        "call_centre": ["ops"],
-        "elements": docs,
-    }
-    if thresholds:
-        doc_all["thresholds"] = thresholds
-    outdir.mkdir(parents=True, exist_ok=True)
-    (outdir / "subscribers.csv").write_text(
-        "subscriber,element\n" + "".join(r + "\n" for r in rows), encoding="utf-8"
-    )
-    path = outdir / "topology.yaml"
-    path.write_text(yaml.safe_dump(doc_all, allow_unicode=True, sort_keys=False), "utf-8")
-    return load(path)
+    items = [
+        ({k: v for k, v in e.items() if not k.startswith("_")}, e["_subs"], e["_probed"])
+        for e in elements
+    ]
+    return load(smallnet.write(outdir, items, name="corner case", subnet=30, **thresholds))
 
 
 def city_top(platforms: int = 1, rest: int = 2000) -> list[dict[str, Any]]:

@@ -35,13 +35,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from bench.gen_topology import generate
 from outaged.cli.daemon import main as outaged_main
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
 from outaged.topology.model import Kind
+from tests import smallnet
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 MIN = 60.0
@@ -105,20 +105,9 @@ class Signals:
 # --------------------------------------------------------------------------- networks
 
 
-@dataclass(frozen=True)
-class Net:
-    path: Path
-    index: GraphIndex
-
-    def probed(self) -> list[str]:
-        return sorted(e.id for e in self.index.topology.elements.values() if e.address)
-
-    def below(self, *elements: str) -> set[str]:
-        return {x for e in elements for x in self.index.cut_off(e)}
-
+class Net(smallnet.Net):
     def subs(self, element: str, n: int, skip: int = 0) -> list[str]:
-        under = self.below(element)
-        ids = sorted(s for s, e in self.index.topology.subscribers.items() if e in under)
+        ids = super().subs(element, n + skip)
         assert len(ids) >= skip + n, (element, len(ids))
         return ids[skip : skip + n]
 
@@ -136,33 +125,8 @@ def el(eid: str, kind: str, *parents: str, subs: int = 0, silent: bool = False, 
     return item, subs, not silent and kind not in ("fibre", "splitter", "power")
 
 
-def write_net(outdir: Path, items: list[tuple[dict[str, Any], int, bool]], **th: Any) -> Net:
-    rows: list[str] = []
-    docs: list[dict[str, Any]] = []
-    for n, (doc, subs, probed) in enumerate(items, 1):
-        doc = dict(doc)
-        if probed:
-            doc["address"] = f"127.31.{n // 250}.{n % 250 + 1}"
-        rows += [f"{doc['id']}-{i:03d},{doc['id']}" for i in range(subs)]
-        docs.append(doc)
-    top: dict[str, Any] = {
-        "version": 1,
-        "name": "time town",
-        "subscribers_csv": "subscribers.csv",
-        "people": [{"id": "ops", "name": "Ops", "email": "ops@example.com"}],
-        "areas": [{"id": "backbone", "name": "Backbone", "interface": "ops"}],
-        "call_centre": ["ops"],
-        "elements": docs,
-    }
-    if th:
-        top["thresholds"] = th
-    outdir.mkdir(parents=True, exist_ok=True)
-    (outdir / "subscribers.csv").write_text(
-        "subscriber,element\n" + "".join(r + "\n" for r in rows), encoding="utf-8"
-    )
-    path = outdir / "topology.yaml"
-    path.write_text(yaml.safe_dump(top, allow_unicode=True, sort_keys=False), "utf-8")
-    return load(path)
+def write_net(outdir: Path, items: list[smallnet.Item], **th: Any) -> Net:
+    return load(smallnet.write(outdir, items, name="time town", subnet=31, **th))
 
 
 def town_elements() -> list[tuple[dict[str, Any], int, bool]]:
