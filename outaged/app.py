@@ -28,6 +28,7 @@ from outaged.probes.probers import Probers
 from outaged.records.ledger import Ledger
 from outaged.signals import SignalSink
 from outaged.store.base import Store
+from outaged.store.retention import Pruner
 from outaged.store.sqlite import SqliteStore
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
@@ -52,6 +53,7 @@ class App:
         self.port: int | None = None
         self._pipeline: Pipeline | None = None
         self.probers: Probers | None = None
+        self.pruner: Pruner | None = None
         self._cleanup: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         self._stopped = False
 
@@ -82,11 +84,18 @@ class App:
             next_signal_seq=next_seq,
             interval_s=config.decide.interval_s,
             clock=self.clock,
+            evict=config.retention.enabled,
         )
         self._pipeline = pipeline
         await pipeline.step([])  # the recovery evaluation, committed before serving
         loop_task = asyncio.create_task(pipeline.run(), name="decision-loop")
         self._cleanup.append(("decision loop", lambda: self._finish(pipeline, loop_task)))
+        if config.retention.enabled:
+            lookback = self._lookback(index)
+            pruner = Pruner(self.store, config.retention, lookback_s=lookback, clock=self.clock)
+            self.pruner = pruner
+            prune_task = asyncio.create_task(pruner.run(), name="pruner")
+            self._cleanup.append(("pruner", lambda: self._finish(pruner, prune_task)))
         self._cleanup += await probers.start(pipeline.sink)  # a prober that fails is logged
         api = Api(
             index,
@@ -129,10 +138,7 @@ class App:
         ledger = Ledger(engine)
         for row in rows:
             ledger.load(row.record, deadlines[row.outage.id], seqs.get(row.outage.id, 0))
-        lookback = self.config.decide.lookback_s or max(
-            th.spike_window_s, th.flap_window_s, th.spike_clear_after_s
-        )
-        signals = await store.signals_since(now - lookback)
+        signals = await store.signals_since(now - self._lookback(index))
         for stored in signals:
             try:
                 engine.ingest(stored.signal)
@@ -141,8 +147,15 @@ class App:
         log.info("recovered %d outages, re-ingested %d signals", len(rows), len(signals))
         return ledger, last_seq + 1
 
-    async def _finish(self, pipeline: Pipeline, task: asyncio.Task[None]) -> None:
-        pipeline.stop()
+    def _lookback(self, index: GraphIndex) -> float:
+        """How far back a restart re-ingests stored signals (pruning keeps them)."""
+        th = index.topology.thresholds
+        return self.config.decide.lookback_s or max(
+            th.spike_window_s, th.flap_window_s, th.spike_clear_after_s
+        )
+
+    async def _finish(self, worker: Pipeline | Pruner, task: asyncio.Task[None]) -> None:
+        worker.stop()
         await task
 
     async def stop(self) -> None:

@@ -44,6 +44,22 @@ class DecideConfig:
     lookback_s: float | None = None  # re-ingest window on restart; None = from thresholds
 
 
+DAY = 86400.0
+MAX_BATCH_ROWS = 100_000  # one DELETE holds the writer this long at most
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionConfig:
+    """How long the store keeps what only recent decisions need (outages stay forever)."""
+
+    enabled: bool = True  # false: keep everything, in the store and in memory
+    signals_s: float = 30 * DAY  # raw signals; never less than the restart lookback
+    idempotency_s: float = 2 * DAY  # Idempotency-Key answers
+    every_s: float = 600.0  # how often the pruner looks for expired rows
+    batch_rows: int = 1000  # rows per DELETE transaction
+    pause_s: float = 0.05  # between batches, so decision steps commit in between
+
+
 @dataclass(frozen=True, slots=True)
 class IcmpOverride:
     """Per-element ICMP plan: unset fields keep the `probes.icmp` value."""
@@ -102,6 +118,7 @@ class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     decide: DecideConfig = field(default_factory=DecideConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
     probes: ProbesConfig = field(default_factory=ProbesConfig)
     notifier: Literal["log"] = "log"
     shutdown_timeout_s: float = 10.0
@@ -228,6 +245,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             "api",
             "store",
             "decide",
+            "retention",
             "probes",
             "notifier",
             "shutdown_timeout_s",
@@ -243,6 +261,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         api=_api(top.section("api")),
         store=_store(top.section("store")),
         decide=_decide(top.section("decide")),
+        retention=_retention(top.section("retention")),
         probes=_probes(top.section("probes")),
         notifier=top.get("notifier", "log", _choice("log"), "'log'"),
         shutdown_timeout_s=top.get("shutdown_timeout_s", 10.0, _positive, "seconds > 0"),
@@ -284,6 +303,26 @@ def _decide(r: _Reader | None) -> DecideConfig:
         interval_s=r.get("interval_s", 0.05, _positive, "seconds > 0"),
         lookback_s=r.get("lookback_s", None, _positive, "seconds > 0"),
     )
+
+
+def _retention(r: _Reader | None) -> RetentionConfig:
+    if r is None:
+        return RetentionConfig()
+    d = RetentionConfig()
+    r.check_keys(("enabled", "signals_s", "idempotency_s", "every_s", "batch_rows", "pause_s"))
+    return RetentionConfig(
+        enabled=r.flag("enabled", d.enabled),
+        signals_s=r.get("signals_s", d.signals_s, _positive, "seconds > 0"),
+        idempotency_s=r.get("idempotency_s", d.idempotency_s, _positive, "seconds > 0"),
+        every_s=r.get("every_s", d.every_s, _positive, "seconds > 0"),
+        batch_rows=r.get("batch_rows", d.batch_rows, _batch, f"an integer 1-{MAX_BATCH_ROWS}"),
+        pause_s=r.get("pause_s", d.pause_s, _seconds_or_zero, "seconds >= 0"),
+    )
+
+
+def _batch(v: Any) -> int | None:
+    n = _positive_int(v)
+    return n if n is not None and n <= MAX_BATCH_ROWS else None
 
 
 def _probes(r: _Reader | None) -> ProbesConfig:

@@ -33,6 +33,7 @@ log = logging.getLogger("outaged.pipeline")
 Clock = Callable[[], float]
 MAX_STEP_SIGNALS = 20_000  # bound one step's work so replies keep flowing
 MAX_IDLE_S = 60.0
+EVICT_EVERY_S = 60.0  # of the clock: how often finished outages leave memory
 
 
 class IdempotencyConflict(OutagedError):
@@ -108,7 +109,10 @@ class Pipeline:
         next_signal_seq: int,
         interval_s: float = 0.05,
         clock: Clock = time.time,
+        evict: bool = True,
     ) -> None:
+        """`evict`: drop finished outages from memory (`Ledger.evict`); the store
+        keeps them and an action on one loads it back."""
         self.ledger = ledger
         self.engine: Engine = ledger.engine
         self.store = store
@@ -118,6 +122,8 @@ class Pipeline:
         self._seq = next_signal_seq
         self._queue: asyncio.Queue[_Intake | _Act | object] = asyncio.Queue()
         self._last_eval = float("-inf")  # monotonic time of the last evaluation with work
+        self._evict = evict
+        self._next_evict = float("-inf")  # clock time
 
     # ---- the callers' side ----------------------------------------------
 
@@ -225,6 +231,11 @@ class Pipeline:
                 await self.notifier.send(notice)
             except Exception:  # a broken notifier must not stop decisions
                 log.exception("notifier failed for outage %d", notice.outage)
+        if self._evict and now >= self._next_evict:  # committed: memory may let go
+            self._next_evict = now + EVICT_EVERY_S
+            evicted = self.ledger.evict(now)
+            if evicted:
+                log.debug("outages %s finished: out of memory", evicted)
         return stopping
 
     async def _take(self, items: list[_Intake | _Act], step: _Step) -> None:

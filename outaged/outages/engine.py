@@ -49,7 +49,8 @@ class Engine:
         self.manual: dict[str, ManualFault] = {}
         self.uplinks: dict[str, dict[str, tuple[bool, float]]] = {}
         self.maintenance: list[Maintenance] = []
-        self.outages: dict[int, Outage] = {}  # every record, for the ledger; write with _put
+        # open, recently restored, and still worked on; write with _put, drop with forget
+        self.outages: dict[int, Outage] = {}
         self._open_ids: set[int] = set()
         self._restored: dict[int, float] = {}  # id -> restored_at, pruned after the relapse window
         self.next_id = first_id
@@ -86,6 +87,27 @@ class Engine:
             self._open_ids.add(outage.id)
         elif outage.status is Status.RESTORED and outage.restored_at is not None:
             self._restored[outage.id] = outage.restored_at
+
+    def releasable(self, now: float) -> list[int]:
+        """Outages the engine is done with: not open, and restored longer ago than
+        the relapse window (evidence returning after that opens a new outage)."""
+        horizon = now - self.th.relapse_window_s
+        found = []
+        for oid in self.outages:
+            restored = self._restored.get(oid)
+            if oid not in self._open_ids and (restored is None or restored < horizon):
+                found.append(oid)
+        return found
+
+    def forget(self, outage_ids: Iterable[int]) -> None:
+        """Drop finished outages from memory (the store keeps them; `adopt` takes one
+        back). An open outage is never dropped: its evidence is still being matched."""
+        for oid in outage_ids:
+            if oid in self._open_ids:
+                continue
+            self.outages.pop(oid, None)
+            self._restored.pop(oid, None)
+            self._first_reports.pop(oid, None)
 
     def _live(self) -> list[Outage]:
         return [self.outages[i] for i in sorted(self._open_ids)]

@@ -52,6 +52,24 @@ class Ledger:
         self.deadlines[record.id] = {d.name: d for d in deadlines}
         self.seqs[record.id] = last_seq
 
+    def evict(self, now: float) -> list[int]:
+        """Drop outages finished on both sides from memory: the record closed,
+        cancelled or merged, and the engine past its relapse window. The store
+        keeps them; the daemon loads one back when someone acts on it. Outages
+        with changes not yet drained stay. Returns the ids dropped."""
+        pending = self._changes.records.keys() | self._changes.outages.keys()
+        done = []
+        for oid in self.engine.releasable(now):
+            record = self.records.get(oid)
+            if oid not in pending and (record is None or not record.active):
+                done.append(oid)
+        for oid in done:
+            self.records.pop(oid, None)
+            self.deadlines.pop(oid, None)
+            self.seqs.pop(oid, None)
+        self.engine.forget(done)
+        return done
+
     def drain(self) -> Changes:
         changes, self._changes = self._changes, Changes()
         return changes

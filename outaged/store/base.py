@@ -123,3 +123,13 @@ class Store(Protocol):
     async def revoke_token(self, name: str, at: float) -> bool: ...
 
     async def idempotent(self, key: str) -> Idempotent | None: ...
+
+    # ---- retention -----------------------------------------------------
+    async def prune_signals(self, before: float, limit: int) -> int:
+        """Delete at most `limit` signals dated before `before` that `signals_since`
+        would not return for any `since >= before`: never a manual fault that no
+        later "cleared" undoes, a maintenance window still running at `before`,
+        or the newest signal (its seq is where numbering resumes). Returns how many."""
+
+    async def prune_idempotency(self, before: float, limit: int) -> int:
+        """Delete at most `limit` Idempotency-Key answers created before `before`."""

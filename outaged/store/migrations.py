@@ -87,4 +87,6 @@ MIGRATIONS: list[tuple[str, ...]] = [
             created_at {_T} NOT NULL
         )""",
     ),
+    # 2: idempotency keys are pruned by age (outaged/store/retention.py)
+    ("CREATE INDEX idempotency_created ON idempotency (created_at)",),
 ]

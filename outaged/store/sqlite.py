@@ -74,6 +74,32 @@ _UPSERT_OUTAGE = (
 _SELECT_OUTAGE = f"SELECT area, core, {', '.join(_RECORD_COLUMNS)} FROM outages"
 _TERMINAL = tuple(s.value for s in TERMINAL)
 
+# One batch of expired signals (see Store.prune_signals). A manual fault goes once
+# a later "cleared" for its element exists: replaying either from an empty engine
+# leaves the same faults set. The signals_at index finds the old rows.
+_PRUNE_SIGNALS = """
+DELETE FROM signals WHERE seq IN (
+    SELECT s.seq FROM signals s
+    WHERE s.at < :before
+      AND s.seq < (SELECT MAX(seq) FROM signals)
+      AND (
+        s.kind NOT IN ('manual', 'maintenance')
+        OR (s.kind = 'maintenance' AND s.until_at < :before)
+        OR (s.kind = 'manual' AND EXISTS (
+              SELECT 1 FROM signals c
+              WHERE c.kind = 'manual' AND c.element = s.element AND c.seq >= s.seq
+                AND json_extract(c.payload, '$.cleared') = 1))
+      )
+    ORDER BY s.at
+    LIMIT :limit
+)
+"""
+_PRUNE_IDEMPOTENCY = """
+DELETE FROM idempotency WHERE key IN (
+    SELECT key FROM idempotency WHERE created_at < :before ORDER BY created_at LIMIT :limit
+)
+"""
+
 
 class SqliteStore:
     def __init__(self, path: Path) -> None:
@@ -352,6 +378,24 @@ class SqliteStore:
         sql = "SELECT key, request_sha256, status, body, created_at FROM idempotency WHERE key = ?"
         rows = await self._run(self._query, sql, (key,))
         return Idempotent(*rows[0]) if rows else None
+
+    # ---- retention -----------------------------------------------------
+
+    async def prune_signals(self, before: float, limit: int) -> int:
+        return await self._run(self._prune, _PRUNE_SIGNALS, before, limit)
+
+    async def prune_idempotency(self, before: float, limit: int) -> int:
+        return await self._run(self._prune, _PRUNE_IDEMPOTENCY, before, limit)
+
+    def _prune(self, sql: str, before: float, limit: int) -> int:
+        """One short write transaction on the writer thread: commits queue behind
+        it for the time `limit` rows take to delete, never longer."""
+        try:
+            with self._transaction():
+                cur = self.db.execute(sql, {"before": before, "limit": limit})
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: pruning failed: {exc}") from exc
+        return cur.rowcount
 
     def _query(
         self, sql: str, args: Sequence[Any], db: sqlite3.Connection | None = None
