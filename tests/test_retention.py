@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from outaged.config import RetentionConfig, load_config
+from outaged.app import App
+from outaged.config import ApiConfig, Config, IcmpConfig, ProbesConfig, RetentionConfig, load_config
 from outaged.errors import ConfigError
 from outaged.notify.base import LogNotifier
 from outaged.outages.engine import Engine
@@ -251,3 +252,36 @@ def test_open_worked_or_undrained_outages_stay_in_memory(tmp_path: Path) -> None
     ledger.drain()
     assert ledger.evict(later) == [second]
     assert set(engine.outages) == {first}
+
+
+async def test_the_daemon_prunes_in_the_background(tmp_path: Path) -> None:
+    """`App` runs the pruner from its start; expired rows go without anyone asking."""
+    config = Config(
+        topology=write_city(tmp_path / "city"),
+        state_dir=tmp_path / "state",
+        api=ApiConfig(port=0),
+        probes=ProbesConfig(icmp=IcmpConfig(enabled=False)),
+        retention=RetentionConfig(batch_rows=100, pause_s=0.0),
+    )
+    store = await _open(config.db_path)
+    await store.commit(
+        Batch(
+            signals=[_stored(s, _report(T0 + s, s), f"CC-{s}") for s in range(1, 1001)],
+            idempotent=[Idempotent("old-key", "sha", 202, "{}", T0)],
+        )
+    )
+    await store.close()
+    now = T0 + 31 * DAY
+    app = App(config, clock=lambda: now)
+    await app.start()
+    try:
+        for _ in range(200):  # bounded: 10 s
+            with sqlite3.connect(config.db_path) as db:
+                left = db.execute("SELECT COUNT(*) FROM signals").fetchone()[0]
+                keys = db.execute("SELECT COUNT(*) FROM idempotency").fetchone()[0]
+            if (left, keys) == (1, 0):
+                break
+            await asyncio.sleep(0.05)
+        assert (left, keys) == (1, 0)
+    finally:
+        await app.stop()
