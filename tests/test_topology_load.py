@@ -11,7 +11,14 @@ import pytest
 from bench.gen_topology import generate
 from outaged.errors import InputError, Problem, TopologyError
 from outaged.topology.load import load_topology
-from outaged.topology.model import PASSIVE_KINDS, Kind, Severity, Thresholds, Topology
+from outaged.topology.model import (
+    PASSIVE_KINDS,
+    Kind,
+    Severity,
+    Thresholds,
+    Topology,
+    display_name,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures" / "topology"
@@ -606,3 +613,66 @@ def test_the_documented_thresholds_are_the_model_defaults() -> None:
     documented = {key.strip().strip("`"): float(default) for key, default in rows}
     defaults = Thresholds()
     assert documented == {f: float(getattr(defaults, f)) for f in Thresholds.__dataclass_fields__}
+
+
+# ---- display names and the display time zone -----------------------------------------
+
+
+def test_display_names_in_both_languages_for_elements_areas_people(tmp_path: Path) -> None:
+    text = render(
+        {
+            "top": "timezone: Asia/Shanghai\n",
+            "people": "  - {id: zl, name: 赵磊, name_en: Zhao Lei}\n",
+            "areas": "  - {id: north, name: 北区, name_en: North, interface: zl}\n",
+            "elements": "  - {id: b2, kind: building, parents: [comm], name: 三号楼, "
+            "name_en: Building 3}\n",
+        }
+    )
+    topology = load_topology(write(tmp_path, text))
+    assert topology.timezone == "Asia/Shanghai"
+    assert (topology.people["zl"].name, topology.people["zl"].name_en) == ("赵磊", "Zhao Lei")
+    assert (topology.areas["north"].name, topology.areas["north"].name_en) == ("北区", "North")
+    b2 = topology.elements["b2"]
+    assert (b2.name, b2.name_en) == ("三号楼", "Building 3")
+    assert display_name(b2.id, b2.name, b2.name_en, "zh-CN") == "三号楼"
+    assert display_name(b2.id, b2.name, b2.name_en, "en") == "Building 3"
+    assert display_name("b1", "一号楼", "", "en") == "一号楼"  # falls back to name
+    assert display_name("b1", "", "", "zh-CN") == "b1"  # then to the id
+    assert display_name("b1", "", "Building 1", "zh-CN") == "Building 1"
+
+
+def test_csv_elements_may_carry_an_english_name(tmp_path: Path) -> None:
+    elements = CITY_ELEMENTS.replace(",uplinks\n", ",uplinks,name_en\n", 1)
+    rows = elements.splitlines()
+    rows = [rows[0]] + [row + ("," + "North aggregation" if i == 0 else ",") for i, row in
+                        enumerate(rows[1:])]  # fmt: skip
+    topology = load_topology(write_city(tmp_path, "\n".join(rows) + "\n"))
+    m1 = topology.elements["m1"]
+    assert (m1.name, m1.name_en) == ("北区汇聚", "North aggregation")
+    assert topology.elements["m2"].name_en == ""
+
+
+def test_timezone_is_optional_and_an_unknown_zone_is_named(tmp_path: Path) -> None:
+    assert load_topology(write(tmp_path, render({}))).timezone is None
+    text = render({"top": "timezone: Mars/Olympus\n"})
+    path = write(tmp_path, text)
+    assert problems_of(path) == [
+        Problem(
+            str(path),
+            line_of(text, "timezone"),
+            "timezone",
+            "unknown time zone 'Mars/Olympus' (an IANA name such as Asia/Shanghai)",
+        )
+    ]
+
+
+def test_the_shipped_example_has_names_in_both_languages_and_shanghai_time() -> None:
+    topology = load_topology(ROOT / "topology.yaml")
+    assert topology.timezone == "Asia/Shanghai"
+    hy3 = topology.elements["hy-03"]
+    assert (hy3.name, hy3.name_en) == ("华苑小区3号楼", "Huayuan Estate building 3")
+    assert topology.areas["north"].name == "北区" and topology.people["zhao.lei"].name == "赵磊"
+    for element in topology.elements.values():
+        assert element.name and element.name_en, element.id
+    for thing in (*topology.areas.values(), *topology.people.values()):
+        assert thing.name and (thing.name_en or thing.name.isascii()), thing.id

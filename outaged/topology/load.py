@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields, replace
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from outaged.errors import Problem, TopologyError
 from outaged.topology.model import (
@@ -48,6 +49,7 @@ ELEMENT_FIELDS = (
     "name",
     "snmp",
     "uplinks",
+    "name_en",
 )  # also the columns an elements CSV may have
 SUBSCRIBER_COLUMNS = ("subscriber", "element")
 LANGS = ("zh-CN", "en")
@@ -65,12 +67,13 @@ _TOP_KEYS = frozenset(
         "service_centres",
         "call_centre",
         "elements",
+        "timezone",
     }
 )
-_PERSON_KEYS = frozenset({"id", "name", "email", "phone", "webhook", "lang"})
-_AREA_KEYS = frozenset({"id", "name", "interface", "roster", "manager"})
+_PERSON_KEYS = frozenset({"id", "name", "name_en", "email", "phone", "webhook", "lang"})
+_AREA_KEYS = frozenset({"id", "name", "name_en", "interface", "roster", "manager"})
 _LEADERSHIP_KEYS = frozenset({"person", "severities"})
-_CENTRE_KEYS = frozenset({"id", "name", "contacts", "communities"})
+_CENTRE_KEYS = frozenset({"id", "name", "name_en", "contacts", "communities"})
 _ELEMENT_KEYS = frozenset(ELEMENT_FIELDS)
 _KINDS = {k.value: k for k in Kind}
 _SEVERITIES = {s.value: s for s in Severity}
@@ -133,6 +136,7 @@ class _Draft:
     name: str
     snmp: str | None
     uplinks: tuple[str, ...]
+    name_en: str
     source: str
     line: int
     prefix: str  # "elements[3]." in the YAML, "" in a CSV (the field is the column)
@@ -253,6 +257,7 @@ class _Builder:
         if version != VERSION or isinstance(version, bool):
             top.bad("version", f"expected {VERSION}, got {_show(version)}")
         top.text("name")
+        timezone = self.read_timezone(top)
         self.people = self.read_people(doc)
         self.areas = self.read_areas(doc)
         leadership = self.read_leadership(doc)
@@ -285,7 +290,19 @@ class _Builder:
             thresholds=thresholds,
             call_centre=tuple(call_centre),
             source=self.source,
+            timezone=timezone,
         )
+
+    def read_timezone(self, top: _Fields) -> str | None:
+        zone = top.ident("timezone")
+        if zone is None:
+            return None
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            top.bad("timezone", f"unknown time zone {zone!r} (an IANA name such as Asia/Shanghai)")
+            return None
+        return zone
 
     def entries(self, doc: YamlMap, key: str) -> Iterator[tuple[int, YamlMap]]:
         """The mappings of a top-level list; anything else in it is reported."""
@@ -319,6 +336,7 @@ class _Builder:
             pid, name = f.ident("id", required=True), f.text("name", required=True)
             email, phone, webhook = f.text("email"), f.text("phone"), f.text("webhook")
             lang = f.text("lang") or LANGS[0]
+            name_en = f.text("name_en") or ""
             if email is not None and "@" not in email:
                 f.bad("email", f"{email!r} is not an e-mail address")
             if webhook is not None and not webhook.startswith(("http://", "https://")):
@@ -326,7 +344,7 @@ class _Builder:
             if lang not in LANGS:
                 f.bad("lang", f"unknown language {lang!r} (expected one of: {', '.join(LANGS)})")
             if pid is not None and name is not None and self.unique(seen, pid, f, "person"):
-                people[pid] = Person(pid, name, email, phone, webhook, lang)
+                people[pid] = Person(pid, name, email, phone, webhook, lang, name_en)
         return people
 
     def person(self, f: _Fields, key: str, *, required: bool = False) -> str | None:
@@ -351,10 +369,11 @@ class _Builder:
             interface = self.person(f, "interface", required=True)
             roster = self.person_list(f, "roster")
             manager = self.person(f, "manager")
+            name_en = f.text("name_en") or ""
             if aid is None or name is None or interface is None:
                 continue
             if self.unique(seen, aid, f, "area"):
-                areas[aid] = Area(aid, name, interface, tuple(roster), manager)
+                areas[aid] = Area(aid, name, interface, tuple(roster), manager, name_en)
         return areas
 
     def read_leadership(self, doc: YamlMap) -> list[LeadershipRule]:
@@ -381,6 +400,7 @@ class _Builder:
             cid, name = f.ident("id", required=True), f.text("name", required=True)
             contacts = self.person_list(f, "contacts", required=True)
             communities = f.located("communities", required=True)
+            name_en = f.text("name_en") or ""
             for eid, line in communities:
                 draft = self.drafts.get(eid)
                 if draft is None:
@@ -392,7 +412,7 @@ class _Builder:
                 self.add(line, f"{f.prefix}communities", message)
             if cid is not None and name is not None and self.unique(seen, cid, f, "centre"):
                 ids = tuple(eid for eid, _ in communities)
-                centres[cid] = ServiceCentre(cid, name, tuple(contacts), ids)
+                centres[cid] = ServiceCentre(cid, name, tuple(contacts), ids, name_en)
         return centres
 
     def read_thresholds(self, doc: YamlMap) -> Thresholds:
@@ -430,13 +450,13 @@ class _Builder:
         parents = tuple(f.idents("parents"))
         area, snmp, address = f.ident("area"), f.ident("snmp"), f.ident("address")
         subscribers, contract = f.count("subscribers"), f.flag("contract")
-        name = f.text("name") or ""
+        name, name_en = f.text("name") or "", f.text("name_en") or ""
         uplinks = tuple(f.idents("uplinks", numbers=True))
         if eid is None:
             return None
         return _Draft(
             eid, kind, parents, area, subscribers, address, contract, name, snmp, uplinks,
-            self.source, node.line, f.prefix, node, len(self.problems) == before,
+            name_en, self.source, node.line, f.prefix, node, len(self.problems) == before,
         )  # fmt: skip
 
     def csv_elements(self, rel: str, where: tuple[int, str]) -> Iterator[_Draft]:
@@ -488,7 +508,7 @@ class _Builder:
 
     def csv_element(self, cells: tuple[str, ...], source: str, line: int) -> _Draft | None:
         before = len(self.problems)
-        eid, kind_name, parents, area, subs, address, contract, name, snmp, uplinks = cells
+        eid, kind_name, parents, area, subs, address, contract, name, snmp, uplinks, name_en = cells
         kind = _KINDS.get(kind_name)
         if kind is None:
             self.add(line, "kind", _kind_message(kind_name), source)
@@ -509,7 +529,7 @@ class _Builder:
         return _Draft(
             eid, kind, tuple(parents.split(";")) if parents else (), area or None, subscribers,
             address or None, flag, name, snmp or None,
-            tuple(uplinks.split(";")) if uplinks else (), source, line, "", None,
+            tuple(uplinks.split(";")) if uplinks else (), name_en, source, line, "", None,
             len(self.problems) == before,
         )  # fmt: skip
 
@@ -724,7 +744,7 @@ class _Builder:
             if d.kind is not None and d.area is not None and d.contract is not None:
                 elements[d.id] = Element(
                     d.id, d.kind, d.parents, d.area, subscribers, d.address, d.contract,
-                    d.name, d.snmp, d.uplinks, d.line,
+                    d.name, d.snmp, d.uplinks, d.line, d.name_en,
                 )  # fmt: skip
         return elements
 

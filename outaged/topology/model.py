@@ -9,6 +9,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 
+def display_name(ident: str, name: str, name_en: str, lang: str) -> str:
+    """What people read for an element, area or person: zh-CN `name`, English
+    `name_en`, each falling back to the other name and then to the id."""
+    first, second = (name, name_en) if lang.startswith("zh") else (name_en, name)
+    return first or second or ident
+
+
 class Kind(StrEnum):
     CORE = "core"
     EGRESS = "egress"
@@ -51,6 +58,7 @@ class Element:
     snmp: str | None = None  # name of a credential set in the daemon config
     uplinks: tuple[str, ...] = ()  # ifIndex ("3") or ifName ("ge-0/0/1") watched by SNMP
     line: int | None = None  # where it was defined, for error messages
+    name_en: str = ""  # the name shown in English output (falls back to `name`, then `id`)
 
     @property
     def passive(self) -> bool:
@@ -65,6 +73,7 @@ class Person:
     phone: str | None = None
     webhook: str | None = None
     lang: str = "zh-CN"
+    name_en: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +85,7 @@ class Area:
     interface: str  # person id of the interface person (故障接口人)
     roster: tuple[str, ...] = ()  # next people to reassign to, in order
     manager: str | None = None  # centre manager told on reassignment
+    name_en: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +100,7 @@ class ServiceCentre:
     name: str
     contacts: tuple[str, ...]
     communities: tuple[str, ...]
+    name_en: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,3 +140,4 @@ class Topology:
     thresholds: Thresholds = field(default_factory=Thresholds)
     call_centre: tuple[str, ...] = ()  # person ids told the external message
     source: str = "topology.yaml"
+    timezone: str | None = None  # IANA zone times are shown in; None: the machine's zone
