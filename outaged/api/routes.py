@@ -16,6 +16,7 @@ from outaged.api.auth import Permission, Role, allowed, token_hash
 from outaged.api.views import (
     element_json,
     element_probes_json,
+    names_json,
     outage_detail,
     outage_json,
     probers_json,
@@ -42,6 +43,7 @@ from outaged.signals import Signal
 from outaged.store.base import OutageQuery, OutageRow, Store, Token
 from outaged.topology.graph import GraphIndex
 from outaged.topology.model import Severity
+from outaged.zones import parse_zone
 
 log = logging.getLogger("outaged.api")
 
@@ -342,7 +344,10 @@ class Routes:
         deadlines = await self.api.store.deadlines([r.outage.id for r in rows])
         now = self.api.clock()
         body = [outage_json(r, deadlines[r.outage.id], self.index, now) for r in rows]
-        return web.json_response({"outages": body}, dumps=_dumps)
+        topology = self.index.topology
+        answer = {"outages": body, "names": names_json(body, topology)}
+        answer["timezone"] = topology.timezone
+        return web.json_response(answer, dumps=_dumps)
 
     async def _fetch(self, outage_id: int) -> tuple[OutageRow, list[Deadline], list[Entry]]:
         store = self.api.store
@@ -354,7 +359,10 @@ class Routes:
 
     async def _detail(self, outage_id: int) -> dict[str, Any]:
         row, deadlines, timeline = await self._fetch(outage_id)
-        return outage_detail(row, deadlines, timeline, self.index, self.api.clock())
+        body = outage_detail(row, deadlines, timeline, self.index, self.api.clock())
+        body["names"] = names_json(body, self.index.topology)
+        body["timezone"] = self.index.topology.timezone
+        return body
 
     async def outage(self, request: web.Request) -> web.Response:
         _require(request, Permission.READ, "read outages")
@@ -380,8 +388,14 @@ class Routes:
                 f"unknown lang {lang!r}; one of {', '.join(LANGS)}",
                 [Problem("api", None, "lang", "unsupported language")],
             )
+        zone = request.query.get("tz", self.index.topology.timezone)
+        try:
+            tz = parse_zone(zone)
+        except ValueError as exc:
+            raise HttpError(422, f"tz: {exc}", [Problem("api", None, "tz", str(exc))]) from None
         row, deadlines, timeline = await self._fetch(_outage_id(request))
-        text = render_report(row, deadlines, timeline, self.index, self.api.clock(), lang)
+        now = self.api.clock()
+        text = render_report(row, deadlines, timeline, self.index, now, lang, tz)
         return web.Response(text=text, content_type="text/markdown", charset="utf-8")
 
     # ---- elements and statistics ----------------------------------------
@@ -409,7 +423,10 @@ class Routes:
         since = _time_param(request.query, "since", until - STATS_DEFAULT_S)
         rows = await self.api.store.outages(OutageQuery(since=since, until=until, limit=1_000_000))
         deadlines = await self.api.store.deadlines([r.outage.id for r in rows])
-        return web.json_response(stats(rows, deadlines, since, until, now), dumps=_dumps)
+        body = stats(rows, deadlines, since, until, now)
+        body["names"] = names_json(list(body.get("by_area") or ()), self.index.topology)
+        body["timezone"] = self.index.topology.timezone
+        return web.json_response(body, dumps=_dumps)
 
 
 _ACTIVE = frozenset(s.value for s in ACTIVE)

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from outaged.correlate.health import Health
+from outaged.outages import reasons
 from outaged.outages.lifecycle import allowed_actions
 from outaged.outages.model import iso
 from outaged.probes.probers import ElementProbes, ProberStatus
@@ -14,6 +15,7 @@ from outaged.records.deadlines import next_due
 from outaged.records.model import Deadline, Entry
 from outaged.store.base import OutageRow
 from outaged.topology.graph import GraphIndex
+from outaged.topology.model import Topology
 
 
 def outage_json(
@@ -59,6 +61,7 @@ def outage_json(
         "degraded": o.degraded,
         "flapping": o.flapping,
         "reason": o.reason,
+        "reason_parts": reasons.to_json(o.why),
         "evidence": list(o.evidence),
         "evidence_count": max(o.evidence_count, len(o.evidence)),
         "cause": o.cause,
@@ -75,6 +78,33 @@ def outage_json(
         if upcoming is None
         else {"name": upcoming.name, "due": iso(upcoming.due), "late": now > upcoming.due},
     }
+
+
+def names_json(body: Any, topology: Topology) -> dict[str, dict[str, dict[str, str]]]:
+    """Display names of every element, area and person a response mentions.
+
+    The ids stay where they are; this map lets a client show `华苑小区3号楼` or
+    `Huayuan Estate building 3` instead of `hy-03` without a second request.
+    """
+    found: dict[str, dict[str, dict[str, str]]] = {"elements": {}, "areas": {}, "people": {}}
+    tables = (
+        ("elements", topology.elements),
+        ("areas", topology.areas),
+        ("people", topology.people),
+    )
+    stack = [body]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+        elif isinstance(value, str):
+            for table, known in tables:
+                thing = known.get(value)
+                if thing is not None and value not in found[table]:
+                    found[table][value] = {"name": thing.name, "name_en": thing.name_en}
+    return found
 
 
 def _on_site_by(deadlines: list[Deadline]) -> str | None:

@@ -20,6 +20,7 @@ from outaged.correlate.health import Health, State, expire_flap, flap_expiry, ob
 from outaged.correlate.spikes import ReportClass, SpikeDetector, report_class
 from outaged.errors import Problem, SignalError
 from outaged.outages.model import EVIDENCE_SHOWN, Decision, Event, Outage, Status
+from outaged.outages.reasons import Phrase, Why, english
 from outaged.signals import (
     InterfaceStatus,
     Maintenance,
@@ -382,7 +383,7 @@ class Engine:
             else:
                 outage = self._open(root, overruns, now)
                 keepers[outage.id] = root
-                decisions.append(Decision(now, Event.OPENED, outage, outage.reason))
+                decisions.append(Decision(now, Event.OPENED, outage, outage.reason, outage.why))
         self._holds = holds
         self._hold_expiry = min(holds.values(), default=float("inf")) + self.th.hold_max_s
         for outage in live:
@@ -406,7 +407,7 @@ class Engine:
             else:
                 done = dataclasses.replace(outage, status=Status.RESTORED, restored_at=now)
                 self._put(done)
-                decisions.append(Decision(now, Event.RESTORED, done, "evidence cleared"))
+                decisions.append(_decision(now, Event.RESTORED, done, Phrase.of("cleared")))
         return decisions
 
     def _covers(self, root: Root, outage: Outage) -> bool:
@@ -473,16 +474,16 @@ class Engine:
         )
         why = _changes(outage, updated)
         if relapse:
-            why = ["relapse: evidence returned", *why]
+            why = [Phrase.of("relapse"), *why]
         if not why:
             return []
         self._put(updated)
-        return [Decision(now, Event.UPDATED, updated, "; ".join(why))]
+        return [_decision(now, Event.UPDATED, updated, *why)]
 
     def _merge(self, outage: Outage, into: int, now: float) -> Decision:
         merged = dataclasses.replace(outage, status=Status.MERGED, merged_into=into)
         self._put(merged)
-        return Decision(now, Event.MERGED, merged, f"merged into outage {into}")
+        return _decision(now, Event.MERGED, merged, Phrase.of("merged", into=into))
 
     def _build(
         self,
@@ -511,6 +512,7 @@ class Engine:
         flapping = any("flapping" in e.reasons for e in evidence)
         parents = element.parents
         possible = parents[0] if len(parents) == 1 and index.element(parents[0]).passive else None
+        why = _describe(root, scope, overrun, flapping)
         return Outage(
             id=outage_id,
             root=root.element,
@@ -523,7 +525,8 @@ class Engine:
             on_site_by=on_site_by(sev, occurred),
             scope=scope,
             confidence=_confidence(root, self.th),
-            reason=_describe(root, scope, overrun, flapping),
+            reason=english(why),
+            why=why,
             evidence=tuple(heapq.nsmallest(EVIDENCE_SHOWN, (e.element for e in evidence))),
             evidence_count=len(evidence),
             cause=cause,
@@ -545,7 +548,7 @@ class Engine:
             restore_by=restore_by(outage.severity, outage.occurred_at, cause, element.contract),
         )
         self._put(updated)
-        return Decision(now, Event.UPDATED, updated, f"cause set to {cause}")
+        return _decision(now, Event.UPDATED, updated, Phrase.of("cause_set", cause=cause))
 
     def _notes_to_decisions(self, now: float) -> list[Decision]:
         decisions = []
@@ -554,11 +557,11 @@ class Engine:
             if outage.status is Status.OPEN:
                 outage = dataclasses.replace(outage, first_report_at=at)
                 self._put(outage)
-                decisions.append(Decision(now, Event.UPDATED, outage, "first customer report"))
+                decisions.append(_decision(now, Event.UPDATED, outage, Phrase.of("first_report")))
         self._first_reports.clear()
         for _at, element, text in self._notes:
             for outage in self._covering(element):
-                decisions.append(Decision(now, Event.UPDATED, outage, text))
+                decisions.append(_decision(now, Event.UPDATED, outage, Phrase.of("note", text=text)))
         self._notes.clear()
         return decisions
 
@@ -584,43 +587,45 @@ def _confidence(root: Root, th: Thresholds) -> float:
     return 0.8
 
 
-def _describe(root: Root, scope: Scope, overrun: bool, flapping: bool) -> str:
+def _decision(now: float, event: Event, outage: Outage, *why: Phrase) -> Decision:
+    return Decision(now, event, outage, english(why), why)
+
+
+def _describe(root: Root, scope: Scope, overrun: bool, flapping: bool) -> Why:
     own = root.own
     if own is None:
-        what = f"inferred from {len(root.below)} failing branches"
+        parts = [Phrase.of("inferred", element=root.element, n=len(root.below))]
     else:
-        what = ", ".join(own.reasons)
-    parts = [f"{root.element}: {what}"]
+        parts = [Phrase.of("evidence", element=root.element, reasons=own.reasons)]
     if not scope.whole:
-        parts.append(f"partial: {', '.join(scope.parts[1:]) or root.element}")
+        parts.append(Phrase.of("partial", parts=tuple(scope.parts[1:]) or (root.element,)))
     if root.degraded:
-        parts.append("degradation only (slow/intermittent), lower confidence")
+        parts.append(Phrase.of("degraded"))
     if flapping:
-        parts.append("flapping")
+        parts.append(Phrase.of("flapping"))
     if overrun:
-        parts.append("planned work overran its window")
-    return "; ".join(parts)
+        parts.append(Phrase.of("overrun"))
+    return tuple(parts)
 
 
-def _changes(old: Outage, new: Outage) -> list[str]:
+def _changes(old: Outage, new: Outage) -> list[Phrase]:
     why = []
     if old.root != new.root:
-        why.append(f"re-rooted {old.root} -> {new.root}")
+        why.append(Phrase.of("rerooted", old=old.root, new=new.root))
     if old.severity != new.severity:
-        why.append(f"severity {old.severity.value} -> {new.severity.value}")
+        severities = {"old_severity": old.severity.value, "new_severity": new.severity.value}
+        why.append(Phrase.of("severity", **severities))
     if (old.scope.elements, old.scope.subscribers) != (new.scope.elements, new.scope.subscribers):
         grew = (new.scope.subscribers, new.scope.elements) >= (
             old.scope.subscribers,
             old.scope.elements,
         )
-        why.append(
-            f"scope {'grew' if grew else 'shrank'} to {new.scope.elements} elements, "
-            f"{new.scope.subscribers} subscribers"
-        )
+        size = {"elements": new.scope.elements, "subscribers": new.scope.subscribers}
+        why.append(Phrase.of("scope_grew" if grew else "scope_shrank", **size))
     if old.flapping != new.flapping:
-        why.append("flapping" if new.flapping else "no longer flapping")
+        why.append(Phrase.of("flapping" if new.flapping else "not_flapping"))
     if old.restore_by != new.restore_by and old.severity == new.severity:
-        why.append("restore deadline moved")
+        why.append(Phrase.of("restore_moved"))
     if old.confidence != new.confidence:
-        why.append(f"confidence {new.confidence:.1f}")
+        why.append(Phrase.of("confidence", confidence=new.confidence))
     return why

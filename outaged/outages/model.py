@@ -9,6 +9,8 @@ from enum import StrEnum
 from typing import Any
 
 from outaged.classify.scope import Scope
+from outaged.outages import reasons
+from outaged.outages.reasons import Why
 from outaged.topology.model import Severity
 
 
@@ -49,6 +51,7 @@ class Outage:
     restored_at: float | None = None
     merged_into: int | None = None
     evidence_count: int = 0  # all of them: a storm explains thousands
+    why: Why = ()  # `reason` as structured phrases, for readers in other languages
 
 
 EVIDENCE_SHOWN = 100
@@ -60,6 +63,7 @@ class Decision:
     event: Event
     outage: Outage
     reason: str
+    why: Why = ()  # `reason` as structured phrases (outaged.outages.reasons)
 
     def to_json(self) -> dict[str, Any]:
         o = self.outage
@@ -85,6 +89,7 @@ class Decision:
             "flapping": o.flapping,
             "merged_into": o.merged_into,
             "reason": self.reason,
+            "reason_parts": reasons.to_json(self.why),
         }
 
 

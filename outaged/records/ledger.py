@@ -14,6 +14,7 @@ from typing import Any
 
 from outaged.errors import NotFoundError
 from outaged.notify.base import Notice
+from outaged.outages import reasons
 from outaged.outages.engine import Engine
 from outaged.outages.lifecycle import AFTER_REPAIR, Action, State, transition
 from outaged.outages.model import Decision, Event, Outage
@@ -103,7 +104,8 @@ class Ledger:
             if "leadership" not in before:
                 self._tell_leaders(outage, now)
             if decision.reason.startswith("relapse") and self.records[oid].state in _REOPEN_FROM:
-                self._apply(oid, Action.REOPEN, {"note": decision.reason}, DAEMON, now)
+                why = {"reason_parts": reasons.to_json(decision.why)}
+                self._apply(oid, Action.REOPEN, {"note": decision.reason}, DAEMON, now, why)
         elif decision.event is Event.MERGED and self.records[oid].active:
             into = {"into": str(outage.merged_into)}
             self._apply(oid, Action.MERGE, into, DAEMON, now)
@@ -135,7 +137,13 @@ class Ledger:
         return self.records[outage_id]
 
     def _apply(
-        self, oid: int, action: Action, fields: dict[str, str], actor: str, now: float
+        self,
+        oid: int,
+        action: Action,
+        fields: dict[str, str],
+        actor: str,
+        now: float,
+        extra: dict[str, Any] | None = None,
     ) -> Record:
         before = self.records[oid]
         state = transition(before.state, action)
@@ -152,6 +160,7 @@ class Ledger:
         )
         self._set(record, found)
         payload: dict[str, Any] = {"from": before.state.value, "to": state.value, **fields}
+        payload |= extra or {}
         self._entry(oid, now, actor, action.value, payload)
         if action in (Action.DISPATCH, Action.ASSIGN, Action.REOPEN) and record.assignee:
             text = f"{outage.severity.value} outage at {outage.root}: {outage.reason}"

@@ -8,6 +8,7 @@ from typing import Any
 
 from outaged.classify.scope import Scope
 from outaged.errors import StoreError
+from outaged.outages import reasons
 from outaged.outages.model import Outage, Status
 from outaged.signals import (
     Category,
@@ -61,7 +62,14 @@ def signal_from_text(kind: str, text: str) -> Signal:
 
 
 def outage_to_text(outage: Outage) -> str:
-    return dump(dataclasses.asdict(outage))
+    fields = dataclasses.asdict(outage)
+    fields["why"] = reasons.to_json(outage.why)
+    return dump(fields)
+
+
+def _why(stored: Any) -> reasons.Why:
+    """The phrases of a stored outage; one stored before they existed has none."""
+    return reasons.from_json(stored)
 
 
 def outage_from_text(text: str) -> Outage:
@@ -75,6 +83,7 @@ def outage_from_text(text: str) -> Outage:
         fields["severity"] = Severity(fields["severity"])
         fields["evidence"] = tuple(fields["evidence"])
         fields["lost_redundancy"] = tuple(fields["lost_redundancy"])
+        fields["why"] = _why(fields.get("why"))
         return Outage(**fields)
     except (ValueError, KeyError, TypeError) as exc:
         raise StoreError(f"stored outage is unreadable: {exc}") from exc
