@@ -46,7 +46,19 @@ class ConfigError(InputError):
 
 
 class TransitionError(OutagedError):
-    """An outage action is not allowed in the outage's current state."""
+    """An outage action is not allowed in the outage's current state.
+
+    `action`, `state` and `allowed` (the states it is allowed in) let a client say
+    the same in its reader's language.
+    """
+
+    def __init__(
+        self, message: str, action: str = "", state: str = "", allowed: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message)
+        self.action = action
+        self.state = state
+        self.allowed = allowed
 
 
 class AuthError(OutagedError):

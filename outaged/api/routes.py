@@ -16,7 +16,6 @@ from outaged.api.auth import Permission, Role, allowed, token_hash
 from outaged.api.views import (
     element_json,
     element_probes_json,
-    names_json,
     outage_detail,
     outage_json,
     probers_json,
@@ -43,6 +42,7 @@ from outaged.signals import Signal
 from outaged.store.base import OutageQuery, OutageRow, Store, Token
 from outaged.topology.graph import GraphIndex
 from outaged.topology.model import Severity
+from outaged.topology.names import names_json
 from outaged.zones import parse_zone
 
 log = logging.getLogger("outaged.api")
@@ -74,11 +74,18 @@ class HttpError(Exception):
         self.problems = problems or []
 
 
-def error_response(status: int, message: str, problems: list[Problem] = ()) -> web.Response:  # type: ignore[assignment]
-    body = {
+def error_response(
+    status: int,
+    message: str,
+    problems: list[Problem] = (),  # type: ignore[assignment]
+    refused: dict[str, Any] | None = None,
+) -> web.Response:
+    body: dict[str, Any] = {
         "error": message,
         "problems": [{"field": p.field, "line": p.line, "message": p.message} for p in problems],
     }
+    if refused is not None:  # an action the outage's state does not allow, for clients
+        body["refused"] = refused
     return web.json_response(body, status=status, dumps=_dumps)
 
 
@@ -119,7 +126,10 @@ async def _errors_middleware(request: web.Request, handler: Handler) -> web.Stre
             where = f"line {first.line}: " if first.line is not None else ""
             message = f"{where}{first.field}: {first.message}" if first.field else first.message
         return error_response(422, message, exc.problems)
-    except (TransitionError, IdempotencyConflict) as exc:
+    except TransitionError as exc:
+        refused = {"action": exc.action, "state": exc.state, "allowed": list(exc.allowed)}
+        return error_response(409, str(exc), refused=refused if exc.action else None)
+    except IdempotencyConflict as exc:
         return error_response(409, str(exc))
     except NotFoundError as exc:
         return error_response(404, str(exc))
@@ -345,7 +355,7 @@ class Routes:
         now = self.api.clock()
         body = [outage_json(r, deadlines[r.outage.id], self.index, now) for r in rows]
         topology = self.index.topology
-        answer = {"outages": body, "names": names_json(body, topology)}
+        answer: dict[str, Any] = {"outages": body, "names": names_json(body, topology)}
         answer["timezone"] = topology.timezone
         return web.json_response(answer, dumps=_dumps)
 

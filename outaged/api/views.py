@@ -15,7 +15,6 @@ from outaged.records.deadlines import next_due
 from outaged.records.model import Deadline, Entry
 from outaged.store.base import OutageRow
 from outaged.topology.graph import GraphIndex
-from outaged.topology.model import Topology
 
 
 def outage_json(
@@ -80,33 +79,6 @@ def outage_json(
     }
 
 
-def names_json(body: Any, topology: Topology) -> dict[str, dict[str, dict[str, str]]]:
-    """Display names of every element, area and person a response mentions.
-
-    The ids stay where they are; this map lets a client show `华苑小区3号楼` or
-    `Huayuan Estate building 3` instead of `hy-03` without a second request.
-    """
-    found: dict[str, dict[str, dict[str, str]]] = {"elements": {}, "areas": {}, "people": {}}
-    tables = (
-        ("elements", topology.elements),
-        ("areas", topology.areas),
-        ("people", topology.people),
-    )
-    stack = [body]
-    while stack:
-        value = stack.pop()
-        if isinstance(value, dict):
-            stack.extend(value.values())
-        elif isinstance(value, list):
-            stack.extend(value)
-        elif isinstance(value, str):
-            for table, known in tables:
-                thing = known.get(value)
-                if thing is not None and value not in found[table]:
-                    found[table][value] = {"name": thing.name, "name_en": thing.name_en}
-    return found
-
-
 def _on_site_by(deadlines: list[Deadline]) -> str | None:
     found = [d.due for d in deadlines if d.name == "on_site"]
     return iso(found[0]) if found else None
@@ -167,6 +139,7 @@ def element_json(
     return {
         "id": element.id,
         "name": element.name,
+        "name_en": element.name_en,
         "kind": element.kind.value,
         "area": element.area,
         "parents": list(element.parents),

@@ -13,13 +13,13 @@ import json
 import os
 import re
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from enum import IntEnum
 from pathlib import Path
 from typing import Any, TypeVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import aiohttp
 import yaml
@@ -27,8 +27,9 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 
 from outaged.cli import render
-from outaged.cli.i18n import Lang, pick_lang, translate
+from outaged.cli.i18n import ARGPARSE_ZH, Lang, label, pick_lang, translate
 from outaged.errors import InputError, OutagedError, Problem
+from outaged.zones import parse_zone
 
 DEFAULT_URL = "http://127.0.0.1:8470"
 CONFIG_KEYS = ("url", "token", "lang", "tz")
@@ -66,10 +67,17 @@ class Unreachable(OutagedError):
 class ApiError(OutagedError):
     """The daemon answered with an error status; `message` is its own words."""
 
-    def __init__(self, status: int, message: str, problems: list[Problem]) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        problems: list[Problem],
+        refused: Mapping[str, Any] | None = None,
+    ) -> None:
         self.status = status
         self.message = message
         self.problems = problems
+        self.refused = refused  # 409 for an action the state does not allow (docs/api.md)
         super().__init__(f"{status}: {message}")
 
     @classmethod
@@ -81,9 +89,16 @@ class ApiError(OutagedError):
                 Problem("request", p.get("line"), str(p.get("field") or ""), str(p["message"]))
                 for p in body.get("problems") or ()
             ]
+            refused = body.get("refused")
+            if refused is not None:
+                refused = {
+                    "action": str(refused["action"]),
+                    "state": str(refused["state"]),
+                    "allowed": [str(s) for s in refused["allowed"]],
+                }
         except (ValueError, TypeError, KeyError, AttributeError):
             return cls(status, text.strip() or reason, [])
-        return cls(status, message, problems)
+        return cls(status, message, problems, refused)
 
 
 class BadAnswer(OutagedError):
@@ -101,6 +116,7 @@ class Settings:
     tz: tzinfo | None  # None: the machine's local zone
     config_path: Path
     timeout_s: float
+    tz_name: str | None = None  # as the user gave it (--tz, ctl.yaml); None: the daemon's zone
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:
@@ -145,21 +161,7 @@ def load_config(path: Path, explicit: bool) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
-_OFFSET = re.compile(r"^(?:UTC)?([+-])(\d{1,2})(?::?(\d{2}))?$")
-
-
-def parse_tz(text: str | None) -> tzinfo | None:
-    """An IANA zone (`Asia/Shanghai`), `UTC`, an offset (`+08:00`), or None/`local`."""
-    if text is None or text == "local":
-        return None
-    match = _OFFSET.match(text)
-    if match:
-        sign = -1 if match[1] == "-" else 1
-        return timezone(sign * timedelta(hours=int(match[2]), minutes=int(match[3] or 0)))
-    try:
-        return ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {text!r}") from exc
+parse_tz = parse_zone  # an IANA zone, UTC, an offset (+08:00), or None/`local`
 
 
 _RELATIVE = re.compile(r"^(\d+)([mhdw])$")
@@ -197,15 +199,37 @@ def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     """Flags, then environment, then the config file, then defaults."""
     path = Path(args.config) if args.config else default_config_path(env)
     file = load_config(path, explicit=args.config is not None)
-    locale = env.get("LC_ALL") or env.get("LC_MESSAGES") or env.get("LANG")
     return Settings(
         url=(args.url or env.get("OUTAGED_URL") or file.get("url") or DEFAULT_URL).rstrip("/"),
         token=args.token or env.get("OUTAGED_TOKEN") or file.get("token"),
-        lang=pick_lang(args.lang or env.get("OUTAGED_LANG") or file.get("lang") or locale),
+        lang=pick_lang(args.lang or env.get("OUTAGED_LANG") or file.get("lang") or _locale(env)),
         tz=_tz(args.tz, file.get("tz"), path),
         config_path=path,
         timeout_s=args.timeout,
+        tz_name=args.tz if args.tz is not None else file.get("tz"),
     )
+
+
+def _locale(env: Mapping[str, str]) -> str | None:
+    return env.get("LC_ALL") or env.get("LC_MESSAGES") or env.get("LANG")
+
+
+def early_lang(argv: Sequence[str], env: Mapping[str, str]) -> Lang:
+    """The language for help and usage errors, before the arguments are parsed:
+    --lang, OUTAGED_LANG, the config file's `lang:`, the locale."""
+    for i, arg in enumerate(argv):
+        if arg == "--lang" and i + 1 < len(argv):
+            return pick_lang(argv[i + 1])
+        if arg.startswith("--lang="):
+            return pick_lang(arg.split("=", 1)[1])
+    if env.get("OUTAGED_LANG"):
+        return pick_lang(env["OUTAGED_LANG"])
+    config = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--config"), None)
+    try:
+        file = load_config(Path(config) if config else default_config_path(env), explicit=False)
+    except CtlConfigError:
+        file = {}
+    return pick_lang(file.get("lang") or _locale(env))
 
 
 # ---- the API client ------------------------------------------------------------------
@@ -282,6 +306,22 @@ class Ctx:
     def lang(self) -> Lang:
         return self.settings.lang
 
+    def tz(self, data: Any) -> tzinfo | None:
+        """The user's zone if they chose one, else the daemon's (`timezone` in its
+        answer, from the topology), else this machine's."""
+        if self.settings.tz_name is not None:
+            return self.settings.tz
+        zone = data.get("timezone") if isinstance(data, dict) else None
+        try:
+            return parse_zone(zone) if isinstance(zone, str) else None
+        except ValueError:
+            return None
+
+    def names(self, data: Any, args: argparse.Namespace) -> render.Names:
+        found = data.get("names") if isinstance(data, dict) else None
+        wide = getattr(args, "output", None) == "wide"
+        return render.Names.from_json(found, self.lang, wide)
+
     def show(self, renderable: RenderableType) -> None:
         self.console.print(Text(renderable) if isinstance(renderable, str) else renderable)
 
@@ -316,7 +356,8 @@ async def cmd_list(ctx: Ctx, args: argparse.Namespace) -> None:
     outages = read(lambda: [render.OutageView.from_json(o) for o in data["outages"]])
     if not outages:
         return ctx.show(translate("ctl.list.empty", ctx.lang))
-    ctx.show(render.outage_table(outages, ctx.lang, ctx.settings.tz, ctx.clock()))
+    names = ctx.names(data, args)
+    ctx.show(render.outage_table(outages, ctx.lang, ctx.tz(data), ctx.clock(), names))
 
 
 async def cmd_show(ctx: Ctx, args: argparse.Namespace) -> None:
@@ -324,7 +365,8 @@ async def cmd_show(ctx: Ctx, args: argparse.Namespace) -> None:
     if args.json:
         return ctx.dump(data)
     outage = read(lambda: render.OutageView.from_json(data))
-    ctx.show(render.outage_detail(outage, ctx.lang, ctx.settings.tz, ctx.clock()))
+    names = ctx.names(data, args)
+    ctx.show(render.outage_detail(outage, ctx.lang, ctx.tz(data), ctx.clock(), names))
 
 
 # CLI option dest -> API action field
@@ -352,7 +394,7 @@ async def cmd_action(ctx: Ctx, args: argparse.Namespace) -> None:
     if args.json:
         return ctx.dump(data)
     outage = read(lambda: render.OutageView.from_json(data))
-    ctx.show(render.action_done(outage, action, ctx.lang, ctx.settings.tz, ctx.clock()))
+    ctx.show(render.action_done(outage, action, ctx.lang, ctx.tz(data), ctx.clock()))
 
 
 async def cmd_report_fault(ctx: Ctx, args: argparse.Namespace) -> None:
@@ -364,16 +406,33 @@ async def cmd_report_fault(ctx: Ctx, args: argparse.Namespace) -> None:
     data = await ctx.api.post_json("/api/v1/signals", body)
     if args.json:
         return ctx.dump(data)
-    ctx.show(translate("ctl.fault_reported", ctx.lang, element=args.element))
+    ctx.show(translate("ctl.fault_reported", ctx.lang, element=await _element_name(ctx, args)))
     decisions = read(lambda: [(int(d["outage"]), str(d["severity"])) for d in data["decisions"]])
     for outage, severity in dict(decisions).items():
         ctx.show(translate("ctl.fault_outage", ctx.lang, id=outage, severity=severity))
 
 
+async def _element_name(ctx: Ctx, args: argparse.Namespace) -> str:
+    """The element's display name (the id if the daemon will not say)."""
+    try:
+        data = await ctx.api.get_json(f"/api/v1/elements/{args.element}")
+    except OutagedError:
+        return str(args.element)
+    if not isinstance(data, dict):
+        return str(args.element)
+    names = render.Names(
+        ctx.lang, {str(args.element): (data.get("name") or "", data.get("name_en") or "")}
+    )
+    return names.element(str(args.element))
+
+
 async def cmd_report(ctx: Ctx, args: argparse.Namespace) -> None:
     if args.json:
         return ctx.dump(await ctx.api.get_json(f"/api/v1/outages/{args.id}"))
-    text = await ctx.api.get_text(f"/api/v1/outages/{args.id}/report", {"lang": ctx.lang})
+    params: dict[str, str] = {"lang": ctx.lang}
+    if ctx.settings.tz_name is not None:
+        params["tz"] = ctx.settings.tz_name
+    text = await ctx.api.get_text(f"/api/v1/outages/{args.id}/report", params)
     ctx.console.out(text.rstrip("\n"), highlight=False)
 
 
@@ -387,105 +446,112 @@ async def cmd_stats(ctx: Ctx, args: argparse.Namespace) -> None:
     if args.json:
         return ctx.dump(data)
     stats = read(lambda: render.Stats.from_json(data))
-    ctx.show(render.stats_view(stats, ctx.lang, ctx.settings.tz))
+    ctx.show(render.stats_view(stats, ctx.lang, ctx.tz(data), ctx.names(data, args)))
 
 
 async def cmd_whoami(ctx: Ctx, args: argparse.Namespace) -> None:
     data = await ctx.api.get_json("/api/v1/whoami")
     if args.json:
         return ctx.dump(data)
-    ctx.show(read(lambda: f"{data['name']} ({data['role']})"))
+    ctx.show(read(lambda: f"{data['name']} ({label('role', str(data['role']), ctx.lang)})"))
 
 
 # ---- arguments -----------------------------------------------------------------------
 
 
-def _globals(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--url", help=f"outaged API base URL (OUTAGED_URL; {DEFAULT_URL})")
-    parser.add_argument("--token", help="bearer token (OUTAGED_TOKEN)")
-    parser.add_argument("--lang", choices=["zh-CN", "en"], help="output language (OUTAGED_LANG)")
-    parser.add_argument("--tz", help="time zone for times shown (Asia/Shanghai, +08:00, local)")
-    parser.add_argument("--config", help="config file (~/.config/outaged/ctl.yaml)")
-    parser.add_argument("--timeout", type=float, help="seconds to wait for the daemon (10)")
+def _globals(parser: argparse.ArgumentParser, h: Callable[[str], str]) -> None:
+    parser.add_argument("--url", help=h("url"))
+    parser.add_argument("--token", help=h("token"))
+    parser.add_argument("--lang", choices=["zh-CN", "en"], help=h("lang"))
+    parser.add_argument("--tz", help=h("tz"))
+    parser.add_argument("--config", help=h("config"))
+    parser.add_argument("--timeout", type=float, help=h("timeout"))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="outagectl", description="Dispatch outages via outaged.")
-    _globals(parser)
+def build_parser(lang: Lang = "en") -> argparse.ArgumentParser:
+    """The argument parser, its help in `lang` (argparse's own words too, see `main`)."""
+
+    def h(key: str) -> str:
+        return translate(f"help.{key}", lang, url=DEFAULT_URL)
+
+    parser = argparse.ArgumentParser(prog="outagectl", description=h("prog"))
+    _globals(parser, h)
     parser.set_defaults(timeout=10.0)
     # the same options after the subcommand; SUPPRESS keeps them from overwriting
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    _globals(common)
+    _globals(common, h)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, run: Command, text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, parents=[common], help=text, description=text)
         p.set_defaults(run=run)
-        p.add_argument("--json", action="store_true", help="print the API's JSON")
+        p.add_argument("--json", action="store_true", help=h("json"))
         return p
 
-    p = command("list", cmd_list, "list outages (default: active ones)")
-    p.add_argument("--status", action="append", help="state(s), 'active' or 'all'; repeatable")
-    p.add_argument("--severity", action="append", help="S1..S4; repeatable")
-    p.add_argument("--area", help="maintenance area of the root")
-    p.add_argument("--since", help="opened after: 24h, 7d, or an ISO-8601 time")
-    command("show", cmd_show, "an outage with its timeline and deadlines").add_argument(
-        "id", type=int, metavar="ID"
-    )
-    _action_commands(command)
-    p = command("report-fault", cmd_report_fault, "report a fault you found (manual signal)")
-    p.add_argument("element", help="element id from the topology")
-    p.add_argument("--note", help="what you saw")
-    p.add_argument("--cleared", action="store_true", help="the fault is gone")
-    command("report", cmd_report, "the fault report (故障处理报告) as Markdown").add_argument(
-        "id", type=int, metavar="ID"
-    )
-    p = command("stats", cmd_stats, "statistics: by level, cause, area; times; deadlines met")
-    p.add_argument("--since", help="from: 30d (default), 7d, or an ISO-8601 time")
-    p.add_argument("--until", help="to: an ISO-8601 time (default now)")
-    command("whoami", cmd_whoami, "the token's name and role")
+    def wide(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("-o", "--output", choices=["wide"], help=h("output"))
+        return p
+
+    p = wide(command("list", cmd_list, h("list")))
+    p.add_argument("--status", action="append", help=h("status"))
+    p.add_argument("--severity", action="append", help=h("severity"))
+    p.add_argument("--area", help=h("area"))
+    p.add_argument("--since", help=h("since"))
+    wide(command("show", cmd_show, h("show"))).add_argument("id", type=int, metavar="ID")
+    _action_commands(command, h)
+    p = command("report-fault", cmd_report_fault, h("report_fault"))
+    p.add_argument("element", metavar="ELEMENT", help=h("element"))
+    p.add_argument("--note", help=h("what_you_saw"))
+    p.add_argument("--cleared", action="store_true", help=h("cleared"))
+    command("report", cmd_report, h("report")).add_argument("id", type=int, metavar="ID")
+    p = wide(command("stats", cmd_stats, h("stats")))
+    p.add_argument("--since", help=h("stats_since"))
+    p.add_argument("--until", help=h("until"))
+    command("whoami", cmd_whoami, h("whoami"))
     return parser
 
 
-def _action_commands(command: Callable[..., argparse.ArgumentParser]) -> None:
+def _action_commands(
+    command: Callable[..., argparse.ArgumentParser], h: Callable[[str], str]
+) -> None:
     def action(name: str, api_action: str, text: str, note: bool = True) -> argparse.ArgumentParser:
         p = command(name, cmd_action, text)
         p.set_defaults(action=api_action)
-        p.add_argument("id", type=int, metavar="ID", help="outage id")
+        p.add_argument("id", type=int, metavar="ID", help=h("id"))
         if note:
-            p.add_argument("--note", help="free text for the timeline")
+            p.add_argument("--note", help=h("note"))
         return p
 
     def report_fields(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--method", help="handling method (for the fault report)")
-        p.add_argument("--result", help="handling result (for the fault report)")
-        p.add_argument("--prevention", help="advice to prevent a recurrence")
+        p.add_argument("--method", help=h("method"))
+        p.add_argument("--result", help=h("result"))
+        p.add_argument("--prevention", help=h("prevention"))
 
-    action("ack", "ack", "accept the dispatch")
-    action("assign", "assign", "(re)assign to a person").add_argument(
-        "assignee", metavar="PERSON", help="person id from the topology"
+    action("ack", "ack", h("ack"))
+    action("assign", "assign", h("assign")).add_argument(
+        "assignee", metavar="PERSON", help=h("person")
     )
-    action("arrive", "arrive", "arrived on site")
-    p = action("diagnose", "diagnose", "cause found")
-    p.add_argument("--cause", required=True, help="fibre, power, equipment, config, ...")
-    p.add_argument("--message", help="unified external message (统一对外口径) for the call centre")
+    action("arrive", "arrive", h("arrive"))
+    p = action("diagnose", "diagnose", h("diagnose"))
+    p.add_argument("--cause", required=True, help=h("cause"))
+    p.add_argument("--message", help=h("message"))
     report_fields(p)
-    action("progress", "progress", "progress update", note=False).add_argument(
-        "--note", required=True
+    action("progress", "progress", h("progress"), note=False).add_argument(
+        "--note", required=True, help=h("note")
     )
-    report_fields(action("restore", "restore", "repair done (NOC verifies next)"))
-    action("verify", "verify", "NOC: restoration confirmed").add_argument(
-        "--failed", action="store_true", help="not restored: back to work"
+    report_fields(action("restore", "restore", h("restore")))
+    action("verify", "verify", h("verify")).add_argument(
+        "--failed", action="store_true", help=h("failed")
     )
-    action("callback", "callback_done", "affected customers called back")
-    report_fields(action("close", "close", "close the outage"))
-    action("reopen", "reopen", "reopen (relapse)")
-    action("cancel", "cancel", "false alarm", note=False).add_argument(
-        "--reason", required=True, help="why it is a false alarm"
+    action("callback", "callback_done", h("callback"))
+    report_fields(action("close", "close", h("close")))
+    action("reopen", "reopen", h("reopen"))
+    action("cancel", "cancel", h("cancel"), note=False).add_argument(
+        "--reason", required=True, help=h("cancel_reason")
     )
-    p = action("note", "note", "add a note to the timeline", note=False)
-    p.add_argument("note", metavar="TEXT")
-    p.add_argument("--message", help="unified external message for the call centre")
+    p = action("note", "note", h("note_cmd"), note=False)
+    p.add_argument("note", metavar="TEXT", help=h("note"))
+    p.add_argument("--message", help=h("note_message"))
 
 
 # ---- entry point ---------------------------------------------------------------------
@@ -506,7 +572,19 @@ def error_text(exc: OutagedError, settings: Settings) -> tuple[Exit, str]:
         Exit.CONFLICT: "err.conflict",
         Exit.REJECTED: "err.rejected",
     }.get(code, "err.server")
-    lines = [translate(key, lang, status=exc.status, message=exc.message)]
+    message = exc.message
+    if exc.refused is not None and lang != "en":  # English: the daemon's own words
+        r = exc.refused
+        message = translate(
+            "err.transition",
+            lang,
+            action=label("action", r["action"], lang),
+            state=label("state", r["state"], lang),
+            allowed=translate("punct.list", lang).join(
+                label("state", s, lang) for s in r["allowed"]
+            ),
+        )
+    lines = [translate(key, lang, status=exc.status, message=message)]
     details = (f"{p.field}: {p.message}" if p.field else p.message for p in exc.problems)
     lines += [f"  {d}" for d in details if d != exc.message]
     if exc.status == 401 and not settings.token:
@@ -527,10 +605,34 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+@contextmanager
+def argparse_words(lang: Lang) -> Iterator[None]:
+    """argparse's own words (`usage:`, `options`, its errors) in `lang` while inside.
+
+    argparse looks its messages up through the module's gettext `_` at call time;
+    outagectl carries its own catalogue instead of installing .mo files.
+    """
+    if lang == "en":
+        yield
+        return
+    original = argparse._  # type: ignore[attr-defined]
+    argparse._ = lambda text: ARGPARSE_ZH.get(text, text)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        argparse._ = original  # type: ignore[attr-defined]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     env = os.environ
+    words = list(sys.argv[1:] if argv is None else argv)
+    with argparse_words(early_lang(words, env)):
+        return _main(words, env)
+
+
+def _main(argv: list[str], env: Mapping[str, str]) -> int:
+    parser = build_parser(early_lang(argv, env))
+    args = parser.parse_args(argv)
     try:
         settings = resolve(args, env)
     except CtlConfigError as exc:
@@ -539,7 +641,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # --tz
         parser.error(str(exc))
     if not settings.url.startswith(("http://", "https://")):
-        parser.error(f"--url {settings.url!r}: expected http://HOST:PORT")
+        parser.error(translate("err.url", settings.lang, url=settings.url))
     for name in ("since", "until"):
         if getattr(args, name, None) is not None:
             try:

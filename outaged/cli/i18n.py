@@ -8,7 +8,11 @@ outage; `ctl.` and `err.` are the CLI's own sentences.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Literal
+
+from outaged.outages import reasons
+from outaged.outages.reasons import ENGLISH, Arg, Phrase
 
 Lang = Literal["zh-CN", "en"]
 LANGS: tuple[Lang, ...] = ("zh-CN", "en")
@@ -178,6 +182,80 @@ _EN: dict[str, str] = {
     "err.config": "config file {path}: {message}",
     "err.timeout": "outaged at {url} did not answer within {seconds}s",
     "err.bad_answer": "outaged at {url} sent something that is not the expected JSON: {message}",
+    # engine reasons (outaged.outages.reasons): the English templates are the engine's own
+    **{f"reason.{key}": text for key, text in ENGLISH.items()},
+    # evidence codes in a reason
+    "evidence.down": "probes failing",
+    "evidence.flapping": "flapping",
+    "evidence.manual": "reported by hand",
+    "evidence.uplinks": "all uplinks down",
+    "evidence.auth": "burst of login (691) failures",
+    "evidence.reports:down": "burst of customer reports (no service)",
+    "evidence.reports:degraded": "burst of customer reports (slow/intermittent)",
+    # why someone was notified (notice `why`)
+    "notify.leadership": "leadership informed",
+    "notify.dispatch": "dispatched",
+    "notify.assign": "assigned",
+    "notify.reopen": "reopened",
+    "actor.daemon": "outaged",
+    "punct.list": ", ",
+    "punct.reasons": "; ",
+    "ctl.times_in": "Times in {zone}",
+    # outagectl --help
+    "help.output": "wide: show ids beside the names",
+    "err.transition": "cannot {action} an outage that is {state}; allowed when: {allowed}",
+    "role.admin": "admin",
+    "role.dispatcher": "dispatcher",
+    "role.noc": "noc",
+    "role.viewer": "viewer",
+    "role.reporter": "reporter",
+    "err.url": "--url {url!r}: expected http://HOST:PORT",
+    "help.url": "outaged API base URL (OUTAGED_URL; {url})",
+    "help.token": "bearer token (OUTAGED_TOKEN)",
+    "help.lang": "output language (OUTAGED_LANG)",
+    "help.tz": "time zone for times shown (Asia/Shanghai, +08:00, local; default: the daemon's)",
+    "help.config": "config file (~/.config/outaged/ctl.yaml)",
+    "help.timeout": "seconds to wait for the daemon (10)",
+    "help.prog": "Dispatch outages via outaged.",
+    "help.json": "print the API's JSON",
+    "help.list": "list outages (default: active ones)",
+    "help.status": "state(s), 'active' or 'all'; repeatable",
+    "help.severity": "S1..S4; repeatable",
+    "help.area": "maintenance area of the root",
+    "help.since": "opened after: 24h, 7d, or an ISO-8601 time",
+    "help.show": "an outage with its timeline and deadlines",
+    "help.report_fault": "report a fault you found (manual signal)",
+    "help.element": "element id from the topology",
+    "help.what_you_saw": "what you saw",
+    "help.cleared": "the fault is gone",
+    "help.report": "the fault report (故障处理报告) as Markdown",
+    "help.stats": "statistics: by level, cause, area; times; deadlines met",
+    "help.stats_since": "from: 30d (default), 7d, or an ISO-8601 time",
+    "help.until": "to: an ISO-8601 time (default now)",
+    "help.whoami": "the token's name and role",
+    "help.id": "outage id",
+    "help.note": "free text for the timeline",
+    "help.method": "handling method (for the fault report)",
+    "help.result": "handling result (for the fault report)",
+    "help.prevention": "advice to prevent a recurrence",
+    "help.ack": "accept the dispatch",
+    "help.assign": "(re)assign to a person",
+    "help.person": "person id from the topology",
+    "help.arrive": "arrived on site",
+    "help.diagnose": "cause found",
+    "help.cause": "fibre, power, equipment, config, ...",
+    "help.message": "unified external message (统一对外口径) for the call centre",
+    "help.progress": "progress update",
+    "help.restore": "repair done (NOC verifies next)",
+    "help.verify": "NOC: restoration confirmed",
+    "help.failed": "not restored: back to work",
+    "help.callback": "affected customers called back",
+    "help.close": "close the outage",
+    "help.reopen": "reopen (relapse)",
+    "help.cancel": "false alarm",
+    "help.cancel_reason": "why it is a false alarm",
+    "help.note_cmd": "add a note to the timeline",
+    "help.note_message": "unified external message for the call centre",
 }
 
 _ZH: dict[str, str] = {
@@ -335,6 +413,94 @@ _ZH: dict[str, str] = {
     "err.config": "配置文件 {path}：{message}",
     "err.timeout": "outaged（{url}）在 {seconds} 秒内未响应",
     "err.bad_answer": "outaged（{url}）返回的不是预期的 JSON：{message}",
+    "reason.evidence": "{element}：{reasons}",
+    "reason.inferred": "{element}：由 {n} 个下级分支同时故障推断",
+    "reason.partial": "部分受影响：{parts}",
+    "reason.degraded": "仅性能劣化（慢、时断时续），置信度较低",
+    "reason.flapping": "频繁振荡",
+    "reason.overrun": "计划内作业超出时间窗口",
+    "reason.rerooted": "故障根源由 {old} 改为 {new}",
+    "reason.severity": "等级由 {old_severity} 变为 {new_severity}",
+    "reason.scope_grew": "影响范围扩大到 {elements} 个网元、{subscribers} 个用户",
+    "reason.scope_shrank": "影响范围缩小到 {elements} 个网元、{subscribers} 个用户",
+    "reason.not_flapping": "不再振荡",
+    "reason.restore_moved": "恢复时限已调整",
+    "reason.confidence": "置信度 {confidence:.1f}",
+    "reason.relapse": "故障复发：故障迹象再次出现",
+    "reason.cleared": "故障迹象已消失",
+    "reason.merged": "已并入故障单 {into}",
+    "reason.cause_set": "故障原因定为：{cause}",
+    "reason.first_report": "首个用户报障",
+    "reason.note": "{text}",
+    "evidence.down": "探测不通",
+    "evidence.flapping": "频繁振荡",
+    "evidence.manual": "人工报障",
+    "evidence.uplinks": "上联全部中断",
+    "evidence.auth": "认证失败（691）激增",
+    "evidence.reports:down": "用户报障激增（断网）",
+    "evidence.reports:degraded": "用户报障激增（慢、不稳定）",
+    "notify.leadership": "通报领导",
+    "notify.dispatch": "派单",
+    "notify.assign": "指派",
+    "notify.reopen": "重新派单",
+    "actor.daemon": "系统",
+    "punct.list": "、",
+    "punct.reasons": "；",
+    "ctl.times_in": "时间均为 {zone}",
+    "help.output": "wide：名称后同时显示编号",
+    "err.transition": "故障单处于“{state}”状态，不能执行“{action}”；允许的状态：{allowed}",
+    "role.admin": "管理员",
+    "role.dispatcher": "调度员",
+    "role.noc": "网管",
+    "role.viewer": "只读用户",
+    "role.reporter": "报障接口",
+    "err.url": "--url {url!r}：应为 http://主机:端口",
+    "help.url": "outaged 的 API 地址（OUTAGED_URL；默认 {url}）",
+    "help.token": "访问令牌（OUTAGED_TOKEN）",
+    "help.lang": "输出语言（OUTAGED_LANG）",
+    "help.tz": "显示时间所用的时区（Asia/Shanghai、+08:00、local；默认与 outaged 一致）",
+    "help.config": "配置文件（~/.config/outaged/ctl.yaml）",
+    "help.timeout": "等待 outaged 响应的秒数（10）",
+    "help.prog": "通过 outaged 处理故障单。",
+    "help.json": "输出 API 返回的 JSON",
+    "help.list": "列出故障单（默认：处理中的）",
+    "help.status": "状态（可多次给出），或 active、all",
+    "help.severity": "等级 S1..S4（可多次给出）",
+    "help.area": "故障根源所属维护界面",
+    "help.since": "开单时间晚于：24h、7d 或 ISO-8601 时间",
+    "help.show": "查看故障单及其时间线和时限",
+    "help.report_fault": "人工报障",
+    "help.element": "网元编号（见拓扑）",
+    "help.what_you_saw": "现场情况",
+    "help.cleared": "故障已消失",
+    "help.report": "故障处理报告（Markdown）",
+    "help.stats": "统计：按等级、原因、维护界面；平均用时；时限达成率",
+    "help.stats_since": "起始：30d（默认）、7d 或 ISO-8601 时间",
+    "help.until": "截止：ISO-8601 时间（默认现在）",
+    "help.whoami": "当前令牌的名称和角色",
+    "help.id": "故障单号",
+    "help.note": "写入时间线的说明",
+    "help.method": "故障处理方法（写入故障处理报告）",
+    "help.result": "故障处理结果（写入故障处理报告）",
+    "help.prevention": "预防再次出现此类故障的建议",
+    "help.ack": "接单",
+    "help.assign": "指派（或改派）处理人",
+    "help.person": "人员编号（见拓扑）",
+    "help.arrive": "已到达现场",
+    "help.diagnose": "故障已定位",
+    "help.cause": "原因：fibre（光缆）、power（电力）、equipment（设备）、config（配置）……",
+    "help.message": "给呼叫中心的统一对外口径",
+    "help.progress": "进展通报",
+    "help.restore": "报修复（随后由网管确认）",
+    "help.verify": "网管确认恢复",
+    "help.failed": "未恢复：退回继续处理",
+    "help.callback": "已回访受影响用户",
+    "help.close": "关闭故障单",
+    "help.reopen": "重新打开（故障复发）",
+    "help.cancel": "误报，取消故障单",
+    "help.cancel_reason": "判定为误报的原因",
+    "help.note_cmd": "在时间线上添加备注",
+    "help.note_message": "给呼叫中心的统一对外口径",
 }
 
 MESSAGES: dict[Lang, dict[str, str]] = {"en": _EN, "zh-CN": _ZH}
@@ -362,3 +528,58 @@ def label(prefix: str, value: str, lang: Lang) -> str:
 def pick_lang(value: str | None) -> Lang:
     """Map a --lang value or a locale (`zh_CN.UTF-8`, `zh-TW`, `en_US`, `C`) to a catalogue."""
     return "zh-CN" if value and value.lower().startswith("zh") else "en"
+
+
+def say(why: Iterable[Phrase], lang: Lang, name: Callable[[str], str] = lambda ident: ident) -> str:
+    """An engine reason in `lang`, element ids shown through `name` (a display name)."""
+    sep = MESSAGES[lang]["punct.list"]
+
+    def show(arg: str, value: Arg) -> str | int | float:
+        if arg in reasons.ELEMENT_ARGS:
+            return name(str(value))
+        if isinstance(value, tuple):
+            if arg == "reasons":
+                return sep.join(label("evidence", v, lang) for v in value)
+            shown = (name(v) for v in value) if arg in reasons.ELEMENT_LIST_ARGS else value
+            return sep.join(shown)
+        if arg == "cause":
+            return label("cause", str(value), lang)
+        return value
+
+    templates = _REASONS[lang]
+    return reasons.render(why, templates, show, MESSAGES[lang]["punct.reasons"])
+
+
+_REASONS: dict[Lang, dict[str, str]] = {
+    lang: {
+        k.removeprefix("reason."): v for k, v in MESSAGES[lang].items() if k.startswith("reason.")
+    }
+    for lang in LANGS
+}
+
+
+# argparse's own messages (its gettext msgids) in zh-CN; see ctl.argparse_words
+ARGPARSE_ZH: dict[str, str] = {
+    "usage: ": "用法：",
+    "positional arguments": "位置参数",
+    "options": "选项",
+    "show this help message and exit": "显示此帮助信息并退出",
+    "%(prog)s: error: %(message)s\n": "%(prog)s：错误：%(message)s\n",
+    "argument %(argument_name)s: %(message)s": "参数 %(argument_name)s：%(message)s",
+    "the following arguments are required: %s": "缺少必需的参数：%s",
+    "unrecognized arguments: %s": "无法识别的参数：%s",
+    "invalid choice: %(value)r (choose from %(choices)s)": (
+        "无效的选项 %(value)r（可选：%(choices)s）"
+    ),
+    "invalid %(type)s value: %(value)r": "无效的值 %(value)r（应为 %(type)s）",
+    "expected one argument": "需要一个值",
+    "expected at most one argument": "最多一个值",
+    "expected at least one argument": "至少需要一个值",
+    "ambiguous option: %(option)s could match %(matches)s": (
+        "有歧义的选项：%(option)s 可匹配 %(matches)s"
+    ),
+    "not allowed with argument %s": "不能与参数 %s 同时使用",
+    "ignored explicit argument %r": "忽略了显式给出的值 %r",
+    "one of the arguments %s is required": "参数 %s 中必须给出一个",
+    "unexpected option string: %s": "意外的选项：%s",
+}

@@ -6,8 +6,9 @@ returns a rich renderable or a string; nothing here reads a clock or a socket.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from io import StringIO
 from typing import Any
@@ -16,7 +17,11 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from outaged.cli.i18n import Lang, label, translate
+from outaged import zones
+from outaged.cli.i18n import Lang, label, say, translate
+from outaged.outages import reasons
+from outaged.outages.reasons import Why
+from outaged.topology.model import display_name
 
 _DEADLINE_STYLE = {"met": "green", "late": "yellow", "missed": "bold red", "void": "dim"}
 _SEVERITY_STYLE = {"S1": "bold red", "S2": "red", "S3": "yellow", "S4": ""}
@@ -41,6 +46,56 @@ def _opt_time(obj: Mapping[str, Any], key: str) -> datetime | None:
 def _opt_str(obj: Mapping[str, Any], key: str) -> str | None:
     value = obj.get(key)
     return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """Display names the API sent beside the ids (`names`, docs/api.md), for one language.
+
+    `wide` (`-o wide`) shows the id after the name, so both can be read and copied.
+    """
+
+    lang: Lang = "en"
+    elements: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    areas: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    people: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    wide: bool = False
+
+    @classmethod
+    def from_json(cls, obj: Any, lang: Lang, wide: bool = False) -> Names:
+        """Read a `names` object; anything missing or malformed is just no names."""
+
+        def table(key: str) -> dict[str, tuple[str, str]]:
+            found = obj.get(key) if isinstance(obj, Mapping) else None
+            if not isinstance(found, Mapping):
+                return {}
+            return {
+                str(k): (str(v.get("name") or ""), str(v.get("name_en") or ""))
+                for k, v in found.items()
+                if isinstance(v, Mapping)
+            }
+
+        return cls(lang, table("elements"), table("areas"), table("people"), wide)
+
+    def _show(self, table: Mapping[str, tuple[str, str]], ident: str) -> str:
+        name, name_en = table.get(ident, ("", ""))
+        shown = display_name(ident, name, name_en, self.lang)
+        return f"{shown} ({ident})" if self.wide and shown != ident else shown
+
+    def element(self, ident: str) -> str:
+        return self._show(self.elements, ident)
+
+    def area(self, ident: str) -> str:
+        return self._show(self.areas, ident)
+
+    def person(self, ident: str) -> str:
+        return self._show(self.people, ident)
+
+    def actor(self, ident: str) -> str:
+        """Who did it: the daemon, a person of the topology, or a token's name."""
+        if ident == "daemon":
+            return translate("actor.daemon", self.lang)
+        return self.person(ident)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +155,7 @@ class OutageView:
     degraded: bool
     flapping: bool
     reason: str
+    why: Why
     cause: str | None
     possible_cause: str | None
     lost_redundancy: tuple[str, ...]
@@ -147,6 +203,7 @@ class OutageView:
             degraded=bool(obj.get("degraded")),
             flapping=bool(obj.get("flapping")),
             reason=str(obj.get("reason") or ""),
+            why=reasons.from_json(obj.get("reason_parts")),
             cause=_opt_str(obj, "cause"),
             possible_cause=_opt_str(obj, "possible_cause"),
             lost_redundancy=tuple(str(e) for e in obj.get("lost_redundancy") or ()),
@@ -227,10 +284,15 @@ class Stats:
 
 
 def fmt_time(at: datetime | None, tz: tzinfo | None, lang: Lang) -> str:
-    """Full local time, `2026-11-22 16:01:10`."""
+    """Full local time with its zone, `2026-11-22 16:01:10 +08:00`."""
     if at is None:
         return translate("field.none", lang)
-    return at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+    return zones.local_time(at, tz)
+
+
+def times_in(tz: tzinfo | None, now: datetime, lang: Lang) -> str:
+    """The caption saying which zone the times of a table are in."""
+    return translate("ctl.times_in", lang, zone=zones.zone_name(tz, now))
 
 
 def fmt_short(at: datetime, tz: tzinfo | None, now: datetime) -> str:
@@ -264,21 +326,42 @@ def time_left(due: datetime, now: datetime, lang: Lang) -> Text:
 
 # ---- list ----------------------------------------------------------------------------
 
+NO_NAMES = Names()
+
 
 def _add_row(table: Table, *cells: RenderableType) -> None:
     """Strings become Text: a note like "[/]" or ":fire:" is data, not rich markup."""
     table.add_row(*(Text(c) if isinstance(c, str) else c for c in cells))
 
 
-def _root(o: OutageView) -> str:
-    return f"{o.root} {o.root_name}" if o.root_name else o.root
+def _names(names: Names, lang: Lang) -> Names:
+    return names if names.lang == lang else dataclasses.replace(names, lang=lang)
+
+
+def _root(o: OutageView, names: Names) -> str:
+    """The root's display name; the API's `root_name` when no names came with it."""
+    if o.root in names.elements:
+        return names.element(o.root)
+    if names.wide:
+        return f"{o.root} {o.root_name}" if o.root_name else o.root
+    return o.root_name or o.root
 
 
 def outage_table(
-    outages: Iterable[OutageView], lang: Lang, tz: tzinfo | None, now: datetime
+    outages: Iterable[OutageView],
+    lang: Lang,
+    tz: tzinfo | None,
+    now: datetime,
+    names: Names = NO_NAMES,
 ) -> Table:
+    names = _names(names, lang)
     rows = list(outages)
-    table = Table(title=translate("ctl.list.title", lang, n=len(rows)), title_justify="left")
+    table = Table(
+        title=translate("ctl.list.title", lang, n=len(rows)),
+        title_justify="left",
+        caption=times_in(tz, now, lang),
+        caption_justify="left",
+    )
     for key in ("id", "severity", "root", "status", "age", "next", "left"):
         table.add_column(translate(f"ctl.col.{key}", lang), no_wrap=key in {"id", "severity"})
     for o in rows:
@@ -287,7 +370,7 @@ def outage_table(
             table,
             str(o.id),
             Text(o.severity, style=_SEVERITY_STYLE.get(o.severity, "")),
-            _root(o),
+            _root(o, names),
             label("state", o.state, lang),
             fmt_duration((now - o.occurred_at).total_seconds(), lang),
             ""
@@ -314,16 +397,22 @@ def _t(key: str, lang: Lang) -> str:
     return translate(key, lang)
 
 
+def reason_text(o: OutageView, lang: Lang, names: Names) -> str:
+    """Why the engine thinks so, in `lang`; the stored English when it sent no phrases."""
+    return say(o.why, lang, names.element) if o.why else o.reason
+
+
 def summary_rows(
-    o: OutageView, lang: Lang, tz: tzinfo | None, now: datetime
+    o: OutageView, lang: Lang, tz: tzinfo | None, now: datetime, names: Names = NO_NAMES
 ) -> list[tuple[str, RenderableType]]:
+    names = _names(names, lang)
     none = _t("field.none", lang)
     rows: list[tuple[str, RenderableType]] = [
         (_t("field.severity", lang), label("severity", o.severity, lang)),
         (_t("field.status", lang), label("state", o.state, lang)),
         (_t("field.network_status", lang), label("network", o.network_status, lang)),
-        (_t("field.area", lang), o.area or none),
-        (_t("field.assignee", lang), o.assignee or none),
+        (_t("field.area", lang), names.area(o.area) if o.area else none),
+        (_t("field.assignee", lang), names.person(o.assignee) if o.assignee else none),
         (_t("field.occurred_at", lang), fmt_time(o.occurred_at, tz, lang)),
         (_t("field.first_report_at", lang), fmt_time(o.first_report_at, tz, lang)),
         (_t("field.opened_at", lang), fmt_time(o.opened_at, tz, lang)),
@@ -332,8 +421,9 @@ def summary_rows(
         (_t("field.restore_by", lang), fmt_time(o.restore_by, tz, lang)),
         (_t("field.cause", lang), label("cause", o.cause, lang) if o.cause else none),
     ]
+    possible = names.element(o.possible_cause) if o.possible_cause else None
     optional = (
-        ("field.possible_cause", o.possible_cause),
+        ("field.possible_cause", possible),
         ("field.diagnosis_note", o.diagnosis_note),
         ("field.external_message", o.external_message),
         ("field.method", o.method),
@@ -349,23 +439,31 @@ def summary_rows(
         nxt = o.next_deadline
         when = Text(f"{label('deadline', nxt.name, lang)} {fmt_time(nxt.due, tz, lang)}  ")
         rows.append((_t("ctl.col.next", lang), when + time_left(nxt.due, now, lang)))
-    rows.append((_t("field.reason", lang), o.reason or none))
+    rows.append((_t("field.reason", lang), reason_text(o, lang, names) or none))
     return rows
 
 
-def scope_rows(o: OutageView, lang: Lang) -> list[tuple[str, RenderableType]]:
+def _listing(items: Iterable[str], lang: Lang) -> str:
+    return _t("punct.list", lang).join(items) or _t("field.none", lang)
+
+
+def scope_rows(
+    o: OutageView, lang: Lang, names: Names = NO_NAMES
+) -> list[tuple[str, RenderableType]]:
+    names = _names(names, lang)
     s = o.scope
     yes, no = _t("field.yes", lang), _t("field.no", lang)
     rows: list[tuple[str, RenderableType]] = [
         (_t("field.subscribers", lang), str(s.subscribers)),
         (_t("field.elements", lang), str(s.elements)),
         (_t("field.extent", lang), _t("field.whole" if s.whole else "field.partial", lang)),
-        (_t("field.parts", lang), ", ".join(s.parts) or _t("field.none", lang)),
-        (_t("field.communities", lang), ", ".join(s.communities) or _t("field.none", lang)),
+        (_t("field.parts", lang), _listing(map(names.element, s.parts), lang)),
+        (_t("field.communities", lang), _listing(map(names.element, s.communities), lang)),
         (_t("field.confidence", lang), f"{o.confidence:.0%}"),
     ]
     if o.lost_redundancy:
-        rows.append((_t("field.lost_redundancy", lang), ", ".join(o.lost_redundancy)))
+        lost = _listing(map(names.element, o.lost_redundancy), lang)
+        rows.append((_t("field.lost_redundancy", lang), lost))
     if o.degraded:
         rows.append((_t("field.degraded", lang), yes))
     rows.append((_t("field.flapping", lang), yes if o.flapping else no))
@@ -397,27 +495,40 @@ _PAYLOAD_FIELDS = (
     ("method", "field.method"),
     ("result", "field.result"),
     ("prevention", "field.advice"),
+    ("into", "state.merged"),
 )
 
 
-def event_detail(entry: TimelineEntry, lang: Lang) -> str:
+def event_detail(entry: TimelineEntry, lang: Lang, names: Names = NO_NAMES) -> str:
     """One line saying what a timeline entry changed, from its payload."""
+    names = _names(names, lang)
     p = entry.payload
+    why = reasons.from_json(p.get("reason_parts"))
+    colon = translate("punct.colon", lang)
     if entry.kind.startswith("outage_"):
-        return f"{p.get('severity', '')} {p.get('root', '')}: {p.get('reason', '')}".strip()
+        root = names.element(str(p.get("root", "")))
+        text = say(why, lang, names.element) if why else str(p.get("reason", ""))
+        return f"{p.get('severity', '')} {root}{colon}{text}".strip()
     if entry.kind == "notified":
-        return f"→ {', '.join(str(x) for x in p.get('to') or ())}: {p.get('why', '')}"
+        to = _listing((names.person(str(x)) for x in p.get("to") or ()), lang)
+        return f"→ {to}{colon}{label('notify', str(p.get('why', '')), lang)}"
     parts: list[str] = []
     if p.get("from") and p.get("to") and p["from"] != p["to"]:
         parts.append(
             f"{label('state', str(p['from']), lang)} → {label('state', str(p['to']), lang)}"
         )
-    colon = translate("punct.colon", lang)
-    for key, field in _PAYLOAD_FIELDS:
-        if p.get(key):
-            value = label("cause", str(p[key]), lang) if key == "cause" else str(p[key])
-            parts.append(value if field is None else f"{translate(field, lang)}{colon}{value}")
-    return "; ".join(parts)
+    if why:  # the daemon's own action (a relapse reopens): its reason, not the English note
+        parts.append(say(why, lang, names.element))
+    for key, field_key in _PAYLOAD_FIELDS:
+        if not p.get(key) or (why and key == "note"):
+            continue
+        value = str(p[key])
+        if key == "cause":
+            value = label("cause", value, lang)
+        elif key == "assignee":
+            value = names.person(value)
+        parts.append(value if field_key is None else f"{translate(field_key, lang)}{colon}{value}")
+    return translate("punct.reasons", lang).join(parts)
 
 
 def event_label(kind: str, lang: Lang) -> str:
@@ -426,7 +537,8 @@ def event_label(kind: str, lang: Lang) -> str:
     return named if named != kind else label("action", kind, lang)
 
 
-def timeline_table(o: OutageView, lang: Lang, tz: tzinfo | None) -> Table:
+def timeline_table(o: OutageView, lang: Lang, tz: tzinfo | None, names: Names = NO_NAMES) -> Table:
+    names = _names(names, lang)
     table = Table(title=_t("field.timeline", lang), title_justify="left")
     for key in ("at", "actor", "event", "detail"):
         table.add_column(_t(f"ctl.col.{key}", lang), no_wrap=key == "at")
@@ -434,36 +546,52 @@ def timeline_table(o: OutageView, lang: Lang, tz: tzinfo | None) -> Table:
         _add_row(
             table,
             fmt_time(entry.at, tz, lang),
-            entry.actor,
+            names.actor(entry.actor),
             event_label(entry.kind, lang),
-            event_detail(entry, lang),
+            event_detail(entry, lang, names),
         )
     return table
 
 
-def outage_detail(o: OutageView, lang: Lang, tz: tzinfo | None, now: datetime) -> Group:
+# API action -> the outagectl command that performs it
+_COMMANDS = {"callback_done": "callback", "verify_failed": "verify --failed"}
+
+
+def allowed_text(o: OutageView, lang: Lang) -> str:
+    """`ack, assign` in English (the commands to type); `接单 (ack)、指派 (assign)` in zh-CN."""
+    if lang == "en":
+        return ", ".join(_COMMANDS.get(a, a) for a in o.allowed_actions) or _t("field.none", lang)
+    shown = (f"{label('action', a, lang)} ({_COMMANDS.get(a, a)})" for a in o.allowed_actions)
+    return _listing(shown, lang)
+
+
+def outage_detail(
+    o: OutageView, lang: Lang, tz: tzinfo | None, now: datetime, names: Names = NO_NAMES
+) -> Group:
+    names = _names(names, lang)
     title = translate(
         "ctl.show.title",
         lang,
         id=o.id,
-        root=_root(o),
+        root=_root(o, names),
         severity=o.severity,
         status=label("state", o.state, lang),
     )
-    actions = ", ".join(o.allowed_actions) or _t("field.none", lang)
+    path = " → ".join(map(names.element, o.path)) or names.element(o.root)
     return Group(
         Text(title, style="bold"),
-        _grid(summary_rows(o, lang, tz, now)),
+        Text(times_in(tz, now, lang), style="dim"),
+        _grid(summary_rows(o, lang, tz, now, names)),
         Text(""),
         Text(_t("field.location", lang), style="bold underline"),
-        Text(" → ".join(o.path) or o.root),
+        Text(path),
         Text(""),
         Text(_t("field.scope", lang), style="bold underline"),
-        _grid(scope_rows(o, lang)),
+        _grid(scope_rows(o, lang, names)),
         Text(""),
         deadline_table(o, lang, tz),
-        timeline_table(o, lang, tz),
-        _grid([(_t("ctl.show.allowed", lang), actions)]),
+        timeline_table(o, lang, tz, names),
+        _grid([(_t("ctl.show.allowed", lang), allowed_text(o, lang))]),
     )
 
 
@@ -481,7 +609,7 @@ def action_done(o: OutageView, action: str, lang: Lang, tz: tzinfo | None, now: 
         nxt = o.next_deadline
         line.append(f"\n{_t('ctl.col.next', lang)}{_t('punct.colon', lang)}")
         line.append(f"{label('deadline', nxt.name, lang)} ")
-        line.append(f"{fmt_short(nxt.due, tz, now)}  ")
+        line.append(f"{fmt_short(nxt.due, tz, now)} {zones.offset(nxt.due.astimezone(tz))}  ")
         line.append(time_left(nxt.due, now, lang))
     return line
 
@@ -490,18 +618,23 @@ def action_done(o: OutageView, action: str, lang: Lang, tz: tzinfo | None, now: 
 
 
 def _count_table(
-    title: str, counts: Mapping[str, int], lang: Lang, prefix: str, by_key: bool = False
+    title: str,
+    counts: Mapping[str, int],
+    lang: Lang,
+    show: Callable[[str], str],
+    by_key: bool = False,
 ) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column(_t("ctl.col.key", lang))
     table.add_column(_t("ctl.col.count", lang), justify="right")
     order = sorted(counts.items(), key=lambda kv: kv[0] if by_key else (-kv[1], kv[0]))
     for key, count in order:
-        _add_row(table, label(prefix, key, lang) if prefix else key, str(count))
+        _add_row(table, show(key), str(count))
     return table
 
 
-def stats_view(s: Stats, lang: Lang, tz: tzinfo | None) -> Group:
+def stats_view(s: Stats, lang: Lang, tz: tzinfo | None, names: Names = NO_NAMES) -> Group:
+    names = _names(names, lang)
     share = "—" if s.share_met is None else f"{s.share_met:.1%}"
     decided = s.met + s.late + s.missed
     times = _grid(
@@ -515,12 +648,19 @@ def stats_view(s: Stats, lang: Lang, tz: tzinfo | None) -> Group:
         ]
     )
     span = f"{fmt_time(s.since, tz, lang)} – {fmt_time(s.until, tz, lang)}"
+
+    def severity(key: str) -> str:
+        return label("severity", key, lang)
+
+    def cause(key: str) -> str:
+        return label("cause", key, lang)
+
     return Group(
         Text(translate("ctl.stats.title", lang, span=span), style="bold"),
         Text(translate("ctl.stats.total", lang, n=s.outages)),
-        _count_table(_t("ctl.stats.by_severity", lang), s.by_severity, lang, "severity", True),
-        _count_table(_t("ctl.stats.by_cause", lang), s.by_cause, lang, "cause"),
-        _count_table(_t("ctl.stats.by_area", lang), s.by_area, lang, ""),
+        _count_table(_t("ctl.stats.by_severity", lang), s.by_severity, lang, severity, True),
+        _count_table(_t("ctl.stats.by_cause", lang), s.by_cause, lang, cause),
+        _count_table(_t("ctl.stats.by_area", lang), s.by_area, lang, names.area),
         Text(_t("ctl.stats.times", lang), style="bold underline"),
         times,
         Text(translate("ctl.stats.deadlines_met", lang, share=share, met=s.met, total=decided)),

@@ -561,7 +561,9 @@ class Engine:
         self._first_reports.clear()
         for _at, element, text in self._notes:
             for outage in self._covering(element):
-                decisions.append(_decision(now, Event.UPDATED, outage, Phrase.of("note", text=text)))
+                decisions.append(
+                    _decision(now, Event.UPDATED, outage, Phrase.of("note", text=text))
+                )
         self._notes.clear()
         return decisions
 

@@ -73,9 +73,13 @@ def transition(state: State, action: Action) -> State:
     """The state after `action`, or TransitionError saying what would be allowed."""
     allowed, target = RULES[action]
     if state not in allowed:
-        choices = ", ".join(sorted(s.value for s in allowed))
+        names = tuple(sorted(s.value for s in allowed))
         raise TransitionError(
-            f"cannot {action.value} an outage that is {state.value}; allowed when: {choices}"
+            f"cannot {action.value} an outage that is {state.value}; "
+            f"allowed when: {', '.join(names)}",
+            action.value,
+            state.value,
+            names,
         )
     return state if target is None else target
 

@@ -87,6 +87,7 @@ def render(
     why: Iterable[Phrase],
     templates: Mapping[str, str],
     show: Callable[[str, Arg], str | int | float],
+    sep: str = "; ",
 ) -> str:
     """Join the phrases with `; `, each formatted by `templates[key]` after `show`
     turned its arguments into what the reader sees (names, labels, joined lists)."""
@@ -97,7 +98,7 @@ def render(
             parts.append(templates[phrase.key].format(**args))
         except (KeyError, ValueError, IndexError):  # a phrase newer than the catalogue
             parts.append(" ".join([phrase.key, *(str(v) for v in args.values())]))
-    return "; ".join(parts)
+    return sep.join(parts)
 
 
 def _plain(name: str, value: Arg) -> str | int | float:

@@ -1,17 +1,26 @@
-"""The fault report (故障处理报告, seed 000) as Markdown, in zh-CN or en. Pure."""
+"""The fault report (故障处理报告, seed 000) as Markdown, in zh-CN or en. Pure.
+
+The words (states, causes, deadlines, timeline entries, engine reasons) come from
+outagectl's catalogue (outaged/cli/i18n.py), so the report and `outagectl show`
+say the same thing the same way.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, tzinfo
+from typing import Any
 
+from outaged.cli.i18n import LANGS, Lang, label, translate
+from outaged.cli.render import Names, TimelineEntry, event_detail, event_label
 from outaged.records.model import Deadline, Entry
 from outaged.store.base import OutageRow
 from outaged.topology.graph import GraphIndex
+from outaged.topology.names import names_json
+from outaged.zones import local_time
 
-LANGS = ("zh-CN", "en")
-CST = timezone(timedelta(hours=8))  # the city's local time for people reading the report
+__all__ = ["LANGS", "render_report"]
 
-_LABELS: dict[str, dict[str, str]] = {
+_LABELS: dict[Lang, dict[str, str]] = {
     "zh-CN": {
         "title": "故障处理报告",
         "outage": "故障单",
@@ -71,10 +80,10 @@ _LABELS: dict[str, dict[str, str]] = {
 }
 
 
-def _time(ts: float | None, none: str) -> str:
+def _time(ts: float | None, none: str, tz: tzinfo | None) -> str:
     if ts is None:
         return none
-    return datetime.fromtimestamp(ts, UTC).astimezone(CST).strftime("%Y-%m-%d %H:%M:%S +08:00")
+    return local_time(datetime.fromtimestamp(ts, UTC), tz)
 
 
 def render_report(
@@ -83,33 +92,41 @@ def render_report(
     timeline: list[Entry],
     index: GraphIndex,
     now: float,
-    lang: str = "zh-CN",
+    lang: Lang = "zh-CN",
+    tz: tzinfo | None = None,
 ) -> str:
+    """The report in `lang`, times in `tz` (None: the machine's zone), names not ids."""
     t = _LABELS[lang]
     o, r = row.outage, row.record
+    names = _names(row, timeline, index, lang)
     none = t["none"]
+
+    def time(ts: float | None) -> str:
+        return _time(ts, none, tz)
+
     response = (
         none
         if r.acknowledged_at is None
         else f"{(r.acknowledged_at - o.opened_at) / 60:.1f} {t['minutes']}"
     )
-    path = " → ".join(index.path(o.root)) if o.root in index.topology.elements else o.root
+    path = index.path(o.root) if o.root in index.topology.elements else [o.root]
     notes = [e for e in timeline if e.kind in ("progress", "diagnose", "restore")]
+    sep = translate("punct.list", lang)
+    scope = sep.join(map(names.element, o.scope.parts))
     lines = [
         f"# {t['title']} — {t['outage']} #{o.id}",
         "",
-        f"- **{t['occurred']}**: {_time(o.occurred_at, none)}",
-        f"- **{t['first_report']}**: {_time(o.first_report_at, none)}",
-        f"- **{t['level']}**: {o.severity.value}",
+        f"- **{t['occurred']}**: {time(o.occurred_at)}",
+        f"- **{t['first_report']}**: {time(o.first_report_at)}",
+        f"- **{t['level']}**: {label('severity', o.severity.value, lang)}",
         f"- **{t['response']}**: {response}",
-        f"- **{t['location']}**: {path}",
-        f"- **{t['scope']}**: {', '.join(o.scope.parts)} "
-        f"({o.scope.subscribers} {t['subscribers']})",
-        f"- **{t['assignee']}**: {r.assignee or none}",
-        f"- **{t['arrival']}**: {_time(r.arrived_at, none)}",
-        f"- **{t['restored']}**: {_time(r.repair_reported_at, none)}",
-        f"- **{t['state']}**: {r.state.value}",
-        f"- **{t['cause']}**: {o.cause or none}",
+        f"- **{t['location']}**: {' → '.join(map(names.element, path))}",
+        f"- **{t['scope']}**: {scope} ({o.scope.subscribers} {t['subscribers']})",
+        f"- **{t['assignee']}**: {names.person(r.assignee) if r.assignee else none}",
+        f"- **{t['arrival']}**: {time(r.arrived_at)}",
+        f"- **{t['restored']}**: {time(r.repair_reported_at)}",
+        f"- **{t['state']}**: {label('state', r.state.value, lang)}",
+        f"- **{t['cause']}**: {label('cause', o.cause, lang) if o.cause else none}",
         f"- **{t['method']}**: {r.method or none}",
         f"- **{t['result']}**: {r.result or none}",
         f"- **{t['prevention']}**: {r.prevention or none}",
@@ -118,12 +135,16 @@ def render_report(
         "",
     ]
     lines += [
-        f"1. {_time(e.at, none)} {e.actor}: {e.payload['note']}"
+        f"1. {time(e.at)} {names.actor(e.actor)}: {e.payload['note']}"
         for e in notes
         if e.payload.get("note")
     ] or [none]
     lines += ["", f"## {t['process']}", ""]
-    lines += [f"- {_time(e.at, none)} [{e.actor}] {e.kind}{_detail(e)}" for e in timeline]
+    for e in timeline:
+        entry = TimelineEntry(e.seq, datetime.fromtimestamp(e.at, UTC), e.actor, e.kind, e.payload)
+        detail = event_detail(entry, lang, names)
+        what = event_label(e.kind, lang) + (f": {detail}" if detail else "")
+        lines.append(f"- {time(e.at)} [{names.actor(e.actor)}] {what}")
     lines += [
         "",
         f"## {t['deadlines']}",
@@ -132,18 +153,18 @@ def render_report(
         "|---|---|---|---|",
     ]
     for d in sorted(deadlines, key=lambda d: (d.due, d.name)):
-        status = d.status(now, r.state).value
-        lines.append(f"| {d.name} | {_time(d.due, none)} | {_time(d.met_at, none)} | {status} |")
+        status = label("deadline.status", d.status(now, r.state).value, lang)
+        name = label("deadline", d.name, lang)
+        lines.append(f"| {name} | {time(d.due)} | {time(d.met_at)} | {status} |")
     return "\n".join(lines) + "\n"
 
 
-def _detail(e: Entry) -> str:
-    p = e.payload
-    if "from" in p and "to" in p:
-        extra = "; ".join(f"{k}: {v}" for k, v in p.items() if k not in ("from", "to"))
-        return f" ({p['from']} → {p['to']}){': ' + extra if extra else ''}"
-    if "reason" in p:
-        return f": {p['reason']}"
-    if "to" in p:
-        return f": {', '.join(p['to'])} ({p.get('why', '')})"
-    return ""
+def _names(row: OutageRow, timeline: list[Entry], index: GraphIndex, lang: Lang) -> Names:
+    """The display names of every id the report mentions (path, scope, timeline)."""
+    o = row.outage
+    mentioned: list[Any] = [o.root, row.record.assignee, list(o.scope.parts)]
+    mentioned += [e.actor for e in timeline]
+    if o.root in index.topology.elements:
+        mentioned.append(index.path(o.root))
+    mentioned += [e.payload for e in timeline]
+    return Names.from_json(names_json(mentioned, index.topology), lang)

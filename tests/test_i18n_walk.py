@@ -1,0 +1,236 @@
+"""zh-CN is complete: every outagectl command's output over a whole outage, no English.
+
+A real daemon on the shipped example topology (names in both languages, Asia/Shanghai)
+takes a fibre fault from first reports to close; each command's zh-CN output is
+searched for ASCII words that are not ids, numbers, commands, options or units.
+The same walk in English shows the English names, and `-o wide` / `--json` the ids.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from outaged.cli import ctl
+from outaged.topology.load import load_topology
+
+ROOT = Path(__file__).resolve().parent.parent
+TOPOLOGY = ROOT / "topology.yaml"
+
+# Words a zh-CN screen may carry in ASCII: product and format names, units and codes
+# the user types (commands, option values, cause codes in the help), zone names.
+ALLOWED = {
+    "outaged",
+    "outagectl",
+    "API",
+    "JSON",
+    "Markdown",
+    "ISO",
+    "UTC",
+    "Asia",
+    "Shanghai",
+    "local",
+    "active",
+    "all",
+    "wide",
+    "zh-CN",
+    "en",
+    "fibre",
+    "power",
+    "equipment",
+    "config",
+    "token",  # `token:` in ctl.yaml, a key the user writes
+    "http",
+    "https",
+    "ctl.yaml",
+    "AAA",
+    "h",
+    "d",
+    "m",
+    "w",
+}
+WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.:/'+-]*")
+
+
+def _known_words() -> set[str]:
+    topology = load_topology(TOPOLOGY)
+    parser = ctl.build_parser("zh-CN")
+    commands = set()
+    for action in parser._actions:  # the subcommand names
+        if action.choices and isinstance(action.choices, dict):
+            commands |= set(action.choices)
+    ids = {*topology.elements, *topology.people, *topology.areas}
+    return ALLOWED | commands | ids | {"test-admin"}
+
+
+def english_words(text: str, known: set[str]) -> list[str]:
+    """ASCII words in `text` that are English rather than an id, number or command."""
+    found = []
+    for match in WORD.finditer(text):
+        word = match.group().rstrip(".:/'")
+        start = match.start()
+        if start and text[start - 1] == "-":  # --option or -o
+            continue
+        if any(c.isdigit() for c in word) or word.isupper() or word in known:
+            continue  # ids, numbers, times, S1..S4, METAVARS, OUTAGED_URL
+        if word.split("/")[0] in known or word.split(":")[0] in known:
+            continue
+        found.append(word)
+    return found
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    from tests.daemon import running_daemon
+
+    with running_daemon(tmp_path_factory.mktemp("walk"), TOPOLOGY) as d:
+        yield d
+
+
+@pytest.fixture
+def cli(daemon, monkeypatch, capsys):
+    monkeypatch.setenv("OUTAGED_URL", daemon.url)
+    monkeypatch.setenv("OUTAGED_TOKEN", daemon.token)
+    monkeypatch.setenv("COLUMNS", "200")
+    for name in ("OUTAGED_LANG", "LC_ALL", "LC_MESSAGES"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    monkeypatch.setenv("HOME", str(daemon.workdir))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(daemon.workdir / "config"))
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            code = ctl.main(list(argv))
+        except SystemExit as exc:  # --help, usage errors
+            code = int(exc.code or 0)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def subscribers_of(building: str) -> Iterator[str]:
+    with (ROOT / "subscribers.csv").open(encoding="utf-8") as f:
+        for row in csv.DictReader(f):
+            if row["element"] == building:
+                yield row["subscriber"]
+
+
+def post_burst(daemon, building: str, n: int = 20) -> dict:
+    ids = list(subscribers_of(building))[:n]
+    reports = [{"subscriber": s, "code": 678} for s in ids]
+    status, body = daemon.call("POST", "/api/v1/reports", {"reports": reports})
+    assert status == 202, body
+    return body
+
+
+def wait_for(daemon, outage: int, check, timeout_s: float = 10.0) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        _, detail = daemon.call("GET", f"/api/v1/outages/{outage}")
+        if check(detail) or time.monotonic() > deadline:
+            return detail
+        time.sleep(0.05)
+
+
+def test_every_command_in_zh_cn_over_a_whole_outage_has_no_english(daemon, cli):
+    known = _known_words()
+    screens: list[tuple[str, str]] = []
+
+    def zh(*argv: str, code: int = 0) -> str:
+        got, out, err = cli("--lang", "zh-CN", *argv)
+        assert got == code, (argv, out, err)
+        screens.append((" ".join(argv), out + err))
+        return out + err
+
+    opened = post_burst(daemon, "hy-03")
+    outage = next(d["outage"] for d in opened["decisions"] if d["event"] == "outage_opened")
+    zh("list")
+    first = zh("show", str(outage))
+    assert "华苑小区3号楼" in first and "赵磊" in first and "北区" in first
+    # the fault grows to the next building on the same fibre: re-rooted at the fibre
+    post_burst(daemon, "hy-04")
+    detail = wait_for(daemon, outage, lambda d: d["root"] == "fib-hy-a")
+    assert detail["root"] == "fib-hy-a", detail
+    grown = zh("show", str(outage))
+    assert "故障根源由 华苑小区3号楼 改为 华苑小区光缆A" in grown, grown
+    assert "影响范围扩大到" in grown
+    zh("ack", str(outage), "--note", "收到")
+    zh("arrive", str(outage), "--note", "已到现场")
+    zh("diagnose", str(outage), "--cause", "fibre", "--note", "施工挖断光缆")
+    zh("progress", str(outage), "--note", "熔接中")
+    zh("restore", str(outage), "--method", "熔接光缆", "--result", "业务恢复")
+    zh("verify", str(outage))
+    zh("callback", str(outage))
+    zh("close", str(outage), "--prevention", "加装警示桩")
+    closed = zh("show", str(outage))
+    assert "已关闭" in closed and "光缆故障" in closed
+    report = zh("report", str(outage))
+    assert "故障处理报告" in report and "华苑小区光缆A" in report and "+08:00" in report
+    zh("list", "--status", "all")
+    zh("stats", "--since", "1h")
+    zh("whoami")
+    zh("report-fault", "hy-05", "--note", "现场断电")
+    zh("close", str(outage), code=ctl.Exit.CONFLICT)  # already closed: refused
+    zh("--help")
+    parser = ctl.build_parser("zh-CN")
+    for action in parser._actions:
+        if isinstance(action.choices, dict):
+            for name in action.choices:
+                zh(name, "--help")
+    zh("show", code=2)  # a usage error: the missing argument, in zh-CN
+
+    refused = screens[-3 - len(parser._actions[-1].choices)][1]  # the second `close`
+    assert "故障单处于“已关闭”状态，不能执行“关闭”" in refused, refused
+    found = [(where, english_words(text, known)) for where, text in screens]
+    assert [(where, words) for where, words in found if words] == []
+
+
+def test_english_shows_english_names_and_wide_or_json_the_ids(daemon, cli):
+    opened = post_burst(daemon, "cz-02")
+    outage = next(d["outage"] for d in opened["decisions"] if d["event"] == "outage_opened")
+    code, out, err = cli("--lang", "en", "show", str(outage))
+    assert code == 0, err
+    assert "Cuizhu Garden building 2" in out and "Wu Min" in out and "South" in out
+    assert "cz-02" not in out
+    code, out, _ = cli("--lang", "en", "show", str(outage), "-o", "wide")
+    assert "Cuizhu Garden building 2 (cz-02)" in out and "Wu Min (wu.min)" in out
+    code, out, _ = cli("--lang", "en", "list", "-o", "wide")
+    assert "Cuizhu Garden building 2 (cz-02)" in out
+    code, out, _ = cli("show", str(outage), "--json")
+    detail = json.loads(out)
+    assert detail["root"] == "cz-02" and detail["assignee"] == "wu.min"
+    assert detail["names"]["elements"]["cz-02"] == {
+        "name": "翠竹苑2号楼",
+        "name_en": "Cuizhu Garden building 2",
+    }
+    assert detail["names"]["people"]["wu.min"]["name"] == "吴敏"
+    assert detail["reason"].startswith("cz-02: ")  # the stored English stays readable
+    assert detail["reason_parts"][0]["key"] == "evidence"
+
+
+def test_one_display_zone_from_the_topology_and_tz_overrides_it(daemon, cli):
+    opened = post_burst(daemon, "xh-01")
+    outage = next(d["outage"] for d in opened["decisions"] if d["event"] == "outage_opened")
+    _, detail = daemon.call("GET", f"/api/v1/outages/{outage}")
+    assert detail["timezone"] == "Asia/Shanghai"
+    # the test machine's own zone is not the city's: the daemon's setting decides
+    for argv in (["show", str(outage)], ["list"], ["report", str(outage)], ["stats"]):
+        code, out, err = cli("--lang", "en", *argv)
+        assert code == 0, err
+        assert "+08:00" in out or "Asia/Shanghai" in out, (argv, out)
+    for argv in (["show", str(outage)], ["report", str(outage)], ["stats"]):
+        code, out, err = cli("--lang", "en", "--tz", "UTC", *argv)
+        assert code == 0, err
+        assert "+00:00" in out and "+08:00" not in out, (argv, out)
+    code, out, _ = cli("--lang", "en", "list", "--tz=-05:00")
+    assert "Times in UTC-05:00" in out
+    status, body = daemon.call("GET", f"/api/v1/outages/{outage}/report?tz=Mars/Olympus")
+    assert status == 422 and "tz" in json.dumps(body)
