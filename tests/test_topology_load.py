@@ -674,5 +674,7 @@ def test_the_shipped_example_has_names_in_both_languages_and_shanghai_time() -> 
     assert topology.areas["north"].name == "北区" and topology.people["zhao.lei"].name == "赵磊"
     for element in topology.elements.values():
         assert element.name and element.name_en, element.id
-    for thing in (*topology.areas.values(), *topology.people.values()):
-        assert thing.name and (thing.name_en or thing.name.isascii()), thing.id
+    for area in topology.areas.values():
+        assert area.name and area.name_en, area.id
+    for person in topology.people.values():
+        assert person.name and (person.name_en or person.name.isascii()), person.id
