@@ -363,9 +363,10 @@ def test_readme_tour_works_as_written(tmp_path: Path) -> None:
         for line in readme_block("outagectl list").strip().splitlines():
             done = sh(line)
             assert done.returncode == 0, (line, done.stderr)
-            assert "hy-03" in done.stdout, line
             if "zh-CN" in line:
-                assert "单号" in done.stdout
+                assert "单号" in done.stdout and "华苑小区3号楼" in done.stdout, line
+            else:
+                assert "Huayuan Estate building 3" in done.stdout, line
         # "The daemon dispatched it to the north area's interface person on opening."
         outage = detail(d, 1, token)
         assert (outage["state"], outage["assignee"], outage["area"]) == (
@@ -386,7 +387,8 @@ def test_readme_tour_works_as_written(tmp_path: Path) -> None:
                 assert "refused" in refused.stderr and "callback_done" in refused.stderr
         assert detail(d, 1, token)["state"] == "closed"
         assert "# Fault report" in outputs["outagectl report 1"]
-        assert "comm-hy → fib-hy-a → hy-03" in outputs["outagectl report 1"]
+        path = "Huayuan Estate → Huayuan Estate fibre A → Huayuan Estate building 3"
+        assert path in outputs["outagectl report 1"]
         assert "Outages: 1" in outputs["outagectl stats --since 1d"]
 
 
@@ -397,7 +399,7 @@ def test_responses_have_the_documented_shapes(api: Daemon) -> None:
     keys, detail_keys = doc_outage_keys()
     oid = manual(api, "m1-c1-b4")
     status, listed = api.call("GET", f"{API}/outages")
-    assert status == 200 and set(listed) == {"outages"}
+    assert status == 200 and set(listed) == {"outages", "names", "timezone"}
     (item,) = [o for o in listed["outages"] if o["id"] == oid]
     assert set(item) == keys
     full = detail(api, oid)
