@@ -425,7 +425,7 @@ def test_responses_have_the_documented_shapes(api: Daemon) -> None:
     status, element = api.call("GET", f"{API}/elements/m1-c1-b4")
     assert status == 200
     assert set(element) == {
-        "id", "name", "kind", "area", "parents", "path", "subscribers", "state",
+        "id", "name", "name_en", "kind", "area", "parents", "path", "subscribers", "state",
         "flapping", "open_outages", "probes",
     }  # fmt: skip
     assert element["probes"] == {"icmp": None, "snmp": None}  # never probed that way
@@ -436,7 +436,7 @@ def test_responses_have_the_documented_shapes(api: Daemon) -> None:
     assert set(stats) == {
         "since", "until", "outages", "by_severity", "by_cause", "by_area", "by_state",
         "mean_time_to_dispatch_s", "mean_time_to_arrive_s", "mean_time_to_restore_s",
-        "deadlines", "by_deadline",
+        "deadlines", "by_deadline", "names", "timezone",
     }  # fmt: skip
     assert set(stats["deadlines"]) == {"met", "late", "missed", "pending", "share_met"}
     assert ts(stats["until"]) - ts(stats["since"]) == pytest.approx(30 * 86400, abs=1)
