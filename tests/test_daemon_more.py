@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from outaged.cli import ctl
-from outaged.cli.i18n import label
+from outaged.cli.i18n import Lang, label
 from outaged.cli.render import event_label
 from tests.citygen import write_city
 from tests.daemon import REPO, Daemon, outaged_env, running_daemon
@@ -1213,7 +1213,7 @@ def test_fault_report_holds_every_seed_field_in_both_languages(
     assert status == 200
     assert headers["Content-Type"] == "text/markdown; charset=utf-8"
     default = raw.decode("utf-8")
-    labels = {
+    labels: dict[Lang, list[str]] = {
         "zh-CN": [
             "故障处理报告", "故障发生时间", "首次报障时间", "故障级别", "响应时间",
             "网络逻辑位置", "到达现场时间", "处理方法", "故障原因", "处理步骤",
