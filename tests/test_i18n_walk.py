@@ -55,6 +55,9 @@ ALLOWED = {
     "d",
     "m",
     "w",
+    "yesterday",  # what the walk types wrong, echoed back in the error
+    "Mars",
+    "Olympus",
 }
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.:/'+-]*")
 
@@ -67,7 +70,7 @@ def _known_words() -> set[str]:
         if action.choices and isinstance(action.choices, dict):
             commands |= set(action.choices)
     ids = {*topology.elements, *topology.people, *topology.areas}
-    return ALLOWED | commands | ids | {"test-admin"}
+    return ALLOWED | commands | ids | {"test-admin", "url", "lang", "tz", "password"}
 
 
 def english_words(text: str, known: set[str]) -> list[str]:
@@ -187,6 +190,16 @@ def test_every_command_in_zh_cn_over_a_whole_outage_has_no_english(daemon, cli):
             for name in action.choices:
                 zh(name, "--help")
     zh("show", code=2)  # a usage error: the missing argument, in zh-CN
+    zh("list", "--since", "yesterday", code=2)
+    zh("list", "--tz", "Mars/Olympus", code=2)
+    zh("show", "99999", code=ctl.Exit.NOT_FOUND)
+    zh("--token", "otk_not-a-token", "list", code=ctl.Exit.AUTH)
+    viewer = daemon.create_token("walk-viewer", "viewer")
+    zh("--token", viewer, "ack", str(outage), code=ctl.Exit.AUTH)
+    bad = daemon.workdir / "bad-ctl.yaml"
+    bad.write_text("url: http://127.0.0.1:1\npassword: x\ntz: Mars/Olympus\n", encoding="utf-8")
+    zh("--config", str(bad), "list", code=2)
+    zh("--url", "http://127.0.0.1:1", "list", code=ctl.Exit.UNREACHABLE)
 
     assert "故障单处于“已关闭”状态，不能执行“关闭”" in refused, refused
     found = [(where, english_words(text, known)) for where, text in screens]
@@ -234,3 +247,36 @@ def test_one_display_zone_from_the_topology_and_tz_overrides_it(daemon, cli):
     assert "Times in UTC-05:00" in out
     status, body = daemon.call("GET", f"/api/v1/outages/{outage}/report?tz=Mars/Olympus")
     assert status == 422 and "tz" in json.dumps(body)
+
+
+def test_every_engine_reason_reads_in_zh_cn_with_names():
+    """Each phrase the engine can emit, rendered in zh-CN: no English words left."""
+    from outaged.cli.i18n import MESSAGES, say
+    from outaged.outages.reasons import ENGLISH, Arg, Phrase, english
+
+    samples: dict[str, dict[str, Arg]] = {
+        "evidence": {"element": "hy-03", "reasons": ("down", "reports:down", "manual")},
+        "inferred": {"element": "fib-hy-a", "n": 2},
+        "partial": {"parts": ("hy-03", "hy-04")},
+        "rerooted": {"old": "hy-03", "new": "fib-hy-a"},
+        "severity": {"old_severity": "S4", "new_severity": "S3"},
+        "scope_grew": {"elements": 3, "subscribers": 327},
+        "scope_shrank": {"elements": 1, "subscribers": 131},
+        "confidence": {"confidence": 0.9},
+        "merged": {"into": 7},
+        "cause_set": {"cause": "fibre"},
+        "note": {"text": "机房漏水"},
+    }
+    names = {"hy-03": "华苑小区3号楼", "hy-04": "华苑小区4号楼", "fib-hy-a": "华苑小区光缆A"}
+    known = _known_words() - set(names)
+    assert set(ENGLISH) == {
+        k.removeprefix("reason.") for k in MESSAGES["zh-CN"] if k.startswith("reason.")
+    }
+    for key in ENGLISH:
+        phrase = Phrase.of(key, **samples.get(key, {}))
+        zh = say((phrase,), "zh-CN", lambda ident: names.get(ident, ident))
+        assert zh and english_words(zh, known) == [], (key, zh)
+        for ident, name in names.items():
+            assert ident not in zh, (key, zh)
+            if ident in english((phrase,)):
+                assert name in zh, (key, zh)

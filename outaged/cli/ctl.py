@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno as _errno
 import json
 import os
 import re
@@ -27,7 +28,7 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 
 from outaged.cli import render
-from outaged.cli.i18n import ARGPARSE_ZH, Lang, label, pick_lang, translate
+from outaged.cli.i18n import ARGPARSE_ZH, MESSAGES, Lang, label, pick_lang, translate
 from outaged.errors import InputError, OutagedError, Problem
 from outaged.zones import parse_zone
 
@@ -51,16 +52,39 @@ _STATUS_EXIT = {401: Exit.AUTH, 403: Exit.AUTH, 404: Exit.NOT_FOUND, 409: Exit.C
 _STATUS_EXIT |= {400: Exit.REJECTED, 413: Exit.REJECTED, 422: Exit.REJECTED}
 
 
+@dataclass(frozen=True, slots=True)
+class CtlProblem:
+    """A problem with ctl.yaml as a catalogue key, so it can be said in either language."""
+
+    path: Path
+    line: int | None
+    field: str
+    key: str  # `cfg.` key in outaged/cli/i18n.py
+    fmt: tuple[tuple[str, str], ...] = ()
+
+    def problem(self, lang: Lang) -> Problem:
+        message = translate(self.key, lang, **dict(self.fmt))
+        return Problem(str(self.path), self.line, self.field, message)
+
+
 class CtlConfigError(InputError):
     """outagectl's own config file (ctl.yaml) is unreadable or invalid."""
+
+    def __init__(self, found: list[CtlProblem]) -> None:
+        self.found = found
+        super().__init__([f.problem("en") for f in found])
+
+    def text(self, lang: Lang) -> str:
+        return "\n".join(str(f.problem(lang)) for f in self.found)
 
 
 class Unreachable(OutagedError):
     """No HTTP answer from the daemon at all."""
 
-    def __init__(self, url: str, reason: str) -> None:
+    def __init__(self, url: str, reason: str, code: str = "") -> None:
         self.url = url
         self.reason = reason
+        self.code = code  # errno name (ECONNREFUSED) or "timeout", for a translated reason
         super().__init__(f"cannot reach outaged at {url}: {reason}")
 
 
@@ -131,28 +155,28 @@ def load_config(path: Path, explicit: bool) -> dict[str, str]:
     except FileNotFoundError:
         if not explicit:
             return {}
-        raise CtlConfigError([Problem(str(path), None, "", "no such file")]) from None
+        raise CtlConfigError([CtlProblem(path, None, "", "cfg.no_file")]) from None
     except OSError as exc:
-        raise CtlConfigError([Problem(str(path), None, "", str(exc.strerror))]) from exc
+        reason = (("reason", str(exc.strerror)),)
+        raise CtlConfigError([CtlProblem(path, None, "", "cfg.unreadable", reason)]) from exc
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         where = None if line is None else line + 1
-        raise CtlConfigError([Problem(str(path), where, "", "not valid YAML")]) from exc
+        raise CtlConfigError([CtlProblem(path, where, "", "cfg.not_yaml")]) from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise CtlConfigError(
-            [Problem(str(path), None, "", "expected a mapping of url/token/lang/tz")]
-        )
+        raise CtlConfigError([CtlProblem(path, None, "", "cfg.not_mapping")])
+    known = (("known", ", ".join(CONFIG_KEYS)),)
     problems = [
-        Problem(str(path), None, str(key), f"unknown key; known: {', '.join(CONFIG_KEYS)}")
+        CtlProblem(path, None, str(key), "cfg.unknown_key", known)
         for key in data
         if key not in CONFIG_KEYS
     ]
     problems += [
-        Problem(str(path), None, str(key), "expected a string")
+        CtlProblem(path, None, str(key), "cfg.not_string")
         for key, value in data.items()
         if key in CONFIG_KEYS and not isinstance(value, str)
     ]
@@ -192,7 +216,8 @@ def _tz(flag: str | None, from_file: str | None, path: Path) -> tzinfo | None:
     try:
         return parse_tz(from_file)
     except ValueError as exc:
-        raise CtlConfigError([Problem(str(path), None, "tz", str(exc))]) from exc
+        zone = (("text", str(from_file)),)
+        raise CtlConfigError([CtlProblem(path, None, "tz", "cfg.unknown_tz", zone)]) from exc
 
 
 def resolve(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
@@ -263,9 +288,12 @@ class Api:
                     raise ApiError.from_body(resp.status, resp.reason or "", text)
                 return resp.content_type, text
         except aiohttp.ClientConnectionError as exc:
-            raise Unreachable(self.url, _reason(exc)) from exc
+            os_error = getattr(exc, "os_error", None)
+            errno = os_error.errno if isinstance(os_error, OSError) else None
+            code = _errno.errorcode.get(errno, "") if errno else ""
+            raise Unreachable(self.url, _reason(exc), code) from exc
         except TimeoutError as exc:
-            raise Unreachable(self.url, "no answer in time") from exc
+            raise Unreachable(self.url, "no answer in time", "timeout") from exc
 
     async def get_text(self, path: str, params: Mapping[str, str] | None = None) -> str:
         return (await self.call("GET", path, params))[1]
@@ -557,10 +585,20 @@ def _action_commands(
 # ---- entry point ---------------------------------------------------------------------
 
 
-def error_text(exc: OutagedError, settings: Settings) -> tuple[Exit, str]:
+def error_text(
+    exc: OutagedError, settings: Settings, outage: int | None = None
+) -> tuple[Exit, str]:
+    """The exit code and the message for a failure; `outage` is the id the command named.
+
+    In English the daemon's own words follow outagectl's; in zh-CN what outagectl can
+    say itself (a refused action, no such outage, an unknown token, a role not
+    allowed) replaces them.
+    """
     lang = settings.lang
     if isinstance(exc, Unreachable):
-        return Exit.UNREACHABLE, translate("err.unreachable", lang, url=exc.url, reason=exc.reason)
+        found = MESSAGES[lang].get(f"err.conn.{exc.code}") if exc.code else None
+        reason = exc.reason if found is None else found
+        return Exit.UNREACHABLE, translate("err.unreachable", lang, url=exc.url, reason=reason)
     if isinstance(exc, BadAnswer):
         return Exit.FAILED, translate("err.bad_answer", lang, url=settings.url, message=exc)
     if not isinstance(exc, ApiError):
@@ -584,9 +622,14 @@ def error_text(exc: OutagedError, settings: Settings) -> tuple[Exit, str]:
                 label("state", s, lang) for s in r["allowed"]
             ),
         )
+    elif lang != "en":
+        own = {401: "err.bad_token", 403: "err.forbidden"}.get(exc.status)
+        if exc.status == 404 and outage is not None:
+            own = "err.no_outage"
+        message = message if own is None else translate(own, lang, id=outage)
     lines = [translate(key, lang, status=exc.status, message=message)]
     details = (f"{p.field}: {p.message}" if p.field else p.message for p in exc.problems)
-    lines += [f"  {d}" for d in details if d != exc.message]
+    lines += [f"  {d}" for d in details if d != exc.message and message == exc.message]
     if exc.status == 401 and not settings.token:
         lines.append(translate("err.no_token", lang, path=settings.config_path))
     return code, "\n".join(lines)
@@ -631,28 +674,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: list[str], env: Mapping[str, str]) -> int:
-    parser = build_parser(early_lang(argv, env))
+    lang = early_lang(argv, env)
+    parser = build_parser(lang)
     args = parser.parse_args(argv)
     try:
         settings = resolve(args, env)
     except CtlConfigError as exc:
-        print(f"outagectl: error: {exc}", file=sys.stderr)
+        print(translate("err.usage", lang, message=exc.text(lang)), file=sys.stderr)
         return Exit.USAGE
-    except ValueError as exc:  # --tz
-        parser.error(str(exc))
+    except ValueError:  # --tz
+        parser.error(translate("err.tz", lang, text=args.tz))
     if not settings.url.startswith(("http://", "https://")):
         parser.error(translate("err.url", settings.lang, url=settings.url))
     for name in ("since", "until"):
         if getattr(args, name, None) is not None:
+            text = getattr(args, name)
             try:
-                setattr(args, name, parse_since(getattr(args, name), _now(), settings.tz))
-            except ValueError as exc:
-                parser.error(f"--{name}: {exc}")
+                setattr(args, name, parse_since(text, _now(), settings.tz))
+            except ValueError:
+                parser.error(translate("err.since", settings.lang, option=name, text=text))
     console = Console(file=sys.stdout, highlight=False)
     try:
         asyncio.run(execute(args.run, args, settings, console))
     except OutagedError as exc:
-        code, text = error_text(exc, settings)
+        code, text = error_text(exc, settings, getattr(args, "id", None))
         print(f"outagectl: {text}", file=sys.stderr)
         return code
     return Exit.OK
