@@ -181,7 +181,7 @@ def test_every_command_in_zh_cn_over_a_whole_outage_has_no_english(daemon, cli):
     zh("list", "--status", "all")
     zh("stats", "--since", "1h")
     zh("whoami")
-    zh("report-fault", "hy-05", "--note", "现场断电")
+    assert "已记录 华苑小区5号楼 的人工报障" in zh("report-fault", "hy-05", "--note", "现场断电")
     refused = zh("close", str(outage), code=ctl.Exit.CONFLICT)  # already closed
     zh("--help")
     parser = ctl.build_parser("zh-CN")
