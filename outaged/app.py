@@ -20,12 +20,11 @@ from aiohttp import web
 
 from outaged.api.routes import Api, build_app
 from outaged.config import Config
-from outaged.errors import SignalError
 from outaged.notify.base import LogNotifier, Notifier
-from outaged.outages.engine import Engine
 from outaged.pipeline import Clock, Pipeline
 from outaged.probes.probers import Probers
 from outaged.records.ledger import Ledger
+from outaged.recovery import recover
 from outaged.signals import SignalSink
 from outaged.store.base import Store
 from outaged.store.retention import Pruner
@@ -127,25 +126,8 @@ class App:
 
     async def _recover(self, index: GraphIndex) -> tuple[Ledger, int]:
         """Adopt persisted open outages and re-ingest recent signals: same outages, no twins."""
-        store, th, now = self.store, index.topology.thresholds, self.clock()
-        last_outage, last_seq = await store.last_ids()
-        engine = Engine(index, first_id=last_outage + 1)
-        rows = await store.recoverable(now - th.relapse_window_s)
-        engine.adopt([r.outage for r in rows], last_outage + 1)
-        ids = [r.outage.id for r in rows]
-        deadlines = await store.deadlines(ids)
-        seqs = await store.last_seqs(ids)
-        ledger = Ledger(engine)
-        for row in rows:
-            ledger.load(row.record, deadlines[row.outage.id], seqs.get(row.outage.id, 0))
-        signals = await store.signals_since(now - self._lookback(index))
-        for stored in signals:
-            try:
-                engine.ingest(stored.signal)
-            except SignalError as exc:  # the topology changed under it
-                log.warning("not re-ingesting stored signal %d: %s", stored.seq, exc)
-        log.info("recovered %d outages, re-ingested %d signals", len(rows), len(signals))
-        return ledger, last_seq + 1
+        done = await recover(self.store, index, self.clock(), self._lookback(index))
+        return done.ledger, done.next_signal_seq
 
     def _lookback(self, index: GraphIndex) -> float:
         """How far back a restart re-ingests stored signals (pruning keeps them)."""

@@ -34,6 +34,7 @@ Clock = Callable[[], float]
 MAX_STEP_SIGNALS = 20_000  # bound one step's work so replies keep flowing
 MAX_IDLE_S = 60.0
 EVICT_EVERY_S = 60.0  # of the clock: how often finished outages leave memory
+FAILING_AFTER = 3  # consecutive failed steps after which the daemon says it is not ready
 
 
 class IdempotencyConflict(OutagedError):
@@ -124,6 +125,15 @@ class Pipeline:
         self._last_eval = float("-inf")  # monotonic time of the last evaluation with work
         self._evict = evict
         self._next_evict = float("-inf")  # clock time
+        self.failed_steps = 0  # consecutive; reset by a step that commits
+        self.last_failure: str | None = None
+
+    @property
+    def failing(self) -> str | None:
+        """Why the decision loop cannot be trusted now, or None while it works."""
+        if self.failed_steps < FAILING_AFTER:
+            return None
+        return f"the last {self.failed_steps} decision steps failed: {self.last_failure}"
 
     # ---- the callers' side ----------------------------------------------
 
@@ -216,11 +226,15 @@ class Pipeline:
             await self.store.commit(step.batch)
         except Exception as exc:  # the store failed: nobody gets a success
             log.exception("decision step failed")
+            self.failed_steps += 1
+            self.last_failure = f"{type(exc).__name__}: {exc}"
             error = exc if isinstance(exc, StoreError) else StoreError(f"decision step: {exc}")
             for item in items:
                 if item.reply is not None and not item.reply.done():
                     item.reply.set_exception(error)
             return stopping
+        if items or step.batch:  # a timer step that wrote nothing proves nothing
+            self.failed_steps = 0
         for reply, outcome in step.done:
             _answer(reply, outcome)
         for reply, twin in step.twins:
@@ -268,7 +282,7 @@ class Pipeline:
         self.engine.adopt([row.outage], self.engine.next_id)
         deadlines = (await self.store.deadlines([outage_id]))[outage_id]
         seqs = await self.store.last_seqs([outage_id])
-        self.ledger.load(row.record, deadlines, seqs.get(outage_id, 0))
+        self.ledger.load(row.record, deadlines, seqs.get(outage_id, 0), row.area)
 
     def _replayed(self, item: _Intake | _Act, step: _Step) -> bool:
         """Answer a repeated Idempotency-Key from its first use instead of acting again."""
@@ -342,9 +356,8 @@ class Pipeline:
 
     def _collect(self, changes: Changes, step: _Step, now: float) -> None:
         """Turn the ledger's changes and the intakes' outcomes into the step's batch."""
-        index = self.engine.index
         for oid, outage in changes.outages.items():
-            area = index.element(outage.root).area
+            area = self.ledger.area(oid)
             step.batch.outages.append(OutageRow(outage, self.ledger.records[oid], area))
         step.batch.deadlines = changes.deadlines
         step.batch.entries = changes.entries

@@ -240,8 +240,15 @@ class Routes:
         status = self.api.status()
         if status != "ready":
             return web.json_response({"status": status}, status=503)
-        opened = len(self.api.pipeline.engine.open_outages())
-        body: dict[str, Any] = {"status": "ready", "open_outages": opened}
+        failing = self.api.pipeline.failing
+        if failing is not None:
+            return web.json_response({"status": "failing", "reason": failing}, status=503)
+        engine = self.api.pipeline.engine
+        body: dict[str, Any] = {
+            "status": "ready",
+            "open_outages": len(engine.open_outages()),
+            "detached_outages": len(engine.detached),
+        }
         if self.api.probers is not None:
             body["probers"] = probers_json(self.api.probers.statuses())
         return web.json_response(body)

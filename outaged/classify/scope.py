@@ -30,13 +30,18 @@ class Scope:
 
 
 def covers(index: GraphIndex, scope: Scope, element: str) -> bool:
-    """Whether the element is inside the scope (is a caller there affected?)."""
+    """Whether the element is inside the scope (is a caller there affected?).
+
+    Parts the topology no longer has (it changed under a stored outage) cover nothing."""
+    elements = index.topology.elements
     root, *rest = scope.parts
-    if index.element(root).kind is Kind.PLATFORM:
+    if element not in elements:
+        return element == root
+    if root in elements and elements[root].kind is Kind.PLATFORM:
         return True  # nobody can log in
     if scope.whole:
-        return any(index.dominates(part, element) for part in scope.parts)
-    return element == root or any(index.dominates(part, element) for part in rest)
+        return any(p in elements and index.dominates(p, element) for p in scope.parts)
+    return element == root or any(p in elements and index.dominates(p, element) for p in rest)
 
 
 class ScopeCalculator:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import re
@@ -12,9 +13,12 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from outaged.api.auth import Role, new_token
 from outaged.app import App
+from outaged.cli.check import check
+from outaged.cli.i18n import pick_lang
 from outaged.config import Config, default_config, load_config
 from outaged.errors import OutagedError
 from outaged.replay import run_replay
@@ -41,13 +45,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="elect root causes at most this often, in simulated seconds (default 1; "
         "0 = after every distinct timestamp)",
     )
-    sub.add_parser("check", help="validate a topology file").add_argument(
-        "--topology", default="topology.yaml"
+    check = sub.add_parser(
+        "check",
+        help="validate a topology file (and, given the state, warn about open outages it "
+        "would orphan)",
+    )
+    check.add_argument("file", nargs="?", metavar="FILE", help="topology file (topology.yaml)")
+    check.add_argument("--topology", help="the same as FILE")
+    check.add_argument("--config", help="outaged.yaml: its topology and state directory")
+    check.add_argument(
+        "--state-dir", help="a daemon's state directory: check its open outages against FILE"
     )
     run = sub.add_parser("run", help="run the daemon (API, decision loop, store)")
     run.add_argument(
         "--config", help="outaged.yaml (default: built-in defaults, see docs/config.md)"
     )
+    run.add_argument(
+        "--listen", metavar="HOST:PORT", type=listen_address, help="API address, over the config's"
+    )
+    run.add_argument("--state-dir", help="state directory (database), over the config's")
+    run.add_argument("--topology", help="topology file, over the config's")
     token = sub.add_parser("token", help="manage API tokens").add_subparsers(
         dest="token_command", required=True
     )
@@ -64,6 +81,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config(path: str | None) -> Config:
     return default_config() if path is None else load_config(path)
+
+
+def _run_config(args: argparse.Namespace) -> Config:
+    """The config file (or defaults) with the command line's overrides on top."""
+    config = _config(args.config)
+    if args.listen is not None:
+        host, port = args.listen
+        config = dataclasses.replace(
+            config, api=dataclasses.replace(config.api, listen=host, port=port)
+        )
+    if args.state_dir is not None:
+        config = dataclasses.replace(config, state_dir=Path(args.state_dir))
+    if args.topology is not None:
+        config = dataclasses.replace(config, topology=Path(args.topology))
+    return config
+
+
+_LISTEN = re.compile(r"\[([^\]]+)\]:(\d{1,5})|([^:\[\]]+):(\d{1,5})")
+
+
+def listen_address(text: str) -> tuple[str, int]:
+    """`127.0.0.1:8471`, `[::1]:8471` or `localhost:0` -> (host, port), for argparse."""
+    found = _LISTEN.fullmatch(text)
+    port = int(found[2] or found[4]) if found is not None else -1
+    if found is None or port > 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected HOST:PORT, e.g. 127.0.0.1:8471 or [::1]:8471 (port 0: any)"
+        )
+    return found[1] or found[3], port
 
 
 def _run(config: Config) -> int:
@@ -139,21 +185,31 @@ async def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    if args.file is not None and args.topology is not None and args.file != args.topology:
+        print("error: give the topology file once (FILE or --topology)", file=sys.stderr)
+        return 2
+    config = load_config(args.config) if args.config is not None else None
+    path = args.file or args.topology or (str(config.topology) if config else "topology.yaml")
+    db = None
+    if args.state_dir is not None:
+        db = dataclasses.replace(config or default_config(), state_dir=Path(args.state_dir)).db_path
+    elif config is not None:
+        db = config.db_path
+    lang = pick_lang(os.environ.get("OUTAGED_LANG") or os.environ.get("LANG"))
+    return check(path, db, lang, sys.stdout, sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
-            return _run(_config(args.config))
+            return _run(_run_config(args))
         if args.command == "token":
             return asyncio.run(_token(args))
-        index = GraphIndex.build(load_topology(args.topology))
         if args.command == "check":
-            topo = index.topology
-            print(
-                f"{args.topology}: ok: {len(topo.elements)} elements, "
-                f"{index.total_subscribers} subscribers, {len(topo.areas)} areas"
-            )
-            return 0
+            return _check(args)
+        index = GraphIndex.build(load_topology(args.topology))
         if args.command == "replay":
             streams = (sys.stdout, sys.stderr, args.until, args.interval)
             if args.signals == "-":

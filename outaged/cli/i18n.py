@@ -86,6 +86,9 @@ _EN: dict[str, str] = {
     "event.outage_restored": "network restored",
     "event.outage_merged": "outage merged",
     "event.notified": "notified",
+    "event.topology_removed": "element removed from topology",
+    "ctl.removed.watched": "still judged on its other elements",
+    "ctl.removed.unwatched": "no longer judged by the network: restore and close it by hand",
     # fault report fields (seed 000 故障处理报告)
     "field.occurred_at": "Occurrence time",
     "field.first_report_at": "First report time",
@@ -171,6 +174,17 @@ _EN: dict[str, str] = {
     "ctl.stats.to_arrive": "to arrive on site",
     "ctl.stats.to_restore": "to restore",
     "ctl.stats.deadlines_met": "Deadlines met: {share} ({met} of {total})",
+    # outaged check
+    "check.outages": "{db}: {n} open outages, {orphaned} would name removed elements",
+    "check.orphan.unwatched": (
+        "warning: open outage {id} ({state}, root {root}) names elements {file} does not "
+        "have: {elements}; it would stay open and workable, but the network would no longer "
+        "judge it (restore and close it by hand)"
+    ),
+    "check.orphan.watched": (
+        "warning: open outage {id} ({state}, root {root}) names elements {file} does not "
+        "have: {elements}; it would still be judged on its other elements"
+    ),
     # errors
     "err.unreachable": "cannot reach outaged at {url}: {reason}",
     "err.auth": "not allowed ({status}): {message}",
@@ -340,6 +354,9 @@ _ZH: dict[str, str] = {
     "event.outage_restored": "网络恢复",
     "event.outage_merged": "故障合并",
     "event.notified": "已通知",
+    "event.topology_removed": "元素已从拓扑中删除",
+    "ctl.removed.watched": "其余元素仍在监测",
+    "ctl.removed.unwatched": "网络侧不再监测：请人工确认恢复并关闭",
     "field.occurred_at": "故障发生时间",
     "field.first_report_at": "报障时间",
     "field.opened_at": "开单时间",
@@ -422,6 +439,15 @@ _ZH: dict[str, str] = {
     "ctl.stats.to_arrive": "到场",
     "ctl.stats.to_restore": "恢复",
     "ctl.stats.deadlines_met": "时限达成率：{share}（{total} 项中 {met} 项）",
+    "check.outages": "{db}：{n} 个未关闭的故障单，其中 {orphaned} 个涉及已删除的元素",
+    "check.orphan.unwatched": (
+        "警告：未关闭的故障单 {id}（{state}，根因 {root}）涉及 {file} 中没有的元素：{elements}；"
+        "该单仍可正常处理，但网络侧将不再监测（请人工确认恢复并关闭）"
+    ),
+    "check.orphan.watched": (
+        "警告：未关闭的故障单 {id}（{state}，根因 {root}）涉及 {file} 中没有的元素：{elements}；"
+        "其余元素仍在监测"
+    ),
     "err.unreachable": "无法连接 outaged（{url}）：{reason}",
     "err.auth": "无权操作（{status}）：{message}",
     "err.no_token": "未提供令牌：请设置 OUTAGED_TOKEN、使用 --token，或在 {path} 中写入 `token:`",

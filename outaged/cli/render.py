@@ -512,6 +512,10 @@ def event_detail(entry: TimelineEntry, lang: Lang, names: Names = NO_NAMES) -> s
     if entry.kind == "notified":
         to = _listing((names.person(str(x)) for x in p.get("to") or ()), lang)
         return f"→ {to}{colon}{label('notify', str(p.get('why', '')), lang)}"
+    if entry.kind == "topology_removed":  # removed elements have no names left: ids
+        how = "ctl.removed.watched" if p.get("watched") else "ctl.removed.unwatched"
+        elements = _listing((str(x) for x in p.get("elements") or ()), lang)
+        return f"{elements} — {translate(how, lang)}"
     parts: list[str] = []
     if p.get("from") and p.get("to") and p["from"] != p["to"]:
         parts.append(

@@ -20,6 +20,7 @@ from outaged.correlate.health import Health, State, expire_flap, flap_expiry, ob
 from outaged.correlate.spikes import ReportClass, SpikeDetector, report_class
 from outaged.errors import Problem, SignalError
 from outaged.outages.model import EVIDENCE_SHOWN, Decision, Event, Outage, Status
+from outaged.outages.orphans import correlatable
 from outaged.outages.reasons import Phrase, Why, english
 from outaged.signals import (
     InterfaceStatus,
@@ -54,6 +55,9 @@ class Engine:
         self.outages: dict[int, Outage] = {}
         self._open_ids: set[int] = set()
         self._restored: dict[int, float] = {}  # id -> restored_at, pruned after the relapse window
+        # Outages whose root or parts left the topology: kept for the ledger, never
+        # correlated again (their evidence cannot be weighed against missing elements).
+        self.detached: set[int] = set()
         self.next_id = first_id
         self._scopes = ScopeCalculator(index, self.th)
         self._healthy_below: defaultdict[str, int] = defaultdict(int)
@@ -74,8 +78,12 @@ class Engine:
 
     def adopt(self, outages: Iterable[Outage], next_id: int) -> None:
         """Take back persisted outages after a restart, so the evidence that is
-        re-ingested matches them instead of opening duplicates."""
+        re-ingested matches them instead of opening duplicates. One whose root or
+        parts are not in this topology is detached: kept, but not correlated."""
+        elements = self.index.topology.elements
         for outage in outages:
+            if not correlatable(outage, elements):
+                self.detached.add(outage.id)
             self._put(outage)
         self.next_id = max(self.next_id, next_id)
         self._dirty = True
@@ -84,6 +92,8 @@ class Engine:
         self.outages[outage.id] = outage
         self._open_ids.discard(outage.id)
         self._restored.pop(outage.id, None)
+        if outage.id in self.detached:
+            return
         if outage.status is Status.OPEN:
             self._open_ids.add(outage.id)
         elif outage.status is Status.RESTORED and outage.restored_at is not None:
@@ -540,12 +550,15 @@ class Engine:
     def set_cause(self, outage_id: int, cause: str, now: float) -> Decision:
         """Diagnosis names the cause; a fibre cause moves the restore deadline to 6 h."""
         outage = self.outages[outage_id]
-        element = self.index.element(outage.root)
+        element = self.index.topology.elements.get(outage.root)
+        contract = True if element is None else element.contract  # removed: as it was opened
+        if element is None and outage.restore_by is None:
+            contract = False
         updated = dataclasses.replace(
             outage,
             cause=cause,
             cause_diagnosed=True,
-            restore_by=restore_by(outage.severity, outage.occurred_at, cause, element.contract),
+            restore_by=restore_by(outage.severity, outage.occurred_at, cause, contract),
         )
         self._put(updated)
         return _decision(now, Event.UPDATED, updated, Phrase.of("cause_set", cause=cause))

@@ -18,6 +18,7 @@ from outaged.outages import reasons
 from outaged.outages.engine import Engine
 from outaged.outages.lifecycle import AFTER_REPAIR, Action, State, transition
 from outaged.outages.model import Decision, Event, Outage
+from outaged.outages.orphans import REMOVED, Orphan
 from outaged.records import deadlines as clock
 from outaged.records.actions import REPORT_FIELDS, ActionRequest
 from outaged.records.model import DAEMON, Deadline, Entry, Record
@@ -45,13 +46,32 @@ class Ledger:
         self.records: dict[int, Record] = {}
         self.deadlines: dict[int, clock.Deadlines] = {}
         self.seqs: dict[int, int] = {}
+        self._areas: dict[int, str] = {}  # as stored, for roots the topology lost
         self._changes = Changes()
 
-    def load(self, record: Record, deadlines: Iterable[Deadline], last_seq: int) -> None:
+    def load(
+        self, record: Record, deadlines: Iterable[Deadline], last_seq: int, area: str = ""
+    ) -> None:
         """Take back a persisted record (its engine outage must be adopted already)."""
         self.records[record.id] = record
         self.deadlines[record.id] = {d.name: d for d in deadlines}
         self.seqs[record.id] = last_seq
+        if area:
+            self._areas[record.id] = area
+
+    def area(self, outage_id: int) -> str:
+        """The maintenance area of the outage's root (as stored if the root is gone)."""
+        root = self.index.topology.elements.get(self.engine.outages[outage_id].root)
+        return root.area if root is not None else self._areas.get(outage_id, "")
+
+    def mark_removed(self, orphan: Orphan, now: float) -> None:
+        """Say on the outage's timeline that elements it names left the topology."""
+        payload = {
+            "elements": list(orphan.missing),
+            "root": orphan.root,
+            "watched": orphan.watched,
+        }
+        self._entry(orphan.outage, now, DAEMON, REMOVED, payload)
 
     def evict(self, now: float) -> list[int]:
         """Drop outages finished on both sides from memory: the record closed,
@@ -149,13 +169,14 @@ class Ledger:
         state = transition(before.state, action)
         record = _fill(dataclasses.replace(before, state=state), action, fields, now)
         outage = self.engine.outages[oid]
+        root = self.index.topology.elements.get(outage.root)
         found = clock.after_action(
             self.deadlines[oid],
             action,
             human=actor != DAEMON,
             record=record,
             severity=outage.severity,
-            report_needed=self.index.element(outage.root).kind is not Kind.ACCESS,
+            report_needed=root is None or root.kind is not Kind.ACCESS,
             now=now,
         )
         self._set(record, found)

@@ -1,0 +1,109 @@
+"""The decision state rebuilt from the store on a topology: at start, and on reload.
+
+`recover` adopts the persisted outages that still matter into a fresh engine and
+ledger built on `index`, re-ingests the recent signals, and reconciles the open
+outages with the topology: one naming elements the topology no longer has stays
+open and workable (detached from correlation if its root or parts are gone) and
+is marked "element removed from topology" on its timeline, once. The marks are
+changes of the ledger, committed by the caller's next decision step.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+
+from outaged.errors import SignalError
+from outaged.outages.engine import Engine
+from outaged.outages.orphans import REMOVED, Orphan, orphans
+from outaged.records.ledger import Ledger
+from outaged.store.base import Store, StoredSignal
+from outaged.topology.graph import GraphIndex
+
+log = logging.getLogger("outaged.recovery")
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    ledger: Ledger
+    next_signal_seq: int
+    outages: int  # adopted from the store
+    stored_signals: int  # looked at for re-ingestion
+    reingested: int
+    orphans: tuple[Orphan, ...]  # active outages that name elements the topology lacks
+
+    @property
+    def refused(self) -> int:
+        return self.stored_signals - self.reingested
+
+
+async def recover(
+    store: Store, index: GraphIndex, now: float, lookback_s: float | None = None
+) -> Recovered:
+    """Rebuild engine and ledger from `store` on `index`: same outages, no twins.
+
+    `lookback_s`: how far back signals are re-ingested (default: the longest
+    window of the topology's thresholds)."""
+    th = index.topology.thresholds
+    last_outage, last_seq = await store.last_ids()
+    engine = Engine(index, first_id=last_outage + 1)
+    rows = await store.recoverable(now - th.relapse_window_s)
+    engine.adopt([r.outage for r in rows], last_outage + 1)
+    ids = [r.outage.id for r in rows]
+    deadlines = await store.deadlines(ids)
+    seqs = await store.last_seqs(ids)
+    ledger = Ledger(engine)
+    for row in rows:
+        ledger.load(row.record, deadlines[row.outage.id], seqs.get(row.outage.id, 0), row.area)
+    if lookback_s is None:
+        lookback_s = max(th.spike_window_s, th.flap_window_s, th.spike_clear_after_s)
+    signals = await store.signals_since(now - lookback_s)
+    reingested = _reingest(engine, signals)
+    active = [r.outage for r in rows if r.record.active]
+    found = tuple(orphans(active, index.topology.elements))
+    for orphan in found:
+        await _mark(ledger, store, orphan, now)
+    log.info(
+        "recovered %d outages; re-ingested %d of %d stored signals, refused %d",
+        len(rows),
+        reingested,
+        len(signals),
+        len(signals) - reingested,
+    )
+    return Recovered(ledger, last_seq + 1, len(rows), len(signals), reingested, found)
+
+
+def _reingest(engine: Engine, signals: list[StoredSignal]) -> int:
+    refused: Counter[str] = Counter()
+    for stored in signals:
+        try:
+            engine.ingest(stored.signal)
+        except SignalError:  # the topology changed under it
+            refused[stored.signal.element] += 1
+    if refused:
+        listed = ", ".join(f"{e} ({n})" for e, n in sorted(refused.items())[:20])
+        more = f" and {len(refused) - 20} more" if len(refused) > 20 else ""
+        log.warning(
+            "not re-ingesting %d stored signals of elements no longer in the topology: %s%s",
+            refused.total(),
+            listed,
+            more,
+        )
+    return len(signals) - refused.total()
+
+
+async def _mark(ledger: Ledger, store: Store, orphan: Orphan, now: float) -> None:
+    """Mark the timeline unless the latest mark already names the same elements."""
+    how = "still judged on its remaining elements" if orphan.watched else "no longer judged"
+    log.warning(
+        "outage %d (root %s): element removed from topology: %s; kept open and workable, %s",
+        orphan.outage,
+        orphan.root,
+        ", ".join(orphan.missing),
+        how,
+    )
+    marks = [e for e in await store.timeline(orphan.outage) if e.kind == REMOVED]
+    if marks and marks[-1].payload.get("elements") == list(orphan.missing):
+        return
+    ledger.mark_removed(orphan, now)
