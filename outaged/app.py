@@ -20,6 +20,7 @@ from aiohttp import web
 
 from outaged.api.routes import Api, build_app
 from outaged.config import Config
+from outaged.errors import ListenError
 from outaged.notify.base import LogNotifier, Notifier
 from outaged.pipeline import Clock, Pipeline
 from outaged.probes.probers import Probers
@@ -113,7 +114,14 @@ class App:
         await runner.setup()
         self._cleanup.append(("http", runner.cleanup))
         site = web.TCPSite(runner, config.api.listen, config.api.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:
+            where = f"{config.api.listen}:{config.api.port}"
+            raise ListenError(
+                f"cannot listen on {where} (api.listen/api.port, or --listen): "
+                f"{exc.strerror or exc}"
+            ) from exc
         self.port = _bound_port(runner, config.api.port)
         self.status = "ready"
         log.info(
@@ -145,8 +153,10 @@ class App:
         if self._stopped:
             return
         self._stopped = True
+        started = self.status == "ready"
         self.status = "stopping"
         budget = self.config.shutdown_timeout_s
+        undone = [name for name, _ in reversed(self._cleanup)]
         while self._cleanup:
             name, step = self._cleanup.pop()
             try:
@@ -155,7 +165,10 @@ class App:
                 log.error("stopping %s took longer than %.1f s; abandoned", name, budget)
             except Exception:
                 log.exception("stopping %s failed", name)
-        log.info("outaged stopped")
+        if started:
+            log.info("outaged stopped")
+        elif undone:  # start failed half-way (the caller reports why)
+            log.info("outaged did not start; stopped again: %s", ", ".join(undone))
 
 
 def _bound_port(runner: web.AppRunner, configured: int) -> int:

@@ -69,6 +69,10 @@ class StoreError(OutagedError):
     """The persistent store failed or holds something unexpected."""
 
 
+class ListenError(OutagedError):
+    """The HTTP API cannot bind its address (in use, not on this host, no permission)."""
+
+
 class ProbeError(OutagedError):
     """A probe engine cannot start (no permission, bad address family...)."""
 

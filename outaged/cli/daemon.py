@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("name")
     for each in (create, listing, revoke):
         each.add_argument("--config", help="outaged.yaml whose state directory holds the tokens")
+        each.add_argument("--state-dir", help="the state directory itself, over the config's")
     return parser
 
 
@@ -156,6 +157,8 @@ def _stop_overdue() -> None:
 
 async def _token(args: argparse.Namespace) -> int:
     config = _config(args.config)
+    if args.state_dir is not None:
+        config = dataclasses.replace(config, state_dir=Path(args.state_dir))
     store = SqliteStore(config.db_path)
     await store.open()
     try:

@@ -60,7 +60,8 @@ _EN: dict[str, str] = {
     "cause.other": "other",
     "cause.unknown": "not diagnosed",
     # deadlines (SPEC §4)
-    "deadline.judge": "start judging",
+    # SPEC §4 "NOC assists the judgement" (the daemon itself judged and dispatched at opening)
+    "deadline.judge": "NOC assists the judgement",
     "deadline.dispatch": "dispatch",
     "deadline.leadership": "notify leadership",
     "deadline.ack_15": "acknowledge (15 min)",
@@ -329,7 +330,7 @@ _ZH: dict[str, str] = {
     "cause.platform": "认证计费平台",
     "cause.other": "其他",
     "cause.unknown": "未定位",
-    "deadline.judge": "开单研判",
+    "deadline.judge": "网管协助研判",
     "deadline.dispatch": "派单",
     "deadline.leadership": "通报领导",
     "deadline.ack_15": "接单（15分钟）",
