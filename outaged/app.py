@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from outaged.api.drain import Drain
 from outaged.api.routes import Api, build_app
 from outaged.config import Config
 from outaged.errors import ListenError
@@ -106,13 +107,16 @@ class App:
             config.api.max_batch,
             probers,
         )
+        web_app = build_app(api, config.api.max_body_bytes)
+        drain = Drain()  # outermost: during the stop it answers before anything else runs
+        web_app.middlewares.insert(0, drain.middleware)
         runner = web.AppRunner(
-            build_app(api, config.api.max_body_bytes),
+            web_app,
             access_log=None,
-            shutdown_timeout=config.shutdown_timeout_s / 2,  # in-flight requests may finish
+            shutdown_timeout=config.shutdown_timeout_s / 10,  # Drain has let requests finish
         )
         await runner.setup()
-        self._cleanup.append(("http", runner.cleanup))
+        self._cleanup.append(("http", lambda: drain.stop(runner, config.shutdown_timeout_s)))
         site = web.TCPSite(runner, config.api.listen, config.api.port)
         try:
             await site.start()

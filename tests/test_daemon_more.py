@@ -1457,12 +1457,6 @@ def test_signals_stop_gracefully_and_a_second_one_forces(tmp_path: Path) -> None
         assert detail(d, oid)["state"] == "acknowledged"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="docs/config.md 'Stopping': SIGTERM should 'let in-flight requests ... finish'; "
-    "a request whose body is still arriving is dropped after the HTTP stop budget "
-    "instead (the client gets no answer)",
-)
 def test_a_request_in_flight_at_sigterm_is_finished(tmp_path: Path) -> None:
     d = StopDaemon(tmp_path, write_city(tmp_path / "city", metros=2, communities=1))
     body = json.dumps({"id": "INFLIGHT-1", "subscriber": "m1-c1-b1-001", "code": 678}).encode()
@@ -1478,6 +1472,25 @@ def test_a_request_in_flight_at_sigterm_is_finished(tmp_path: Path) -> None:
         forget(d)
         assert answer.startswith(b"HTTP/1.1 202"), answer
         assert d.query_db("SELECT ext_id FROM signals") == [("INFLIGHT-1",)]
+
+
+def test_a_request_whose_body_never_arrives_is_refused_at_the_stop(tmp_path: Path) -> None:
+    """docs/config.md 'Stopping': answered or refused, never dropped without a word."""
+    d = StopDaemon(tmp_path, write_city(tmp_path / "city", metros=2, communities=1))
+    body = json.dumps({"id": "NEVER-1", "subscriber": "m1-c1-b1-002", "code": 678}).encode()
+    with started(d), stuck_request(d, body) as sock:
+        proc = current(d)
+        began = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+        assert proc.wait(10) == 0
+        forget(d)
+        assert time.monotonic() - began < 2 * 2, "within the HTTP step's budget"
+        assert answer.startswith(b"HTTP/1.1 503"), answer
+        assert b"did not arrive in time" in answer and b"nothing of it was stored" in answer
+        assert d.query_db("SELECT COUNT(*) FROM signals") == [(0,)]
 
 
 # ---- outagectl -------------------------------------------------------------------------
