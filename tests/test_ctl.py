@@ -600,6 +600,30 @@ def test_walk_an_outage_to_closed_then_report_and_stats(daemon, cli):
     assert "fibre cut" in out and "Deadlines met:" in out and "to arrive on site" in out
 
 
+def test_close_without_the_report_reminds_and_a_note_submits_it(daemon, cli):
+    outage = burst(daemon, "m2-c1-b4")
+    for step in ("ack", "arrive", "restore", "verify", "callback"):
+        code, _, err = cli("--lang", "en", step, str(outage))
+        assert code == 0, (step, err)
+    code, out, err = cli("--lang", "en", "close", str(outage), "--method", "spliced")
+    assert code == 0, err
+    assert "The fault report still needs --result, --prevention" in out
+    assert f"outagectl note {outage}" in out
+
+    def report_deadline():
+        found = daemon.call("GET", f"/api/v1/outages/{outage}")[1]["deadlines"]
+        return next(d for d in found if d["name"] == "report")
+
+    assert report_deadline()["met_at"] is None
+    code, out, err = cli(
+        "--lang", "zh-CN", "note", str(outage), "报告", "--result", "恢复", "--prevention", "警示桩"
+    )
+    assert code == 0, err
+    assert "故障处理报告尚缺" not in out
+    assert report_deadline()["status"] == "met"
+    assert daemon.call("GET", f"/api/v1/outages/{outage}")[1]["prevention"] == "警示桩"
+
+
 def test_invalid_transition_and_unknown_outage(daemon, cli):
     outage = burst(daemon, "m3-c2-b4")
     code, _, err = cli("--lang", "en", "close", str(outage))

@@ -387,10 +387,18 @@ def test_readme_tour_works_as_written(tmp_path: Path) -> None:
                 refused = sh("outagectl close 1")
                 assert refused.returncode == 6, refused.stderr
                 assert "refused" in refused.stderr and "callback_done" in refused.stderr
-        assert detail(d, 1, token)["state"] == "closed"
-        assert "# Fault report" in outputs["outagectl report 1"]
+        closed = detail(d, 1, token)
+        assert closed["state"] == "closed"
+        # The tour ends in a complete fault report: every deadline met, the report's too.
+        assert {x["name"]: x["status"] for x in closed["deadlines"]}["report"] == "met"
+        assert {x["status"] for x in closed["deadlines"]} == {"met"}, closed["deadlines"]
+        report = outputs["outagectl report 1"]
+        assert "# Fault report" in report
         path = "Huayuan Estate → Huayuan Estate fibre A → Huayuan Estate building 3"
-        assert path in outputs["outagectl report 1"]
+        assert path in report
+        for name in ("method", "result", "prevention"):
+            assert closed[name], name
+            assert f"**: {closed[name]}" in report, name
         assert "Outages: 1" in outputs["outagectl stats --since 1d"]
 
 

@@ -580,6 +580,7 @@ def _action_commands(
     p = action("note", "note", h("note_cmd"), note=False)
     p.add_argument("note", metavar="TEXT", help=h("note"))
     p.add_argument("--message", help=h("note_message"))
+    report_fields(p)  # the fault report may be completed after the close
 
 
 # ---- entry point ---------------------------------------------------------------------

@@ -163,6 +163,10 @@ _EN: dict[str, str] = {
     "ctl.show.title": "Outage {id}: {root} ({severity}, {status})",
     "ctl.show.allowed": "Next actions",
     "ctl.done": "Outage {id}: {action}; now {state}.",
+    "ctl.report_missing": (
+        "The fault report still needs {fields}: outagectl note {id} TEXT {fields} "
+        "(or pass them to close)"
+    ),
     "ctl.fault_reported": "Manual fault on {element} recorded.",
     "ctl.fault_outage": "Outage {id} ({severity}) covers it.",
     "ctl.stats.title": "Outages opened {span}",
@@ -288,7 +292,7 @@ _EN: dict[str, str] = {
     "help.reopen": "reopen (relapse)",
     "help.cancel": "false alarm",
     "help.cancel_reason": "why it is a false alarm",
-    "help.note_cmd": "add a note to the timeline",
+    "help.note_cmd": "add a note to the timeline (or complete the fault report)",
     "help.note_message": "unified external message for the call centre",
 }
 
@@ -428,6 +432,9 @@ _ZH: dict[str, str] = {
     "ctl.show.title": "故障单 {id}：{root}（{severity}，{status}）",
     "ctl.show.allowed": "可执行操作",
     "ctl.done": "故障单 {id}：{action}；当前状态 {state}。",
+    "ctl.report_missing": (
+        "故障处理报告尚缺 {fields}：outagectl note {id} 备注 {fields}（或在 close 时一并填写）"
+    ),
     "ctl.fault_reported": "已记录 {element} 的人工报障。",
     "ctl.fault_outage": "已归入故障单 {id}（{severity}）。",
     "ctl.stats.title": "{span} 期间开单的故障",
@@ -564,7 +571,7 @@ _ZH: dict[str, str] = {
     "help.reopen": "重新打开（故障复发）",
     "help.cancel": "误报，取消故障单",
     "help.cancel_reason": "判定为误报的原因",
-    "help.note_cmd": "在时间线上添加备注",
+    "help.note_cmd": "在时间线上添加备注（或补全故障处理报告）",
     "help.note_message": "给呼叫中心的统一对外口径",
 }
 

@@ -615,7 +615,18 @@ def action_done(o: OutageView, action: str, lang: Lang, tz: tzinfo | None, now: 
         line.append(f"{label('deadline', nxt.name, lang)} ")
         line.append(f"{fmt_short(nxt.due, tz, now)} {zones.offset(nxt.due.astimezone(tz))}  ")
         line.append(time_left(nxt.due, now, lang))
+    missing = report_missing(o)
+    if missing:
+        hint = translate("ctl.report_missing", lang, id=o.id, fields=", ".join(missing))
+        line.append(f"\n{hint}")
     return line
+
+
+def report_missing(o: OutageView) -> list[str]:
+    """The fault report fields still owed, when its `report` deadline is not met."""
+    owed = any(d.name == "report" and d.met_at is None and d.status != "void" for d in o.deadlines)
+    fields = (("method", o.method), ("result", o.result), ("prevention", o.prevention))
+    return [f"--{name}" for name, value in fields if not value] if owed else []
 
 
 # ---- stats ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ FIELDS: dict[Action, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Action.CLOSE: ((), ("note", *REPORT_FIELDS)),
     Action.REOPEN: ((), ("note",)),
     Action.CANCEL: (("reason",), ("note",)),
-    Action.NOTE: (("note",), ("external_message",)),
+    Action.NOTE: (("note",), ("external_message", *REPORT_FIELDS)),  # a report after close
 }
 # The daemon's own actions: never requested from outside.
 INTERNAL = frozenset({Action.DISPATCH, Action.MERGE})
