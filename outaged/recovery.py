@@ -6,6 +6,11 @@ outages with the topology: one naming elements the topology no longer has stays
 open and workable (detached from correlation if its root or parts are gone) and
 is marked "element removed from topology" on its timeline, once. The marks are
 changes of the ledger, committed by the caller's next decision step.
+
+A reload uses it as the start does: load and index the new file (a broken one
+changes nothing), `recover(store, new_index, now)`, then, between two decision
+steps, run the pipeline on the returned ledger (and its engine) and let one
+step commit the marks.
 """
 
 from __future__ import annotations
