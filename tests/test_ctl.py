@@ -610,9 +610,10 @@ def test_close_without_the_report_reminds_and_a_note_submits_it(daemon, cli):
     assert "The fault report still needs --result, --prevention" in out
     assert f"outagectl note {outage}" in out
 
-    def report_deadline():
+    def report_deadline() -> dict[str, Any]:
         found = daemon.call("GET", f"/api/v1/outages/{outage}")[1]["deadlines"]
-        return next(d for d in found if d["name"] == "report")
+        deadline: dict[str, Any] = next(d for d in found if d["name"] == "report")
+        return deadline
 
     assert report_deadline()["met_at"] is None
     code, out, err = cli(
