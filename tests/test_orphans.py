@@ -103,3 +103,13 @@ def test_an_adopted_outage_without_its_root_is_detached_and_workable() -> None:
     engine.ingest(ManualFault(2300.0, "b2", actor="noc", cleared=True))
     restored = ledger.decide(2300.0)
     assert [(d.outage.id, d.outage.status) for d in restored] == [(2, Status.RESTORED)]
+
+
+def test_a_closed_detached_outage_leaves_memory_like_any_other() -> None:
+    gone = opened_on(OLD, "b1")
+    engine = Engine(NEW, first_id=2)
+    engine.adopt([gone], 2)
+    ledger = Ledger(engine)
+    ledger.load(Record(gone.id, State.CLOSED, assignee="p"), [], 9, area="north")
+    assert ledger.evict(5000.0) == [gone.id]
+    assert engine.detached == set() and gone.id not in engine.outages

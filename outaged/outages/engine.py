@@ -119,6 +119,7 @@ class Engine:
             self.outages.pop(oid, None)
             self._restored.pop(oid, None)
             self._first_reports.pop(oid, None)
+            self.detached.discard(oid)
 
     def _live(self) -> list[Outage]:
         return [self.outages[i] for i in sorted(self._open_ids)]

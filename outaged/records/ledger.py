@@ -88,6 +88,7 @@ class Ledger:
             self.records.pop(oid, None)
             self.deadlines.pop(oid, None)
             self.seqs.pop(oid, None)
+            self._areas.pop(oid, None)
         self.engine.forget(done)
         return done
 
