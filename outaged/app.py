@@ -5,7 +5,9 @@ Wiring, in pipeline order:
 
     topology -> engine + ledger (adopting the store's open outages, re-ingesting
     recent signals) -> pipeline (decision loop) -> probers (ICMP, SNMP, traps;
-    feeding the pipeline's sink) -> HTTP API; notifier after commit.
+    feeding the pipeline's sink) -> HTTP API; the outbox (undelivered messages
+    taken back from the store) delivers what each commit queued and reports
+    back into the decision loop.
 Stop runs the named steps in reverse, each bounded in time, and is safe twice.
 """
 
@@ -22,7 +24,8 @@ from outaged.api.drain import Drain
 from outaged.api.routes import Api, build_app
 from outaged.config import Config
 from outaged.errors import ListenError
-from outaged.notify.base import LogNotifier, Notifier
+from outaged.notify.config import build_outbox
+from outaged.notify.outbox import Outbox
 from outaged.pipeline import Clock, Pipeline
 from outaged.probes.probers import Probers
 from outaged.records.ledger import Ledger
@@ -44,12 +47,12 @@ class App:
         *,
         clock: Clock = time.time,
         store: Store | None = None,
-        notifier: Notifier | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.store: Store = store or SqliteStore(config.db_path)
-        self.notifier: Notifier = notifier or LogNotifier()
+        self.outbox: Outbox = outbox or build_outbox(config.notify, clock=clock)
         self.status = "starting"
         self.port: int | None = None
         self._pipeline: Pipeline | None = None
@@ -81,7 +84,7 @@ class App:
         pipeline = Pipeline(
             ledger,
             self.store,
-            self.notifier,
+            self.outbox,
             next_signal_seq=next_seq,
             interval_s=config.decide.interval_s,
             clock=self.clock,
@@ -97,6 +100,11 @@ class App:
             self.pruner = pruner
             prune_task = asyncio.create_task(pruner.run(), name="pruner")
             self._cleanup.append(("pruner", lambda: self._finish(pruner, prune_task)))
+        outbox = self.outbox
+        outbox.report = lambda r: pipeline.delivered(r.message, r.result, r.complete)
+        outbox.load(await self.store.outbox_open())
+        outbox.start()  # stopped before the loop, whose last step records its reports
+        self._cleanup.append(("outbox", lambda: outbox.stop(config.shutdown_timeout_s / 2)))
         self._cleanup += await probers.start(pipeline.sink)  # a prober that fails is logged
         api = Api(
             index,

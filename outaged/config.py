@@ -14,6 +14,10 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from outaged.errors import ConfigError, Problem
+from outaged.notify.config import NotifyConfig
+from outaged.notify.email import SECURITY, EmailConfig, Security
+from outaged.notify.retry import RetryPolicy
+from outaged.notify.webhook import WebhookConfig, decode_secret
 from outaged.probes.snmp_creds import Credential, SnmpV3, parse_credentials
 from outaged.topology.yamlsrc import YamlList, YamlMap, read_yaml
 
@@ -120,7 +124,7 @@ class Config:
     decide: DecideConfig = field(default_factory=DecideConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     probes: ProbesConfig = field(default_factory=ProbesConfig)
-    notifier: Literal["log"] = "log"
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
     shutdown_timeout_s: float = 10.0
     log_level: LogLevel = "info"
     source: str = "<defaults>"
@@ -247,7 +251,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             "decide",
             "retention",
             "probes",
-            "notifier",
+            "notify",
             "shutdown_timeout_s",
             "log_level",
         )
@@ -263,7 +267,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         decide=_decide(top.section("decide")),
         retention=_retention(top.section("retention")),
         probes=_probes(top.section("probes")),
-        notifier=top.get("notifier", "log", _choice("log"), "'log'"),
+        notify=_notify(top.section("notify")),
         shutdown_timeout_s=top.get("shutdown_timeout_s", 10.0, _positive, "seconds > 0"),
         log_level=top.get("log_level", "info", _choice(*LOG_LEVELS), " or ".join(LOG_LEVELS)),
         source=source,
@@ -293,6 +297,114 @@ def _store(r: _Reader | None) -> StoreConfig:
         backend=r.get("backend", "sqlite", _choice("sqlite"), "'sqlite'"),
         path=Path(r.get("path", "outaged.db", _text, "a file path")),
     )
+
+
+def _notify(r: _Reader | None) -> NotifyConfig:
+    if r is None:
+        return NotifyConfig()
+    r.check_keys(("email", "webhook", "retry"))
+    return NotifyConfig(
+        email=_email(r.section("email")),
+        webhook=_webhook(r.section("webhook")),
+        retry=_retry(r.section("retry")),
+    )
+
+
+def _email(r: _Reader | None) -> EmailConfig | None:
+    if r is None:
+        return None
+    r.check_keys(
+        (
+            "host",
+            "port",
+            "security",
+            "username",
+            "password",
+            "from",
+            "timeout_s",
+            "verify_tls",
+            "ca_file",
+            "message_id_domain",
+        )
+    )
+    for key in ("host", "from"):
+        if not _text(r.data.get(key)):
+            r.problem(key, "required: a non-empty string")
+    security: Security = r.get("security", "starttls", _choice(*SECURITY), " or ".join(SECURITY))
+    username = r.get("username", None, _text, "a user name")
+    password = _secret(r, "password")
+    if (username is None) != (password is None):
+        r.problem("username" if username is None else "password", "give both username and password")
+    ca_file = r.get("ca_file", None, _text, "a file path")
+    return EmailConfig(
+        host=r.get("host", "", _text, "a host name"),
+        sender=r.get("from", "", _address, "an e-mail address"),
+        port=r.get("port", 465 if security == "tls" else 587, _port, "a port number 0-65535"),
+        security=security,
+        username=username,
+        password=password,
+        timeout_s=r.get("timeout_s", 10.0, _positive, "seconds > 0"),
+        verify_tls=r.flag("verify_tls", True),
+        ca_file=Path(ca_file) if ca_file else None,
+        message_id_domain=r.get("message_id_domain", None, _text, "a domain"),
+    )
+
+
+def _secret(r: _Reader, key: str) -> str | None:
+    value = r.data.get(key)
+    if value is None:
+        return None
+    if not _text(value):
+        r.problem(key, "expected a non-empty string")  # never quote a secret
+        return None
+    return str(value)
+
+
+def _address(v: Any) -> str | None:
+    return v if isinstance(v, str) and "@" in v.strip("@") else None
+
+
+def _webhook(r: _Reader | None) -> WebhookConfig | None:
+    if r is None:
+        return None
+    r.check_keys(("secret", "url", "timeout_s"))
+    raw = r.data.get("secret")
+    secret = decode_secret(raw) if isinstance(raw, str) else None
+    if secret is None:  # never quote a secret
+        r.problem("secret", "required: whsec_ followed by base64 of at least 16 bytes")
+    return WebhookConfig(
+        secret=secret or b"",
+        url=r.get("url", None, _url, "an http:// or https:// URL"),
+        timeout_s=r.get("timeout_s", 10.0, _positive, "seconds > 0"),
+    )
+
+
+def _url(v: Any) -> str | None:
+    return v if isinstance(v, str) and v.startswith(("http://", "https://")) else None
+
+
+def _retry(r: _Reader | None) -> RetryPolicy:
+    d = RetryPolicy()
+    if r is None:
+        return d
+    r.check_keys(("initial_s", "multiplier", "max_delay_s", "jitter", "max_age_s"))
+    return RetryPolicy(
+        initial_s=r.get("initial_s", d.initial_s, _positive, "seconds > 0"),
+        multiplier=r.get("multiplier", d.multiplier, _at_least_one, "a number >= 1"),
+        max_delay_s=r.get("max_delay_s", d.max_delay_s, _positive, "seconds > 0"),
+        jitter=r.get("jitter", d.jitter, _fraction, "a number in [0, 1)"),
+        max_age_s=r.get("max_age_s", d.max_age_s, _positive, "seconds > 0"),
+    )
+
+
+def _at_least_one(v: Any) -> float | None:
+    ok = isinstance(v, int | float) and not isinstance(v, bool) and v >= 1
+    return float(v) if ok else None
+
+
+def _fraction(v: Any) -> float | None:
+    ok = isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < 1
+    return float(v) if ok else None
 
 
 def _decide(r: _Reader | None) -> DecideConfig:

@@ -4,9 +4,12 @@ One task owns the engine and the ledger. Each step takes everything queued,
 folds signals into the engine and actions into the ledger, evaluates (at most
 every `interval_s` while work arrives, and whenever the engine asks to be
 woken), commits the whole step to the store in one transaction, and only then
-answers the callers and hands notices to the notifier:
+answers the callers and hands the step's messages to the outbox. The messages
+are rows of that same transaction, and so are the outbox's delivery reports
+that come back through the queue:
 
-    queue -> engine.ingest / ledger.act -> ledger.decide(now) -> store.commit -> reply, notify
+    queue -> engine.ingest / ledger.act / ledger.delivery -> ledger.decide(now)
+          -> store.commit (decisions + outbox rows) -> reply, outbox.add
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from outaged.correlate.health import State as Health
 from outaged.errors import OutagedError, SignalError, StoreError
-from outaged.notify.base import Notifier
+from outaged.notify.base import Message, Notice, Result
 from outaged.outages.engine import Engine
 from outaged.outages.model import Decision
 from outaged.records.actions import ActionRequest
@@ -27,6 +31,7 @@ from outaged.records.ledger import Changes, Ledger
 from outaged.records.model import Record
 from outaged.signals import ProbeResult, Signal
 from outaged.store.base import Batch, Idempotent, OutageRow, Store, StoredSignal
+from outaged.topology.model import Person
 
 log = logging.getLogger("outaged.pipeline")
 
@@ -85,6 +90,24 @@ class _Act:
 
 
 @dataclass(slots=True)
+class _Delivery:
+    """The outbox's report on one message; nobody waits for it."""
+
+    message: Message
+    result: Result
+    complete: bool
+    reply: None = None
+
+
+class OutboxPort(Protocol):
+    """What the loop needs from the outbox (outaged.notify.outbox.Outbox)."""
+
+    def compose(self, notice: Notice, people: Mapping[str, Person]) -> list[Message]: ...
+
+    def add(self, messages: Iterable[Message]) -> None: ...
+
+
+@dataclass(slots=True)
 class _Step:
     batch: Batch = field(default_factory=Batch)
     done: list[tuple[asyncio.Future[Outcome], Outcome | BaseException]] = field(
@@ -98,6 +121,7 @@ class _Step:
 
 
 _STOP = object()
+_Item = _Intake | _Act | _Delivery
 
 
 class Pipeline:
@@ -105,7 +129,7 @@ class Pipeline:
         self,
         ledger: Ledger,
         store: Store,
-        notifier: Notifier,
+        outbox: OutboxPort,
         *,
         next_signal_seq: int,
         interval_s: float = 0.05,
@@ -117,11 +141,11 @@ class Pipeline:
         self.ledger = ledger
         self.engine: Engine = ledger.engine
         self.store = store
-        self.notifier = notifier
+        self.outbox = outbox
         self.interval_s = interval_s
         self.clock = clock
         self._seq = next_signal_seq
-        self._queue: asyncio.Queue[_Intake | _Act | object] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Item | object] = asyncio.Queue()
         self._last_eval = float("-inf")  # monotonic time of the last evaluation with work
         self._evict = evict
         self._next_evict = float("-inf")  # clock time
@@ -163,6 +187,10 @@ class Pipeline:
         self._queue.put_nowait(_Act(outage_id, request, actor, idem, reply))
         return await reply
 
+    def delivered(self, message: Message, result: Result, complete: bool) -> None:
+        """The outbox did something with a message: record it in the next step."""
+        self._queue.put_nowait(_Delivery(message, result, complete))
+
     def stop(self) -> None:
         """Finish what is queued, then end `run`."""
         self._queue.put_nowait(_STOP)
@@ -183,23 +211,23 @@ class Pipeline:
         except TimeoutError:
             return None  # time passed: evaluate anyway
 
-    def _drain(self, first: object) -> tuple[list[_Intake | _Act], bool]:
+    def _drain(self, first: object) -> tuple[list[_Item], bool]:
         """`first` and what is queued behind it (bounded); True if a stop was requested."""
-        items: list[_Intake | _Act] = []
+        items: list[_Item] = []
         stopping = False
         count = 0
         item = first
         while True:
             if item is _STOP:
                 stopping = True
-            elif isinstance(item, _Intake | _Act):
+            elif isinstance(item, _Intake | _Act | _Delivery):
                 items.append(item)
                 count += len(item.signals) if isinstance(item, _Intake) else 1
             if stopping or count >= MAX_STEP_SIGNALS or self._queue.empty():
                 return items, stopping
             item = self._queue.get_nowait()
 
-    async def step(self, items: list[_Intake | _Act], *, gather: bool = False) -> bool:
+    async def step(self, items: list[_Item], *, gather: bool = False) -> bool:
         """One decision step; never raises (failures go to the callers and the log).
 
         With `gather`, when the signals leave the engine with something to weigh
@@ -240,11 +268,7 @@ class Pipeline:
         for reply, twin in step.twins:
             if twin.reply is not None and twin.reply.done() and not twin.reply.cancelled():
                 _answer(reply, twin.reply.exception() or twin.reply.result())
-        for notice in changes.notices:
-            try:
-                await self.notifier.send(notice)
-            except Exception:  # a broken notifier must not stop decisions
-                log.exception("notifier failed for outage %d", notice.outage)
+        self.outbox.add(step.batch.outbox)
         if self._evict and now >= self._next_evict:  # committed: memory may let go
             self._next_evict = now + EVICT_EVERY_S
             evicted = self.ledger.evict(now)
@@ -252,18 +276,23 @@ class Pipeline:
                 log.debug("outages %s finished: out of memory", evicted)
         return stopping
 
-    async def _take(self, items: list[_Intake | _Act], step: _Step) -> None:
+    async def _take(self, items: list[_Item], step: _Step) -> None:
         await self._prepare(items, step)
         now = self.clock()
         for item in items:
             if isinstance(item, _Intake):
                 self._take_signals(item, step, now)
+            elif isinstance(item, _Delivery):
+                self.ledger.delivery(item.message, item.result, item.complete, now)
+                step.batch.outbox_updates.append(item.message)
             else:
                 await self._take_action(item, step, now)
 
-    async def _prepare(self, items: list[_Intake | _Act], step: _Step) -> None:
+    async def _prepare(self, items: list[_Item], step: _Step) -> None:
         """Look up what the store already knows: idempotency keys, report ids, old outages."""
         for item in items:
+            if isinstance(item, _Delivery):
+                continue
             if item.idem is not None and item.idem.key not in step.seen_keys:
                 found = await self.store.idempotent(item.idem.key)
                 if found is not None:
@@ -272,8 +301,15 @@ class Pipeline:
         if ext_ids:
             step.seen_ext = await self.store.known_ext_ids(ext_ids)
         for item in items:
-            if isinstance(item, _Act) and item.outage_id not in self.ledger.records:
-                await self._load(item.outage_id)
+            oid = (
+                item.outage_id
+                if isinstance(item, _Act)
+                else item.message.outage
+                if isinstance(item, _Delivery)
+                else None
+            )
+            if oid is not None and oid not in self.ledger.records:
+                await self._load(oid)
 
     async def _load(self, outage_id: int) -> None:
         row = await self.store.outage(outage_id)
@@ -361,6 +397,9 @@ class Pipeline:
             step.batch.outages.append(OutageRow(outage, self.ledger.records[oid], area))
         step.batch.deadlines = changes.deadlines
         step.batch.entries = changes.entries
+        people = index.topology.people
+        for notice in changes.notices:
+            step.batch.outbox += self.outbox.compose(notice, people)
         for item, accepted, duplicates in step.intakes:
             outcome = Ingested(accepted, duplicates, changes.decisions)
             if item.reply is not None:

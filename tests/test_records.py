@@ -58,7 +58,7 @@ def test_dispatch_starts_the_ack_and_on_site_clocks(
         human=False,
     )
     assert _dues(found) == {
-        "dispatch": (10 * MIN, 0.0),
+        "dispatch": (10 * MIN, None),  # met once the dispatch notice is delivered
         "ack_15": (15 * MIN, None),
         "ack_30": (30 * MIN, None),
         "ack_45": (45 * MIN, None),

@@ -118,7 +118,7 @@ class TimelineEntry:
     seq: int
     at: datetime
     actor: str
-    kind: str  # engine event, "notified", or an action name
+    kind: str  # engine event, "notification_*", or an action name
     payload: Mapping[str, Any]
 
 
@@ -509,13 +509,18 @@ def event_detail(entry: TimelineEntry, lang: Lang, names: Names = NO_NAMES) -> s
         root = names.element(str(p.get("root", "")))
         text = say(why, lang, names.element) if why else str(p.get("reason", ""))
         return f"{p.get('severity', '')} {root}{colon}{text}".strip()
-    if entry.kind == "notified":
+    if entry.kind == "notification_queued":
         to = _listing((names.person(str(x)) for x in p.get("to") or ()), lang)
         return f"→ {to}{colon}{label('notify', str(p.get('why', '')), lang)}"
     if entry.kind == "topology_removed":  # removed elements have no names left: ids
         how = "ctl.removed.watched" if p.get("watched") else "ctl.removed.unwatched"
         elements = _listing((str(x) for x in p.get("elements") or ()), lang)
         return f"{elements} — {translate(how, lang)}"
+    if entry.kind in ("notification_sent", "notification_failed"):
+        who = names.person(str(p.get("to", "")))
+        what = label("notify", str(p.get("event", "")), lang)
+        line = f"→ {who} ({p.get('channel', '')}){colon}{what}"
+        return f"{line}; {p['reason']}: {p.get('detail', '')}" if p.get("reason") else line
     parts: list[str] = []
     if p.get("from") and p.get("to") and p["from"] != p["to"]:
         parts.append(
@@ -536,7 +541,7 @@ def event_detail(entry: TimelineEntry, lang: Lang, names: Names = NO_NAMES) -> s
 
 
 def event_label(kind: str, lang: Lang) -> str:
-    """Engine events and `notified` have labels of their own; the rest are actions."""
+    """Engine events and notifications have labels of their own; the rest are actions."""
     named = label("event", kind, lang)
     return named if named != kind else label("action", kind, lang)
 

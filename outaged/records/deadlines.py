@@ -102,8 +102,7 @@ def after_action(
     found = dict(deadlines)
     if human:
         meet(found, "judge", now)
-    if action in (Action.DISPATCH, Action.ASSIGN):
-        meet(found, "dispatch", now)
+    if action in (Action.DISPATCH, Action.ASSIGN):  # "dispatch" is met once it is delivered
         _dispatched(found, now, severity)
     elif action is Action.REOPEN:
         _dispatched(found, now, severity)

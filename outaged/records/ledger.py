@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from outaged.errors import NotFoundError
-from outaged.notify.base import Notice
+from outaged.notify.base import Failed, Message, Notice, Result
+from outaged.notify.base import State as Delivery
+from outaged.notify.summary import summarize
 from outaged.outages import reasons
 from outaged.outages.engine import Engine
 from outaged.outages.lifecycle import AFTER_REPAIR, Action, State, transition
@@ -25,6 +27,8 @@ from outaged.records.model import DAEMON, Deadline, Entry, Record
 from outaged.topology.model import Kind
 
 _REOPEN_FROM = AFTER_REPAIR | {State.CLOSED}
+# notices whose delivery (to every recipient) is what meets a deadline
+_MEETS = {"dispatch": "dispatch", "assign": "dispatch", "leadership": "leadership"}
 
 
 @dataclass(slots=True)
@@ -139,9 +143,6 @@ class Ledger:
         if leaders:
             text = f"{outage.severity.value} outage at {outage.root}: {outage.reason}"
             self._notify(Notice(outage.id, now, leaders, "leadership", text))
-            found = dict(self.deadlines[outage.id])
-            clock.meet(found, "leadership", now)
-            self._set(self.records[outage.id], found)
 
     # ---- people's side -------------------------------------------------
 
@@ -189,6 +190,34 @@ class Ledger:
             self._notify(Notice(oid, now, (record.assignee,), action.value, text))
         return record
 
+    # ---- deliveries ----------------------------------------------------
+
+    def delivery(self, message: Message, result: Result, complete: bool, now: float) -> None:
+        """Record what the outbox did with a message; a notice delivered to every
+        recipient meets the deadline it stands for ("notified" means delivered)."""
+        oid = message.outage
+        if oid not in self.records:
+            return
+        payload: dict[str, Any] = {
+            "id": message.id,
+            "to": message.recipient,
+            "channel": message.channel,
+            "event": message.event,
+            "attempt": message.attempts,
+        }
+        if isinstance(result, Failed):
+            retry = message.next_at if message.state is Delivery.QUEUED else None
+            payload.update(reason=result.reason.value, detail=result.detail, retry_at=retry)
+            self._entry(oid, now, DAEMON, "notification_failed", payload)
+            return
+        at = message.sent_at if message.sent_at is not None else now
+        self._entry(oid, at, DAEMON, "notification_sent", payload)
+        name = _MEETS.get(message.event)
+        if complete and name is not None:
+            found = dict(self.deadlines[oid])
+            clock.meet(found, name, at)
+            self._set(self.records[oid], found)
+
     # ---- bookkeeping ---------------------------------------------------
 
     def _set(self, record: Record, deadlines: clock.Deadlines) -> None:
@@ -203,10 +232,15 @@ class Ledger:
         self._changes.entries.append(Entry(oid, seq, at, actor, kind, payload))
 
     def _notify(self, notice: Notice) -> None:
-        self._entry(
-            notice.outage, notice.at, DAEMON, "notified", {"to": list(notice.to), "why": notice.why}
+        oid = notice.outage
+        payload = {"to": list(notice.to), "why": notice.why}
+        self._entry(oid, notice.at, DAEMON, "notification_queued", payload)
+        context = summarize(
+            self.engine.outages[oid], self.records[oid], self.deadlines[oid], self.index
         )
-        self._changes.notices.append(notice)
+        self._changes.notices.append(
+            dataclasses.replace(notice, seq=self.seqs[oid], context=context)
+        )
 
 
 def _fill(record: Record, action: Action, fields: dict[str, str], now: float) -> Record:

@@ -68,5 +68,5 @@ class Entry:
     seq: int
     at: float
     actor: str
-    kind: str  # an engine event, "notified", or an action name
+    kind: str  # an engine event, "notification_queued|sent|failed", or an action name
     payload: dict[str, Any]

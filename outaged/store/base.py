@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from outaged.notify.base import Message
 from outaged.outages.model import Outage
 from outaged.records.model import Deadline, Entry, Record
 from outaged.signals import Signal
@@ -73,10 +74,18 @@ class Batch:
     deadlines: dict[int, list[Deadline]] = field(default_factory=dict)  # replaces per outage
     entries: list[Entry] = field(default_factory=list)
     idempotent: list[Idempotent] = field(default_factory=list)
+    outbox: list[Message] = field(default_factory=list)  # new; a repeated key is kept once
+    outbox_updates: list[Message] = field(default_factory=list)  # delivery outcomes
 
     def __bool__(self) -> bool:
         return bool(
-            self.signals or self.outages or self.deadlines or self.entries or self.idempotent
+            self.signals
+            or self.outages
+            or self.deadlines
+            or self.entries
+            or self.idempotent
+            or self.outbox
+            or self.outbox_updates
         )
 
 
@@ -103,6 +112,9 @@ class Store(Protocol):
 
     async def known_ext_ids(self, ext_ids: Sequence[str]) -> set[str]: ...
 
+    async def outbox_open(self) -> list[Message]:
+        """Every message of each notice that still has an undelivered one."""
+
     # ---- reads ---------------------------------------------------------
     async def outage(self, outage_id: int) -> OutageRow | None: ...
 
@@ -111,6 +123,8 @@ class Store(Protocol):
     async def timeline(self, outage_id: int) -> list[Entry]: ...
 
     async def deadlines(self, outage_ids: Sequence[int]) -> dict[int, list[Deadline]]: ...
+
+    async def outbox(self, outage_id: int) -> list[Message]: ...
 
     # ---- tokens and idempotency ---------------------------------------
     async def add_token(self, token: Token) -> None:

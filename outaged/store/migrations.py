@@ -89,4 +89,27 @@ MIGRATIONS: list[tuple[str, ...]] = [
     ),
     # 2: idempotency keys are pruned by age (outaged/store/retention.py)
     ("CREATE INDEX idempotency_created ON idempotency (created_at)",),
+    # 3: the notification outbox, written with the decision that queued each message
+    (
+        f"""CREATE TABLE outbox (
+            id TEXT PRIMARY KEY,
+            outage_id INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            event TEXT NOT NULL,
+            recipient TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            address TEXT NOT NULL,
+            lang TEXT NOT NULL,
+            context TEXT NOT NULL,
+            created_at {_T} NOT NULL,
+            state TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            next_at {_T} NOT NULL,
+            sent_at {_T},
+            last_error TEXT,
+            UNIQUE (outage_id, event, recipient, channel, seq)
+        )""",
+        "CREATE INDEX outbox_state ON outbox (state)",
+        "CREATE INDEX outbox_group ON outbox (outage_id, seq)",
+    ),
 ]

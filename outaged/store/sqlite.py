@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from outaged.errors import StoreError
+from outaged.notify.base import Message
+from outaged.notify.base import State as Delivery
 from outaged.outages.lifecycle import TERMINAL, State
 from outaged.outages.model import Status
 from outaged.records.model import Deadline, Entry, Record
@@ -73,6 +75,32 @@ _UPSERT_OUTAGE = (
 )
 _SELECT_OUTAGE = f"SELECT area, core, {', '.join(_RECORD_COLUMNS)} FROM outages"
 _TERMINAL = tuple(s.value for s in TERMINAL)
+_OUTBOX_COLUMNS = (
+    "id",
+    "outage_id",
+    "seq",
+    "event",
+    "recipient",
+    "channel",
+    "address",
+    "lang",
+    "context",
+    "created_at",
+    "state",
+    "attempts",
+    "next_at",
+    "sent_at",
+    "last_error",
+)
+_INSERT_OUTBOX = (
+    f"INSERT INTO outbox ({', '.join(_OUTBOX_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _OUTBOX_COLUMNS)}) ON CONFLICT DO NOTHING"
+)
+_UPDATE_OUTBOX = (
+    "UPDATE outbox SET channel = ?, address = ?, state = ?, attempts = ?, next_at = ?, "
+    "sent_at = ?, last_error = ? WHERE id = ?"
+)
+_SELECT_OUTBOX = f"SELECT {', '.join(_OUTBOX_COLUMNS)} FROM outbox"
 
 # One batch of expired signals (see Store.prune_signals). A manual fault goes once
 # a later "cleared" for its element exists: replaying either from an empty engine
@@ -217,6 +245,23 @@ class SqliteStore:
                         for i in batch.idempotent
                     ],
                 )
+                db.executemany(_INSERT_OUTBOX, [_outbox_row(m) for m in batch.outbox])
+                db.executemany(
+                    _UPDATE_OUTBOX,
+                    [
+                        (
+                            m.channel,
+                            m.address,
+                            m.state.value,
+                            m.attempts,
+                            m.next_at,
+                            m.sent_at,
+                            m.last_error,
+                            m.id,
+                        )
+                        for m in batch.outbox_updates
+                    ],
+                )
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: commit failed: {exc}") from exc
 
@@ -281,6 +326,14 @@ class SqliteStore:
             found.update(row[0] for row in self._query(sql, chunk))
         return found
 
+    async def outbox_open(self) -> list[Message]:
+        sql = (
+            f"{_SELECT_OUTBOX} WHERE (outage_id, seq) IN "
+            "(SELECT outage_id, seq FROM outbox WHERE state = ?) ORDER BY next_at, id"
+        )
+        rows = await self._run(self._query, sql, (Delivery.QUEUED.value,))
+        return [_row_message(r) for r in rows]
+
     # ---- reads ---------------------------------------------------------
 
     async def outage(self, outage_id: int) -> OutageRow | None:
@@ -329,6 +382,10 @@ class SqliteStore:
             for oid, name, due, met_at in await self._read(sql, chunk):
                 found[oid].append(Deadline(name, due, met_at))
         return found
+
+    async def outbox(self, outage_id: int) -> list[Message]:
+        sql = f"{_SELECT_OUTBOX} WHERE outage_id = ? ORDER BY seq, id"
+        return [_row_message(r) for r in await self._read(sql, (outage_id,))]
 
     # ---- tokens and idempotency ---------------------------------------
 
@@ -465,3 +522,45 @@ def _row_outage(row: tuple[Any, ...]) -> OutageRow:
     fields = dict(zip(_RECORD_COLUMNS, record, strict=True))
     fields["state"] = State(fields["state"])
     return OutageRow(outage, Record(id=outage.id, **fields), area)
+
+
+def _outbox_row(m: Message) -> tuple[Any, ...]:
+    return (
+        m.id,
+        m.outage,
+        m.seq,
+        m.event,
+        m.recipient,
+        m.channel,
+        m.address,
+        m.lang,
+        dump(m.context),
+        m.created_at,
+        m.state.value,
+        m.attempts,
+        m.next_at,
+        m.sent_at,
+        m.last_error,
+    )
+
+
+def _row_message(row: tuple[Any, ...]) -> Message:
+    (mid, outage, seq, event, recipient, channel, address, lang, context) = row[:9]
+    created_at, state, attempts, next_at, sent_at, last_error = row[9:]
+    return Message(
+        outage=outage,
+        seq=seq,
+        event=event,
+        recipient=recipient,
+        channel=channel,
+        address=address,
+        lang=lang,
+        context=json.loads(context),
+        created_at=created_at,
+        state=Delivery(state),
+        attempts=attempts,
+        next_at=next_at,
+        sent_at=sent_at,
+        last_error=last_error,
+        id=mid,
+    )

@@ -1,0 +1,291 @@
+"""The durable outbox: notices become stored messages, a worker delivers them.
+
+    ledger notice --compose--> Message rows (committed with the decision)
+        --add--> per-channel lane --notifier.send--> Sent | Failed
+        --report--> decision loop (timeline entry, deadline met, row updated)
+
+The store is the source of truth: `load` takes back every undelivered row at
+start, so after a crash nothing is lost; a row is only marked sent once its
+channel accepted it, so nothing goes twice except a send that was in flight
+at the crash (it goes again with the same Message-ID / webhook-id). Each
+channel has its own lane and task: a dead SMTP server delays only e-mail,
+and never the decision loop or the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import heapq
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from outaged.notify.base import Failed, Message, Notice, Notifier, Reason, Result, Sent, State
+from outaged.notify.retry import RetryPolicy
+from outaged.topology.model import Person
+
+log = logging.getLogger("outaged.notify")
+
+BURST = 100  # messages handed to a notifier at once (one SMTP connection)
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """What happened to one message, for the decision loop to record."""
+
+    message: Message  # the row as it is now (state, attempts, next_at, sent_at)
+    result: Result
+    complete: bool  # this made every recipient of its notice reached
+
+
+@dataclass(slots=True)
+class _Group:
+    reached: dict[str, bool] = field(default_factory=dict)  # recipient -> got one
+    open: int = 0  # messages of the notice still queued
+
+    @property
+    def complete(self) -> bool:
+        return all(self.reached.values())
+
+
+@dataclass(slots=True)
+class _Lane:
+    notifier: Notifier
+    heap: list[tuple[float, str]] = field(default_factory=list)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+class Counters:
+    """Read by metrics: queued, sent and failed attempts per channel and reason."""
+
+    def __init__(self) -> None:
+        self.queued: dict[str, int] = {}
+        self.sent: dict[str, int] = {}
+        self.failed: dict[tuple[str, str], int] = {}  # (channel, reason)
+        self.given_up: dict[str, int] = {}
+        self.latency_s: list[float] = []  # queued -> accepted, the last LATENCY_KEPT
+
+    def count(self, table: dict[str, int], channel: str) -> None:
+        table[channel] = table.get(channel, 0) + 1
+
+
+LATENCY_KEPT = 10_000
+
+
+class Outbox:
+    def __init__(
+        self,
+        notifiers: Mapping[str, Notifier],
+        policy: RetryPolicy | None = None,
+        *,
+        webhook_url: str | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+        burst: int = BURST,
+    ) -> None:
+        if "log" not in notifiers:
+            raise ValueError("the log notifier is required (the fallback channel)")
+        self.notifiers = dict(notifiers)
+        self.policy = policy or RetryPolicy()
+        self.webhook_url = webhook_url
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.burst = burst
+        self.counters = Counters()
+        self.report: Callable[[Report], None] = lambda _: None
+        self._messages: dict[str, Message] = {}
+        self._groups: dict[tuple[int, int], _Group] = {}
+        self._lanes = {channel: _Lane(n) for channel, n in self.notifiers.items()}
+        self._stopping = False
+
+    # ---- composing (pure) ---------------------------------------------
+
+    def channels_for(self, person: Person | None) -> list[tuple[str, str]]:
+        """(channel, address) pairs that reach this person; the log if none does."""
+        found: list[tuple[str, str]] = []
+        if person is not None:
+            if "email" in self.notifiers and person.email:
+                found.append(("email", person.email))
+            url = person.webhook or self.webhook_url
+            if "webhook" in self.notifiers and url:
+                found.append(("webhook", url))
+        return found or [("log", "")]
+
+    def compose(self, notice: Notice, people: Mapping[str, Person]) -> list[Message]:
+        messages: list[Message] = []
+        for pid in dict.fromkeys(notice.to):
+            person = people.get(pid)
+            contact = {
+                "id": pid,
+                "name": person.name if person is not None else pid,
+                "phone": person.phone if person is not None else None,
+            }
+            for channel, address in self.channels_for(person):
+                messages.append(
+                    Message(
+                        outage=notice.outage,
+                        seq=notice.seq,
+                        event=notice.why,
+                        recipient=pid,
+                        channel=channel,
+                        address=address,
+                        lang=person.lang if person is not None else "zh-CN",
+                        context={**notice.context, "recipient": contact},
+                        created_at=notice.at,
+                        next_at=notice.at,
+                    )
+                )
+        return messages
+
+    # ---- feeding the lanes ---------------------------------------------
+
+    def load(self, rows: Iterable[Message]) -> None:
+        """Take back stored rows of undelivered notices (sent ones tell who was reached)."""
+        for m in rows:
+            group = self._groups.setdefault(m.group, _Group())
+            group.reached[m.recipient] = group.reached.get(m.recipient, False) or (
+                m.state is State.SENT
+            )
+            if m.state is State.QUEUED:
+                self._queue(m, group)
+
+    def add(self, messages: Iterable[Message]) -> None:
+        """Messages just committed: deliver them."""
+        for m in messages:
+            if m.id in self._messages:
+                continue
+            group = self._groups.setdefault(m.group, _Group())
+            group.reached.setdefault(m.recipient, False)
+            self.counters.count(self.counters.queued, m.channel)
+            self._queue(m, group)
+
+    def _queue(self, m: Message, group: _Group) -> None:
+        lane = self._lanes.get(m.channel)
+        if lane is None:  # a channel no longer configured: the log tells someone
+            log.warning("channel %s is not configured; %s goes to the log", m.channel, m.id)
+            m = dataclasses.replace(m, channel="log", address="")
+            lane = self._lanes["log"]
+        self._messages[m.id] = m
+        group.open += 1
+        heapq.heappush(lane.heap, (m.next_at, m.id))
+        lane.wake.set()
+
+    @property
+    def pending(self) -> int:
+        return len(self._messages)
+
+    # ---- running -------------------------------------------------------
+
+    def start(self) -> None:
+        for channel, lane in self._lanes.items():
+            if lane.task is None:
+                lane.task = asyncio.create_task(self._run(lane), name=f"outbox-{channel}")
+
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Let sends in flight finish (bounded), then end the lanes and close channels."""
+        self._stopping = True
+        for lane in self._lanes.values():
+            lane.wake.set()
+        tasks = [lane.task for lane in self._lanes.values() if lane.task is not None]
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=grace_s)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        for notifier in self.notifiers.values():
+            try:
+                await notifier.close()
+            except Exception:
+                log.exception("closing the %s notifier failed", notifier.channel)
+
+    async def _run(self, lane: _Lane) -> None:
+        while not self._stopping:
+            due = self._due(lane)
+            if not due:
+                await self._sleep(lane)
+                continue
+            results = await _send(lane.notifier, due)
+            for message, result in zip(due, results, strict=True):
+                self._settle(message, result)
+
+    def _due(self, lane: _Lane) -> list[Message]:
+        now = self.clock()
+        due: list[Message] = []
+        while lane.heap and lane.heap[0][0] <= now and len(due) < self.burst:
+            _, mid = heapq.heappop(lane.heap)
+            m = self._messages.get(mid)
+            if m is not None and m.state is State.QUEUED:
+                due.append(m)
+        return due
+
+    async def _sleep(self, lane: _Lane) -> None:
+        lane.wake.clear()
+        timeout = None if not lane.heap else max(0.0, lane.heap[0][0] - self.clock())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(lane.wake.wait(), timeout)
+
+    def _settle(self, m: Message, result: Result) -> None:
+        now = self.clock()
+        group = self._groups.setdefault(m.group, _Group())
+        attempts = m.attempts + 1
+        complete = False
+        if isinstance(result, Sent):
+            row = dataclasses.replace(m, state=State.SENT, attempts=attempts, sent_at=now)
+            was = group.complete
+            group.reached[m.recipient] = True
+            complete = group.complete and not was
+            self.counters.count(self.counters.sent, m.channel)
+            self._latency(now - m.created_at)
+        else:
+            retry = self.policy.next_try(result, attempts, m.created_at, now, self.rng)
+            state = State.QUEUED if retry is not None else State.FAILED
+            row = dataclasses.replace(
+                m,
+                state=state,
+                attempts=attempts,
+                next_at=retry if retry is not None else now,
+                last_error=f"{result.reason.value}: {result.detail}",
+            )
+            key = (m.channel, result.reason.value)
+            self.counters.failed[key] = self.counters.failed.get(key, 0) + 1
+            if retry is None:
+                self.counters.count(self.counters.given_up, m.channel)
+                log.error("giving up on %s after %d attempts: %s", m.id, attempts, row.last_error)
+            else:
+                log.warning("%s failed (%s); next try in %.1f s", m.id, row.last_error, retry - now)
+        if row.state is State.QUEUED:
+            self._messages[m.id] = row
+            lane = self._lanes[m.channel]
+            heapq.heappush(lane.heap, (row.next_at, m.id))
+        else:
+            del self._messages[m.id]
+            group.open -= 1
+            if group.open <= 0:
+                self._groups.pop(m.group, None)
+        self.report(Report(row, result, complete))
+
+    def _latency(self, seconds: float) -> None:
+        kept = self.counters.latency_s
+        kept.append(seconds)
+        if len(kept) > LATENCY_KEPT:
+            del kept[: len(kept) - LATENCY_KEPT]
+
+
+async def _send(notifier: Notifier, due: Sequence[Message]) -> list[Result]:
+    """A notifier that raises or miscounts fails the burst, retryably."""
+    try:
+        results = await notifier.send(due)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.exception("the %s notifier raised", notifier.channel)
+        return [Failed(m.id, Reason.INTERNAL, f"{type(exc).__name__}: {exc}") for m in due]
+    if len(results) != len(due):
+        detail = f"{len(results)} results for {len(due)} messages"
+        return [Failed(m.id, Reason.INTERNAL, detail) for m in due]
+    return results

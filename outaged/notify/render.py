@@ -1,0 +1,82 @@
+"""Notification text from Jinja2 templates: a subject, a plain body and an HTML body.
+
+Templates live in `templates/<lang>/` inside the package: `<event>.subject`,
+`<event>.txt` (falling back to `default.*`) and one `layout.html` per language
+that wraps the plain body. Languages are those of the CLI: zh-CN and en.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from typing import Any
+
+import jinja2
+
+from outaged.notify.base import Message
+
+LANGS = ("zh-CN", "en")
+DEFAULT_LANG = "zh-CN"
+ALIASES = {"assign": "dispatch", "reopen": "dispatch"}  # "it is yours now" all three
+
+EVENT_LABELS: dict[str, dict[str, str]] = {
+    "en": {
+        "dispatch": "dispatched to you",
+        "assign": "assigned to you",
+        "reopen": "reopened and dispatched to you",
+        "leadership": "for the leadership",
+    },
+    "zh-CN": {
+        "dispatch": "已派单",
+        "assign": "已改派给您",
+        "reopen": "已重新打开并派单",
+        "leadership": "领导通报",
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+class Renderer:
+    def __init__(self, tz: tzinfo = UTC) -> None:
+        self.tz = tz
+        self._env = jinja2.Environment(
+            loader=jinja2.PackageLoader("outaged.notify", "templates"),
+            undefined=jinja2.StrictUndefined,
+            autoescape=jinja2.select_autoescape(["html"]),
+            keep_trailing_newline=False,
+        )
+        self._env.filters["time"] = self._time
+
+    def _time(self, ts: float | None) -> str:
+        if ts is None:
+            return "-"
+        moment = datetime.fromtimestamp(ts, self.tz)
+        return moment.strftime("%Y-%m-%d %H:%M ") + (moment.tzname() or "")
+
+    def _pick(self, lang: str, event: str, suffix: str) -> jinja2.Template:
+        names = [f"{lang}/{event}.{suffix}"]
+        if event in ALIASES:
+            names.append(f"{lang}/{ALIASES[event]}.{suffix}")
+        names.append(f"{lang}/default.{suffix}")
+        return self._env.select_template(names)
+
+    def render(self, message: Message) -> Rendered:
+        lang = message.lang if message.lang in LANGS else DEFAULT_LANG
+        labels = EVENT_LABELS[lang]
+        context: dict[str, Any] = {
+            **message.context,
+            "event": message.event,
+            "event_label": labels.get(message.event, message.event),
+        }
+        subject = " ".join(self._pick(lang, message.event, "subject").render(context).split())
+        text = self._pick(lang, message.event, "txt").render(context).strip() + "\n"
+        html = self._env.get_template(f"{lang}/layout.html").render(
+            {**context, "subject": subject, "body": text}
+        )
+        return Rendered(subject, text, html)
