@@ -334,7 +334,8 @@ def _email(r: _Reader | None) -> EmailConfig | None:
     username = r.get("username", None, _text, "a user name")
     password = _secret(r, "password")
     if (username is None) != (password is None):
-        r.problem("username" if username is None else "password", "give both username and password")
+        present = "password" if username is None else "username"
+        r.problem(present, "give both username and password")
     ca_file = r.get("ca_file", None, _text, "a file path")
     return EmailConfig(
         host=r.get("host", "", _text, "a host name"),

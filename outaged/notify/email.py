@@ -64,11 +64,11 @@ class EmailNotifier:
         mail["Date"] = formatdate(localtime=False, usegmt=True)
         mail["Message-ID"] = message_id(message, self.config.domain)
         mail["Auto-Submitted"] = "auto-generated"
-        mail["Content-Language"] = message.lang
         mail["X-Outaged-Outage"] = str(message.outage)
         mail["X-Outaged-Event"] = message.event
         mail.set_content(rendered.text)
         mail.add_alternative(rendered.html, subtype="html")
+        mail["Content-Language"] = message.lang  # after the body: set_content drops Content-*
         return mail
 
     def _client(self) -> aiosmtplib.SMTP:
