@@ -25,12 +25,18 @@ EVENT_LABELS: dict[str, dict[str, str]] = {
         "assign": "assigned to you",
         "reopen": "reopened and dispatched to you",
         "leadership": "for the leadership",
+        "noc": "NOC: please help judge",
+        "service_centre": "in your service area",
+        "external_message": "unified external message",
     },
     "zh-CN": {
         "dispatch": "已派单",
         "assign": "已改派给您",
         "reopen": "已重新打开并派单",
         "leadership": "领导通报",
+        "noc": "请网管中心协助判断",
+        "service_centre": "涉及贵服务中心",
+        "external_message": "统一对外口径",
     },
 }
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from outaged.dispatch.routing import Route, route
 from outaged.errors import NotFoundError
 from outaged.notify.base import Failed, Message, Notice, Result
 from outaged.notify.base import State as Delivery
@@ -52,6 +55,7 @@ class Ledger:
         self.seqs: dict[int, int] = {}
         self._areas: dict[int, str] = {}  # as stored, for roots the topology lost
         self._changes = Changes()
+        self._zone: tuple[str, tzinfo] | None = None
 
     def load(
         self, record: Record, deadlines: Iterable[Deadline], last_seq: int, area: str = ""
@@ -119,9 +123,10 @@ class Ledger:
             self.seqs[oid] = 0
         self._entry(oid, now, DAEMON, decision.event.value, decision.to_json())
         if decision.event is Event.OPENED:
-            area = self.index.topology.areas.get(self.index.element(outage.root).area)
-            assignee = area.interface if area is not None else None
-            self._apply(oid, Action.DISPATCH, {"assignee": assignee or ""}, DAEMON, now)
+            route = self.route(outage, now)
+            self._apply(oid, Action.DISPATCH, {"assignee": route.interface or ""}, DAEMON, now)
+            self._tell(outage, now, route.noc, "noc")  # the NOC assists the judgement
+            self._tell(outage, now, route.service_centres, "service_centre")
             self._tell_leaders(outage, now)
         elif decision.event is Event.UPDATED:
             before = self.deadlines[oid]
@@ -135,14 +140,26 @@ class Ledger:
             into = {"into": str(outage.merged_into)}
             self._apply(oid, Action.MERGE, into, DAEMON, now)
 
-    def _tell_leaders(self, outage: Outage, now: float) -> None:
-        if "leadership" not in self.deadlines[outage.id]:
-            return
-        rules = self.index.topology.leadership
-        leaders = tuple(r.person for r in rules if outage.severity in r.severities)
-        if leaders:
+    def route(self, outage: Outage, now: float) -> Route:
+        """Who this outage concerns now (the on-duty interface person first)."""
+        topology = self.index.topology
+        communities = outage.scope.communities_touched
+        return route(topology, outage.root, outage.severity, communities, now, self._tz())
+
+    def _tz(self) -> tzinfo:
+        name = self.index.topology.timezone
+        if self._zone is None or self._zone[0] != name:
+            self._zone = (name, ZoneInfo(name))
+        return self._zone[1]
+
+    def _tell(self, outage: Outage, now: float, people: tuple[str, ...], why: str) -> None:
+        if people:
             text = f"{outage.severity.value} outage at {outage.root}: {outage.reason}"
-            self._notify(Notice(outage.id, now, leaders, "leadership", text))
+            self._notify(Notice(outage.id, now, people, why, text))
+
+    def _tell_leaders(self, outage: Outage, now: float) -> None:
+        if "leadership" in self.deadlines[outage.id]:
+            self._tell(outage, now, self.route(outage, now).leaders, "leadership")
 
     # ---- people's side -------------------------------------------------
 
@@ -186,8 +203,10 @@ class Ledger:
         payload |= extra or {}
         self._entry(oid, now, actor, action.value, payload)
         if action in (Action.DISPATCH, Action.ASSIGN, Action.REOPEN) and record.assignee:
-            text = f"{outage.severity.value} outage at {outage.root}: {outage.reason}"
-            self._notify(Notice(oid, now, (record.assignee,), action.value, text))
+            self._tell(outage, now, (record.assignee,), action.value)
+        if record.external_message and record.external_message != before.external_message:
+            call_centre = self.index.topology.call_centre  # the unified external message
+            self._tell(outage, now, call_centre, "external_message")
         return record
 
     # ---- deliveries ----------------------------------------------------

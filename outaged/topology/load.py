@@ -16,6 +16,7 @@ import socket
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
+from datetime import time as dt_time
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -32,9 +33,11 @@ from outaged.topology.model import (
     Person,
     ServiceCentre,
     Severity,
+    Shift,
     Thresholds,
     Topology,
 )
+from outaged.topology.shifts import parse_clock, parse_days
 from outaged.topology.yamlsrc import YamlList, YamlMap, read_yaml
 
 VERSION = 1
@@ -66,12 +69,15 @@ _TOP_KEYS = frozenset(
         "leadership",
         "service_centres",
         "call_centre",
+        "noc",
         "elements",
         "timezone",
     }
 )
 _PERSON_KEYS = frozenset({"id", "name", "name_en", "email", "phone", "webhook", "lang"})
-_AREA_KEYS = frozenset({"id", "name", "name_en", "interface", "roster", "manager"})
+_AREA_KEYS = frozenset({"id", "name", "name_en", "interface", "roster", "manager", "shifts"})
+_SHIFT_KEYS = frozenset({"days", "from", "to"})
+DEFAULT_LEADERSHIP = frozenset({Severity.S1, Severity.S2, Severity.S3})
 _LEADERSHIP_KEYS = frozenset({"person", "severities"})
 _CENTRE_KEYS = frozenset({"id", "name", "name_en", "contacts", "communities"})
 _ELEMENT_KEYS = frozenset(ELEMENT_FIELDS)
@@ -105,6 +111,17 @@ def load_topology(path: str | os.PathLike[str]) -> Topology:
     if topology is None or builder.problems:
         raise TopologyError(sorted(builder.problems, key=builder.order))
     return topology
+
+
+def _clock(g: _Fields, key: str) -> dt_time | None:
+    value = g.node.get(key)
+    if value is None:
+        g.bad(key, "missing")
+        return None
+    found = parse_clock(value)
+    if found is None:
+        g.bad(key, f'expected a time "HH:MM" in quotes, got {_show(value)}')
+    return found
 
 
 def _show(value: object) -> str:
@@ -262,6 +279,7 @@ class _Builder:
         self.areas = self.read_areas(doc)
         leadership = self.read_leadership(doc)
         call_centre = self.person_list(top, "call_centre")
+        noc = self.person_list(top, "noc")
         thresholds = self.read_thresholds(doc)
 
         for i, node in self.entries(doc, "elements"):
@@ -289,6 +307,7 @@ class _Builder:
             subscribers=subscribers,
             thresholds=thresholds,
             call_centre=tuple(call_centre),
+            noc=tuple(noc),
             source=self.source,
             timezone=timezone,
         )
@@ -370,11 +389,62 @@ class _Builder:
             roster = self.person_list(f, "roster")
             manager = self.person(f, "manager")
             name_en = f.text("name_en") or ""
+            shifts = self.read_shifts(f, node, {p for p in (interface, *roster) if p})
             if aid is None or name is None or interface is None:
                 continue
             if self.unique(seen, aid, f, "area"):
-                areas[aid] = Area(aid, name, interface, tuple(roster), manager, name_en)
+                areas[aid] = Area(aid, name, interface, tuple(roster), manager, name_en, shifts)
         return areas
+
+    def read_shifts(
+        self, f: _Fields, node: YamlMap, people: set[str]
+    ) -> dict[str, tuple[Shift, ...]]:
+        """`shifts: {person: [{days: [mon-fri], from: "08:00", to: "20:00"}, ...]}`."""
+        value = node.get("shifts")
+        if value is None:
+            return {}
+        if not isinstance(value, YamlMap):
+            f.bad("shifts", f"expected a mapping of person id to shifts, got {_show(value)}")
+            return {}
+        found: dict[str, tuple[Shift, ...]] = {}
+        for pid in value:
+            where = f"{f.prefix}shifts.{pid}"
+            if pid not in people:
+                self.add(
+                    value.line_of(pid), where, f"{pid!r} is not this area's interface or roster"
+                )
+                continue
+            items = value[pid]
+            if not isinstance(items, YamlList) or not items:
+                self.add(
+                    value.line_of(pid), where, f"expected a list of shifts, got {_show(items)}"
+                )
+                continue
+            shifts = [
+                self.read_shift(item, f"{where}[{i}]", value.line_of(pid))
+                for i, item in enumerate(items)
+            ]
+            if all(s is not None for s in shifts):
+                found[str(pid)] = tuple(s for s in shifts if s is not None)
+        return found
+
+    def read_shift(self, item: Any, where: str, line: int | None) -> Shift | None:
+        if not isinstance(item, YamlMap):
+            self.add(line, where, f"expected {{days, from, to}}, got {_show(item)}")
+            return None
+        g = _Fields(self, item, f"{where}.", _SHIFT_KEYS)
+        days: set[int] = set()
+        for token, at in g.located("days", required=True):
+            span = parse_days(token)
+            if span is None:
+                self.add(
+                    at, f"{where}.days", f"unknown day {token!r} (mon..sun, or a range mon-fri)"
+                )
+            days |= span or set()
+        start, end = _clock(g, "from"), _clock(g, "to")
+        if not days or start is None or end is None:
+            return None
+        return Shift(frozenset(days), start, end)
 
     def read_leadership(self, doc: YamlMap) -> list[LeadershipRule]:
         rules: list[LeadershipRule] = []
@@ -382,7 +452,9 @@ class _Builder:
             f = _Fields(self, node, f"leadership[{i}].", _LEADERSHIP_KEYS)
             pid = self.person(f, "person", required=True)
             severities: set[Severity] = set()
-            for name in f.idents("severities", required=True):
+            if "severities" not in node:  # SPEC §5: leadership hears of S1-S3 by default
+                severities |= DEFAULT_LEADERSHIP
+            for name in f.idents("severities"):
                 if name in _SEVERITIES:
                     severities.add(_SEVERITIES[name])
                 else:

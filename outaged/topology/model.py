@@ -5,7 +5,9 @@ Everything here is immutable and already validated; `load.py` builds it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from enum import StrEnum
 
 
@@ -77,6 +79,16 @@ class Person:
 
 
 @dataclass(frozen=True, slots=True)
+class Shift:
+    """On duty on these weekdays (0 = Monday) from `start` to `end` (past midnight
+    when `end` <= `start`; the whole day when equal), in the topology's time zone."""
+
+    days: frozenset[int]
+    start: time
+    end: time
+
+
+@dataclass(frozen=True, slots=True)
 class Area:
     """A maintenance area (维护界面) and who answers for it."""
 
@@ -86,6 +98,7 @@ class Area:
     roster: tuple[str, ...] = ()  # next people to reassign to, in order
     manager: str | None = None  # centre manager told on reassignment
     name_en: str = ""
+    shifts: Mapping[str, tuple[Shift, ...]] = field(default_factory=dict)  # none: always on
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,5 +152,6 @@ class Topology:
     subscribers: dict[str, str]  # subscriber id -> element id
     thresholds: Thresholds = field(default_factory=Thresholds)
     call_centre: tuple[str, ...] = ()  # person ids told the external message
+    noc: tuple[str, ...] = ()  # person ids of the NOC (网管中心), asked to assist and verify
     source: str = "topology.yaml"
     timezone: str | None = None  # IANA zone times are shown in; None: the machine's zone

@@ -1,0 +1,1 @@
+"""Dispatch: who answers for an outage and who must hear about it."""
