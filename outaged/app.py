@@ -17,6 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -52,7 +53,7 @@ class App:
         self.config = config
         self.clock = clock
         self.store: Store = store or SqliteStore(config.db_path)
-        self.outbox: Outbox = outbox or build_outbox(config.notify, clock=clock)
+        self._outbox = outbox
         self.status = "starting"
         self.port: int | None = None
         self._pipeline: Pipeline | None = None
@@ -68,6 +69,13 @@ class App:
         return self._pipeline
 
     @property
+    def outbox(self) -> Outbox:
+        """The notification outbox (its `counters` are for metrics)."""
+        if self._outbox is None:
+            raise RuntimeError("the daemon is not started")
+        return self._outbox
+
+    @property
     def sink(self) -> SignalSink:
         """Where probes hand their signals (queued into the decision loop)."""
         return self.pipeline.sink
@@ -76,6 +84,10 @@ class App:
         config = self.config
         topology = await asyncio.to_thread(load_topology, config.topology)
         index = await asyncio.to_thread(GraphIndex.build, topology)
+        if self._outbox is None:
+            zone = ZoneInfo(topology.timezone)
+            self._outbox = build_outbox(config.notify, clock=self.clock, tz=zone)
+        outbox = self._outbox
         probers = Probers(config.probes, topology, source=config.source, clock=self.clock)
         self.probers = probers
         await self.store.open()
@@ -84,7 +96,7 @@ class App:
         pipeline = Pipeline(
             ledger,
             self.store,
-            self.outbox,
+            outbox,
             next_signal_seq=next_seq,
             interval_s=config.decide.interval_s,
             clock=self.clock,
@@ -100,7 +112,6 @@ class App:
             self.pruner = pruner
             prune_task = asyncio.create_task(pruner.run(), name="pruner")
             self._cleanup.append(("pruner", lambda: self._finish(pruner, prune_task)))
-        outbox = self.outbox
         outbox.report = lambda r: pipeline.delivered(r.message, r.result, r.complete)
         outbox.load(await self.store.outbox_open())
         outbox.start()  # stopped before the loop, whose last step records its reports

@@ -17,6 +17,7 @@ from outaged.errors import ConfigError, Problem
 from outaged.notify.config import NotifyConfig
 from outaged.notify.email import SECURITY, EmailConfig, Security
 from outaged.notify.retry import RetryPolicy
+from outaged.notify.templates_check import check_templates
 from outaged.notify.webhook import WebhookConfig, decode_secret
 from outaged.probes.snmp_creds import Credential, SnmpV3, parse_credentials
 from outaged.topology.yamlsrc import YamlList, YamlMap, read_yaml
@@ -267,7 +268,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         decide=_decide(top.section("decide")),
         retention=_retention(top.section("retention")),
         probes=_probes(top.section("probes")),
-        notify=_notify(top.section("notify")),
+        notify=_notify(top.section("notify"), base),
         shutdown_timeout_s=top.get("shutdown_timeout_s", 10.0, _positive, "seconds > 0"),
         log_level=top.get("log_level", "info", _choice(*LOG_LEVELS), " or ".join(LOG_LEVELS)),
         source=source,
@@ -299,14 +300,21 @@ def _store(r: _Reader | None) -> StoreConfig:
     )
 
 
-def _notify(r: _Reader | None) -> NotifyConfig:
+def _notify(r: _Reader | None, base: Path) -> NotifyConfig:
     if r is None:
         return NotifyConfig()
-    r.check_keys(("email", "webhook", "retry"))
+    r.check_keys(("email", "webhook", "retry", "templates"))
+    folder = r.get("templates", None, _text, "a directory path")
+    templates = base / folder if folder else None
+    if templates is not None and not templates.is_dir():
+        r.problem("templates", f"{templates} is not a directory")
+    elif templates is not None:
+        r.problems += check_templates(templates)
     return NotifyConfig(
         email=_email(r.section("email")),
         webhook=_webhook(r.section("webhook")),
         retry=_retry(r.section("retry")),
+        templates=templates,
     )
 
 

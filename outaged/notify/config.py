@@ -6,6 +6,8 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
+from pathlib import Path
 
 from outaged.notify.base import Notifier
 from outaged.notify.email import EmailConfig, EmailNotifier
@@ -21,6 +23,7 @@ class NotifyConfig:
     email: EmailConfig | None = None  # None: no e-mail
     webhook: WebhookConfig | None = None  # None: no webhooks
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    templates: Path | None = None  # the operator's templates (checked on load)
 
 
 def build_outbox(
@@ -28,9 +31,10 @@ def build_outbox(
     *,
     clock: Callable[[], float] = time.time,
     rng: random.Random | None = None,
+    tz: tzinfo = UTC,
 ) -> Outbox:
-    """The log channel always; e-mail and webhooks when configured."""
-    renderer = Renderer()
+    """The log channel always; e-mail and webhooks when configured; times shown in `tz`."""
+    renderer = Renderer(config.templates, tz)
     notifiers: dict[str, Notifier] = {"log": LogNotifier(renderer)}
     if config.email is not None:
         notifiers["email"] = EmailNotifier(config.email, renderer)

@@ -2,13 +2,16 @@
 
 Templates live in `templates/<lang>/` inside the package: `<event>.subject`,
 `<event>.txt` (falling back to `default.*`) and one `layout.html` per language
-that wraps the plain body. Languages are those of the CLI: zh-CN and en.
+that wraps the plain body. Languages are those of the CLI: zh-CN and en. An
+operator's directory (`notify.templates`, checked by templates_check.py)
+overrides any of them file by file.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -18,6 +21,40 @@ from outaged.notify.base import Message
 LANGS = ("zh-CN", "en")
 DEFAULT_LANG = "zh-CN"
 ALIASES = {"assign": "dispatch", "reopen": "dispatch"}  # "it is yours now" all three
+EVENTS = (
+    "dispatch",
+    "assign",
+    "reopen",
+    "leadership",
+    "noc",
+    "service_centre",
+    "external_message",
+)
+# what a template may use: outaged/notify/summary.py, plus these
+TEMPLATE_VARIABLES = (
+    "id",
+    "severity",
+    "root",
+    "root_name",
+    "path",
+    "area",
+    "reason",
+    "cause",
+    "whole",
+    "subscribers",
+    "communities",
+    "communities_more",
+    "occurred_at",
+    "restore_by",
+    "state",
+    "assignee",
+    "external_message",
+    "deadlines",
+    "ack",
+    "recipient",
+    "event",
+    "event_label",
+)
 
 EVENT_LABELS: dict[str, dict[str, str]] = {
     "en": {
@@ -49,10 +86,14 @@ class Rendered:
 
 
 class Renderer:
-    def __init__(self, tz: tzinfo = UTC) -> None:
+    def __init__(self, folder: Path | None = None, tz: tzinfo = UTC) -> None:
         self.tz = tz
-        self._env = jinja2.Environment(
-            loader=jinja2.PackageLoader("outaged.notify", "templates"),
+        shipped = jinja2.PackageLoader("outaged.notify", "templates")
+        loader: jinja2.BaseLoader = shipped
+        if folder is not None:
+            loader = jinja2.ChoiceLoader([jinja2.FileSystemLoader(folder), shipped])
+        self.env = self._env = jinja2.Environment(
+            loader=loader,
             undefined=jinja2.StrictUndefined,
             autoescape=jinja2.select_autoescape(["html"]),
             keep_trailing_newline=False,
