@@ -163,6 +163,7 @@ class _Store:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         head = f"X-Rcpt-To: {', '.join(envelope.rcpt_tos)}\r\n".encode()
+        head += f"X-Received-At: {time.time():.6f}\r\n".encode()
         self.box.add(head + envelope.original_content)
         return "250 OK stored"
 

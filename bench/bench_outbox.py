@@ -1,0 +1,183 @@
+"""Outbox delivery to a local SMTP server (aiosmtpd, its own process on 127.0.0.1).
+
+    .venv/bin/python -m bench.bench_outbox [--messages 500] [--outages 200]
+
+1. Throughput of the e-mail channel (`EmailNotifier.send`, the code the outbox
+   runs): `--messages` messages over one reused connection, and the same
+   messages with one connection each (the anchor), in the same run.
+2. Latency from a committed decision to the message accepted by the SMTP
+   server, under a storm: a real `outaged run` with e-mail configured gets
+   `--outages` manual faults on distinct communities in one POST; each opens an
+   S3 outage whose dispatch and leadership mails go out. The decision time is
+   the outbox row's `created_at`; the acceptance time is stamped by the SMTP
+   server (`X-Received-At`). Anchor: the same number of mails sent by this
+   process over one connection (plain `aiosmtplib.SMTP.send_message`).
+
+Only 127.0.0.1 is contacted. Every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+import aiosmtplib
+
+from outaged.notify.base import Message, Sent
+from outaged.notify.email import EmailConfig, EmailNotifier
+from tests.citygen import write_city
+from tests.daemon import PROBES_OFF, Daemon
+from tests.smtpd import SmtpServer, free_port
+
+CONTEXT = {
+    "id": 1,
+    "severity": "S3",
+    "root": "m1-c2",
+    "root_name": "m1-c2",
+    "path": ["egress-1", "core-1", "m1", "m1-c2"],
+    "area": "North",
+    "reason": "bench",
+    "cause": None,
+    "whole": True,
+    "subscribers": 200,
+    "communities": ["m1-c2"],
+    "communities_more": 0,
+    "occurred_at": 0.0,
+    "restore_by": 7200.0,
+    "state": "dispatched",
+    "assignee": "ops",
+    "external_message": None,
+    "deadlines": [],
+    "ack": "outagectl ack 1",
+    "recipient": {"id": "ops", "name": "ops", "phone": None},
+}
+
+
+def messages(count: int, tag: str) -> list[Message]:
+    return [
+        Message(
+            i,
+            1,
+            "dispatch",
+            f"p{i}",
+            "email",
+            f"p{i}@example.com",
+            "zh-CN",
+            CONTEXT,
+            0.0,
+            id=f"{tag}.{i}",
+        )
+        for i in range(count)
+    ]
+
+
+async def throughput(port: int, count: int) -> tuple[float, float]:
+    base = EmailConfig(host="127.0.0.1", sender="b@isp.example", port=port, security="none")
+    reused = EmailNotifier(dataclasses.replace(base, max_per_connection=count))
+    each = EmailNotifier(dataclasses.replace(base, max_per_connection=1))
+    rates: list[float] = []
+    for notifier, tag in ((reused, "reused"), (each, "each")):
+        batch = messages(count, tag)
+        began = time.perf_counter()
+        results = await notifier.send(batch)
+        elapsed = time.perf_counter() - began
+        assert all(isinstance(r, Sent) for r in results), results[:3]
+        rates.append(count / elapsed)
+    return rates[0], rates[1]
+
+
+def storm(workdir: Path, port: int, smtp: SmtpServer, outages: int) -> list[float]:
+    communities = max(1, outages // 20 + (outages % 20 > 0))
+    city = write_city(workdir / "city", metros=20, communities=communities, subs=10)
+    notify = (
+        "notify:\n  email:\n    host: 127.0.0.1\n"
+        f"    port: {port}\n    security: none\n    from: outaged@isp.example\n"
+    )
+    (workdir / "d").mkdir()
+    d = Daemon(workdir / "d", city, probes=PROBES_OFF + notify)
+    d.start()
+    try:
+        up = ["egress-1", "core-1"] + [f"m{m}" for m in range(1, 21)]
+        for _ in range(3):
+            probes = [{"kind": "probe", "element": e, "ok": True} for e in up]
+            assert d.call("POST", "/api/v1/signals", {"signals": probes})[0] == 202
+        faults = [
+            {"kind": "manual", "element": f"m{m}-c{c}"}
+            for c in range(1, communities + 1)
+            for m in range(1, 21)
+        ][:outages]
+        before = len(smtp.messages())
+        status, body = d.call("POST", "/api/v1/signals", {"signals": faults})
+        assert status == 202, body
+        opened = [x for x in body["decisions"] if x["event"] == "outage_opened"]
+        expected = 2 * len(opened)  # dispatch + leadership (S3)
+        mails = smtp.wait_for(before + expected, timeout_s=120)[before:]
+        created = {
+            f"<{mid}@isp.example>": at
+            for mid, at in _rows(d.db, "SELECT id, created_at FROM outbox")
+        }
+        return [float(m["X-Received-At"]) - created[m["Message-ID"]] for m in mails]
+    finally:
+        d.stop()
+
+
+def _rows(db: Path, sql: str) -> list[tuple[str, float]]:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return conn.execute(sql).fetchall()
+
+
+async def anchor_latency(port: int, count: int) -> list[float]:
+    notifier = EmailNotifier(
+        EmailConfig(host="127.0.0.1", sender="b@isp.example", port=port, security="none")
+    )
+    mails = [notifier.compose(m) for m in messages(count, "anchor")]
+    smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port)
+    began = time.perf_counter()
+    done: list[float] = []
+    await smtp.connect()
+    for mail in mails:
+        await smtp.sendmail("b@isp.example", ["p@example.com"], mail)
+        done.append(time.perf_counter() - began)
+    await smtp.quit()
+    return done
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=500)
+    parser.add_argument("--outages", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        port = free_port()
+        with SmtpServer(work / "mail", port) as smtp:
+            reused, each = asyncio.run(throughput(port, args.messages))
+            print(f"throughput, one reused connection: {reused:8.1f} messages/s")
+            print(f"throughput, one connection each:   {each:8.1f} messages/s (anchor)")
+            print(f"ratio reused / each: {reused / each:.2f}")
+            latency = storm(work, port, smtp, args.outages)
+            anchor = asyncio.run(anchor_latency(port, len(latency)))
+    print(f"storm: {args.outages} outages, {len(latency)} mails")
+    print(
+        f"decision -> SMTP accepted: p50 {pct(latency, 0.5) * 1000:.0f} ms, "
+        f"p99 {pct(latency, 0.99) * 1000:.0f} ms, max {max(latency) * 1000:.0f} ms"
+    )
+    print(
+        f"anchor (same number sent back to back by one client): p50 {pct(anchor, 0.5) * 1000:.0f}"
+        f" ms, p99 {pct(anchor, 0.99) * 1000:.0f} ms"
+    )
+    print(f"ratio p99 / anchor p99: {pct(latency, 0.99) / pct(anchor, 0.99):.2f}")
+
+
+if __name__ == "__main__":
+    main()
