@@ -607,8 +607,18 @@ def test_revoked_token_refusal_is_logged_with_its_name(api: Daemon) -> None:
     assert any("mx-leaked" in line for line in refusals)
 
 
+def delivered(d: Daemon) -> None:
+    """Every queued notification delivered and recorded (the outbox row and its
+    timeline entry commit together), so counts taken now stay put."""
+    end = time.monotonic() + 10.0
+    while d.query_db("SELECT COUNT(*) FROM outbox WHERE state = 'queued'")[0][0]:
+        assert time.monotonic() < end, "notifications still queued"
+        time.sleep(0.02)
+
+
 def test_every_error_is_json_with_problems_and_changes_nothing(api: Daemon) -> None:
     oid = manual(api, "m4-c2-b4")
+    delivered(api)
     signals, outages, events = (
         rows(api, "signals"),
         rows(api, "outages"),
