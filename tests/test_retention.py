@@ -16,7 +16,8 @@ import pytest
 from outaged.app import App
 from outaged.config import ApiConfig, Config, IcmpConfig, ProbesConfig, RetentionConfig, load_config
 from outaged.errors import ConfigError
-from outaged.notify.base import LogNotifier
+from outaged.notify.log import LogNotifier
+from outaged.notify.outbox import Outbox
 from outaged.outages.engine import Engine
 from outaged.outages.lifecycle import Action
 from outaged.outages.model import Status
@@ -162,7 +163,7 @@ async def test_decision_steps_commit_between_pruning_batches(tmp_path: Path) -> 
     pipeline = Pipeline(
         Ledger(Engine(GraphIndex.build(topology))),
         store,
-        LogNotifier(),
+        Outbox({"log": LogNotifier()}),
         next_signal_seq=backlog,
         clock=lambda: now,
     )
