@@ -17,7 +17,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -37,6 +36,7 @@ from outaged.store.retention import Pruner
 from outaged.store.sqlite import SqliteStore
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
+from outaged.zones import parse_zone
 
 log = logging.getLogger("outaged.app")
 
@@ -85,7 +85,7 @@ class App:
         topology = await asyncio.to_thread(load_topology, config.topology)
         index = await asyncio.to_thread(GraphIndex.build, topology)
         if self._outbox is None:
-            zone = ZoneInfo(topology.timezone)
+            zone = parse_zone(topology.timezone)  # checked by the topology loader
             self._outbox = build_outbox(config.notify, clock=self.clock, tz=zone)
         outbox = self._outbox
         probers = Probers(config.probes, topology, source=config.source, clock=self.clock)

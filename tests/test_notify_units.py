@@ -208,7 +208,7 @@ def test_render_both_languages_and_escape_html() -> None:
         out = renderer.render(m)
         assert word in out.subject and "outagectl ack 3" in out.text
         assert "&lt;北区汇聚&gt;" in out.html and "<北区汇聚>" not in out.html
-        assert "1970-01-01 04:00 UTC" in out.text  # restore_by
+        assert "1970-01-01 04:00 +00:00" in out.text  # restore_by
 
 
 def _config(tmp_path: Path, text: str) -> Path:

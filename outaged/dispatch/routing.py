@@ -50,8 +50,9 @@ def on_duty(shifts: Iterable[Shift], moment: datetime) -> bool:
     return not found or any(on_shift(s, moment) for s in found)
 
 
-def duty_order(area: Area, at: float, tz: tzinfo) -> list[str]:
-    """The area's people, on duty first, each group in written order."""
+def duty_order(area: Area, at: float, tz: tzinfo | None) -> list[str]:
+    """The area's people, on duty first, each group in written order (`tz` None:
+    the machine's zone)."""
     moment = datetime.fromtimestamp(at, tz)
     people = list(dict.fromkeys((area.interface, *area.roster)))
     present = [p for p in people if on_duty(area.shifts.get(p, ()), moment)]
@@ -64,7 +65,7 @@ def route(
     severity: Severity,
     communities: Iterable[str],
     at: float,
-    tz: tzinfo,
+    tz: tzinfo | None,
 ) -> Route:
     element = topology.elements.get(root)
     area = topology.areas.get(element.area) if element is not None else None

@@ -31,7 +31,7 @@ def build_outbox(
     *,
     clock: Callable[[], float] = time.time,
     rng: random.Random | None = None,
-    tz: tzinfo = UTC,
+    tz: tzinfo | None = UTC,
 ) -> Outbox:
     """The log channel always; e-mail and webhooks when configured; times shown in `tz`."""
     renderer = Renderer(config.templates, tz)

@@ -17,6 +17,7 @@ from typing import Any
 import jinja2
 
 from outaged.notify.base import Message
+from outaged.zones import offset
 
 LANGS = ("zh-CN", "en")
 DEFAULT_LANG = "zh-CN"
@@ -86,7 +87,7 @@ class Rendered:
 
 
 class Renderer:
-    def __init__(self, folder: Path | None = None, tz: tzinfo = UTC) -> None:
+    def __init__(self, folder: Path | None = None, tz: tzinfo | None = UTC) -> None:
         self.tz = tz
         shipped = jinja2.PackageLoader("outaged.notify", "templates")
         loader: jinja2.BaseLoader = shipped
@@ -103,8 +104,8 @@ class Renderer:
     def _time(self, ts: float | None) -> str:
         if ts is None:
             return "-"
-        moment = datetime.fromtimestamp(ts, self.tz)
-        return moment.strftime("%Y-%m-%d %H:%M ") + (moment.tzname() or "")
+        moment = datetime.fromtimestamp(ts, UTC).astimezone(self.tz)  # None: the machine's
+        return f"{moment:%Y-%m-%d %H:%M} {offset(moment)}"
 
     def _pick(self, lang: str, event: str, suffix: str) -> jinja2.Template:
         names = [f"{lang}/{event}.{suffix}"]

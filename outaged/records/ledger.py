@@ -12,7 +12,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from outaged.dispatch.routing import Route, route
 from outaged.errors import NotFoundError
@@ -28,6 +27,7 @@ from outaged.records import deadlines as clock
 from outaged.records.actions import REPORT_FIELDS, ActionRequest
 from outaged.records.model import DAEMON, Deadline, Entry, Record
 from outaged.topology.model import Kind
+from outaged.zones import parse_zone
 
 _REOPEN_FROM = AFTER_REPAIR | {State.CLOSED}
 # notices whose delivery (to every recipient) is what meets a deadline
@@ -55,7 +55,7 @@ class Ledger:
         self.seqs: dict[int, int] = {}
         self._areas: dict[int, str] = {}  # as stored, for roots the topology lost
         self._changes = Changes()
-        self._zone: tuple[str, tzinfo] | None = None
+        self._zone: tuple[str | None, tzinfo | None] | None = None
 
     def load(
         self, record: Record, deadlines: Iterable[Deadline], last_seq: int, area: str = ""
@@ -146,10 +146,11 @@ class Ledger:
         communities = outage.scope.communities_touched
         return route(topology, outage.root, outage.severity, communities, now, self._tz())
 
-    def _tz(self) -> tzinfo:
+    def _tz(self) -> tzinfo | None:
+        """The topology's zone (shifts are written in it); None: the machine's."""
         name = self.index.topology.timezone
         if self._zone is None or self._zone[0] != name:
-            self._zone = (name, ZoneInfo(name))
+            self._zone = (name, parse_zone(name))
         return self._zone[1]
 
     def _tell(self, outage: Outage, now: float, people: tuple[str, ...], why: str) -> None:
