@@ -519,8 +519,12 @@ def event_detail(entry: TimelineEntry, lang: Lang, names: Names = NO_NAMES) -> s
     if entry.kind in ("notification_sent", "notification_failed"):
         who = names.person(str(p.get("to", "")))
         what = label("notify", str(p.get("event", "")), lang)
-        line = f"→ {who} ({p.get('channel', '')}){colon}{what}"
-        return f"{line}; {p['reason']}: {p.get('detail', '')}" if p.get("reason") else line
+        line = f"→ {who} ({label('channel', str(p.get('channel', '')), lang)}){colon}{what}"
+        if not p.get("reason"):
+            return line
+        reason = label("delivery", str(p["reason"]), lang)
+        # the peer's own words (an SMTP reply, an HTTP status) are English: en only
+        return f"{line}; {reason}" + (f"{colon}{p.get('detail', '')}" if lang == "en" else "")
     parts: list[str] = []
     if p.get("from") and p.get("to") and p["from"] != p["to"]:
         parts.append(
