@@ -397,7 +397,7 @@ class Pipeline:
             step.batch.outages.append(OutageRow(outage, self.ledger.records[oid], area))
         step.batch.deadlines = changes.deadlines
         step.batch.entries = changes.entries
-        people = index.topology.people
+        people = self.engine.index.topology.people
         for notice in changes.notices:
             step.batch.outbox += self.outbox.compose(notice, people)
         for item, accepted, duplicates in step.intakes:
