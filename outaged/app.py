@@ -24,6 +24,7 @@ from outaged.api.drain import Drain
 from outaged.api.routes import Api, build_app
 from outaged.config import Config
 from outaged.errors import ListenError
+from outaged.intake import Limits
 from outaged.notify.config import build_outbox
 from outaged.notify.outbox import Outbox
 from outaged.pipeline import Clock, Pipeline
@@ -125,6 +126,11 @@ class App:
             lambda: self.status,
             config.api.max_batch,
             probers,
+            Limits(
+                config.api.signal_horizon_s,
+                config.api.max_clock_skew_s,
+                config.api.max_maintenance_s,
+            ),
         )
         web_app = build_app(api, config.api.max_body_bytes)
         drain = Drain()  # outermost: during the stop it answers before anything else runs

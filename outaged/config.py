@@ -35,6 +35,9 @@ class ApiConfig:
     port: int = DEFAULT_PORT
     max_batch: int = 1000  # items per POST /reports or /signals
     max_body_bytes: int = 4 * 1024 * 1024
+    signal_horizon_s: float = 86400.0  # a signal dated further back is refused
+    max_clock_skew_s: float = 300.0  # a signal dated further ahead is refused
+    max_maintenance_s: float = 86400.0  # the longest planned-work window
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,12 +284,28 @@ def load_config(path: str | os.PathLike[str]) -> Config:
 def _api(r: _Reader | None) -> ApiConfig:
     if r is None:
         return ApiConfig()
-    r.check_keys(("listen", "port", "max_batch", "max_body_bytes"))
+    d = ApiConfig()
+    r.check_keys(
+        (
+            "listen",
+            "port",
+            "max_batch",
+            "max_body_bytes",
+            "signal_horizon_s",
+            "max_clock_skew_s",
+            "max_maintenance_s",
+        )
+    )
     return ApiConfig(
-        listen=r.get("listen", "127.0.0.1", _text, "an address"),
-        port=r.get("port", DEFAULT_PORT, _port, "a port number 0-65535"),
-        max_batch=r.get("max_batch", 1000, _positive_int, "a positive integer"),
-        max_body_bytes=r.get("max_body_bytes", 4 * 1024 * 1024, _positive_int, "bytes > 0"),
+        listen=r.get("listen", d.listen, _text, "an address"),
+        port=r.get("port", d.port, _port, "a port number 0-65535"),
+        max_batch=r.get("max_batch", d.max_batch, _positive_int, "a positive integer"),
+        max_body_bytes=r.get("max_body_bytes", d.max_body_bytes, _positive_int, "bytes > 0"),
+        signal_horizon_s=r.get("signal_horizon_s", d.signal_horizon_s, _positive, "seconds > 0"),
+        max_clock_skew_s=r.get(
+            "max_clock_skew_s", d.max_clock_skew_s, _seconds_or_zero, "seconds >= 0"
+        ),
+        max_maintenance_s=r.get("max_maintenance_s", d.max_maintenance_s, _positive, "seconds > 0"),
     )
 
 

@@ -5,7 +5,10 @@ One parser for every edge, so the API, the CLI and `replay` agree on the format.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,19 +27,85 @@ from outaged.signals import (
 from outaged.topology.model import Topology
 
 SIGNAL_KINDS = ("report", "probe", "trap", "manual", "maintenance")
+# Times the daemon can hold and print: from the POSIX epoch to the end of year 9999 (UTC).
+MIN_TIME = 0.0
+MAX_TIME = 253402300800.0  # 10000-01-01T00:00:00Z
+MAX_ID_TEXT = 200  # characters in an id (element, subscriber, ticket, actor)
+MAX_INT32 = 2**31 - 1
+MAX_RTT_MS = 3_600_000.0
+_ASCII_DIGITS = re.compile(r"[0-9]{1,30}")
+# C0 controls but tab, newline and carriage return; and DEL.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+MAX_TEXT = 10_000  # characters in any one string (a note, a message)
+
+
+def text_problem(text: str, limit: int = MAX_TEXT) -> str | None:
+    """What makes `text` unfit to store and show, if anything."""
+    if _SURROGATE.search(text):
+        return "contains a lone UTF-16 surrogate (not a character)"
+    found = _CONTROL.search(text)
+    if found:
+        return f"contains the control character U+{ord(found.group()):04X}"
+    if len(text) > limit:
+        return f"longer than {limit} characters"
+    return None
 
 
 def parse_time(value: object) -> float:
-    """ISO-8601 with a timezone (…Z or …+08:00) to POSIX seconds."""
+    """ISO-8601 with a timezone (…Z or …+08:00) to POSIX seconds, 1970 to 9999."""
     if not isinstance(value, str):
         raise ValueError("expected an ISO-8601 string")
+    if text_problem(value, 64) is not None:
+        raise ValueError("not an ISO-8601 time")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(f"not an ISO-8601 time: {value!r}") from None
     if parsed.tzinfo is None:
         raise ValueError(f"{value!r} has no timezone; add Z or +08:00")
-    return parsed.timestamp()
+    try:
+        at = parsed.timestamp()
+    except (OverflowError, ValueError):
+        at = math.nan
+    if not MIN_TIME <= at < MAX_TIME:
+        raise ValueError(f"{value!r} is out of range (1970-01-01 to 9999-12-31 UTC)")
+    return at
+
+
+def span(seconds: float) -> str:
+    """A duration as people write it: 24 h, 10 min, 90 s."""
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:g} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:g} min"
+    return f"{seconds:g} s"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How far from now a signal arriving live may be dated (docs/config.md `api`)."""
+
+    horizon_s: float = 86400.0  # older than this: refused (a late sender, a wrong clock)
+    skew_s: float = 300.0  # later than now by more than this: refused
+    max_maintenance_s: float = 86400.0  # the longest planned-work window
+
+
+def check_limits(signal: Signal, now: float, limits: Limits) -> list[tuple[str, str]]:
+    """(field, message) for each way a live signal falls outside `limits`."""
+    found: list[tuple[str, str]] = []
+    horizon = span(limits.horizon_s)
+    if signal.at < now - limits.horizon_s:
+        found.append(("at", f"older than the signal horizon ({horizon}); check the sender's clock"))
+    elif signal.at > now + limits.skew_s:
+        found.append(("at", "in the future; check the sender's clock"))
+    if isinstance(signal, Maintenance):
+        if signal.start < now - limits.horizon_s:
+            found.append(("start", f"more than {horizon} in the past (the signal horizon)"))
+        if signal.end - signal.start > limits.max_maintenance_s:
+            longest = span(limits.max_maintenance_s)
+            found.append(("end", f"the window is longer than the maximum of {longest}"))
+    return found
 
 
 class _Fields:
@@ -51,14 +120,18 @@ class _Fields:
     def problem(self, field: str, message: str) -> None:
         self.problems.append(Problem(self.source, self.line, field, message))
 
-    def text(self, name: str, *, required: bool = True) -> str | None:
+    def text(self, name: str, *, required: bool = True, limit: int = MAX_ID_TEXT) -> str | None:
         value = self.obj.get(name)
         if value is None:
             if required:
                 self.problem(name, "missing")
             return None
         if not isinstance(value, str) or not value:
-            self.problem(name, f"expected a non-empty string, got {value!r}")
+            self.problem(name, f"expected a non-empty string, got {_short(value)}")
+            return None
+        message = text_problem(value, limit)
+        if message is not None:
+            self.problem(name, message)
             return None
         return value
 
@@ -72,14 +145,17 @@ class _Fields:
             self.problem(name, str(exc))
             return 0.0
 
-    def integer(self, name: str) -> int | None:
+    def integer(self, name: str, low: int, high: int) -> int | None:
         value = self.obj.get(name)
         if value is None:
             return None
+        if isinstance(value, str) and _ASCII_DIGITS.fullmatch(value):
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, str) and value.isdigit():
-                return int(value)
-            self.problem(name, f"expected an integer, got {value!r}")
+            self.problem(name, f"expected an integer, got {_short(value)}")
+            return None
+        if not low <= value <= high:
+            self.problem(name, f"expected an integer from {low} to {high}, got {_short(value)}")
             return None
         return value
 
@@ -108,8 +184,12 @@ def parse_signal(
         if not isinstance(ok, bool):
             f.problem("ok", f"expected true or false, got {ok!r}")
         rtt = obj.get("rtt_ms")
-        if rtt is not None and (isinstance(rtt, bool) or not isinstance(rtt, int | float)):
-            f.problem("rtt_ms", f"expected a number, got {rtt!r}")
+        if rtt is not None and (
+            isinstance(rtt, bool) or not isinstance(rtt, int | float) or not 0 <= rtt <= MAX_RTT_MS
+        ):
+            f.problem(
+                "rtt_ms", f"expected milliseconds from 0 to {MAX_RTT_MS:g}, got {_short(rtt)}"
+            )
             rtt = None
         signal = ProbeResult(at, element, bool(ok), None if rtt is None else float(rtt))
     elif kind == "trap":
@@ -119,22 +199,27 @@ def parse_signal(
             trap = TrapKind(str(name))
         except ValueError:
             choices = ", ".join(t.value for t in TrapKind)
-            f.problem("trap", f"unknown trap {name!r}; one of {choices}")
+            f.problem("trap", f"unknown trap {_short(name)}; one of {choices}")
             trap = TrapKind.LINK_DOWN
-        signal = Trap(at, element, trap, f.integer("ifindex"))
+        signal = Trap(at, element, trap, f.integer("ifindex", 1, MAX_INT32))
     elif kind == "manual":
         element = f.element(topology)
-        note = f.text("note", required=False) or ""
+        note = f.text("note", required=False, limit=MAX_TEXT) or ""
         actor = f.text("actor", required=False) or ""
-        signal = ManualFault(at, element, note, actor, bool(obj.get("cleared", False)))
+        cleared = obj.get("cleared", False)
+        if not isinstance(cleared, bool):
+            f.problem("cleared", f"expected true or false, got {_short(cleared)}")
+        signal = ManualFault(at, element, note, actor, cleared is True)
     elif kind == "maintenance":
         element = f.element(topology)
         start, end = f.time("start"), f.time("end")
         if not f.problems and end <= start:
             f.problem("end", "must be after start")
-        signal = Maintenance(at, element, start, end, f.text("note", required=False) or "")
+        note = f.text("note", required=False, limit=MAX_TEXT) or ""
+        actor = f.text("actor", required=False) or ""
+        signal = Maintenance(at, element, start, end, note, actor)
     else:
-        f.problem("kind", f"unknown kind {kind!r}; one of {', '.join(SIGNAL_KINDS)}")
+        f.problem("kind", f"unknown kind {_short(kind)}; one of {', '.join(SIGNAL_KINDS)}")
     if f.problems or signal is None:
         raise SignalError(f.problems)
     return signal
@@ -154,7 +239,7 @@ def _report(f: _Fields, topology: Topology, at: float) -> Report:
         f.problem("subscriber", "a report needs a subscriber or an element")
     elif element not in topology.elements:
         f.problem("element", f"unknown element {element!r}")
-    code = f.integer("code")
+    code = f.integer("code", 0, MAX_INT32)
     raw = f.obj.get("category")
     category: Category | None = None
     if raw is not None:
@@ -162,9 +247,15 @@ def _report(f: _Fields, topology: Topology, at: float) -> Report:
             category = Category(raw)
         except ValueError:
             choices = ", ".join(c.value for c in Category)
-            f.problem("category", f"unknown category {raw!r}; one of {choices}")
+            f.problem("category", f"unknown category {_short(raw)}; one of {choices}")
     if code is not None and code in CODE_CATEGORY:
         category = category or CODE_CATEGORY[code]
     if category is None and raw is None:
         f.problem("category", "missing (or give an error code 678/815/769/691)")
     return Report(at, element or "", category or Category.DOWN, subscriber, code)
+
+
+def _short(value: object) -> str:
+    """A value quoted in an error message: printable, and never a megabyte long."""
+    text = repr(value).encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= 80 else text[:77] + "..."

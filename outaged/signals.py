@@ -106,6 +106,7 @@ class Maintenance:
     start: float
     end: float
     note: str = ""
+    actor: str = ""  # who declared it (the API sets the token name)
 
 
 Signal = Report | ProbeResult | Trap | InterfaceStatus | Reboot | ManualFault | Maintenance

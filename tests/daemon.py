@@ -7,7 +7,8 @@
 
 `d.url` is the base URL and `d.token` an admin token created with
 `outaged token create` against the same state directory before the start.
-Probes are off unless `probes=` gives a `probes:` section; `prefix=` runs the
+Probes are off unless `probes=` gives a `probes:` section; `api_extra=` adds
+settings under `api:` (YAML lines indented by two spaces); `prefix=` runs the
 daemon, and the HTTP calls (through curl), under a command such as
 `ip netns exec NS`.
 """
@@ -70,8 +71,10 @@ class Daemon:
         *,
         probes: str = PROBES_OFF,
         prefix: Sequence[str] = (),
+        api_extra: str = "",
     ) -> None:
         self.workdir = workdir
+        self.api_extra = api_extra
         self.probes = probes
         self.prefix = list(prefix)
         self.interval_s = interval_s
@@ -88,7 +91,7 @@ class Daemon:
         self.config.write_text(
             f"topology: {self.topology}\n"
             f"state_dir: {self.state_dir}\n"
-            f"api:\n  listen: 127.0.0.1\n  port: {self.port}\n"
+            f"api:\n  listen: 127.0.0.1\n  port: {self.port}\n{self.api_extra}"
             f"decide:\n  interval_s: {self.interval_s}\n"
             "shutdown_timeout_s: 5\n" + self.probes,
             encoding="utf-8",
@@ -231,12 +234,13 @@ def running_daemon(
     *,
     probes: str = PROBES_OFF,
     prefix: Sequence[str] = (),
+    api_extra: str = "",
 ) -> Iterator[Daemon]:
     """A started daemon (scenario city by default); always stopped afterwards."""
     workdir.mkdir(parents=True, exist_ok=True)
     if topology is None:
         topology = write_city(workdir / "city", metros=6, communities=2)
-    daemon = Daemon(workdir, topology, probes=probes, prefix=prefix)
+    daemon = Daemon(workdir, topology, probes=probes, prefix=prefix, api_extra=api_extra)
     try:
         daemon.start()
         yield daemon

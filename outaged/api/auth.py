@@ -10,16 +10,17 @@ from outaged.outages.lifecycle import Action
 
 
 class Role(StrEnum):
-    REPORTER = "reporter"  # the call-centre system: posts reports and signals
+    REPORTER = "reporter"  # the call-centre system: posts customer reports only
     DISPATCHER = "dispatcher"  # works outages: every action, reads
-    NOC = "noc"  # verifies restoration, reports manual faults, reads
+    NOC = "noc"  # verifies restoration, posts every signal (manual faults, planned work), reads
     VIEWER = "viewer"  # reads
     ADMIN = "admin"
 
 
 class Permission(StrEnum):
     READ = "read"
-    REPORT = "report"  # POST reports and signals
+    REPORT = "report"  # POST customer reports (by /reports or as kind "report" on /signals)
+    SIGNAL = "signal"  # POST probe, trap, manual and maintenance signals
     ACT = "act"  # POST actions (further limited per action for noc)
 
 

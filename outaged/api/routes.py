@@ -5,14 +5,25 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
 from outaged.api.auth import Permission, Role, allowed, token_hash
+from outaged.api.inputs import (
+    HttpError,
+    outage_id,
+    outage_query,
+    printable,
+    query_lang,
+    read_json,
+    single_param,
+    stats_range,
+    unknown_outage,
+)
 from outaged.api.views import (
     element_json,
     element_probes_json,
@@ -29,8 +40,15 @@ from outaged.errors import (
     StoreError,
     TransitionError,
 )
-from outaged.intake import parse_signal, parse_time
-from outaged.outages.lifecycle import ACTIVE, State
+from outaged.intake import (
+    MAX_ID_TEXT,
+    SIGNAL_KINDS,
+    Limits,
+    check_limits,
+    parse_signal,
+    text_problem,
+)
+from outaged.outages.lifecycle import ACTIVE
 from outaged.outages.model import iso
 from outaged.pipeline import IdemKey, IdempotencyConflict, Ingested, Pipeline, Replayed
 from outaged.probes.probers import Probers
@@ -41,7 +59,6 @@ from outaged.records.stats import stats
 from outaged.signals import Signal
 from outaged.store.base import OutageQuery, OutageRow, Store, Token
 from outaged.topology.graph import GraphIndex
-from outaged.topology.model import Severity
 from outaged.topology.names import names_json
 from outaged.zones import parse_zone
 
@@ -50,7 +67,7 @@ log = logging.getLogger("outaged.api")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN = web.RequestKey("token", Token)
 MAX_KEY = 200
-MAX_CLOCK_SKEW_S = 300.0  # a signal dated later than this is a sender's clock gone wrong
+MAX_TICKET_ID = 2**63 - 1
 STATS_DEFAULT_S = 30 * 86400.0
 
 
@@ -65,13 +82,7 @@ class Api:
     status: Callable[[], str]  # "starting", "ready" or "stopping"
     max_batch: int = 1000
     probers: Probers | None = None
-
-
-class HttpError(Exception):
-    def __init__(self, status: int, message: str, problems: list[Problem] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.problems = problems or []
+    limits: Limits = field(default_factory=Limits)
 
 
 def error_response(
@@ -90,7 +101,12 @@ def error_response(
 
 
 def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False)
+    text = json.dumps(obj, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate quoted from a request: escape it
+        text = json.dumps(obj)
+    return text
 
 
 def build_app(api: Api, max_body_bytes: int) -> web.Application:
@@ -186,18 +202,7 @@ def _require(request: web.Request, permission: Permission, what: str, **kw: Any)
 
 async def _body(request: web.Request) -> tuple[dict[str, Any], bytes]:
     raw = await request.read()
-    try:
-        obj = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        where = (
-            f" at line {exc.lineno} column {exc.colno}"
-            if isinstance(exc, json.JSONDecodeError)
-            else ""
-        )
-        raise HttpError(400, f"request body is not valid JSON{where}") from None
-    if not isinstance(obj, dict):
-        raise HttpError(400, "request body must be a JSON object")
-    return obj, raw
+    return read_json(raw), raw
 
 
 def _idem(request: web.Request, raw: bytes) -> IdemKey | None:
@@ -205,7 +210,17 @@ def _idem(request: web.Request, raw: bytes) -> IdemKey | None:
     if key is None:
         return None
     if not key or len(key) > MAX_KEY:
-        raise HttpError(422, f"Idempotency-Key must be 1 to {MAX_KEY} characters")
+        message = f"must be 1 to {MAX_KEY} characters"
+        raise HttpError(
+            422,
+            f"Idempotency-Key {message}",
+            [Problem("api", None, "Idempotency-Key", message)],
+        )
+    bad = text_problem(key)
+    if bad is not None:
+        raise HttpError(
+            422, f"Idempotency-Key {bad}", [Problem("api", None, "Idempotency-Key", bad)]
+        )
     digest = hashlib.sha256(request.method.encode() + request.path.encode() + b"\0" + raw)
     return IdemKey(key, digest.hexdigest())
 
@@ -220,10 +235,18 @@ def _replayed(outcome: Replayed) -> web.Response:
 
 
 def _outage_id(request: web.Request) -> int:
-    text = request.match_info["id"]
-    if not text.isdigit():
-        raise NotFoundError(f"unknown outage {text!r}")
-    return int(text)
+    return outage_id(request.match_info["id"])
+
+
+def _ticket_id(raw: object) -> str | None:
+    """A call-centre ticket id (string or integer) as stored; None if unusable."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return str(raw) if 0 <= raw <= MAX_TICKET_ID else None
+    if isinstance(raw, str) and raw and text_problem(raw, MAX_ID_TEXT) is None:
+        return raw
+    return None
 
 
 class Routes:
@@ -267,6 +290,42 @@ class Routes:
         token = _require(request, Permission.REPORT, "post signals")
         return await self._ingest(request, token, "signals")
 
+    def _require_kinds(
+        self, request: web.Request, token: Token, items: list[Any], batch: bool
+    ) -> None:
+        """Only customer reports for a role without the signal permission (issue 7 §4):
+        a probe, trap, manual fault or maintenance window can open or silence outages."""
+        if allowed(Role(token.role), Permission.SIGNAL):
+            return
+        problems: list[Problem] = []
+        kinds: list[str] = []
+        for number, item in enumerate(items, start=1):
+            kind = item.get("kind") if isinstance(item, dict) else None
+            if isinstance(kind, str) and kind != "report" and kind in SIGNAL_KIND_NAMES:
+                where = f"signals[{number - 1}].kind" if batch else "kind"
+                problems.append(
+                    Problem(
+                        "api",
+                        number if batch else None,
+                        where,
+                        f"role {token.role!r} may not post {kind} signals",
+                    )
+                )
+                if kind not in kinds:
+                    kinds.append(kind)
+        if problems:
+            log.warning(
+                "refused %s %s: token %r (%s) may not post %s signals",
+                request.method,
+                request.path,
+                token.name,
+                token.role,
+                ", ".join(kinds),
+            )
+            raise HttpError(
+                403, f"role {token.role!r} may not post {', '.join(kinds)} signals", problems
+            )
+
     async def _ingest(self, request: web.Request, token: Token, plural: str) -> web.Response:
         body, raw = await _body(request)
         idem = _idem(request, raw)
@@ -281,6 +340,8 @@ class Routes:
             batch = True
         else:
             items, batch = [body], False
+        if plural == "signals":
+            self._require_kinds(request, token, items, batch)
         signals, ext_ids = self._parse_items(items, plural, batch, token)
 
         def render(outcome: Ingested) -> str:
@@ -295,7 +356,8 @@ class Routes:
     def _parse_items(
         self, items: list[Any], plural: str, batch: bool, token: Token
     ) -> tuple[list[Signal], list[str | None]]:
-        now = iso(self.api.clock())
+        clock = self.api.clock()
+        now = iso(clock)
         problems: list[Problem] = []
         signals: list[Signal] = []
         ext_ids: list[str | None] = []
@@ -314,30 +376,28 @@ class Routes:
                 obj["kind"] = "report"
                 raw_id = obj.pop("id", None)
                 if raw_id is not None:
-                    if (
-                        isinstance(raw_id, bool)
-                        or not isinstance(raw_id, str | int)
-                        or raw_id == ""
-                    ):
+                    ext_id = _ticket_id(raw_id)
+                    if ext_id is None:
                         problems.append(
-                            Problem("api", line, f"{prefix}id", "expected a ticket id string")
+                            Problem(
+                                "api",
+                                line,
+                                f"{prefix}id",
+                                f"expected a ticket id: a string of 1 to {MAX_ID_TEXT} "
+                                f"characters, or an integer 0 to {MAX_TICKET_ID}",
+                            )
                         )
                         continue
-                    ext_id = str(raw_id)
-            elif obj.get("kind") == "manual":
-                obj["actor"] = token.name
+            elif obj.get("kind") in ("manual", "maintenance"):
+                obj["actor"] = token.name  # who said so is the token, whatever the body says
             obj.setdefault("at", now)
             try:
                 signal = parse_signal(obj, self.index.topology, source="api", line=line)
-                if signal.at > self.api.clock() + MAX_CLOCK_SKEW_S:
-                    problems.append(
-                        Problem(
-                            "api", line, f"{prefix}at", "in the future; check the sender's clock"
-                        )
-                    )
-                    continue
-                signals.append(signal)
-                ext_ids.append(ext_id)
+                late = check_limits(signal, clock, self.api.limits)
+                problems += [Problem("api", line, prefix + f, m) for f, m in late]
+                if not late:
+                    signals.append(signal)
+                    ext_ids.append(ext_id)
             except SignalError as exc:
                 problems += [
                     Problem(
@@ -356,7 +416,7 @@ class Routes:
 
     async def outages(self, request: web.Request) -> web.Response:
         _require(request, Permission.READ, "read outages")
-        query = _outage_query(request.query, self.index.topology.areas)
+        query = outage_query(request.query, self.index.topology.areas)
         rows = await self.api.store.outages(query)
         deadlines = await self.api.store.deadlines([r.outage.id for r in rows])
         now = self.api.clock()
@@ -370,7 +430,7 @@ class Routes:
         store = self.api.store
         row = await store.outage(outage_id)
         if row is None:
-            raise NotFoundError(f"unknown outage {outage_id}")
+            raise unknown_outage(outage_id)
         deadlines = (await store.deadlines([outage_id]))[outage_id]
         return row, deadlines, await store.timeline(outage_id)
 
@@ -398,16 +458,10 @@ class Routes:
 
     async def report(self, request: web.Request) -> web.Response:
         _require(request, Permission.READ, "read outages")
-        lang = request.query.get("lang", "zh-CN")
-        if lang not in LANGS:
-            raise HttpError(
-                422,
-                f"unknown lang {lang!r}; one of {', '.join(LANGS)}",
-                [Problem("api", None, "lang", "unsupported language")],
-            )
-        zone = request.query.get("tz", self.index.topology.timezone)
+        lang = query_lang(request.query, LANGS)
+        zone = single_param(request.query, "tz")
         try:
-            tz = parse_zone(zone)
+            tz = parse_zone(self.index.topology.timezone if zone is None else zone)
         except ValueError as exc:
             raise HttpError(422, f"tz: {exc}", [Problem("api", None, "tz", str(exc))]) from None
         row, deadlines, timeline = await self._fetch(_outage_id(request))
@@ -421,7 +475,11 @@ class Routes:
         _require(request, Permission.READ, "read elements")
         element_id = request.match_info["id"]
         if element_id not in self.index.topology.elements:
-            raise NotFoundError(f"unknown element {element_id!r}")
+            raise HttpError(
+                404,
+                f"unknown element {printable(element_id)[:200]!r}",
+                [Problem("api", None, "id", "no such element in the topology")],
+            )
         rows = await self.api.store.outages(OutageQuery(states=_ACTIVE, limit=1000))
         rows = [r for r in rows if covers(self.index, r.outage.scope, element_id)]
         deadlines = await self.api.store.deadlines([r.outage.id for r in rows])
@@ -436,8 +494,7 @@ class Routes:
     async def stats(self, request: web.Request) -> web.Response:
         _require(request, Permission.READ, "read statistics")
         now = self.api.clock()
-        until = _time_param(request.query, "until", now)
-        since = _time_param(request.query, "since", until - STATS_DEFAULT_S)
+        since, until = stats_range(request.query, now, STATS_DEFAULT_S)
         rows = await self.api.store.outages(OutageQuery(since=since, until=until, limit=1_000_000))
         deadlines = await self.api.store.deadlines([r.outage.id for r in rows])
         body = stats(rows, deadlines, since, until, now)
@@ -447,6 +504,7 @@ class Routes:
 
 
 _ACTIVE = frozenset(s.value for s in ACTIVE)
+SIGNAL_KIND_NAMES = frozenset(SIGNAL_KINDS)
 
 
 def _ingested(outcome: Ingested) -> dict[str, Any]:
@@ -455,65 +513,3 @@ def _ingested(outcome: Ingested) -> dict[str, Any]:
         "duplicates": outcome.duplicates,
         "decisions": [d.to_json() for d in outcome.decisions],
     }
-
-
-def _time_param(query: Any, name: str, default: float) -> float:
-    if name not in query:
-        return default
-    try:
-        return parse_time(query[name])
-    except ValueError as exc:
-        raise HttpError(422, f"{name}: {exc}", [Problem("api", None, name, str(exc))]) from None
-
-
-def _outage_query(query: Any, areas: Mapping[str, object]) -> OutageQuery:
-    problems: list[Problem] = []
-
-    def choices(
-        name: str, known: frozenset[str], special: dict[str, frozenset[str] | None]
-    ) -> frozenset[str] | None:
-        text = query.get(name)
-        if text is None:
-            return special.get("")
-        if text in special:
-            return special[text]
-        values = frozenset(v.strip() for v in text.split(",") if v.strip())
-        bad = sorted(values - known)
-        if bad or not values:
-            problems.append(
-                Problem(
-                    "api",
-                    None,
-                    name,
-                    f"unknown value(s) {', '.join(bad) or text!r}; "
-                    f"one of {', '.join(sorted(known))}",
-                )
-            )
-        return values
-
-    states = choices(
-        "status", frozenset(s.value for s in State), {"": _ACTIVE, "active": _ACTIVE, "all": None}
-    )
-    severities = choices("severity", frozenset(s.value for s in Severity), {})
-    since = None
-    if "since" in query:
-        try:
-            since = parse_time(query["since"])
-        except ValueError as exc:
-            problems.append(Problem("api", None, "since", str(exc)))
-    limit = 200
-    if "limit" in query:
-        text = query["limit"]
-        if not text.isdigit() or not 1 <= int(text) <= 1000:
-            problems.append(Problem("api", None, "limit", f"expected 1 to 1000, got {text!r}"))
-        else:
-            limit = int(text)
-    area = query.get("area")
-    if area is not None and area not in areas:
-        known = ", ".join(sorted(areas))
-        problems.append(Problem("api", None, "area", f"unknown area {area!r}; one of {known}"))
-    if problems:
-        raise HttpError(422, "; ".join(f"{p.field}: {p.message}" for p in problems), problems)
-    return OutageQuery(
-        states=states, severities=severities, area=query.get("area"), since=since, limit=limit
-    )

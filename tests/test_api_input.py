@@ -1,0 +1,339 @@
+"""Issue 7 §3 and §4 at the HTTP edge of a real daemon: no input gets a 5xx, every bad
+input gets a 4xx naming the field with nothing stored, and a reporter cannot silence
+the network.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.daemon import Daemon, running_daemon
+
+API = "/api/v1"
+HOUR = 3600.0
+
+
+def iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    with running_daemon(tmp_path_factory.mktemp("edges")) as d:
+        yield d
+
+
+def send(d: Daemon, method: str, path: str, raw: bytes | None = None) -> tuple[int, Any]:
+    """Raw bytes in (so a test can send what json.dumps would never write), JSON out."""
+    headers = {"Authorization": f"Bearer {d.token}", "Content-Type": "application/json"}
+    request = urllib.request.Request(d.url + path, data=raw, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            status, payload = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            status, payload = exc.code, exc.read()
+    return status, json.loads(payload)
+
+
+def stored(d: Daemon) -> tuple[int, ...]:
+    tables = ("signals", "outages", "outage_events", "idempotency")
+    return tuple(int(d.query_db(f"SELECT COUNT(*) FROM {t}")[0][0]) for t in tables)
+
+
+def fields(body: Any) -> list[str]:
+    return [p["field"] for p in body["problems"]]
+
+
+def refused(d: Daemon, method: str, path: str, raw: bytes | None, status: int) -> Any:
+    """The request gets `status` with the API's error shape, and nothing is stored."""
+    before = stored(d)
+    got, body = send(d, method, path, raw)
+    assert got == status, (path, raw[:200] if raw else None, got, body)
+    assert isinstance(body["error"], str) and isinstance(body["problems"], list), body
+    assert stored(d) == before
+    return body
+
+
+def manual_outage(d: Daemon, element: str) -> int:
+    status, body = d.call("POST", f"{API}/signals", {"kind": "manual", "element": element})
+    assert status == 202, body
+    (opened,) = [x for x in body["decisions"] if x["event"] == "outage_opened"]
+    return int(opened["outage"])
+
+
+# ---- §3: no input gets a 5xx ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/reports", "/signals", "/outages/1/actions"])
+def test_json_nested_past_the_limit_is_a_400(api: Daemon, path: str) -> None:
+    deep = b'{"note": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    body = refused(api, "POST", API + path, deep, 400)
+    assert "nested deeper than" in body["error"], body
+    mild = b'{"note": ' + b"[" * 20 + b"]" * 20 + b', "kind": "report"}'
+    status, body = send(api, "POST", API + path, mild)
+    assert 400 <= status < 500 and "nested" not in body["error"], body
+
+
+@pytest.mark.parametrize(
+    "text", ["²", "٣", "1e3", "10000000000000000000000000", "9223372036854775808", "0"]
+)
+def test_outage_ids_that_are_not_int64_are_404_naming_the_id(api: Daemon, text: str) -> None:
+    for method, path, raw in [
+        ("GET", f"{API}/outages/{text}", None),
+        ("GET", f"{API}/outages/{text}/report", None),
+        ("POST", f"{API}/outages/{text}/actions", b'{"action": "note", "note": "x"}'),
+    ]:
+        quoted = urllib.parse.quote(path)
+        body = refused(api, method, quoted, raw, 404)
+        assert fields(body) == ["id"], body
+
+
+def test_lone_surrogates_are_422_naming_the_field(api: Daemon) -> None:
+    oid = manual_outage(api, "m1-c1-b1")
+    cases = [
+        (f"{API}/reports", b'{"subscriber": "m1-c1-b2-001", "code": 678, "id": "T\\ud800"}', "id"),
+        (f"{API}/reports", b'{"subscriber": "\\udfff", "code": 678}', "subscriber"),
+        (
+            f"{API}/reports",
+            b'{"reports": [{"subscriber": "m1-c1-b2-001", "category": "down"},'
+            b' {"subscriber": "m1-c1-b2-002", "category": "down", "x\\ud800": 1}]}',
+            "reports[1].x\\ud800",
+        ),
+        (f"{API}/signals", b'{"kind": "manual", "element": "m1-c1-b3", "note": "\\ud83d"}', "note"),
+        (f"{API}/outages/{oid}/actions", b'{"action": "note", "note": "\\udc00 x"}', "note"),
+    ]
+    for path, raw, field in cases:
+        body = refused(api, "POST", path, raw, 422)
+        assert fields(body) == [field], body
+        assert "surrogate" in body["problems"][0]["message"], body
+    # A surrogate *pair* is a real character and is fine.
+    status, body = send(
+        api, "POST", f"{API}/outages/{oid}/actions", b'{"action": "note", "note": "\\ud83d\\ude00"}'
+    )
+    assert status == 200 and body["timeline"][-1]["payload"]["note"] == "😀"
+
+
+def test_nul_characters_in_ids_and_notes_are_422(api: Daemon) -> None:
+    cases = [
+        (f"{API}/reports", {"subscriber": "m1-c2-b1-001", "code": 678, "id": "T-1\x00"}, "id"),
+        (f"{API}/reports", {"subscriber": "m1-c2-b1-001\x00", "code": 678}, "subscriber"),
+        (f"{API}/signals", {"kind": "manual", "element": "m1-c2\x00"}, "element"),
+        (f"{API}/signals", {"kind": "manual", "element": "m1-c2", "note": "a\x00b"}, "note"),
+    ]
+    for path, obj, field in cases:
+        body = refused(api, "POST", path, json.dumps(obj).encode(), 422)
+        assert fields(body) == [field], body
+        assert "control character" in body["problems"][0]["message"], body
+
+
+def test_integers_are_bounded_to_their_real_range(api: Daemon) -> None:
+    trap = {"kind": "trap", "element": "m2", "trap": "linkDown"}
+    cases: list[tuple[str, dict[str, Any], str]] = [
+        ("/signals", {**trap, "ifindex": 10**30}, "ifindex"),
+        ("/signals", {**trap, "ifindex": 0}, "ifindex"),
+        ("/signals", {**trap, "ifindex": 2**31}, "ifindex"),
+        ("/signals", {**trap, "ifindex": "99999999999999999999"}, "ifindex"),
+        ("/reports", {"subscriber": "m2-c1-b1-001", "code": 10**30, "category": "down"}, "code"),
+        ("/reports", {"subscriber": "m2-c1-b1-001", "code": -1, "category": "down"}, "code"),
+        ("/reports", {"subscriber": "m2-c1-b1-001", "category": "down", "id": 10**30}, "id"),
+        ("/signals", {"kind": "probe", "element": "m2", "ok": True, "rtt_ms": 1e308}, "rtt_ms"),
+        ("/signals", {"kind": "probe", "element": "m2", "ok": True, "rtt_ms": -1}, "rtt_ms"),
+    ]
+    for path, obj, field in cases:
+        body = refused(api, "POST", API + path, json.dumps(obj).encode(), 422)
+        assert fields(body) == [field], (obj, body)
+    # NaN and Infinity are not JSON.
+    raw = b'{"kind": "probe", "element": "m2", "ok": true, "rtt_ms": NaN}'
+    refused(api, "POST", f"{API}/signals", raw, 400)
+    status, body = api.call("POST", f"{API}/signals", {**trap, "ifindex": 2**31 - 1})
+    assert status == 202, body
+
+
+def test_long_strings_are_refused(api: Daemon) -> None:
+    obj = {"subscriber": "m2-c1-b1-001", "category": "down", "id": "x" * 201}
+    body = refused(api, "POST", f"{API}/reports", json.dumps(obj).encode(), 422)
+    assert fields(body) == ["id"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("since=0001-01-01T00:00%2B14:00", "since"),
+        ("until=9999-12-31T23:59%2D14:00", "until"),
+        ("since=2026-11-02T00:00Z&until=2026-11-01T00:00Z", "since"),
+        ("since=1969-12-31T00:00Z", "since"),
+        ("since=2026-11-01T00:00Z&since=2026-11-02T00:00Z", "since"),
+    ],
+)
+def test_stats_times_out_of_range_or_reversed_are_422(api: Daemon, query: str, field: str) -> None:
+    body = refused(api, "GET", f"{API}/stats?{query}", None, 422)
+    assert fields(body) == [field], body
+
+
+def test_outage_list_since_out_of_range_is_422(api: Daemon) -> None:
+    body = refused(api, "GET", f"{API}/outages?since=0001-01-01T00:00%2B14:00", None, 422)
+    assert fields(body) == ["since"], body
+
+
+def test_signals_older_than_the_horizon_are_refused(api: Daemon) -> None:
+    now = time.time()
+    for at in ("1970-01-01T00:00:00Z", "0001-01-01T00:00:00Z", iso(now - 25 * HOUR)):
+        for path, obj in [
+            ("/reports", {"subscriber": "m2-c2-b1-001", "code": 678, "at": at}),
+            ("/signals", {"kind": "probe", "element": "m2", "ok": False, "at": at}),
+            ("/signals", {"kind": "manual", "element": "m2-c2", "at": at}),
+        ]:
+            body = refused(api, "POST", API + path, json.dumps(obj).encode(), 422)
+            assert fields(body) == ["at"], body
+            assert "24 h" in body["error"] or "out of range" in body["error"], body
+    obj = {"subscriber": "m2-c2-b1-001", "code": 678, "at": iso(now - 23 * HOUR)}
+    status, body = api.call("POST", f"{API}/reports", obj)
+    assert status == 202, body
+
+
+def test_the_horizon_is_configurable(tmp_path: Path) -> None:
+    extra = "  signal_horizon_s: 600\n  max_maintenance_s: 7200\n"
+    with running_daemon(tmp_path, api_extra=extra) as d:
+        now = time.time()
+        obj = {"subscriber": "m1-c1-b1-001", "code": 678, "at": iso(now - 900)}
+        status, body = d.call("POST", f"{API}/reports", obj)
+        assert status == 422 and fields(body) == ["at"] and "10 min" in body["error"], body
+        obj["at"] = iso(now - 300)
+        assert d.call("POST", f"{API}/reports", obj)[0] == 202
+        window = {
+            "kind": "maintenance",
+            "element": "m1-c1",
+            "start": iso(now),
+            "end": iso(now + 3 * HOUR),
+        }
+        status, body = d.call("POST", f"{API}/signals", window)
+        assert status == 422 and fields(body) == ["end"] and "2 h" in body["error"], body
+
+
+# ---- §4: roles -----------------------------------------------------------------------
+
+
+def test_a_reporter_may_post_customer_reports_only(api: Daemon) -> None:
+    reporter = api.create_token("edge-reporter", "reporter")
+    now = time.time()
+    oid = manual_outage(api, "m3-c1-b1")
+    silencing: list[dict[str, Any]] = [
+        {"kind": "maintenance", "element": "egress-1", "start": iso(now), "end": iso(now + HOUR)},
+        {"kind": "probe", "element": "m3", "ok": False},
+        {"kind": "trap", "element": "m3", "trap": "linkDown", "ifindex": 1},
+        {"kind": "manual", "element": "m3-c1-b2"},
+        {"kind": "manual", "element": "m3-c1-b1", "cleared": True},
+    ]
+    for signal in silencing:
+        before = stored(api)
+        status, body = api.call("POST", f"{API}/signals", signal, token=reporter)
+        assert status == 403, (signal, body)
+        assert body["error"] == f"role 'reporter' may not post {signal['kind']} signals", body
+        assert fields(body) == ["kind"]
+        assert stored(api) == before
+    # In a batch the refused item is named; nothing of the batch is stored.
+    batch = {
+        "signals": [{"kind": "report", "subscriber": "m3-c2-b1-001", "code": 678}, silencing[1]]
+    }
+    before = stored(api)
+    status, body = api.call("POST", f"{API}/signals", batch, token=reporter)
+    assert status == 403 and fields(body) == ["signals[1].kind"], body
+    assert stored(api) == before
+    # Customer reports, by either route, are still the reporter's job.
+    report = {"kind": "report", "subscriber": "m3-c2-b1-001", "code": 678}
+    assert api.call("POST", f"{API}/signals", report, token=reporter)[0] == 202
+    assert (
+        api.call(
+            "POST", f"{API}/reports", {"subscriber": "m3-c2-b1-002", "code": 678}, token=reporter
+        )[0]
+        == 202
+    )
+    status, outage = api.call("GET", f"{API}/outages/{oid}")
+    assert outage["network_status"] == "open", outage
+
+
+@pytest.mark.parametrize("role", ["noc", "dispatcher", "admin"])
+def test_noc_dispatcher_and_admin_post_every_signal_kind(api: Daemon, role: str) -> None:
+    token = api.token if role == "admin" else api.create_token(f"edge-{role}", role)
+    name = "test-admin" if role == "admin" else f"edge-{role}"
+    now = time.time()
+    element = {"noc": "m4-c1", "dispatcher": "m4-c2", "admin": "m5-c1"}[role]
+    signals = [
+        {"kind": "probe", "element": "m4", "ok": True},
+        {"kind": "trap", "element": "m4", "trap": "linkUp", "ifindex": 3},
+        {"kind": "manual", "element": f"{element}-b1", "note": f"by {role}"},
+        {"kind": "manual", "element": f"{element}-b1", "cleared": True},
+        {
+            "kind": "maintenance",
+            "element": element,
+            "start": iso(now + 60),
+            "end": iso(now + 2 * HOUR),
+        },
+    ]
+    status, body = api.call("POST", f"{API}/signals", {"signals": signals}, token=token)
+    assert status == 202, body
+    # Every window is recorded with its actor.
+    rows = api.query_db(
+        "SELECT actor, payload FROM signals WHERE kind = 'maintenance' AND element = ?", element
+    )
+    assert [(actor, json.loads(payload)["actor"]) for actor, payload in rows] == [(name, name)]
+
+
+def test_maintenance_windows_are_bounded(api: Daemon) -> None:
+    now = time.time()
+    cases = [
+        (now, now + 100 * 365 * 86400, "end", "24 h"),  # the 100-year window of the issue
+        (now, now + 24 * HOUR + 60, "end", "24 h"),
+        (now - 25 * HOUR, now - 24 * HOUR + 60, "start", "24 h"),
+        (now, now - 60, "end", "after start"),
+    ]
+    for start, end, field, words in cases:
+        window = {
+            "kind": "maintenance",
+            "element": "egress-1",
+            "start": iso(start),
+            "end": iso(end),
+        }
+        body = refused(api, "POST", f"{API}/signals", json.dumps(window).encode(), 422)
+        assert fields(body) == [field] and words in body["error"], body
+    window = {
+        "kind": "maintenance",
+        "element": "m6-c1",
+        "start": iso(now - 23 * HOUR),
+        "end": iso(now + HOUR - 60),
+    }
+    status, body = api.call("POST", f"{API}/signals", window)
+    assert status == 202, body
+
+
+def test_a_maintenance_refused_leaves_open_outages_open_and_bursts_open(api: Daemon) -> None:
+    """The issue's reproduction: a reporter's 100-year window over egress-1 changes nothing."""
+    reporter = api.create_token("edge-reporter-2", "reporter")
+    oid = manual_outage(api, "m5-c2-b1")
+    now = time.time()
+    window = {
+        "kind": "maintenance",
+        "element": "egress-1",
+        "start": iso(now),
+        "end": iso(now + 3.15e9),
+    }
+    status, body = api.call("POST", f"{API}/signals", window, token=reporter)
+    assert status == 403, body
+    status, outage = api.call("GET", f"{API}/outages/{oid}")
+    assert outage["network_status"] == "open"
+    burst = {"reports": [{"subscriber": f"m6-c2-b2-{i:03d}", "code": 678} for i in range(30)]}
+    status, body = api.call("POST", f"{API}/reports", burst, token=reporter)
+    assert status == 202 and [
+        d["root"] for d in body["decisions"] if d["event"] == "outage_opened"
+    ] == ["m6-c2-b2"], body
