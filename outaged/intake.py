@@ -27,6 +27,20 @@ from outaged.signals import (
 from outaged.topology.model import Topology
 
 SIGNAL_KINDS = ("report", "probe", "trap", "manual", "maintenance")
+# The fields of each kind; an API request naming any other is refused (a typo there
+# would otherwise be dropped silently).
+KIND_FIELDS: dict[str, frozenset[str]] = {
+    "report": frozenset({"kind", "at", "subscriber", "element", "category", "code"}),
+    "probe": frozenset({"kind", "at", "element", "ok", "rtt_ms"}),
+    "trap": frozenset({"kind", "at", "element", "trap", "ifindex"}),
+    "manual": frozenset({"kind", "at", "element", "note", "actor", "cleared"}),
+    "maintenance": frozenset({"kind", "at", "element", "start", "end", "note", "actor"}),
+}
+# RFC 3339 date-time (a space may stand for the T); docs/openapi.yaml `Time` says the same.
+TIME_FORMAT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,9})?)?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})"
+)
 # Times the daemon can hold and print: from the POSIX epoch to the end of year 9999 (UTC).
 MIN_TIME = 0.0
 MAX_TIME = 253402300800.0  # 10000-01-01T00:00:00Z
@@ -56,20 +70,23 @@ def parse_time(value: object) -> float:
     """ISO-8601 with a timezone (…Z or …+08:00) to POSIX seconds, 1970 to 9999."""
     if not isinstance(value, str):
         raise ValueError("expected an ISO-8601 string")
-    if text_problem(value, 64) is not None:
-        raise ValueError("not an ISO-8601 time")
+    shown = _short(value)
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"not an ISO-8601 time: {value!r}") from None
+        raise ValueError(f"not an ISO-8601 time: {shown}") from None
     if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} has no timezone; add Z or +08:00")
+        raise ValueError(f"{shown} has no timezone; add Z or +08:00")
+    if not TIME_FORMAT.fullmatch(value):
+        raise ValueError(
+            f"not an ISO-8601 time: {shown} (write YYYY-MM-DDTHH:MM:SS with Z or +08:00)"
+        )
     try:
         at = parsed.timestamp()
     except (OverflowError, ValueError):
         at = math.nan
     if not MIN_TIME <= at < MAX_TIME:
-        raise ValueError(f"{value!r} is out of range (1970-01-01 to 9999-12-31 UTC)")
+        raise ValueError(f"{shown} is out of range (1970-01-01 to 9999-12-31 UTC)")
     return at
 
 
@@ -167,14 +184,25 @@ class _Fields:
 
 
 def parse_signal(
-    obj: object, topology: Topology, *, source: str = "input", line: int | None = None
+    obj: object,
+    topology: Topology,
+    *,
+    source: str = "input",
+    line: int | None = None,
+    strict: bool = False,
 ) -> Signal:
-    """Parse one signal object; raise SignalError naming every bad field."""
+    """Parse one signal object; raise SignalError naming every bad field.
+
+    `strict` also refuses fields the kind does not have."""
     if not isinstance(obj, Mapping):
         raise SignalError([Problem(source, line, "", "expected a JSON object")])
     f = _Fields(obj, source, line)
     at = f.time("at")
     kind = obj.get("kind")
+    known = KIND_FIELDS.get(kind) if isinstance(kind, str) else None
+    if strict and known is not None:
+        for name in sorted(set(obj) - known):
+            f.problem(str(name), f"not a field of a {kind} (fields: {', '.join(sorted(known))})")
     signal: Signal | None = None
     if kind == "report":
         signal = _report(f, topology, at)

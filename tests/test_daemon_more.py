@@ -531,9 +531,15 @@ def test_role_matrix(api: Daemon) -> None:
         report = {"subscriber": f"{buildings[role]}-001", "category": "website"}
         status, body = api.call("POST", f"{API}/reports", report, token=token)
         assert status == (403 if role == "viewer" else 202), (role, body)
+        as_signal = {"kind": "report", "subscriber": f"{buildings[role]}-002", "category": "app"}
+        status, body = api.call("POST", f"{API}/signals", as_signal, token=token)
+        assert status == (403 if role == "viewer" else 202), (role, body)
+        # Probe, trap, manual and maintenance signals: noc, dispatcher and admin only.
         probe = {"kind": "probe", "element": "core-1", "ok": True}
         status, body = api.call("POST", f"{API}/signals", probe, token=token)
-        assert status == (403 if role == "viewer" else 202), (role, body)
+        assert status == (202 if role in ("dispatcher", "noc", "admin") else 403), (role, body)
+        if role == "reporter":
+            assert body["error"] == "role 'reporter' may not post probe signals", body
         # Actions: 403 when the role may not, 409 (not 403) when it may but the state forbids.
         for action in ("close", "verify", "callback_done"):
             status, body = act(api, oid, action, token=token)
@@ -570,16 +576,16 @@ def test_role_matrix(api: Daemon) -> None:
 
 
 def test_manual_fault_actor_is_the_token_name_whatever_the_body_says(api: Daemon) -> None:
-    reporter = api.create_token("mx-callcentre", "reporter")
+    noc = api.create_token("mx-noc-desk", "noc")
     status, body = api.call(
         "POST",
         f"{API}/signals",
         {"kind": "manual", "element": "m6-c1-b4", "note": "机房停电", "actor": "mallory"},
-        token=reporter,
+        token=noc,
     )
     assert status == 202, body
     found = api.query_db("SELECT actor FROM signals WHERE kind = 'manual' AND element = 'm6-c1-b4'")
-    assert found == [("mx-callcentre",)]
+    assert found == [("mx-noc-desk",)]
 
 
 def test_bad_authorization_headers_and_hashed_tokens(api: Daemon) -> None:

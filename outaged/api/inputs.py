@@ -117,6 +117,20 @@ def unknown_outage(oid: int) -> HttpError:
     return HttpError(404, f"unknown outage {oid}", [Problem("api", None, "id", "no such outage")])
 
 
+def check_query(query: MultiMapping[str], known: frozenset[str]) -> None:
+    """Refuse a query parameter the route does not take: a typo such as `?sevrity=S1`
+    would otherwise answer for every severity."""
+    unknown = sorted({printable(k) for k in query if k not in known})
+    if unknown:
+        takes = ", ".join(sorted(known)) or "none"
+        message = f"unknown query parameter (this route takes: {takes})"
+        raise HttpError(
+            422,
+            f"{unknown[0]}: {message}",
+            [Problem("api", None, name, message) for name in unknown],
+        )
+
+
 def single_param(query: MultiMapping[str], name: str) -> str | None:
     values = query.getall(name, [])
     if len(values) > 1:

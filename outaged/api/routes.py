@@ -15,6 +15,7 @@ from aiohttp.typedefs import Middleware
 from outaged.api.auth import Permission, Role, allowed, token_hash
 from outaged.api.inputs import (
     HttpError,
+    check_query,
     outage_id,
     outage_query,
     printable,
@@ -159,7 +160,18 @@ async def _errors_middleware(request: web.Request, handler: Handler) -> web.Stre
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return error_response(exc.status, exc.reason)
+        response = error_response(exc.status, exc.reason)
+        if "Allow" in exc.headers:  # 405 says which methods are (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+
+
+# The query parameters each route takes (docs/openapi.yaml); any other is refused.
+QUERY_PARAMS: dict[str, frozenset[str]] = {
+    "/api/v1/outages": frozenset({"status", "severity", "area", "since", "limit"}),
+    "/api/v1/outages/{id}/report": frozenset({"lang"}),
+    "/api/v1/stats": frozenset({"since", "until"}),
+}
 
 
 def _auth_middleware(api: Api) -> Middleware:
@@ -180,6 +192,9 @@ def _auth_middleware(api: Api) -> Middleware:
             log.warning("refused %s %s: revoked token %r", request.method, request.path, found.name)
             return error_response(401, "unknown or revoked token")
         request[TOKEN] = found
+        resource = request.match_info.route.resource
+        if resource is not None:
+            check_query(request.query, QUERY_PARAMS.get(resource.canonical, frozenset()))
         return await handler(request)
 
     return auth
@@ -333,6 +348,14 @@ class Routes:
             items = body[plural]
             if not isinstance(items, list):
                 raise HttpError(400, f"{plural!r} must be a list of objects")
+            extra = sorted(set(body) - {plural})
+            if extra:
+                message = f"not a field of a batch (only {plural!r})"
+                raise HttpError(
+                    422,
+                    f"{extra[0]}: {message}",
+                    [Problem("api", None, name, message) for name in extra],
+                )
             if len(items) > self.api.max_batch:
                 raise HttpError(
                     413, f"{len(items)} {plural} in one batch; at most {self.api.max_batch}"
@@ -392,7 +415,9 @@ class Routes:
                 obj["actor"] = token.name  # who said so is the token, whatever the body says
             obj.setdefault("at", now)
             try:
-                signal = parse_signal(obj, self.index.topology, source="api", line=line)
+                signal = parse_signal(
+                    obj, self.index.topology, source="api", line=line, strict=True
+                )
                 late = check_limits(signal, clock, self.api.limits)
                 problems += [Problem("api", line, prefix + f, m) for f, m in late]
                 if not late:
