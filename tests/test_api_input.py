@@ -337,3 +337,33 @@ def test_a_maintenance_refused_leaves_open_outages_open_and_bursts_open(api: Dae
     assert status == 202 and [
         d["root"] for d in body["decisions"] if d["event"] == "outage_opened"
     ] == ["m6-c2-b2"], body
+
+
+def test_undecodable_bytes_in_headers_paths_and_queries_are_4xx(api: Daemon) -> None:
+    import http.client
+
+    def raw_request(method: str, path: str, headers: dict[str, str], body: bytes = b"") -> int:
+        conn = http.client.HTTPConnection("127.0.0.1", api.port, timeout=20)
+        try:
+            conn.putrequest(method, path, skip_accept_encoding=True)
+            conn.putheader("Authorization", f"Bearer {api.token}")
+            for key, value in headers.items():
+                conn.putheader(key, value.encode("latin-1"))
+            conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body)
+            response = conn.getresponse()
+            payload = json.loads(response.read())
+            assert isinstance(payload["error"], str) and isinstance(payload["problems"], list)
+            return response.status
+        finally:
+            conn.close()
+
+    before = stored(api)
+    report = json.dumps({"subscriber": "m2-c2-b3-001", "category": "down"}).encode()
+    assert raw_request("POST", f"{API}/reports", {"Idempotency-Key": "k\xff\xfe"}, report) == 422
+    assert raw_request("GET", f"{API}/elements/%ff%fe", {}) == 404
+    assert raw_request("GET", f"{API}/elements/%ed%a0%80", {}) == 404
+    assert raw_request("GET", f"{API}/outages?area=%ed%a0%80", {}) == 422
+    assert raw_request("GET", f"{API}/outages?area=%00", {}) == 422
+    assert raw_request("GET", f"{API}/outages/%ff", {}) == 404
+    assert stored(api) == before

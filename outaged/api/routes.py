@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from aiohttp.typedefs import Middleware
 
-from outaged.api.auth import Permission, Role, allowed, token_hash
+from outaged.api.auth import Permission, Role, allowed
 from outaged.api.inputs import (
     HttpError,
-    check_query,
     outage_id,
     outage_query,
     printable,
@@ -25,6 +22,7 @@ from outaged.api.inputs import (
     stats_range,
     unknown_outage,
 )
+from outaged.api.middleware import TOKEN, auth_middleware, dumps, errors_middleware
 from outaged.api.views import (
     element_json,
     element_probes_json,
@@ -34,12 +32,8 @@ from outaged.api.views import (
 )
 from outaged.classify.scope import covers
 from outaged.errors import (
-    AuthError,
-    NotFoundError,
     Problem,
     SignalError,
-    StoreError,
-    TransitionError,
 )
 from outaged.intake import (
     MAX_ID_TEXT,
@@ -51,7 +45,7 @@ from outaged.intake import (
 )
 from outaged.outages.lifecycle import ACTIVE
 from outaged.outages.model import iso
-from outaged.pipeline import IdemKey, IdempotencyConflict, Ingested, Pipeline, Replayed
+from outaged.pipeline import IdemKey, Ingested, Pipeline, Replayed
 from outaged.probes.probers import Probers
 from outaged.records.actions import parse_action
 from outaged.records.model import Deadline, Entry
@@ -65,8 +59,6 @@ from outaged.zones import parse_zone
 
 log = logging.getLogger("outaged.api")
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-TOKEN = web.RequestKey("token", Token)
 MAX_KEY = 200
 MAX_TICKET_ID = 2**63 - 1
 STATS_DEFAULT_S = 30 * 86400.0
@@ -86,33 +78,9 @@ class Api:
     limits: Limits = field(default_factory=Limits)
 
 
-def error_response(
-    status: int,
-    message: str,
-    problems: list[Problem] = (),  # type: ignore[assignment]
-    refused: dict[str, Any] | None = None,
-) -> web.Response:
-    body: dict[str, Any] = {
-        "error": message,
-        "problems": [{"field": p.field, "line": p.line, "message": p.message} for p in problems],
-    }
-    if refused is not None:  # an action the outage's state does not allow, for clients
-        body["refused"] = refused
-    return web.json_response(body, status=status, dumps=_dumps)
-
-
-def _dumps(obj: Any) -> str:
-    text = json.dumps(obj, ensure_ascii=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate quoted from a request: escape it
-        text = json.dumps(obj)
-    return text
-
-
 def build_app(api: Api, max_body_bytes: int) -> web.Application:
     app = web.Application(
-        client_max_size=max_body_bytes, middlewares=[_errors_middleware, _auth_middleware(api)]
+        client_max_size=max_body_bytes, middlewares=[errors_middleware, auth_middleware(api.store)]
     )
     r = Routes(api)
     app.router.add_get("/healthz", r.healthz)
@@ -127,77 +95,6 @@ def build_app(api: Api, max_body_bytes: int) -> web.Application:
     app.router.add_get("/api/v1/elements/{id}", r.element)
     app.router.add_get("/api/v1/stats", r.stats)
     return app
-
-
-@web.middleware
-async def _errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except HttpError as exc:
-        return error_response(exc.status, str(exc), exc.problems)
-    except SignalError as exc:
-        count = len(exc.problems)
-        first = exc.problems[0] if exc.problems else None
-        message = f"{count} problems in request"
-        if first is not None and count == 1:
-            where = f"line {first.line}: " if first.line is not None else ""
-            message = f"{where}{first.field}: {first.message}" if first.field else first.message
-        return error_response(422, message, exc.problems)
-    except TransitionError as exc:
-        refused = {"action": exc.action, "state": exc.state, "allowed": list(exc.allowed)}
-        return error_response(409, str(exc), refused=refused if exc.action else None)
-    except IdempotencyConflict as exc:
-        return error_response(409, str(exc))
-    except NotFoundError as exc:
-        return error_response(404, str(exc))
-    except AuthError as exc:
-        return error_response(401, str(exc))
-    except StoreError as exc:
-        log.error("store failed during %s %s: %s", request.method, request.path, exc)
-        return error_response(503, f"storage unavailable: {exc}")
-    except web.HTTPRequestEntityTooLarge as exc:
-        return error_response(413, f"request body too large: {exc.text}")
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        response = error_response(exc.status, exc.reason)
-        if "Allow" in exc.headers:  # 405 says which methods are (RFC 9110)
-            response.headers["Allow"] = exc.headers["Allow"]
-        return response
-
-
-# The query parameters each route takes (docs/openapi.yaml); any other is refused.
-QUERY_PARAMS: dict[str, frozenset[str]] = {
-    "/api/v1/outages": frozenset({"status", "severity", "area", "since", "limit"}),
-    "/api/v1/outages/{id}/report": frozenset({"lang"}),
-    "/api/v1/stats": frozenset({"since", "until"}),
-}
-
-
-def _auth_middleware(api: Api) -> Middleware:
-    @web.middleware
-    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith("/api/"):
-            return await handler(request)
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            log.warning("refused %s %s: missing bearer token", request.method, request.path)
-            return error_response(401, "missing bearer token")
-        found = await api.store.token_by_hash(token_hash(token.strip()))
-        if found is None:
-            log.warning("refused %s %s: unknown token", request.method, request.path)
-            return error_response(401, "unknown or revoked token")
-        if found.revoked_at is not None:
-            log.warning("refused %s %s: revoked token %r", request.method, request.path, found.name)
-            return error_response(401, "unknown or revoked token")
-        request[TOKEN] = found
-        resource = request.match_info.route.resource
-        if resource is not None:
-            check_query(request.query, QUERY_PARAMS.get(resource.canonical, frozenset()))
-        return await handler(request)
-
-    return auth
 
 
 def _require(request: web.Request, permission: Permission, what: str, **kw: Any) -> Token:
@@ -368,13 +265,13 @@ class Routes:
         signals, ext_ids = self._parse_items(items, plural, batch, token)
 
         def render(outcome: Ingested) -> str:
-            return _dumps(_ingested(outcome))
+            return dumps(_ingested(outcome))
 
         outcome = await self.api.pipeline.ingest(signals, ext_ids, token.name, idem, render)
         if isinstance(outcome, Replayed):
             return _replayed(outcome)
         assert isinstance(outcome, Ingested)
-        return web.json_response(_ingested(outcome), status=202, dumps=_dumps)
+        return web.json_response(_ingested(outcome), status=202, dumps=dumps)
 
     def _parse_items(
         self, items: list[Any], plural: str, batch: bool, token: Token
@@ -449,7 +346,7 @@ class Routes:
         topology = self.index.topology
         answer: dict[str, Any] = {"outages": body, "names": names_json(body, topology)}
         answer["timezone"] = topology.timezone
-        return web.json_response(answer, dumps=_dumps)
+        return web.json_response(answer, dumps=dumps)
 
     async def _fetch(self, outage_id: int) -> tuple[OutageRow, list[Deadline], list[Entry]]:
         store = self.api.store
@@ -468,7 +365,7 @@ class Routes:
 
     async def outage(self, request: web.Request) -> web.Response:
         _require(request, Permission.READ, "read outages")
-        return web.json_response(await self._detail(_outage_id(request)), dumps=_dumps)
+        return web.json_response(await self._detail(_outage_id(request)), dumps=dumps)
 
     async def action(self, request: web.Request) -> web.Response:
         token = _require(request, Permission.ACT, "post actions")
@@ -479,7 +376,7 @@ class Routes:
         outcome = await self.api.pipeline.act(outage_id, parsed, token.name, _idem(request, raw))
         headers = {"Idempotent-Replayed": "true"} if isinstance(outcome, Replayed) else None
         detail = await self._detail(outage_id)
-        return web.json_response(detail, headers=headers, dumps=_dumps)
+        return web.json_response(detail, headers=headers, dumps=dumps)
 
     async def report(self, request: web.Request) -> web.Response:
         _require(request, Permission.READ, "read outages")
@@ -514,7 +411,7 @@ class Routes:
         body = element_json(element_id, self.index, health, found)
         if self.api.probers is not None:
             body["probes"] = element_probes_json(self.api.probers.element(element_id))
-        return web.json_response(body, dumps=_dumps)
+        return web.json_response(body, dumps=dumps)
 
     async def stats(self, request: web.Request) -> web.Response:
         _require(request, Permission.READ, "read statistics")
@@ -525,7 +422,7 @@ class Routes:
         body = stats(rows, deadlines, since, until, now)
         body["names"] = names_json(list(body.get("by_area") or ()), self.index.topology)
         body["timezone"] = self.index.topology.timezone
-        return web.json_response(body, dumps=_dumps)
+        return web.json_response(body, dumps=dumps)
 
 
 _ACTIVE = frozenset(s.value for s in ACTIVE)

@@ -1,0 +1,128 @@
+"""The API's middleware: every error as JSON in one shape, and bearer-token auth."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from outaged.api.auth import token_hash
+from outaged.api.inputs import HttpError, check_query
+from outaged.errors import (
+    AuthError,
+    NotFoundError,
+    Problem,
+    SignalError,
+    StoreError,
+    TransitionError,
+)
+from outaged.pipeline import IdempotencyConflict
+from outaged.store.base import Store, Token
+
+log = logging.getLogger("outaged.api")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+TOKEN = web.RequestKey("token", Token)
+
+
+def error_response(
+    status: int,
+    message: str,
+    problems: list[Problem] = (),  # type: ignore[assignment]
+    refused: dict[str, Any] | None = None,
+) -> web.Response:
+    body: dict[str, Any] = {
+        "error": message,
+        "problems": [{"field": p.field, "line": p.line, "message": p.message} for p in problems],
+    }
+    if refused is not None:  # an action the outage's state does not allow, for clients
+        body["refused"] = refused
+    return web.json_response(body, status=status, dumps=dumps)
+
+
+def dumps(obj: Any) -> str:
+    text = json.dumps(obj, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate quoted from a request: escape it
+        text = json.dumps(obj)
+    return text
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except HttpError as exc:
+        return error_response(exc.status, str(exc), exc.problems)
+    except SignalError as exc:
+        count = len(exc.problems)
+        first = exc.problems[0] if exc.problems else None
+        message = f"{count} problems in request"
+        if first is not None and count == 1:
+            where = f"line {first.line}: " if first.line is not None else ""
+            message = f"{where}{first.field}: {first.message}" if first.field else first.message
+        return error_response(422, message, exc.problems)
+    except TransitionError as exc:
+        refused = {"action": exc.action, "state": exc.state, "allowed": list(exc.allowed)}
+        return error_response(409, str(exc), refused=refused if exc.action else None)
+    except IdempotencyConflict as exc:
+        return error_response(409, str(exc))
+    except NotFoundError as exc:
+        return error_response(404, str(exc))
+    except AuthError as exc:
+        return error_response(401, str(exc))
+    except StoreError as exc:
+        log.error("store failed during %s %s: %s", request.method, request.path, exc)
+        return error_response(503, f"storage unavailable: {exc}")
+    except web.HTTPRequestEntityTooLarge as exc:
+        return error_response(413, f"request body too large: {exc.text}")
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = error_response(exc.status, exc.reason)
+        if "Allow" in exc.headers:  # 405 says which methods are (RFC 9110)
+            response.headers["Allow"] = exc.headers["Allow"]
+        return response
+    except Exception:
+        # A bug, not the client's fault: the traceback goes to the log, never to them.
+        log.exception("internal error during %s %s", request.method, request.path)
+        return error_response(500, "internal error (logged by the daemon)")
+
+
+# The query parameters each route takes (docs/openapi.yaml); any other is refused.
+QUERY_PARAMS: dict[str, frozenset[str]] = {
+    "/api/v1/outages": frozenset({"status", "severity", "area", "since", "limit"}),
+    "/api/v1/outages/{id}/report": frozenset({"lang"}),
+    "/api/v1/stats": frozenset({"since", "until"}),
+}
+
+
+def auth_middleware(store: Store) -> Middleware:
+    @web.middleware
+    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/api/"):
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            log.warning("refused %s %s: missing bearer token", request.method, request.path)
+            return error_response(401, "missing bearer token")
+        found = await store.token_by_hash(token_hash(token.strip()))
+        if found is None:
+            log.warning("refused %s %s: unknown token", request.method, request.path)
+            return error_response(401, "unknown or revoked token")
+        if found.revoked_at is not None:
+            log.warning("refused %s %s: revoked token %r", request.method, request.path, found.name)
+            return error_response(401, "unknown or revoked token")
+        request[TOKEN] = found
+        resource = request.match_info.route.resource
+        if resource is not None:
+            check_query(request.query, QUERY_PARAMS.get(resource.canonical, frozenset()))
+        return await handler(request)
+
+    return auth
