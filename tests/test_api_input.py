@@ -367,3 +367,15 @@ def test_undecodable_bytes_in_headers_paths_and_queries_are_4xx(api: Daemon) -> 
     assert raw_request("GET", f"{API}/outages?area=%00", {}) == 422
     assert raw_request("GET", f"{API}/outages/%ff", {}) == 404
     assert stored(api) == before
+
+
+@pytest.mark.parametrize("query", ["lang=", "lang=en&lang=zh-CN", "lang=en&x=1", "sevrity=S1"])
+def test_report_and_list_refuse_empty_repeated_and_unknown_parameters(
+    api: Daemon, query: str
+) -> None:
+    oid = 1 if query.startswith("lang") else None
+    path = f"{API}/outages/{oid}/report?{query}" if oid else f"{API}/outages?{query}"
+    if oid is not None and api.call("GET", f"{API}/outages/1")[0] != 200:
+        manual_outage(api, "m6-c1-b4")
+    body = refused(api, "GET", path, None, 422)
+    assert fields(body) == [query.split("=")[0] if "x=" not in query else "x"], body
