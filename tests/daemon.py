@@ -25,7 +25,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -199,8 +199,9 @@ class Daemon:
                     status, payload = response.status, response.read()
                     self.last_headers = dict(response.headers)
             except urllib.error.HTTPError as exc:
-                status, payload = exc.code, exc.read()
-                self.last_headers = dict(exc.headers)
+                with exc:  # else its socket stays open until a garbage collection
+                    status, payload = exc.code, exc.read()
+                    self.last_headers = dict(exc.headers)
         text = payload.decode("utf-8")
         try:
             return status, json.loads(text)
@@ -223,7 +224,9 @@ class Daemon:
 
     def query_db(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         """Read the daemon's database directly (read-only) to check what was stored."""
-        with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True) as db:
+        # closing(): a connection's own `with` only commits; unclosed, it holds a file
+        # descriptor until a garbage collection (which test_icmp counts).
+        with closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)) as db:
             return db.execute(sql, args).fetchall()
 
 

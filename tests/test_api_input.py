@@ -351,8 +351,8 @@ def test_undecodable_bytes_in_headers_paths_and_queries_are_4xx(api: Daemon) -> 
                 conn.putheader(key, value.encode("latin-1"))
             conn.putheader("Content-Length", str(len(body)))
             conn.endheaders(body)
-            response = conn.getresponse()
-            payload = json.loads(response.read())
+            with conn.getresponse() as response:
+                payload = json.loads(response.read())
             assert isinstance(payload["error"], str) and isinstance(payload["problems"], list)
             return response.status
         finally:
