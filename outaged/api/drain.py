@@ -24,7 +24,7 @@ import time
 
 from aiohttp import web
 
-from outaged.api.routes import Handler, error_response
+from outaged.api.middleware import Handler, error_response
 
 log = logging.getLogger("outaged.api")
 
