@@ -597,7 +597,8 @@ def test_relapse_within_30_minutes_reuses_the_outage(tmp_path, example):
     assert decisions[-1]["event"] == "outage_restored"
 
 
-def test_relapse_after_the_record_was_closed_reuses_it(tmp_path, example):
+def test_fault_back_after_the_record_was_closed_is_a_new_outage_linked_to_it(tmp_path, example):
+    # Closing lets the outage go (issue 7 §1): a closed record is no relapse candidate.
     down = example.below("comm-bs")
     tl = Timeline()
     tl.probes(example.probed(), 0, 40, failing=failing_sets((down, 5, 15), (down, 27, 99)))
@@ -607,8 +608,11 @@ def test_relapse_after_the_record_was_closed_reuses_it(tmp_path, example):
         tl.add(t, kind="action", outage="@1", action=action, actor="zhao.lei", **extra)
     decisions = replay(tmp_path, example, tl)
     assert [d["state"] for d in decisions if d["event"] == "action"][-1] == "closed"
-    assert len(opened(decisions)) == 1 and len(ids(decisions)) == 1, show(decisions)
-    assert decisions[-1]["status"] == "open" and minutes(decisions[-1]["at"]) >= 27
+    first, again = opened(decisions)
+    assert (again["root"], again["follows"]) == (first["root"], [1]), show(decisions)
+    assert minutes(again["at"]) >= 27
+    after_close = [d for d in decisions[-3:] if d["outage"] == 1 and d["event"] != "action"]
+    assert all(d["status"] != "open" for d in after_close), show(decisions)
 
 
 def test_relapse_window_counts_from_the_restoration(tmp_path, example):

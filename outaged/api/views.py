@@ -8,7 +8,7 @@ from typing import Any
 from outaged.correlate.health import Health
 from outaged.outages import reasons
 from outaged.outages.lifecycle import allowed_actions
-from outaged.outages.model import iso
+from outaged.outages.model import EVIDENCE_SHOWN, iso
 from outaged.probes.probers import ElementProbes, ProberStatus
 from outaged.records.actions import INTERNAL
 from outaged.records.deadlines import next_due
@@ -67,6 +67,10 @@ def outage_json(
         "possible_cause": o.possible_cause,
         "lost_redundancy": list(o.lost_redundancy),
         "merged_into": o.merged_into,
+        "released_at": iso(o.released_at),
+        "follows": list(o.follows),
+        "set_aside": list(o.set_aside[:EVIDENCE_SHOWN]),
+        "set_aside_count": len(o.set_aside),
         "diagnosis_note": r.diagnosis_note,
         "external_message": r.external_message,
         "method": r.method,

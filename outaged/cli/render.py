@@ -499,10 +499,31 @@ _PAYLOAD_FIELDS = (
 )
 
 
+def _link_detail(kind: str, p: Mapping[str, Any], lang: Lang) -> str | None:
+    """An ended outage and the ones after it (issue 7 §1), from the structured payload."""
+    if kind == "follows":
+        state = str(p.get("state") or "")
+        key = {"cancelled": "ctl.follows.cancelled", "closed": "ctl.follows.closed"}
+        text = translate(
+            key.get(state, "ctl.follows.other"),
+            lang,
+            id=p.get("outage"),
+            state=label("state", state, lang),
+        )
+        reason = p.get("reason")
+        return f"{text}{translate('punct.colon', lang)}{reason}" if reason else text
+    if kind == "followed_by":
+        return translate("ctl.followed_by", lang, id=p.get("outage"))
+    return None
+
+
 def event_detail(entry: TimelineEntry, lang: Lang, names: Names = NO_NAMES) -> str:
     """One line saying what a timeline entry changed, from its payload."""
     names = _names(names, lang)
     p = entry.payload
+    linked = _link_detail(entry.kind, p, lang)
+    if linked is not None:
+        return linked
     why = reasons.from_json(p.get("reason_parts"))
     colon = translate("punct.colon", lang)
     if entry.kind.startswith("outage_"):

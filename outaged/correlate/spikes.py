@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from outaged.signals import DEGRADED_CATEGORIES, Category
@@ -45,24 +46,35 @@ def report_class(category: Category) -> ReportClass | None:
 class Window:
     """Reports of one class at one element over the sliding window."""
 
-    events: deque[tuple[float, str, str | None]] = field(default_factory=deque)
+    # (at, reporter, community, the element the report was made at)
+    events: deque[tuple[float, str, str | None, str]] = field(default_factory=deque)
     reporters: dict[str, int] = field(default_factory=dict)
     communities: dict[str, int] = field(default_factory=dict)
     learned: float = 0.0  # decayed count of reports seen outside spikes
     learned_at: float = 0.0
 
-    def add(self, at: float, reporter: str, community: str | None) -> None:
-        self.events.append((at, reporter, community))
+    def add(self, at: float, reporter: str, community: str | None, origin: str) -> None:
+        self.events.append((at, reporter, community, origin))
         self.reporters[reporter] = self.reporters.get(reporter, 0) + 1
         if community is not None:
             self.communities[community] = self.communities.get(community, 0) + 1
+
+    def keep(self, events: list[tuple[float, str, str | None, str]]) -> None:
+        """Keep only these of its reports (not learned: they are dropped, not aged out)."""
+        self.events = deque(events)
+        self.reporters.clear()
+        self.communities.clear()
+        for _, reporter, community, _ in events:
+            self.reporters[reporter] = self.reporters.get(reporter, 0) + 1
+            if community is not None:
+                self.communities[community] = self.communities.get(community, 0) + 1
 
     def evict(self, horizon: float, tau: float, *, learn: bool) -> None:
         """Drop reports older than the window; they become part of the baseline
         (only then, so a burst never raises the bar it is measured against)."""
         events = self.events
         while events and events[0][0] < horizon:
-            at, reporter, community = events.popleft()
+            at, reporter, community, _ = events.popleft()
             _decrement(self.reporters, reporter)
             if community is not None:
                 _decrement(self.communities, community)
@@ -132,17 +144,26 @@ class SpikeDetector:
             self._anonymous += 1
             subscriber = f"\x00anon{self._anonymous}"
         community = self.index.community_of.get(element)
-        targets = self.platforms if cls is ReportClass.AUTH else self._chain(element)
         changed = False
-        for target in targets:
-            changed |= self._count(target, cls, at, subscriber, community)
+        for target in self.targets(element, cls):
+            changed |= self._count(target, cls, at, subscriber, community, element)
         return changed
+
+    def targets(self, element: str, cls: ReportClass) -> list[str]:
+        """The elements a report made at `element` is counted at."""
+        return self.platforms if cls is ReportClass.AUTH else self._chain(element)
 
     def _chain(self, element: str) -> list[str]:
         return [element, *self.index.dominators(element)]
 
     def _count(
-        self, element: str, cls: ReportClass, at: float, reporter: str, community: str | None
+        self,
+        element: str,
+        cls: ReportClass,
+        at: float,
+        reporter: str,
+        community: str | None,
+        origin: str,
     ) -> bool:
         key = (element, cls)
         window = self.windows.get(key)
@@ -151,7 +172,7 @@ class SpikeDetector:
         window.evict(
             at - self.th.spike_window_s, self.th.baseline_tau_s, learn=key not in self.active
         )
-        window.add(at, reporter, community)
+        window.add(at, reporter, community, origin)
         spike = self.active.get(key)
         if spike is not None:
             self.active[key] = Spike(
@@ -211,6 +232,33 @@ class SpikeDetector:
         for spike in ended:
             self._end(spike)
         return ended
+
+    def forget(self, until: float, inside: Callable[[str], bool]) -> bool:
+        """Reports up to `until` made inside an area, or counted at an element inside
+        it, no longer count: a person ended the outage they made (a false alarm). The
+        calls that follow count afresh; a spike left too thin ends. True if any went."""
+        changed = False
+        for key, window in self.windows.items():
+            element, cls = key
+            whole = inside(element)
+            kept = [e for e in window.events if e[0] > until or not (whole or inside(e[3]))]
+            if len(kept) == len(window.events):
+                continue
+            changed = True
+            window.keep(kept)
+            spike = self.active.get(key)
+            if spike is None:
+                continue
+            if kept and self._is_spike(element, cls, window, spike.last_at):
+                self.active[key] = replace(
+                    spike,
+                    first_at=kept[0][0],
+                    reporters=len(window.reporters),
+                    communities=len(window.communities),
+                )
+            else:
+                del self.active[key]
+        return changed
 
     def _end(self, spike: Spike) -> None:
         key = (spike.element, spike.cls)

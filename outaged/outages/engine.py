@@ -22,6 +22,7 @@ from outaged.errors import Problem, SignalError
 from outaged.outages.model import EVIDENCE_SHOWN, Decision, Event, Outage, Status
 from outaged.outages.orphans import correlatable
 from outaged.outages.reasons import Phrase, Why, english
+from outaged.outages.release import Releases, area_of, listed
 from outaged.signals import (
     InterfaceStatus,
     Maintenance,
@@ -58,6 +59,7 @@ class Engine:
         # Outages whose root or parts left the topology: kept for the ledger, never
         # correlated again (their evidence cannot be weighed against missing elements).
         self.detached: set[int] = set()
+        self._releases = Releases(index, self.th)  # cancelled / closed: evidence set aside
         self.next_id = first_id
         self._scopes = ScopeCalculator(index, self.th)
         self._healthy_below: defaultdict[str, int] = defaultdict(int)
@@ -92,7 +94,9 @@ class Engine:
         self.outages[outage.id] = outage
         self._open_ids.discard(outage.id)
         self._restored.pop(outage.id, None)
-        if outage.id in self.detached:
+        self._releases.track(outage)
+        # detached: its elements left the topology; released: people ended it
+        if outage.id in self.detached or outage.released_at is not None:
             return
         if outage.status is Status.OPEN:
             self._open_ids.add(outage.id)
@@ -101,12 +105,17 @@ class Engine:
 
     def releasable(self, now: float) -> list[int]:
         """Outages the engine is done with: not open, and restored longer ago than
-        the relapse window (evidence returning after that opens a new outage)."""
+        the relapse window (evidence returning after that opens a new outage);
+        an ended one once it sets nothing aside and new outages no longer link it."""
         horizon = now - self.th.relapse_window_s
         found = []
         for oid in self.outages:
             restored = self._restored.get(oid)
-            if oid not in self._open_ids and (restored is None or restored < horizon):
+            if (
+                oid not in self._open_ids
+                and (restored is None or restored < horizon)
+                and not self._releases.keeps(oid, now)
+            ):
                 found.append(oid)
         return found
 
@@ -114,8 +123,9 @@ class Engine:
         """Drop finished outages from memory (the store keeps them; `adopt` takes one
         back). An open outage is never dropped: its evidence is still being matched."""
         for oid in outage_ids:
-            if oid in self._open_ids:
+            if oid in self._open_ids or self._releases.holds(oid):
                 continue
+            self._releases.drop(oid)
             self.outages.pop(oid, None)
             self._restored.pop(oid, None)
             self._first_reports.pop(oid, None)
@@ -142,7 +152,9 @@ class Engine:
                 self._probe(signal)
             case Report():
                 cls = report_class(signal.category)
-                if cls is None:
+                if cls is None or self._releases.muted(
+                    signal.element, signal.at, lambda: self.spikes.targets(signal.element, cls)
+                ):
                     return
                 if self.spikes.add(signal.at, signal.element, cls, signal.subscriber):
                     self._dirty = True
@@ -156,6 +168,9 @@ class Engine:
             case ManualFault():
                 if signal.cleared:
                     self.manual.pop(signal.element, None)
+                    self._releases.touch(signal.element)
+                elif self._releases.renewed(signal.element, signal.at):
+                    self.manual[signal.element] = signal  # reported again after a cancel
                 else:
                     self.manual.setdefault(signal.element, signal)
                 self._dirty = True
@@ -171,6 +186,7 @@ class Engine:
         was_healthy, was_state, was_evidence = health.is_healthy, health.state, health.is_evidence
         if not observe(health, signal.ok, signal.at, signal.rtt_ms, self.th):
             return
+        self._releases.touch(element)
         if health.is_evidence != was_evidence:
             self._dirty = True
             if health.is_evidence:
@@ -215,6 +231,7 @@ class Engine:
         if before != up:
             states[interface] = (up, at)
             self._dirty = True
+            self._releases.touch(element)
             if not up and len(watched) > 1:
                 self._notes.append((at, element, f"{element} uplink {interface} down"))
 
@@ -250,6 +267,7 @@ class Engine:
             if expire_flap(health, now, self.th):
                 self._flapping.discard(element)
                 self._dirty = True
+                self._releases.touch(element)
                 if not health.is_evidence:
                     self._probe_evidence.discard(element)
                 if health.is_healthy:
@@ -266,8 +284,9 @@ class Engine:
 
     def evaluate(self, now: float) -> list[Decision]:
         self._expire(now)
+        decisions = self._review_releases(now)
         self._last_eval = now
-        decisions = self._notes_to_decisions(now)
+        decisions += self._notes_to_decisions(now)
         if not self._dirty or now < self._last_election + self.min_interval:
             return decisions
         self._dirty = False
@@ -278,14 +297,18 @@ class Engine:
 
     def _evidence(self, now: float) -> tuple[dict[str, Evidence], dict[str, float]]:
         found: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        aside = self._releases.is_aside
         for element in self._probe_evidence:
             health = self.health[element]
-            if health.is_evidence:
+            if health.is_evidence and not aside(element):
                 start = health.down_since if health.down_since is not None else now
                 found[element].append(("flapping" if health.flapping else "down", start))
         for element, fault in self.manual.items():
-            found[element].append(("manual", fault.at))
+            if not aside(element):
+                found[element].append(("manual", fault.at))
         for element, states in self.uplinks.items():
+            if aside(element):
+                continue
             watched = self.index.element(element).uplinks
             downs = [states[i][1] for i in watched if i in states and not states[i][0]]
             if len(downs) == len(watched):
@@ -459,6 +482,8 @@ class Engine:
 
     def _open(self, root: Root, overruns: dict[str, float], now: float) -> Outage:
         outage = self._build(root, self.next_id, now, root.first_at, None, None, overruns)
+        follows = self._releases.follows((*root.elements(), *outage.scope.parts), now)
+        outage = dataclasses.replace(outage, follows=follows)
         self.next_id += 1
         self._put(outage)
         return outage
@@ -483,6 +508,7 @@ class Engine:
             overruns,
             diagnosed=outage.cause_diagnosed,
         )
+        updated = dataclasses.replace(updated, follows=outage.follows)
         why = _changes(outage, updated)
         if relapse:
             why = [Phrase.of("relapse"), *why]
@@ -564,11 +590,82 @@ class Engine:
         self._put(updated)
         return _decision(now, Event.UPDATED, updated, Phrase.of("cause_set", cause=cause))
 
+    # ---- people ended it -------------------------------------------------
+
+    def release(self, outage_id: int, now: float) -> Decision | None:
+        """A person ended the outage (cancel, close): stop following it, and set aside
+        the evidence it holds now (see outaged.outages.release). None if already let go."""
+        outage = self.outages.get(outage_id)
+        if outage is None or outage.released_at is not None or outage.status is Status.MERGED:
+            return None
+        tops = area_of(self.index, outage)
+        dominates = self.index.dominates
+
+        def inside(element: str) -> bool:
+            return any(dominates(top, element) for top in tops)
+
+        self.spikes.forget(now, inside)  # its calls count afresh from now
+        aside: tuple[str, ...] = ()
+        if outage.status is Status.OPEN:
+            aside = tuple(sorted(e for e in self._hard_evidence() if inside(e)))
+            if aside:
+                outage = dataclasses.replace(outage, status=Status.RELEASED, set_aside=aside)
+            else:  # only calls, now set aside: the engine sees no fault any more
+                outage = dataclasses.replace(outage, status=Status.RESTORED, restored_at=now)
+        released = dataclasses.replace(outage, released_at=now)
+        self._put(released)
+        self._first_reports.pop(outage_id, None)
+        self._dirty = True  # what it explained is judged afresh
+        why = [Phrase.of("released")]
+        if aside:
+            why.append(listed("set_aside", aside))
+        return _decision(now, Event.RELEASED, released, *why)
+
+    def resume(self, outage_id: int) -> None:
+        """A person reopened an ended outage: follow it again, with what it set aside."""
+        outage = self.outages.get(outage_id)
+        if outage is None or outage.released_at is None:
+            return
+        status = Status.OPEN if outage.status is Status.RELEASED else outage.status
+        self._put(dataclasses.replace(outage, status=status, released_at=None, set_aside=()))
+        self._dirty = True
+
+    def _hard_evidence(self) -> set[str]:
+        """Elements seen failing themselves: probes, every uplink, a person's word."""
+        found = set(self._probe_evidence) | set(self.manual)
+        found.update(e for e in self.uplinks if self._uplinks_down(e))
+        return found
+
+    def _uplinks_down(self, element: str) -> bool:
+        states = self.uplinks.get(element)
+        if not states:
+            return False
+        watched = self.index.element(element).uplinks
+        return all(i in states and not states[i][0] for i in watched)
+
+    def _seen_clear(self, element: str) -> bool:
+        """Nothing speaks against it any more: no manual fault, an uplink up, and its
+        probes (if it has any results) saw it up."""
+        if element in self.manual or self._uplinks_down(element):
+            return False
+        health = self.health.get(element)
+        return health is None or health.is_healthy  # None: no probe speaks against it
+
+    def _review_releases(self, now: float) -> list[Decision]:
+        """Ended outages whose set-aside elements were seen clear (checked on a change)."""
+        decisions: list[Decision] = []
+        if not self._releases.changed:
+            return decisions
+        for event, outage, why in self._releases.review(now, self._seen_clear):
+            self._put(outage)
+            decisions.append(_decision(now, event, outage, *why))
+        return decisions
+
     def _notes_to_decisions(self, now: float) -> list[Decision]:
         decisions = []
         for outage_id, at in self._first_reports.items():
             outage = self.outages[outage_id]
-            if outage.status is Status.OPEN:
+            if outage_id in self._open_ids:
                 outage = dataclasses.replace(outage, first_report_at=at)
                 self._put(outage)
                 decisions.append(_decision(now, Event.UPDATED, outage, Phrase.of("first_report")))

@@ -15,9 +15,14 @@ from outaged.topology.model import Severity
 
 
 class Status(StrEnum):
+    """What the engine makes of an outage's fault (the lifecycle is the ledger's)."""
+
     OPEN = "open"
     RESTORED = "restored"
     MERGED = "merged"
+    # Ended by a person (cancel, close) while its evidence was still seen: no longer
+    # followed, the evidence it held set aside until it clears (then RESTORED).
+    RELEASED = "released"
 
 
 class Event(StrEnum):
@@ -25,6 +30,7 @@ class Event(StrEnum):
     UPDATED = "outage_updated"
     RESTORED = "outage_restored"
     MERGED = "outage_merged"
+    RELEASED = "outage_released"  # a person ended it: the engine lets go of it
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +58,9 @@ class Outage:
     merged_into: int | None = None
     evidence_count: int = 0  # all of them: a storm explains thousands
     why: Why = ()  # `reason` as structured phrases, for readers in other languages
+    released_at: float | None = None  # cancelled or closed: no longer followed since
+    set_aside: tuple[str, ...] = ()  # elements whose evidence at the release stays aside
+    follows: tuple[int, ...] = ()  # ended outages in its area that it came after
 
 
 EVIDENCE_SHOWN = 100
@@ -88,6 +97,10 @@ class Decision:
             "lost_redundancy": list(o.lost_redundancy),
             "flapping": o.flapping,
             "merged_into": o.merged_into,
+            "released_at": iso(o.released_at),
+            "follows": list(o.follows),
+            "set_aside": list(o.set_aside[:EVIDENCE_SHOWN]),
+            "set_aside_count": len(o.set_aside),
             "reason": self.reason,
             "reason_parts": reasons.to_json(self.why),
         }

@@ -43,6 +43,10 @@ ENGLISH: dict[str, str] = {
     "cause_set": "cause set to {cause}",
     "first_report": "first customer report",
     "note": "{text}",
+    "released": "no longer followed; new faults here open a new outage",
+    "set_aside": "set aside until seen clear: {parts} ({n} in all)",
+    "aside_cleared": "seen clear since the release, counted afresh: {parts} ({n} in all)",
+    "aside_gone": "what was set aside at its release has cleared",
 }
 
 

@@ -29,9 +29,9 @@ from outaged.records.model import DAEMON, Deadline, Entry, Record
 from outaged.topology.model import Kind
 from outaged.zones import parse_zone
 
-_REOPEN_FROM = AFTER_REPAIR | {State.CLOSED}
 # notices whose delivery (to every recipient) is what meets a deadline
 _MEETS = {"dispatch": "dispatch", "assign": "dispatch", "leadership": "leadership"}
+_ENDING = frozenset({Action.CANCEL, Action.CLOSE})  # the engine lets go of the outage
 
 
 @dataclass(slots=True)
@@ -123,22 +123,37 @@ class Ledger:
             self.seqs[oid] = 0
         self._entry(oid, now, DAEMON, decision.event.value, decision.to_json())
         if decision.event is Event.OPENED:
+            self._link(outage, now)
             route = self.route(outage, now)
             self._apply(oid, Action.DISPATCH, {"assignee": route.interface or ""}, DAEMON, now)
             self._tell(outage, now, route.noc, "noc")  # the NOC assists the judgement
             self._tell(outage, now, route.service_centres, "service_centre")
             self._tell_leaders(outage, now)
+        elif not self.records[oid].active:
+            return  # an ended record (what it set aside cleared): its timeline only
         elif decision.event is Event.UPDATED:
             before = self.deadlines[oid]
             self._set(self.records[oid], clock.on_update(before, outage, now))
             if "leadership" not in before:
                 self._tell_leaders(outage, now)
-            if decision.reason.startswith("relapse") and self.records[oid].state in _REOPEN_FROM:
+            if decision.reason.startswith("relapse") and self.records[oid].state in AFTER_REPAIR:
                 why = {"reason_parts": reasons.to_json(decision.why)}
                 self._apply(oid, Action.REOPEN, {"note": decision.reason}, DAEMON, now, why)
-        elif decision.event is Event.MERGED and self.records[oid].active:
+        elif decision.event is Event.MERGED:
             into = {"into": str(outage.merged_into)}
             self._apply(oid, Action.MERGE, into, DAEMON, now)
+
+    def _link(self, outage: Outage, now: float) -> None:
+        """A new outage in the area of ended ones: each timeline points at the other."""
+        for earlier in outage.follows:
+            record = self.records.get(earlier)
+            if record is None:
+                continue
+            payload = {"outage": earlier, "state": record.state.value}
+            if record.cancel_reason:
+                payload["reason"] = record.cancel_reason
+            self._entry(outage.id, now, DAEMON, "follows", payload)
+            self._entry(earlier, now, DAEMON, "followed_by", {"outage": outage.id})
 
     def route(self, outage: Outage, now: float) -> Route:
         """Who this outage concerns now (the on-duty interface person first)."""
@@ -169,7 +184,15 @@ class Ledger:
         if outage_id not in self.records:
             raise NotFoundError(f"unknown outage {outage_id}")
         fields = dict(request.fields)
+        before = self.records[outage_id].state
         self._apply(outage_id, request.action, fields, actor, now)
+        if request.action in _ENDING:
+            released = self.engine.release(outage_id, now)
+            if released is not None:
+                self._on_decision(released)
+        elif request.action is Action.REOPEN and before is State.CLOSED:
+            self.engine.resume(outage_id)
+            self._changes.outages[outage_id] = self.engine.outages[outage_id]
         cause = fields.get("cause")
         outage = self.engine.outages[outage_id]
         if request.action is Action.DIAGNOSE and cause is not None and cause != outage.cause:

@@ -99,7 +99,8 @@ class Store(Protocol):
 
     # ---- recovery ------------------------------------------------------
     async def recoverable(self, restored_since: float) -> list[OutageRow]:
-        """Outages still in work, or whose fault is still (or was recently) present."""
+        """Outages still in work, whose fault is still (or was recently) present, or
+        released with evidence still set aside."""
 
     async def signals_since(self, since: float) -> list[StoredSignal]:
         """Signals at or after `since`, plus every manual fault and still-relevant

@@ -84,6 +84,8 @@ def outage_from_text(text: str) -> Outage:
         fields["evidence"] = tuple(fields["evidence"])
         fields["lost_redundancy"] = tuple(fields["lost_redundancy"])
         fields["why"] = _why(fields.get("why"))
+        for name in ("set_aside", "follows"):  # absent from records stored before them
+            fields[name] = tuple(fields.get(name, ()))
         return Outage(**fields)
     except (ValueError, KeyError, TypeError) as exc:
         raise StoreError(f"stored outage is unreadable: {exc}") from exc

@@ -273,10 +273,12 @@ class SqliteStore:
     def _recoverable(self, restored_since: float) -> list[OutageRow]:
         marks = ", ".join("?" for _ in _TERMINAL)
         sql = (
-            f"{_SELECT_OUTAGE} WHERE state NOT IN ({marks}) OR network_status = ? "
+            f"{_SELECT_OUTAGE} WHERE state NOT IN ({marks}) OR network_status IN (?, ?) "
             "OR (network_status = ? AND network_restored_at >= ?) ORDER BY id"
         )
-        args = (*_TERMINAL, Status.OPEN.value, Status.RESTORED.value, restored_since)
+        # RELEASED: ended by a person, its evidence still set aside (outages/release.py)
+        held = (Status.OPEN.value, Status.RELEASED.value)
+        args = (*_TERMINAL, *held, Status.RESTORED.value, restored_since)
         return [_row_outage(r) for r in self._query(sql, args)]
 
     async def signals_since(self, since: float) -> list[StoredSignal]:
