@@ -59,15 +59,21 @@ class Window:
         if community is not None:
             self.communities[community] = self.communities.get(community, 0) + 1
 
-    def keep(self, events: list[tuple[float, str, str | None, str]]) -> None:
-        """Keep only these of its reports (not learned: they are dropped, not aged out)."""
-        self.events = deque(events)
-        self.reporters.clear()
-        self.communities.clear()
-        for _, reporter, community, _ in events:
-            self.reporters[reporter] = self.reporters.get(reporter, 0) + 1
-            if community is not None:
-                self.communities[community] = self.communities.get(community, 0) + 1
+    def drop(self, gone: Callable[[tuple[float, str, str | None, str]], bool]) -> int:
+        """Drop the reports `gone` picks (not learned: dropped, not aged out), in place;
+        returns how many went."""
+        events = self.events
+        dropped = 0
+        for _ in range(len(events)):
+            event = events.popleft()
+            if gone(event):
+                dropped += 1
+                _decrement(self.reporters, event[1])
+                if event[2] is not None:
+                    _decrement(self.communities, event[2])
+            else:
+                events.append(event)
+        return dropped
 
     def evict(self, horizon: float, tau: float, *, learn: bool) -> None:
         """Drop reports older than the window; they become part of the baseline
@@ -240,19 +246,22 @@ class SpikeDetector:
         changed = False
         for key, window in self.windows.items():
             element, cls = key
-            whole = inside(element)
-            kept = [e for e in window.events if e[0] > until or not (whole or inside(e[3]))]
-            if len(kept) == len(window.events):
+            whole = inside(element)  # counted at an element inside: all of its reports
+
+            def gone(e: tuple[float, str, str | None, str], whole: bool = whole) -> bool:
+                return e[0] <= until and (whole or inside(e[3]))
+
+            if not window.drop(gone):
                 continue
             changed = True
-            window.keep(kept)
             spike = self.active.get(key)
             if spike is None:
                 continue
-            if kept and self._is_spike(element, cls, window, spike.last_at):
+            events = window.events
+            if events and self._is_spike(element, cls, window, spike.last_at):
                 self.active[key] = replace(
                     spike,
-                    first_at=kept[0][0],
+                    first_at=events[0][0],
                     reporters=len(window.reporters),
                     communities=len(window.communities),
                 )
