@@ -266,6 +266,8 @@ def test_every_engine_reason_reads_in_zh_cn_with_names():
         "merged": {"into": 7},
         "cause_set": {"cause": "fibre"},
         "note": {"text": "机房漏水"},
+        "set_aside": {"parts": ("hy-03", "hy-04"), "n": 2},
+        "aside_cleared": {"parts": ("hy-03",), "n": 1},
     }
     names = {"hy-03": "华苑小区3号楼", "hy-04": "华苑小区4号楼", "fib-hy-a": "华苑小区光缆A"}
     known = _known_words() - set(names)
