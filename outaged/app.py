@@ -169,9 +169,7 @@ class App:
     def _lookback(self, index: GraphIndex) -> float:
         """How far back a restart re-ingests stored signals (pruning keeps them)."""
         th = index.topology.thresholds
-        return self.config.decide.lookback_s or max(
-            th.spike_window_s, th.flap_window_s, th.spike_clear_after_s
-        )
+        return self.config.decide.lookback_s or max(th.spike_window_s, th.flap_window_s)
 
     async def _finish(self, worker: Pipeline | Pruner, task: asyncio.Task[None]) -> None:
         worker.stop()

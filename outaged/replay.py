@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from outaged.correlate.spikes import Suspicion
 from outaged.errors import NotFoundError, OutagedError, Problem, SignalError
 from outaged.intake import parse_signal, parse_time
 from outaged.outages.engine import Engine
@@ -129,6 +130,7 @@ def replay(
     emit: Callable[[Decision], None] | None = None,
     on_action: Callable[[ActionDone], None] | None = None,
     problem: Callable[[Problem], None] | None = None,
+    on_suspected: Callable[[Suspicion], None] | None = None,
 ) -> list[Decision]:
     out: list[Decision] = []
     ledger = Ledger(engine)
@@ -142,6 +144,9 @@ def replay(
     def decide(at: float) -> None:
         ledger.decide(at)
         publish(ledger.drain().decisions)
+        for found in engine.drain_suspicions():
+            if on_suspected is not None:
+                on_suspected(found)
 
     def act(line: ActionLine) -> None:
         try:
@@ -215,12 +220,37 @@ def run_replay(
         result.problems.append(found)
         err.write(f"error: {found}\n")
 
+    def on_suspected(found: Suspicion) -> None:
+        out.write(json.dumps(suspicion_json(found), ensure_ascii=False) + "\n")
+
     limit = parse_time(until) if until is not None else None
     signals = read_signals(stream, index, source, problem)
     result.decisions = replay(
-        signals, result.engine, until=limit, emit=emit, on_action=on_action, problem=problem
+        signals,
+        result.engine,
+        until=limit,
+        emit=emit,
+        on_action=on_action,
+        problem=problem,
+        on_suspected=on_suspected,
     )
     return result
+
+
+def suspicion_json(found: Suspicion) -> dict[str, Any]:
+    """A suspected concentration as a decision line: the NOC is asked to check."""
+    return {
+        "at": iso(found.at),
+        "event": "suspected",
+        "element": found.element,
+        "class": found.cls.value,
+        "first_at": iso(found.first_at),
+        "reporters": found.reporters,
+        "subscribers": found.subscribers,
+        "p_value": float(f"{found.p_value:.3g}"),
+        "reason": "calls concentrate here more than usual, but not beyond chance city-wide: "
+        "NOC to confirm",
+    }
 
 
 def _resolve(ledger: Ledger, ref: str) -> int:

@@ -159,7 +159,8 @@ def test_platform_fault_touches_every_community(tmp_path, example, signal):
     tl = Timeline()
     if signal == "probes":
         tl.probes(example.probed(), 0, 15, failing=lambda e, t: e == "aaa-1" and t >= 4)
-    else:
+    else:  # watched from minute 0 (a replay's clock starts at its first line)
+        tl.probes(example.probed(), 0, 15)
         for i, c in enumerate(("comm-hy", "comm-bs", "comm-js", "comm-df")):
             tl.reports(example.subs(c, 3), 5 + i * 0.2, 4, code=691)
     decisions = replay(tmp_path, example, tl)

@@ -70,8 +70,8 @@ def run(topology: Path, signals: Path, *extra: str) -> tuple[list[dict[str, Any]
 
 
 def opened(decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [d for d in decisions if d["event"] == "outage_opened"]
+    return [d for d in decisions if d["event"] == "outage_opened"]  # not "suspected" lines
 
 
 def latest(decisions: list[dict[str, Any]], outage: int) -> dict[str, Any]:
-    return [d for d in decisions if d["outage"] == outage][-1]
+    return [d for d in decisions if d.get("outage") == outage][-1]

@@ -1,28 +1,55 @@
-"""Report-spike detection per element against the element's own baseline.
+"""Report-spike detection per element against the element's own learned baseline.
 
 Every report counts at its element and at each element dominating it. A burst
 at an element is a spike when it has enough distinct reporters, is a meaningful
-share of the subscribers below it, and is improbable (Poisson tail) under the
-element's baseline rate: the larger of a learned rate (exponentially decayed
-count of reports seen outside spikes) and a prior per subscriber. Spikes latch
-until reports stop for `spike_clear_after_s` or the element is seen recover.
+share of the subscribers below it (and, above a building, comes from a
+meaningful share of its children), and is improbable (Poisson tail) under the
+element's baseline rate (see `baselines.py`).
 
-Authentication (691) trouble is counted per platform element instead, and is a
-spike only when it also spans `auth_min_communities` communities with at least
-`auth_min_per_community` calls each: single mistyped passwords never add up.
+Two levels of improbable. The element's own test (`spike_p_value`) says the
+cluster is unusual *for this element*. With thousands of elements watched every
+minute such clusters happen by chance, so a spike also has to pass the
+city-wide test: the expected number of chance spikes anywhere in the city in 30
+days at the learned rates stays below `false_spikes_per_30d` (a scan-statistic
+approximation times the number of places watched). A cluster that passes only
+the first is a *suspected concentration*: the NOC is asked to check, and nothing
+opens until something corroborates it.
+
+A spike stays active while the element's recent rate (distinct reporters in the
+last window) stays significantly above its baseline (`spike_hold_p_value`) and
+ends when it does not: one stray call does not latch it. Calls that belong to a
+deeper element's spike are that element's evidence: they never make a spike of
+their own above it.
+
+Authentication (691) calls count at the platform element only: the city-wide
+691 rate against its learned baseline, spread over at least
+`auth_min_communities` communities.
+
+A spike begins at the first call of the burst that made it significant, never
+at a background call before it: walking back from the newest call, the run ends
+at a gap much longer than its own typical spacing.
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from enum import StrEnum
 
+from outaged.correlate.baselines import Baselines
 from outaged.signals import DEGRADED_CATEGORIES, Category
 from outaged.topology.graph import GraphIndex
 from outaged.topology.model import Kind, Thresholds
+
+_PERIOD_S = 30 * 86400.0  # the city-wide false-alarm budget is per 30 days
+_MIN_SPAN_S = 60.0  # the shortest interval a burst's rate is judged over
+_SPREAD_MIN_CHILDREN = 3  # below this many children, spread says nothing
+_SPREAD_KINDS = frozenset({Kind.COMMUNITY, Kind.METRO, Kind.CORE, Kind.EGRESS})
+_RETIRED = 1 << 30  # owner depth of a call no window counts any more
+_BURST_GAP_FACTOR = 4.0  # a gap this many times the run's median spacing ends it
 
 
 class ReportClass(StrEnum):
@@ -43,68 +70,103 @@ def report_class(category: Category) -> ReportClass | None:
 
 
 @dataclass(slots=True)
+class Call:
+    """One report, shared by every window it counts in."""
+
+    at: float
+    reporter: str
+    element: str
+    cls: ReportClass
+    community: str | None
+    owner_depth: int = -1  # depth of the deepest spike it belongs to; -1: none
+
+
+@dataclass(slots=True)
 class Window:
-    """Reports of one class at one element over the sliding window."""
+    """Reports of one class at one element over the sliding window.
 
-    # (at, reporter, community, the element the report was made at)
-    events: deque[tuple[float, str, str | None, str]] = field(default_factory=deque)
-    reporters: dict[str, int] = field(default_factory=dict)
+    `free` counts the reporters of the calls counted here: those no deeper
+    element's spike owns; `children` the dominator-tree child each came through."""
+
+    depth: int
+    events: deque[Call] = field(default_factory=deque)
+    free: dict[str, int] = field(default_factory=dict)
+    children: dict[str, int] = field(default_factory=dict)
     communities: dict[str, int] = field(default_factory=dict)
-    learned: float = 0.0  # decayed count of reports seen outside spikes
-    learned_at: float = 0.0
+    counted: dict[int, str | None] = field(default_factory=dict)  # id(call) -> child
 
-    def add(self, at: float, reporter: str, community: str | None, origin: str) -> None:
-        self.events.append((at, reporter, community, origin))
-        self.reporters[reporter] = self.reporters.get(reporter, 0) + 1
-        if community is not None:
-            self.communities[community] = self.communities.get(community, 0) + 1
+    def add(self, call: Call, child: str | None) -> None:
+        self.events.append(call)
+        if call.owner_depth > self.depth:  # a deeper spike owns it already
+            return
+        self.counted[id(call)] = child
+        _increment(self.free, call.reporter)
+        if call.community is not None:
+            _increment(self.communities, call.community)
+        if child is not None:
+            _increment(self.children, child)
 
-    def drop(self, gone: Callable[[tuple[float, str, str | None, str]], bool]) -> int:
-        """Drop the reports `gone` picks (not learned: dropped, not aged out), in place;
-        returns how many went."""
+    def release(self, call: Call) -> None:
+        """The call stops counting here (evicted, or owned by a deeper spike)."""
+        key = id(call)
+        if key not in self.counted:
+            return
+        child = self.counted.pop(key)
+        _decrement(self.free, call.reporter)
+        if call.community is not None:
+            _decrement(self.communities, call.community)
+        if child is not None:
+            _decrement(self.children, child)
+
+    def evict(self, horizon: float) -> None:
         events = self.events
-        dropped = 0
-        for _ in range(len(events)):
-            event = events.popleft()
-            if gone(event):
-                dropped += 1
-                _decrement(self.reporters, event[1])
-                if event[2] is not None:
-                    _decrement(self.communities, event[2])
-            else:
-                events.append(event)
-        return dropped
+        while events and events[0].at <= horizon:  # the window is (now - w, now]
+            self.release(events.popleft())
 
-    def evict(self, horizon: float, tau: float, *, learn: bool) -> None:
-        """Drop reports older than the window; they become part of the baseline
-        (only then, so a burst never raises the bar it is measured against)."""
-        events = self.events
-        while events and events[0][0] < horizon:
-            at, reporter, community, _ = events.popleft()
-            _decrement(self.reporters, reporter)
-            if community is not None:
-                _decrement(self.communities, community)
-            if learn and at >= self.learned_at:  # late reports must not blow up the decay
-                self.learned = self.learned * math.exp(-(at - self.learned_at) / tau) + 1.0
-                self.learned_at = at
+    def counts(self, call: Call) -> bool:
+        return id(call) in self.counted
+
+    def clear(self) -> None:
+        self.events.clear()
+        self.free.clear()
+        self.children.clear()
+        self.communities.clear()
+        self.counted.clear()
+
+
+def _increment(counts: dict[str, int], key: str) -> None:
+    counts[key] = counts.get(key, 0) + 1
 
 
 def _decrement(counts: dict[str, int], key: str) -> None:
-    left = counts[key] - 1
-    if left:
+    left = counts.get(key, 0) - 1
+    if left > 0:
         counts[key] = left
     else:
-        del counts[key]
+        counts.pop(key, None)
 
 
 @dataclass(frozen=True, slots=True)
 class Spike:
     element: str
     cls: ReportClass
-    first_at: float  # oldest report of the burst
-    last_at: float  # newest report: the spike clears after quiet from here
+    first_at: float  # first call of the burst that made it significant
+    last_at: float  # newest call
     reporters: int
     communities: int
+
+
+@dataclass(frozen=True, slots=True)
+class Suspicion:
+    """A cluster unusual for its element but not for the city: the NOC should check."""
+
+    element: str
+    cls: ReportClass
+    first_at: float
+    at: float  # when it was noticed
+    reporters: int
+    subscribers: int
+    p_value: float
 
 
 def poisson_tail(k: int, lam: float) -> float:
@@ -131,152 +193,321 @@ class SpikeDetector:
         self.th = th
         self.windows: dict[tuple[str, ReportClass], Window] = {}
         self.active: dict[tuple[str, ReportClass], Spike] = {}
+        self.suspected: dict[tuple[str, ReportClass], Suspicion] = {}
+        self.noticed: list[Suspicion] = []  # new suspicions, drained by the engine
         # 691 storms point at the first platform element declared (AAA before billing):
         # one fault, one outage, however many platform elements there are.
         platforms = [e.id for e in index.topology.elements.values() if e.kind is Kind.PLATFORM]
         self.platforms = platforms[:1]
+        self.baselines = Baselines(index.total_subscribers, th)
         self._anonymous = 0
-        self._next_check = float("inf")  # no active spike can end before this
-        prior_per_s = th.prior_reports_per_sub_hour / 3600.0
-        self._prior_per_s = {
-            ReportClass.DOWN: prior_per_s,
-            ReportClass.DEGRADED: prior_per_s,
-            ReportClass.AUTH: prior_per_s * th.auth_prior_share,
+        self._next_check = float("inf")  # no active spike can change before this
+        self._recovered: dict[str, float] = {}  # element -> when it was seen recover
+        # "Calling from all over" is asked of communities and what is above them.
+        self._n_children = {
+            e: len(c)
+            for e, c in index.dom_children.items()
+            if e in index.topology.elements and index.element(e).kind in _SPREAD_KINDS
         }
+        communities = [e.id for e in index.topology.elements.values() if e.kind is Kind.COMMUNITY]
+        self._community_subs = [index.subtree_subscribers[c] for c in communities]
+        # Places watched, for the city-wide test: elements a spike could form at,
+        # in the two network classes, and the platform's authentication class.
+        watched = sum(
+            1
+            for e, n in index.subtree_subscribers.items()
+            if n >= th.spike_min_reporters and index.element(e).kind is not Kind.PLATFORM
+        )
+        self._looks = max(1, 2 * watched + len(self.platforms)) * (_PERIOD_S / th.spike_window_s)
 
     def add(self, at: float, element: str, cls: ReportClass, subscriber: str | None) -> bool:
-        """Count one report; True when a spike started or grew its evidence."""
+        """Count one report; True when a spike started (its evidence changed)."""
         if subscriber is None:
             self._anonymous += 1
             subscriber = f"\x00anon{self._anonymous}"
         community = self.index.community_of.get(element)
+        call = Call(at, subscriber, element, cls, community)
+        if cls is not ReportClass.AUTH and self._late(call):
+            return False
+        auth = cls is ReportClass.AUTH
+        targets = tuple(self.platforms) if auth else self._chain(element)
+        self.baselines.observe(call, cls, targets)
         changed = False
-        for target in self.targets(element, cls):
-            changed |= self._count(target, cls, at, subscriber, community, element)
+        below: str | None = element  # a call at the element itself: its own corner
+        for target in targets:
+            changed |= self._count(target, cls, call, None if auth else below)
+            below = target
         return changed
 
-    def targets(self, element: str, cls: ReportClass) -> list[str]:
+    def targets(self, element: str, cls: ReportClass) -> tuple[str, ...]:
         """The elements a report made at `element` is counted at."""
-        return self.platforms if cls is ReportClass.AUTH else self._chain(element)
-
-    def _chain(self, element: str) -> list[str]:
-        return [element, *self.index.dominators(element)]
-
-    def _count(
-        self,
-        element: str,
-        cls: ReportClass,
-        at: float,
-        reporter: str,
-        community: str | None,
-        origin: str,
-    ) -> bool:
-        key = (element, cls)
-        window = self.windows.get(key)
-        if window is None:
-            window = self.windows[key] = Window(learned_at=at)
-        window.evict(
-            at - self.th.spike_window_s, self.th.baseline_tau_s, learn=key not in self.active
-        )
-        window.add(at, reporter, community, origin)
-        spike = self.active.get(key)
-        if spike is not None:
-            self.active[key] = Spike(
-                element, cls, spike.first_at, at, len(window.reporters), len(window.communities)
-            )
-            return False
-        if self._is_spike(element, cls, window, at):
-            first = window.events[0][0]
-            self._next_check = min(self._next_check, at + self.th.spike_clear_after_s)
-            self.active[key] = Spike(
-                element, cls, first, at, len(window.reporters), len(window.communities)
-            )
-            return True
-        return False
-
-    def _is_spike(self, element: str, cls: ReportClass, window: Window, at: float) -> bool:
-        th = self.th
-        reporters = len(window.reporters)
-        if reporters < th.spike_min_reporters:
-            return False
-        if cls is ReportClass.AUTH:
-            per = th.auth_min_per_community
-            if sum(n >= per for n in window.communities.values()) < th.auth_min_communities:
-                return False
-            subscribers = self.index.total_subscribers
-        else:
-            subscribers = self.index.subtree_subscribers[element]
-            if reporters < th.spike_min_share * subscribers:
-                return False
-        decay = math.exp(-max(0.0, at - window.learned_at) / th.baseline_tau_s)
-        learned_per_s = window.learned * decay / th.baseline_tau_s
-        rate = max(learned_per_s, self._prior_per_s[cls] * subscribers)
-        return poisson_tail(reporters, rate * th.spike_window_s) <= th.spike_p_value
-
-    def expire(self, now: float) -> list[Spike]:
-        """Drop spikes quiet for long enough; return what ended."""
-        if now < self._next_check:
-            return []
-        quiet = self.th.spike_clear_after_s
-        ended = [s for s in self.active.values() if s.last_at <= now - quiet]
-        for spike in ended:
-            self._end(spike)
-        self._next_check = min(
-            (s.last_at + quiet for s in self.active.values()), default=float("inf")
-        )
-        return ended
-
-    def clear_below(self, element: str, at: float) -> list[Spike]:
-        """The element recovered: bursts that began before now under it are over,
-        and so are the same bursts as counted at the elements above it."""
-        chain = set(self.index.dominators(element))
-        ended = [
-            s
-            for s in self.active.values()
-            if s.first_at <= at and (s.element in chain or self.index.dominates(element, s.element))
-        ]
-        for spike in ended:
-            self._end(spike)
-        return ended
+        return tuple(self.platforms) if cls is ReportClass.AUTH else self._chain(element)
 
     def forget(self, until: float, inside: Callable[[str], bool]) -> bool:
         """Reports up to `until` made inside an area, or counted at an element inside
         it, no longer count: a person ended the outage they made (a false alarm). The
         calls that follow count afresh; a spike left too thin ends. True if any went."""
-        changed = False
-        for key, window in self.windows.items():
-            element, cls = key
-            whole = inside(element)  # counted at an element inside: all of its reports
+        gone: list[Call] = []
+        for (element, _), window in self.windows.items():
+            whole = inside(element)
+            gone += [
+                c
+                for c in window.events
+                if c.at <= until and c.owner_depth != _RETIRED and (whole or inside(c.element))
+            ]
+        for call in gone:
+            self._retire(call)
+        th = self.th
+        for key, spike in list(self.active.items()):
+            window = self.windows[key]
+            k = len(window.free)
+            lam = self._rate(spike.element, spike.cls, window, until) * th.spike_window_s
+            if k < th.spike_min_reporters or poisson_tail(k, lam) > th.spike_hold_p_value:
+                self._end(spike)
+        for key in [k for k, w in self.windows.items() if k in self.suspected and not w.free]:
+            del self.suspected[key]
+        return bool(gone)
 
-            def gone(e: tuple[float, str, str | None, str], whole: bool = whole) -> bool:
-                return e[0] <= until and (whole or inside(e[3]))
+    def _late(self, call: Call) -> bool:
+        """A call from under an element seen recover less than a window ago is about
+        the fault that just ended (the call centre's queue, callers not yet retrying)."""
+        for target in self._chain(call.element):
+            recovered = self._recovered.get(target)
+            if recovered is not None and call.at < recovered + self.th.spike_window_s:
+                return True
+        return False
 
-            if not window.drop(gone):
+    def _chain(self, element: str) -> tuple[str, ...]:
+        return (element, *self.index.dominators(element))
+
+    def _window(self, element: str, cls: ReportClass) -> Window:
+        key = (element, cls)
+        window = self.windows.get(key)
+        if window is None:
+            window = self.windows[key] = Window(self.index.depth.get(element, 0))
+        return window
+
+    def _count(self, element: str, cls: ReportClass, call: Call, child: str | None) -> bool:
+        key = (element, cls)
+        window = self._window(element, cls)
+        self._evict(window, element, cls, call.at)
+        window.add(call, child)
+        spike = self.active.get(key)
+        if spike is not None:
+            self.active[key] = Spike(
+                element,
+                cls,
+                spike.first_at,
+                max(spike.last_at, call.at),
+                len(window.free),
+                len(window.communities),
+            )
+            self._claim(call, window.depth)
+            return False
+        p = self._p_value(element, cls, window, call.at)
+        if p is None:
+            return False
+        if (
+            self._city_expected(len(window.free), element, cls, call.at)
+            <= (self.th.false_spikes_per_30d)
+            and p <= self.th.spike_p_value
+        ):
+            first = self._burst_start(window, call.at)
+            self.active[key] = Spike(
+                element, cls, first, call.at, len(window.free), len(window.communities)
+            )
+            self.suspected.pop(key, None)
+            for claimed in list(window.events):
+                self._claim(claimed, window.depth)
+            self._schedule(window)
+            return True
+        if p <= self.th.spike_p_value and key not in self.suspected:
+            first = self._burst_start(window, call.at)
+            found = Suspicion(
+                element,
+                cls,
+                first,
+                call.at,
+                len(window.free),
+                self._subscribers(element, cls),
+                p,
+            )
+            self.suspected[key] = found
+            self.noticed.append(found)
+            self._schedule(window)
+        return False
+
+    def _evict(self, window: Window, element: str, cls: ReportClass, now: float) -> None:
+        window.evict(now - self.th.spike_window_s)
+
+    def _subscribers(self, element: str, cls: ReportClass) -> int:
+        if cls is ReportClass.AUTH:
+            return self.index.total_subscribers
+        return self.index.subtree_subscribers[element]
+
+    def _p_value(self, element: str, cls: ReportClass, window: Window, at: float) -> float | None:
+        """The element's own test, or None when the cluster cannot be a spike at all."""
+        th = self.th
+        reporters = len(window.free)
+        if reporters < th.spike_min_reporters:
+            return None
+        subscribers = self._subscribers(element, cls)
+        if cls is ReportClass.AUTH:
+            if not self._auth_spread(window, at):
+                return None
+        else:
+            if reporters < th.spike_min_share * subscribers:
+                return None
+            children = self._n_children.get(element, 0)
+            if children >= _SPREAD_MIN_CHILDREN and len(window.children) < max(
+                2, math.ceil(th.spike_spread_share * children)
+            ):
+                return None  # a few callers from one corner do not speak for all of it
+        lam = self._rate(element, cls, window, at) * th.spike_window_s
+        return poisson_tail(reporters, lam)
+
+    def _rate(self, element: str, cls: ReportClass, window: Window, at: float) -> float:
+        subscribers = self._subscribers(element, cls)
+        run = None
+        counted = [c.at for c in window.events if window.counts(c)]
+        if counted and subscribers >= self.index.total_subscribers:  # see Baselines
+            run = (min(counted), len(counted))
+        return self.baselines.rate(element, cls, subscribers, at, run, len(counted))
+
+    def _auth_spread(self, window: Window, at: float) -> bool:
+        """An AAA failure makes people call again and again from many communities:
+        the communities with two or more 691 calls must be at least
+        `auth_min_communities` and far more than background alone makes
+        (a typed password is one call; a city of hundreds of communities has a
+        few repeaters every window by chance)."""
+        repeated = sum(1 for n in window.communities.values() if n >= 2)
+        if repeated < self.th.auth_min_communities:
+            return False
+        city = self.index.total_subscribers
+        per_sub = self._rate(self.platforms[0], ReportClass.AUTH, window, at) / max(1, city)
+        per_sub *= self.th.spike_window_s
+        expected = 0.0
+        for subs in self._community_subs:
+            lam = per_sub * subs
+            expected += -math.expm1(-lam) - lam * math.exp(-lam)  # P(X >= 2)
+        return poisson_tail(repeated, expected) <= self.th.spike_p_value
+
+    def _city_expected(self, k: int, element: str, cls: ReportClass, at: float) -> float:
+        """Expected chance clusters this large, city-wide, per 30 days (Naus's scan
+        approximation: looks x (k - lambda) x P(X >= k))."""
+        lam = self._rate(element, cls, self._window(element, cls), at) * self.th.spike_window_s
+        return self._looks * max(1.0, k - lam) * poisson_tail(k, lam)
+
+    def _burst_start(self, window: Window, now: float) -> float:
+        """The first call of the run that made the spike: walking back from the newest
+        call, a gap much longer than the run's own typical spacing (and than a minute)
+        leaves the earlier calls to the background."""
+        times = sorted(c.at for c in window.events if window.counts(c))
+        if not times:
+            return now
+        start = len(times) - 1
+        gaps: list[float] = []
+        while start > 0:
+            gap = times[start] - times[start - 1]
+            if gaps and gap > max(_MIN_SPAN_S, _BURST_GAP_FACTOR * statistics.median(gaps)):
+                break
+            gaps.append(gap)
+            start -= 1
+        return times[start]
+
+    def _claim(self, call: Call, depth: int) -> None:
+        """A call in a spike at depth `depth` is that spike's evidence: it stops
+        counting in the windows above (where it would only repeat the spike)."""
+        if call.owner_depth >= depth:
+            return
+        auth = call.cls is ReportClass.AUTH
+        targets = tuple(self.platforms) if auth else self._chain(call.element)
+        for target in targets:
+            upper = self.windows.get((target, call.cls))
+            if upper is not None and upper.depth < depth:
+                upper.release(call)
+        if call.owner_depth < 0:
+            self.baselines.forget(call, call.cls, targets)
+        call.owner_depth = depth
+
+    def _schedule(self, window: Window) -> None:
+        if window.events:
+            self._next_check = min(self._next_check, window.events[0].at + self.th.spike_window_s)
+
+    def expire(self, now: float) -> list[Spike]:
+        """End spikes whose recent rate fell back to their baseline; return what ended."""
+        if now < self._next_check:
+            return []
+        ended = []
+        th = self.th
+        for key, spike in list(self.active.items()):
+            window = self.windows[key]
+            self._evict(window, spike.element, spike.cls, now)
+            lam = self._rate(spike.element, spike.cls, window, now)
+            k = len(window.free)
+            if (
+                k < th.spike_min_reporters
+                or poisson_tail(k, lam * th.spike_window_s) > th.spike_hold_p_value
+            ):
+                ended.append(spike)
+        for spike in ended:
+            self._end(spike)
+        for key in list(self.suspected):
+            window = self.windows[key]
+            self._evict(window, key[0], key[1], now)
+            if len(window.free) < th.spike_min_reporters:
+                del self.suspected[key]
+        horizon = now - th.spike_window_s
+        self._recovered = {e: t for e, t in self._recovered.items() if t > horizon}
+        pending = [self.windows[k] for k in (*self.active, *self.suspected)]
+        self._next_check = min(
+            (w.events[0].at + th.spike_window_s for w in pending if w.events),
+            default=float("inf"),
+        )
+        return ended
+
+    def clear_below(self, element: str, at: float) -> list[Spike]:
+        """The element recovered: bursts that began before now under it are over,
+        and so are the same bursts as counted at the elements above it. Calls made
+        under it before it came back described that fault: late ones to arrive, or
+        counted at an element below that never spiked, start nothing new."""
+        chain = set(self.index.dominators(element))
+        dominates = self.index.dominates
+        self._recovered[element] = max(at, self._recovered.get(element, at))
+        ended = [
+            s
+            for s in self.active.values()
+            if s.first_at <= at and (s.element in chain or dominates(element, s.element))
+        ]
+        for spike in ended:
+            self._end(spike)
+        for (target, cls), window in self.windows.items():
+            if cls is ReportClass.AUTH or not (target in chain or dominates(element, target)):
                 continue
-            changed = True
-            spike = self.active.get(key)
-            if spike is None:
-                continue
-            events = window.events
-            if events and self._is_spike(element, cls, window, spike.last_at):
-                self.active[key] = replace(
-                    spike,
-                    first_at=events[0][0],
-                    reporters=len(window.reporters),
-                    communities=len(window.communities),
-                )
-            else:
-                del self.active[key]
-        return changed
+            for call in [c for c in window.events if c.at <= at and dominates(element, c.element)]:
+                self._retire(call)
+        return ended
+
+    def _retire(self, call: Call) -> None:
+        """The call is explained by a fault that is over: it counts nowhere again."""
+        targets = self._chain(call.element)
+        for target in targets:
+            window = self.windows.get((target, call.cls))
+            if window is not None:
+                window.release(call)
+        if call.owner_depth < 0:
+            self.baselines.forget(call, call.cls, targets)
+        call.owner_depth = _RETIRED
 
     def _end(self, spike: Spike) -> None:
         key = (spike.element, spike.cls)
         del self.active[key]
-        window = self.windows[key]  # count afresh; the learned baseline stays
-        window.events.clear()
-        window.reporters.clear()
-        window.communities.clear()
+        self.windows[key].clear()  # count afresh; the learned baseline stays
+
+    def drain_noticed(self) -> list[Suspicion]:
+        noticed, self.noticed = self.noticed, []
+        return noticed
 
     def next_expiry(self) -> float | None:
         """A time at or before the next spike end (a wake-up then is harmless)."""
-        return None if not self.active else self._next_check
+        return None if not (self.active or self.suspected) else self._next_check

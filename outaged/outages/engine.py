@@ -17,7 +17,7 @@ from outaged.classify.scope import Scope, ScopeCalculator, covers
 from outaged.classify.severity import on_site_by, restore_by, severity
 from outaged.correlate.election import Evidence, Root, elect
 from outaged.correlate.health import Health, State, expire_flap, flap_expiry, observe
-from outaged.correlate.spikes import ReportClass, SpikeDetector, report_class
+from outaged.correlate.spikes import ReportClass, SpikeDetector, Suspicion, report_class
 from outaged.errors import Problem, SignalError
 from outaged.outages.model import EVIDENCE_SHOWN, Decision, Event, Outage, Status
 from outaged.outages.orphans import correlatable
@@ -70,6 +70,11 @@ class Engine:
         self._holds: dict[str, float] = {}  # root element -> since when its opening waits
         self._hold_expiry = float("inf")  # the first hold to give up waiting
         self._first_reports: dict[int, float] = {}  # outage id -> a first customer call
+        # Report evidence open outages remember: element -> (reason, first_at). Only a
+        # sign of recovery removes it (an element observed up, a repair reported).
+        self._remembered: dict[str, tuple[str, float, int]] = {}  # ... and whose
+        self._confirmed: set[int] = set()  # outages whose repair was reported since
+        self.suspicions: list[Suspicion] = []  # suspected concentrations, for the NOC
         # element -> (what its evidence was built from, the evidence): storms repeat it
         self._evidence_cache: dict[str, tuple[tuple[bool, tuple[tuple[str, float], ...]], Evidence]]
         self._evidence_cache = {}
@@ -87,6 +92,8 @@ class Engine:
             if not correlatable(outage, elements):
                 self.detached.add(outage.id)
             self._put(outage)
+            if outage.status is Status.OPEN:
+                self._remembered.update((e, (r, t, outage.id)) for e, r, t in outage.held)
         self.next_id = max(self.next_id, next_id)
         self._dirty = True
 
@@ -208,6 +215,37 @@ class Engine:
             self._flapping.add(element)
         if was_state is State.DOWN and health.state is State.UP:
             self.spikes.clear_below(element, signal.at)
+            self._forget_below(element, signal.at)
+
+    def _forget_below(self, element: str, at: float) -> None:
+        """The element was seen recover: remembered report evidence it explains
+        (under it, or above it: its cut-off set now holds an element that is up) is over."""
+        chain = set(self.index.dominators(element))
+        dominates = self.index.dominates
+        gone = [
+            e
+            for e, (_, first_at, _) in self._remembered.items()
+            if first_at <= at and (e in chain or dominates(element, e))
+        ]
+        for e in gone:
+            del self._remembered[e]
+        if gone:
+            self._dirty = True
+
+    def confirm_restored(self, outage_id: int, now: float) -> None:
+        """A person reported the repair: the outage's remembered reports are over
+        (customers still calling, or probes still down, keep it open)."""
+        outage = self.outages.get(outage_id)
+        if outage is None or outage.status is not Status.OPEN:
+            return
+        for element in [e for e, (_, _, o) in self._remembered.items() if o == outage_id]:
+            del self._remembered[element]
+        self._confirmed.add(outage_id)
+        self._dirty = True
+
+    def drain_suspicions(self) -> list[Suspicion]:
+        found, self.suspicions = self.suspicions, []
+        return found
 
     def _first_report(self, report: Report) -> None:
         """The seed report's "first report time": the first customer call inside an
@@ -220,7 +258,13 @@ class Engine:
                 self._first_reports[outage.id] = min(known, report.at)
 
     def _has_evidence(self) -> bool:
-        return bool(self._probe_evidence or self.manual or self.spikes.active or self.uplinks)
+        return bool(
+            self._probe_evidence
+            or self.manual
+            or self.spikes.active
+            or self.uplinks
+            or self._remembered
+        )
 
     def _interface(self, at: float, element: str, interface: str, up: bool) -> None:
         watched = self.index.element(element).uplinks
@@ -283,17 +327,35 @@ class Engine:
     # ---- decisions -----------------------------------------------------
 
     def evaluate(self, now: float) -> list[Decision]:
+        self.spikes.baselines.advance(now)
         self._expire(now)
         decisions = self._review_releases(now)
+        noticed = self.spikes.drain_noticed()
         self._last_eval = now
         decisions += self._notes_to_decisions(now)
         if not self._dirty or now < self._last_election + self.min_interval:
+            self._suspect(noticed)
             return decisions
         self._dirty = False
         self._last_election = now
         evidence, overruns = self._evidence(now)
         roots = elect(self.index, evidence, self._healthy_below, self.th)
-        return decisions + self._reconcile(roots, overruns, now)
+        decisions += self._reconcile(roots, overruns, now)
+        self._suspect(noticed)
+        return decisions
+
+    def _suspect(self, noticed: list[Suspicion]) -> None:
+        """Suspected concentrations for the NOC, but not inside a known fault."""
+        dominates = self.index.dominates
+        for found in noticed:
+            here = found.element
+            if (
+                here in self._probe_evidence
+                or any(covers(self.index, o.scope, here) for o in self._live())
+                or any(dominates(e, here) or dominates(here, e) for e, _ in self.spikes.active)
+            ):
+                continue  # already a spike or a known fault: nothing to ask the NOC
+            self.suspicions.append(found)
 
     def _evidence(self, now: float) -> tuple[dict[str, Evidence], dict[str, float]]:
         found: dict[str, list[tuple[str, float]]] = defaultdict(list)
@@ -316,6 +378,10 @@ class Engine:
         for spike in self.spikes.active.values():
             tag = "auth" if spike.cls is ReportClass.AUTH else f"reports:{spike.cls.value}"
             found[spike.element].append((tag, spike.first_at))
+        for element, (tag, first_at, oid) in self._remembered.items():
+            items = found[element]
+            if oid in self._open_ids and all(r != tag for r, _ in items):
+                items.append((tag, first_at))
 
         # A burst counted at an element is also counted at everything above it:
         # above other evidence it explains nothing new, so it is not evidence there.
@@ -337,8 +403,10 @@ class Engine:
                 evidence[element] = cached[1]  # in a storm, nearly always
                 continue
             kept = []
+            held_here = element in self._remembered
             for reason, first_at in items:
-                if element in above and reason.startswith("reports"):
+                # ... except what an open outage remembers: what opened it stays
+                if element in above and reason.startswith("reports") and not held_here:
                     continue
                 window = self._window_over(element, first_at)
                 if window is None or reason == "manual":
@@ -441,8 +509,19 @@ class Engine:
             else:
                 done = dataclasses.replace(outage, status=Status.RESTORED, restored_at=now)
                 self._put(done)
-                decisions.append(_decision(now, Event.RESTORED, done, Phrase.of("cleared")))
+                key = "repair_cleared" if outage.id in self._confirmed else "cleared"
+                decisions.append(_decision(now, Event.RESTORED, done, Phrase.of(key)))
+        self._confirmed.clear()
+        self._remember_reports()
         return decisions
+
+    def _remember_reports(self) -> None:
+        """What open outages remember, after they were rebuilt from this election."""
+        remembered: dict[str, tuple[str, float, int]] = {}
+        for oid in sorted(self._open_ids):
+            for element, tag, first_at in self.outages[oid].held:
+                remembered.setdefault(element, (tag, first_at, oid))
+        self._remembered = remembered
 
     def _covers(self, root: Root, outage: Outage) -> bool:
         """The root is the outage's root or above it (or joined one that is)."""
@@ -513,6 +592,8 @@ class Engine:
         if relapse:
             why = [Phrase.of("relapse"), *why]
         if not why:
+            if updated.held != outage.held:  # what it remembers, kept current quietly
+                self._put(updated)
             return []
         self._put(updated)
         return [_decision(now, Event.UPDATED, updated, *why)]
@@ -550,6 +631,7 @@ class Engine:
         parents = element.parents
         possible = parents[0] if len(parents) == 1 and index.element(parents[0]).passive else None
         why = _describe(root, scope, overrun, flapping)
+        held, quiet = self._held_of(evidence)
         return Outage(
             id=outage_id,
             root=root.element,
@@ -572,6 +654,27 @@ class Engine:
             lost_redundancy=tuple(index.lost_redundancy(root.element)) if scope.whole else (),
             flapping=flapping,
             degraded=root.degraded,
+            held=held,
+            quiet=quiet,
+        )
+
+    def _held_of(self, evidence: list[Evidence]) -> tuple[tuple[tuple[str, str, float], ...], bool]:
+        """The report evidence an outage remembers, and whether that is all it has
+        (customers stopped calling; nothing else shows the fault)."""
+        held: list[tuple[str, str, float]] = []
+        live = False
+        for e in evidence:
+            reported = [r for r in e.reasons if r.startswith("reports")]
+            for reason in reported:
+                held.append((e.element, reason, e.first_at))
+            if len(reported) < len(e.reasons) or not self._is_held_only(e.element, reported):
+                live = True
+        return tuple(sorted(held)), bool(held) and not live
+
+    def _is_held_only(self, element: str, reasons: list[str]) -> bool:
+        """No live spike backs this element's report evidence any more."""
+        return all(
+            (element, ReportClass(r.split(":", 1)[1])) not in self.spikes.active for r in reasons
         )
 
     def set_cause(self, outage_id: int, cause: str, now: float) -> Decision:
@@ -741,4 +844,6 @@ def _changes(old: Outage, new: Outage) -> list[Phrase]:
         why.append(Phrase.of("restore_moved"))
     if old.confidence != new.confidence:
         why.append(Phrase.of("confidence", confidence=new.confidence))
+    if old.quiet != new.quiet:
+        why.append(Phrase.of("quiet" if new.quiet else "calling_again"))
     return why

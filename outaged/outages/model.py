@@ -61,6 +61,10 @@ class Outage:
     released_at: float | None = None  # cancelled or closed: no longer followed since
     set_aside: tuple[str, ...] = ()  # elements whose evidence at the release stays aside
     follows: tuple[int, ...] = ()  # ended outages in its area that it came after
+    # Report evidence it remembers, (element, reason, first_at): customers who stop
+    # calling have not seen a repair, so this goes only on a sign of recovery.
+    held: tuple[tuple[str, str, float], ...] = ()
+    quiet: bool = False  # only remembered reports left: restoration needs confirming
 
 
 EVIDENCE_SHOWN = 100
@@ -101,6 +105,7 @@ class Decision:
             "follows": list(o.follows),
             "set_aside": list(o.set_aside[:EVIDENCE_SHOWN]),
             "set_aside_count": len(o.set_aside),
+            "awaiting_confirmation": o.quiet,
             "reason": self.reason,
             "reason_parts": reasons.to_json(self.why),
         }

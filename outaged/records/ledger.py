@@ -197,6 +197,8 @@ class Ledger:
         outage = self.engine.outages[outage_id]
         if request.action is Action.DIAGNOSE and cause is not None and cause != outage.cause:
             self._on_decision(self.engine.set_cause(outage_id, cause, now))
+        elif request.action is Action.RESTORE:  # the positive sign report-only faults need
+            self.engine.confirm_restored(outage_id, now)
         return self.records[outage_id]
 
     def _apply(

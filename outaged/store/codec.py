@@ -86,6 +86,7 @@ def outage_from_text(text: str) -> Outage:
         fields["why"] = _why(fields.get("why"))
         for name in ("set_aside", "follows"):  # absent from records stored before them
             fields[name] = tuple(fields.get(name, ()))
+        fields["held"] = tuple((e, r, float(t)) for e, r, t in fields.get("held", ()))
         return Outage(**fields)
     except (ValueError, KeyError, TypeError) as exc:
         raise StoreError(f"stored outage is unreadable: {exc}") from exc

@@ -90,6 +90,8 @@ _UNIT_THRESHOLDS = frozenset(
     {
         "spike_min_share",
         "spike_p_value",
+        "spike_hold_p_value",
+        "spike_spread_share",
         "auth_prior_share",
         "infer_share",
         "large_area_share",
