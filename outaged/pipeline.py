@@ -25,7 +25,7 @@ from outaged.correlate.health import State as Health
 from outaged.errors import OutagedError, SignalError, StoreError
 from outaged.notify.base import Message, Notice, Result
 from outaged.outages.engine import Engine
-from outaged.outages.model import Decision
+from outaged.outages.model import Decision, iso
 from outaged.records.actions import ActionRequest
 from outaged.records.ledger import Changes, Ledger
 from outaged.records.model import Record
@@ -249,6 +249,14 @@ class Pipeline:
                 self._last_eval = time.monotonic()
             now = self.clock()
             self.ledger.decide(now)
+            for found in self.engine.drain_suspicions():  # the NOC's list: GET /suspected
+                log.warning(
+                    "suspected concentration at %s: %d %s callers since %s; NOC to confirm",
+                    found.element,
+                    found.reporters,
+                    found.cls.value,
+                    iso(found.first_at),
+                )
             changes = self.ledger.drain()
             self._collect(changes, step, now)
             await self.store.commit(step.batch)

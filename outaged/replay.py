@@ -20,7 +20,7 @@ from outaged.correlate.spikes import Suspicion
 from outaged.errors import NotFoundError, OutagedError, Problem, SignalError
 from outaged.intake import parse_signal, parse_time
 from outaged.outages.engine import Engine
-from outaged.outages.model import Decision, iso
+from outaged.outages.model import Decision, iso, suspicion_json
 from outaged.records.actions import ActionRequest, parse_action
 from outaged.records.ledger import Ledger
 from outaged.signals import Signal
@@ -235,22 +235,6 @@ def run_replay(
         on_suspected=on_suspected,
     )
     return result
-
-
-def suspicion_json(found: Suspicion) -> dict[str, Any]:
-    """A suspected concentration as a decision line: the NOC is asked to check."""
-    return {
-        "at": iso(found.at),
-        "event": "suspected",
-        "element": found.element,
-        "class": found.cls.value,
-        "first_at": iso(found.first_at),
-        "reporters": found.reporters,
-        "subscribers": found.subscribers,
-        "p_value": float(f"{found.p_value:.3g}"),
-        "reason": "calls concentrate here more than usual, but not beyond chance city-wide: "
-        "NOC to confirm",
-    }
 
 
 def _resolve(ledger: Ledger, ref: str) -> int:

@@ -44,7 +44,7 @@ from outaged.intake import (
     text_problem,
 )
 from outaged.outages.lifecycle import ACTIVE
-from outaged.outages.model import iso
+from outaged.outages.model import iso, suspicion_json
 from outaged.pipeline import IdemKey, Ingested, Pipeline, Replayed
 from outaged.probes.probers import Probers
 from outaged.records.actions import parse_action
@@ -94,6 +94,7 @@ def build_app(api: Api, max_body_bytes: int) -> web.Application:
     app.router.add_get("/api/v1/outages/{id}/report", r.report)
     app.router.add_get("/api/v1/elements/{id}", r.element)
     app.router.add_get("/api/v1/stats", r.stats)
+    app.router.add_get("/api/v1/suspected", r.suspected)
     return app
 
 
@@ -423,6 +424,17 @@ class Routes:
         body["names"] = names_json(list(body.get("by_area") or ()), self.index.topology)
         body["timezone"] = self.index.topology.timezone
         return web.json_response(body, dumps=dumps)
+
+    async def suspected(self, request: web.Request) -> web.Response:
+        """Suspected concentrations: calls unusual for one place, not for the city."""
+        _require(request, Permission.READ, "read suspected concentrations")
+        found = [suspicion_json(s) for s in self.api.pipeline.engine.suspected_now()]
+        body = {
+            "suspected": found,
+            "names": names_json([f["element"] for f in found], self.index.topology),
+            "timezone": self.index.topology.timezone,
+        }
+        return web.json_response(body, dumps=_dumps)
 
 
 _ACTIVE = frozenset(s.value for s in ACTIVE)

@@ -369,6 +369,8 @@ def read(parse: Callable[[], T]) -> T:
 
 
 async def cmd_list(ctx: Ctx, args: argparse.Namespace) -> None:
+    if args.suspected:
+        return await _list_suspected(ctx, args)
     params = {
         key: ",".join(value)
         for key, value in (("status", args.status), ("severity", args.severity))
@@ -386,6 +388,17 @@ async def cmd_list(ctx: Ctx, args: argparse.Namespace) -> None:
         return ctx.show(translate("ctl.list.empty", ctx.lang))
     names = ctx.names(data, args)
     ctx.show(render.outage_table(outages, ctx.lang, ctx.tz(data), ctx.clock(), names))
+
+
+async def _list_suspected(ctx: Ctx, args: argparse.Namespace) -> None:
+    data = await ctx.api.get_json("/api/v1/suspected")
+    if args.json:
+        return ctx.dump(data)
+    found = read(lambda: [dict(f) for f in data["suspected"]])
+    if not found:
+        return ctx.show(translate("ctl.suspected.empty", ctx.lang))
+    names = ctx.names(data, args)
+    ctx.show(render.suspected_table(found, ctx.lang, ctx.tz(data), ctx.clock(), names))
 
 
 async def cmd_show(ctx: Ctx, args: argparse.Namespace) -> None:
@@ -525,6 +538,7 @@ def build_parser(lang: Lang = "en") -> argparse.ArgumentParser:
     p.add_argument("--severity", action="append", help=h("severity"))
     p.add_argument("--area", help=h("area"))
     p.add_argument("--since", help=h("since"))
+    p.add_argument("--suspected", action="store_true", help=h("suspected"))
     wide(command("show", cmd_show, h("show"))).add_argument("id", type=int, metavar="ID")
     _action_commands(command, h)
     p = command("report-fault", cmd_report_fault, h("report_fault"))

@@ -381,6 +381,37 @@ def outage_table(
     return table
 
 
+def suspected_table(
+    found: Iterable[Mapping[str, Any]],
+    lang: Lang,
+    tz: tzinfo | None,
+    now: datetime,
+    names: Names = NO_NAMES,
+) -> Table:
+    """Suspected concentrations (SPEC §2): where the NOC is asked to check."""
+    names = _names(names, lang)
+    rows = list(found)
+    table = Table(
+        title=translate("ctl.suspected.title", lang, n=len(rows)),
+        title_justify="left",
+        caption=times_in(tz, now, lang),
+        caption_justify="left",
+    )
+    for key in ("element", "class", "since", "callers"):
+        table.add_column(translate(f"ctl.suspected.col.{key}", lang))
+    for f in rows:
+        element = str(f.get("element") or "")
+        since = _opt_time(f, "first_at")
+        _add_row(
+            table,
+            names.element(element) if element in names.elements else element,
+            translate(f"ctl.suspected.class.{f.get('class')}", lang),
+            "" if since is None else fmt_short(since, tz, now),
+            translate("ctl.suspected.callers", lang, n=f.get("reporters"), of=f.get("subscribers")),
+        )
+    return table
+
+
 # ---- show ----------------------------------------------------------------------------
 
 

@@ -345,17 +345,23 @@ class Engine:
         return decisions
 
     def _suspect(self, noticed: list[Suspicion]) -> None:
-        """Suspected concentrations for the NOC, but not inside a known fault."""
+        """New suspected concentrations for the NOC (see `_unexplained`)."""
+        self.suspicions += [found for found in noticed if self._unexplained(found)]
+
+    def suspected_now(self) -> list[Suspicion]:
+        """The suspected concentrations still standing, for the NOC's list."""
+        current = self.spikes.suspected.values()
+        return sorted((s for s in current if self._unexplained(s)), key=lambda s: s.first_at)
+
+    def _unexplained(self, found: Suspicion) -> bool:
+        """Not inside a known fault nor already part of a spike: worth asking about."""
+        here = found.element
         dominates = self.index.dominates
-        for found in noticed:
-            here = found.element
-            if (
-                here in self._probe_evidence
-                or any(covers(self.index, o.scope, here) for o in self._live())
-                or any(dominates(e, here) or dominates(here, e) for e, _ in self.spikes.active)
-            ):
-                continue  # already a spike or a known fault: nothing to ask the NOC
-            self.suspicions.append(found)
+        return not (
+            here in self._probe_evidence
+            or any(covers(self.index, o.scope, here) for o in self._live())
+            or any(dominates(e, here) or dominates(here, e) for e, _ in self.spikes.active)
+        )
 
     def _evidence(self, now: float) -> tuple[dict[str, Evidence], dict[str, float]]:
         found: dict[str, list[tuple[str, float]]] = defaultdict(list)

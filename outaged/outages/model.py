@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from outaged.classify.scope import Scope
+from outaged.correlate.spikes import Suspicion
 from outaged.outages import reasons
 from outaged.outages.reasons import Why
 from outaged.topology.model import Severity
@@ -119,3 +120,19 @@ def iso(ts: float | None) -> str | None:
     ms = math.floor(ts * 1000)
     moment = datetime.fromtimestamp(ms // 1000, UTC) + timedelta(milliseconds=ms % 1000)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def suspicion_json(found: Suspicion) -> dict[str, Any]:
+    """A suspected concentration as a decision line: the NOC is asked to check."""
+    return {
+        "at": iso(found.at),
+        "event": "suspected",
+        "element": found.element,
+        "class": found.cls.value,
+        "first_at": iso(found.first_at),
+        "reporters": found.reporters,
+        "subscribers": found.subscribers,
+        "p_value": float(f"{found.p_value:.3g}"),
+        "reason": "calls concentrate here more than usual, but not beyond chance city-wide: "
+        "NOC to confirm",
+    }
