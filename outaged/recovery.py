@@ -62,7 +62,7 @@ async def recover(
     for row in rows:
         ledger.load(row.record, deadlines[row.outage.id], seqs.get(row.outage.id, 0), row.area)
     if lookback_s is None:
-        lookback_s = max(th.spike_window_s, th.flap_window_s, th.spike_clear_after_s)
+        lookback_s = max(th.spike_window_s, th.flap_window_s)
     signals = await store.signals_since(now - lookback_s)
     reingested = _reingest(engine, signals)
     active = [r.outage for r in rows if r.record.active]
