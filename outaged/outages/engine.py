@@ -92,7 +92,7 @@ class Engine:
             if not correlatable(outage, elements):
                 self.detached.add(outage.id)
             self._put(outage)
-            if outage.status is Status.OPEN:
+            if outage.id in self._open_ids:  # not a detached one: its elements are known
                 self._remembered.update((e, (r, t, outage.id)) for e, r, t in outage.held)
         self.next_id = max(self.next_id, next_id)
         self._dirty = True
@@ -232,15 +232,17 @@ class Engine:
         if gone:
             self._dirty = True
 
-    def confirm_restored(self, outage_id: int, now: float) -> None:
-        """A person reported the repair: the outage's remembered reports are over
-        (customers still calling, or probes still down, keep it open)."""
+    def confirm_restored(self, outage_id: int, now: float, *, repaired: bool = True) -> None:
+        """A person reported the repair (or cancelled or closed the outage): its
+        remembered reports are over (customers still calling, or probes still down,
+        keep it open)."""
         outage = self.outages.get(outage_id)
         if outage is None or outage.status is not Status.OPEN:
             return
         for element in [e for e, (_, _, o) in self._remembered.items() if o == outage_id]:
             del self._remembered[element]
-        self._confirmed.add(outage_id)
+        if repaired:
+            self._confirmed.add(outage_id)
         self._dirty = True
 
     def drain_suspicions(self) -> list[Suspicion]:

@@ -199,6 +199,8 @@ class Ledger:
             self._on_decision(self.engine.set_cause(outage_id, cause, now))
         elif request.action is Action.RESTORE:  # the positive sign report-only faults need
             self.engine.confirm_restored(outage_id, now)
+        elif request.action in (Action.CANCEL, Action.CLOSE):  # nothing left to remember
+            self.engine.confirm_restored(outage_id, now, repaired=False)
         return self.records[outage_id]
 
     def _apply(
