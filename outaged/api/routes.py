@@ -434,7 +434,7 @@ class Routes:
             "names": names_json([f["element"] for f in found], self.index.topology),
             "timezone": self.index.topology.timezone,
         }
-        return web.json_response(body, dumps=_dumps)
+        return web.json_response(body, dumps=dumps)
 
 
 _ACTIVE = frozenset(s.value for s in ACTIVE)
