@@ -230,7 +230,7 @@ class SpikeDetector:
         if cls is not ReportClass.AUTH and self._late(call):
             return False
         auth = cls is ReportClass.AUTH
-        targets = tuple(self.platforms) if auth else self._chain(element)
+        targets = self.targets(element, cls)
         self.baselines.observe(call, cls, targets)
         changed = False
         below: str | None = element  # a call at the element itself: its own corner
@@ -420,8 +420,7 @@ class SpikeDetector:
         counting in the windows above (where it would only repeat the spike)."""
         if call.owner_depth >= depth:
             return
-        auth = call.cls is ReportClass.AUTH
-        targets = tuple(self.platforms) if auth else self._chain(call.element)
+        targets = self.targets(call.element, call.cls)
         for target in targets:
             upper = self.windows.get((target, call.cls))
             if upper is not None and upper.depth < depth:
@@ -490,7 +489,7 @@ class SpikeDetector:
 
     def _retire(self, call: Call) -> None:
         """The call is explained by a fault that is over: it counts nowhere again."""
-        targets = self._chain(call.element)
+        targets = self.targets(call.element, call.cls)
         for target in targets:
             window = self.windows.get((target, call.cls))
             if window is not None:
