@@ -292,7 +292,8 @@ def _per_million(result: dict[str, Any], key: str) -> float:
     """Growth over the last half of the run, scaled to a million reports."""
     samples = result["samples"]
     mid, last = samples[len(samples) // 2 - 1], samples[-1]
-    return float(last[key] - mid[key]) * 1e6 / (last["reports"] - mid["reports"])
+    grown: float = last[key] - mid[key]
+    return grown * 1e6 / (last["reports"] - mid["reports"])
 
 
 def main() -> None:
