@@ -293,7 +293,8 @@ def _per_million(result: dict[str, Any], key: str) -> float:
     samples = result["samples"]
     mid, last = samples[len(samples) // 2 - 1], samples[-1]
     grown: float = last[key] - mid[key]
-    return grown * 1e6 / (last["reports"] - mid["reports"])
+    reports: float = last["reports"] - mid["reports"]
+    return grown * 1e6 / reports
 
 
 def main() -> None:
