@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import random
 import sqlite3
+import statistics
 import tracemalloc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -47,7 +48,7 @@ BACKGROUND_PER_DAY = 300
 BATCHES_PER_DAY = 6
 OUTAGE_BATCHES = (0, 3)  # a burst after these background batches
 BUILDINGS = [f"m{m}-c{c}-b4" for m in (1, 2, 3) for c in (1, 2, 3, 4)]
-TRACE_FROM = DAYS - 14  # tracemalloc slows everything down: the last two weeks only
+TRACE_FROM = DAYS - 20  # tracemalloc slows everything down: the last 20 days only
 MANUAL_AT = "dual-c-b1"
 
 
@@ -296,10 +297,12 @@ async def test_weeks_of_reports_and_outages_keep_memory_and_disk_flat(tmp_path: 
         assert day["engine.restored"] == day["engine.first_reports"] == 0
     # Python memory held by outaged's code, allocated since tracing began: the
     # per-element report windows move it by a few KB from day to day; what was
-    # kept of finished outages would add ~1.5 KB per outage, two a day.
+    # kept of finished outages would add ~1.5 KB per outage, two a day (about
+    # double the settled figure over these 20 days without retention).
+    # Medians of five days, as one day's reading moves by ~10 %.
     traced = [d["traced"] for d in days]
-    settled = max(traced[TRACE_FROM + 2 : TRACE_FROM + 6])
-    assert max(traced[-4:]) <= 1.15 * settled, traced
+    settled = statistics.median(traced[TRACE_FROM + 2 : TRACE_FROM + 7])
+    assert statistics.median(traced[-5:]) <= 1.3 * settled, traced
 
     # ---- disk: bounded once past retention ----
     daily = BACKGROUND_PER_DAY + 10 * len(OUTAGE_BATCHES)
