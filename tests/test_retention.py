@@ -286,3 +286,21 @@ async def test_the_daemon_prunes_in_the_background(tmp_path: Path) -> None:
         assert (left, keys) == (1, 0)
     finally:
         await app.stop()
+
+
+def test_a_merged_outage_leaves_memory_its_keeper_stays(tmp_path: Path) -> None:
+    index = GraphIndex.build(load_topology(write_city(tmp_path / "city")))
+    engine = Engine(index)
+    ledger = Ledger(engine)
+    engine.ingest(ManualFault(T0, "m1-c2", "one community"))
+    ledger.decide(T0)
+    engine.ingest(ManualFault(T0 + 60, "m2-c2", "another, under another metro"))
+    ledger.decide(T0 + 60)
+    assert len(engine.open_outages()) == 2
+    engine.ingest(ManualFault(T0 + 120, "core-1", "the core above both"))
+    ledger.decide(T0 + 120)
+    ledger.drain()
+    merged = [i for i, o in engine.outages.items() if o.status is Status.MERGED]
+    assert len(merged) == 1
+    assert ledger.evict(T0 + 180) == merged
+    assert [o.id for o in engine.open_outages()] == list(ledger.records)
