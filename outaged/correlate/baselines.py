@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 _HOURS = 24
 _PROFILE_WEIGHT_S = 3600.0  # pseudo-time of each hour's profile estimate
 _DECAY_STEP_S = 60.0  # fold elapsed time into the accumulators at most this often
+_FADED = 0.01  # a learned count below this is as good as none
 
 
 class _Decayed:
@@ -105,6 +106,12 @@ class Baselines:
             step = min(end, (math.floor(t / 3600.0) + 1) * 3600.0) - t
             self._hour_time[hour] += step
             t += step
+
+    def sweep(self, now: float) -> None:
+        """Forget elements whose learned count has faded to nothing."""
+        tau = self.th.baseline_tau_s
+        for key in [k for k, d in self._own.items() if d.value(now, tau) < _FADED]:
+            del self._own[key]
 
     def observed_s(self, now: float) -> float:
         """Watched time, decayed like the counts."""

@@ -203,6 +203,7 @@ class SpikeDetector:
         self._anonymous = 0
         self._next_check = float("inf")  # no active spike can change before this
         self._recovered: dict[str, float] = {}  # element -> when it was seen recover
+        self._next_sweep = float("-inf")
         # "Calling from all over" is asked of communities and what is above them.
         self._n_children = {
             e: len(c)
@@ -433,8 +434,25 @@ class SpikeDetector:
         if window.events:
             self._next_check = min(self._next_check, window.events[0].at + self.th.spike_window_s)
 
+    def _sweep(self, now: float) -> None:
+        """Once a window: drop windows with nothing left in them, and what has faded
+        from the baselines, so memory follows the calls of the last window, not every
+        element that was ever called about."""
+        if now < self._next_sweep:
+            return
+        horizon = now - self.th.spike_window_s
+        self._next_sweep = now + self.th.spike_window_s
+        for key in [
+            k for k, w in self.windows.items() if not w.events or w.events[-1].at <= horizon
+        ]:
+            if key not in self.active and key not in self.suspected:
+                del self.windows[key]
+        self._recovered = {e: t for e, t in self._recovered.items() if t > horizon}
+        self.baselines.sweep(now)
+
     def expire(self, now: float) -> list[Spike]:
         """End spikes whose recent rate fell back to their baseline; return what ended."""
+        self._sweep(now)
         if now < self._next_check:
             return []
         ended = []
@@ -456,8 +474,6 @@ class SpikeDetector:
             self._evict(window, key[0], key[1], now)
             if len(window.free) < th.spike_min_reporters:
                 del self.suspected[key]
-        horizon = now - th.spike_window_s
-        self._recovered = {e: t for e, t in self._recovered.items() if t > horizon}
         pending = [self.windows[k] for k in (*self.active, *self.suspected)]
         self._next_check = min(
             (w.events[0].at + th.spike_window_s for w in pending if w.events),
