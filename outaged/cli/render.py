@@ -347,6 +347,16 @@ def _root(o: OutageView, names: Names) -> str:
     return o.root_name or o.root
 
 
+def _listing_table(title: str, lang: Lang, tz: tzinfo | None, now: datetime) -> Table:
+    """A listing's table: its title, and the zone its times are in as the caption."""
+    return Table(
+        title=title,
+        title_justify="left",
+        caption=times_in(tz, now, lang),
+        caption_justify="left",
+    )
+
+
 def outage_table(
     outages: Iterable[OutageView],
     lang: Lang,
@@ -356,12 +366,7 @@ def outage_table(
 ) -> Table:
     names = _names(names, lang)
     rows = list(outages)
-    table = Table(
-        title=translate("ctl.list.title", lang, n=len(rows)),
-        title_justify="left",
-        caption=times_in(tz, now, lang),
-        caption_justify="left",
-    )
+    table = _listing_table(translate("ctl.list.title", lang, n=len(rows)), lang, tz, now)
     for key in ("id", "severity", "root", "status", "age", "next", "left"):
         table.add_column(translate(f"ctl.col.{key}", lang), no_wrap=key in {"id", "severity"})
     for o in rows:
@@ -391,12 +396,7 @@ def suspected_table(
     """Suspected concentrations (SPEC §2): where the NOC is asked to check."""
     names = _names(names, lang)
     rows = list(found)
-    table = Table(
-        title=translate("ctl.suspected.title", lang, n=len(rows)),
-        title_justify="left",
-        caption=times_in(tz, now, lang),
-        caption_justify="left",
-    )
+    table = _listing_table(translate("ctl.suspected.title", lang, n=len(rows)), lang, tz, now)
     for key in ("element", "class", "since", "callers"):
         table.add_column(translate(f"ctl.suspected.col.{key}", lang))
     for f in rows:
