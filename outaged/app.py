@@ -102,6 +102,7 @@ class App:
             interval_s=config.decide.interval_s,
             clock=self.clock,
             evict=config.retention.enabled,
+            lookback_s=self._lookback(index),
         )
         self._pipeline = pipeline
         await pipeline.step([])  # the recovery evaluation, committed before serving

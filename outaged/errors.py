@@ -69,6 +69,22 @@ class StoreError(OutagedError):
     """The persistent store failed or holds something unexpected."""
 
 
+class StoreUnavailable(StoreError):
+    """The store cannot take a write now (locked by another process past the busy
+    timeout, disk I/O error, disk full): nothing was stored; the same request may
+    succeed later."""
+
+
+class UnstorableError(OutagedError):
+    """This item cannot be stored as it is (a string SQLite/UTF-8 refuses, an
+    integer out of SQLite's range, a row a constraint refuses): retrying it the
+    same way fails the same way. `problems` name the field when it is known."""
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
+
+
 class ListenError(OutagedError):
     """The HTTP API cannot bind its address (in use, not on this host, no permission)."""
 

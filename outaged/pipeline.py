@@ -10,11 +10,24 @@ that come back through the queue:
 
     queue -> engine.ingest / ledger.act / ledger.delivery -> ledger.decide(now)
           -> store.commit (decisions + outbox rows) -> reply, outbox.add
+
+A step is atomic: its changes to memory count only once the commit succeeds.
+When a step fails, the engine and ledger it changed are thrown away and rebuilt
+from the store exactly as a restart builds them (outaged.recovery), so memory
+equals the store again; then, unless the store itself is unavailable, the
+step's items are retried in halves until each bad one fails alone and every
+other commits. Before any of that, each item is checked for what the store
+cannot hold (outaged.store.storable) and refused alone, naming the field. While
+the store is unavailable (locked by another process, I/O), the loop asks it
+whether a write could start before touching memory, answers 503 at once while it
+cannot, and rests between failed steps (doubling, at most MAX_PAUSE_S), so a
+long lock neither rebuilds in a loop nor spins.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -22,14 +35,24 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from outaged.correlate.health import State as Health
-from outaged.errors import OutagedError, SignalError, StoreError
+from outaged.errors import (
+    NotFoundError,
+    OutagedError,
+    Problem,
+    SignalError,
+    StoreError,
+    StoreUnavailable,
+    UnstorableError,
+)
 from outaged.notify.base import Message, Notice, Result
 from outaged.outages.engine import Engine
 from outaged.outages.model import Decision, iso
 from outaged.records.actions import ActionRequest
 from outaged.records.ledger import Changes, Ledger
 from outaged.records.model import Record
+from outaged.recovery import recover
 from outaged.signals import ProbeResult, Signal
+from outaged.store import storable
 from outaged.store.base import Batch, Idempotent, OutageRow, Store, StoredSignal
 from outaged.topology.model import Person
 
@@ -40,6 +63,8 @@ MAX_STEP_SIGNALS = 20_000  # bound one step's work so replies keep flowing
 MAX_IDLE_S = 60.0
 EVICT_EVERY_S = 60.0  # of the clock: how often finished outages leave memory
 FAILING_AFTER = 3  # consecutive failed steps after which the daemon says it is not ready
+FIRST_PAUSE_S = 0.1  # rest after a failed step, doubling while steps keep failing
+MAX_PAUSE_S = 5.0
 
 
 class IdempotencyConflict(OutagedError):
@@ -118,6 +143,9 @@ class _Step:
     pending: dict[str, _Intake | _Act] = field(default_factory=dict)  # first use this step
     twins: list[tuple[asyncio.Future[Outcome], _Intake | _Act]] = field(default_factory=list)
     seen_ext: set[str] = field(default_factory=set)
+    items: list[_Item] = field(default_factory=list)  # taken in, gathered ones too
+    stopping: bool = False
+    now: float = 0.0
 
 
 _STOP = object()
@@ -135,11 +163,12 @@ class Pipeline:
         interval_s: float = 0.05,
         clock: Clock = time.time,
         evict: bool = True,
+        lookback_s: float | None = None,
     ) -> None:
         """`evict`: drop finished outages from memory (`Ledger.evict`); the store
-        keeps them and an action on one loads it back."""
+        keeps them and an action on one loads it back. `lookback_s`: what a
+        rebuild after a failed step re-ingests (as the daemon's start does)."""
         self.ledger = ledger
-        self.engine: Engine = ledger.engine
         self.store = store
         self.outbox = outbox
         self.interval_s = interval_s
@@ -151,6 +180,17 @@ class Pipeline:
         self._next_evict = float("-inf")  # clock time
         self.failed_steps = 0  # consecutive; reset by a step that commits
         self.last_failure: str | None = None
+        self.lookback_s = lookback_s
+        self.rebuilds = 0  # times memory was rebuilt from the store after a failed step
+        self._stale = False  # memory holds a failed step's changes: rebuild before the next
+        self._suspect = False  # the store was unavailable: ask it before touching memory
+        self._pause = 0.0  # rest before the next step after a failure
+        self._stop_asked = asyncio.Event()
+
+    @property
+    def engine(self) -> Engine:
+        """The ledger's engine (both are replaced together when a step fails)."""
+        return self.ledger.engine
 
     @property
     def failing(self) -> str | None:
@@ -194,6 +234,7 @@ class Pipeline:
     def stop(self) -> None:
         """Finish what is queued, then end `run`."""
         self._queue.put_nowait(_STOP)
+        self._stop_asked.set()
 
     # ---- the loop ---------------------------------------------------------
 
@@ -202,6 +243,9 @@ class Pipeline:
             items, stopping = self._drain(await self._next())
             if await self.step(items, gather=not stopping) or stopping:
                 return
+            if self._pause > 0:  # the last step failed: let the store breathe
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_asked.wait(), self._pause)
 
     async def _next(self) -> object:
         wake = self.engine.next_wakeup()
@@ -234,42 +278,143 @@ class Pipeline:
         and the last such evaluation was under `interval_s` ago, wait out the
         interval and take in what arrived meanwhile: at most one real evaluation
         per interval in a storm, and one commit for the whole burst. Returns True
-        when a stop request was taken in that way."""
-        step = _Step()
-        stopping = False
+        when a stop request was taken in that way.
+
+        Atomic: if anything fails before the commit has succeeded, memory is
+        rebuilt from the store and the items are retried in halves (module doc)."""
+        step = _Step(items=list(items))
+        if not await self._usable(step.items):
+            return False
         try:
-            await self._take(items, step)
-            pause = self._last_eval + self.interval_s - time.monotonic()
-            if gather and pause > 0 and self.engine.dirty:
-                await asyncio.sleep(pause)
-                more, stopping = self._drain(None)
-                await self._take(more, step)
-                items = items + more
-            if self.engine.dirty:
-                self._last_eval = time.monotonic()
-            now = self.clock()
-            self.ledger.decide(now)
-            for found in self.engine.drain_suspicions():  # the NOC's list: GET /suspected
-                log.warning(
-                    "suspected concentration at %s: %d %s callers since %s; NOC to confirm",
-                    found.element,
-                    found.reporters,
-                    found.cls.value,
-                    iso(found.first_at),
-                )
-            changes = self.ledger.drain()
-            self._collect(changes, step, now)
-            await self.store.commit(step.batch)
-        except Exception as exc:  # the store failed: nobody gets a success
+            await self._attempt(step, gather)
+        except Exception as exc:
+            await self._failed(step, exc)
+            return step.stopping
+        self._committed(step)
+        return step.stopping
+
+    async def _usable(self, items: list[_Item]) -> bool:
+        """Whether memory is sound and the store could take a write; if not, the
+        items are refused (nothing acknowledged) and memory is left alone."""
+        if self._suspect and not await self._writable():
+            self._refused(
+                items,
+                StoreUnavailable(
+                    "the database is locked by another process or cannot be written; "
+                    "nothing acknowledged, retry"
+                ),
+            )
+            return False
+        if self._stale and not await self._rebuild():
+            self._refused(
+                items,
+                StoreUnavailable(
+                    f"the decision state cannot be reloaded from the store "
+                    f"({self.last_failure}); nothing acknowledged, retry"
+                ),
+            )
+            return False
+        return True
+
+    async def _writable(self) -> bool:
+        try:
+            return await self.store.writable()
+        except Exception:
+            return False
+
+    def _refused(self, items: list[_Item], error: BaseException) -> None:
+        self._failing(str(error))
+        dropped = 0
+        for item in items:
+            if item.reply is None:
+                dropped += 1
+            elif not item.reply.done():
+                item.reply.set_exception(error)
+        if dropped:
+            log.warning("%d probe/trap signals or delivery reports dropped: %s", dropped, error)
+
+    def _failing(self, why: str) -> None:
+        self.failed_steps += 1
+        self.last_failure = why
+        self._pause = min(MAX_PAUSE_S, max(FIRST_PAUSE_S, self._pause * 2))
+
+    async def _attempt(self, step: _Step, gather: bool) -> None:
+        await self._take(step.items, step)
+        pause = self._last_eval + self.interval_s - time.monotonic()
+        if gather and pause > 0 and self.engine.dirty:
+            await asyncio.sleep(pause)
+            more, step.stopping = self._drain(None)
+            step.items += more
+            await self._take(more, step)
+        if self.engine.dirty:
+            self._last_eval = time.monotonic()
+        step.now = now = self.clock()
+        self.ledger.decide(now)
+        for found in self.engine.drain_suspicions():  # the NOC's list: GET /suspected
+            log.warning(
+                "suspected concentration at %s: %d %s callers since %s; NOC to confirm",
+                found.element,
+                found.reporters,
+                found.cls.value,
+                iso(found.first_at),
+            )
+        changes = self.ledger.drain()
+        self._collect(changes, step, now)
+        await self.store.commit(step.batch)
+
+    async def _failed(self, step: _Step, exc: Exception) -> None:
+        """Memory back to what the store holds; then the items again, in halves,
+        unless the store is what failed (then all of them get a 503)."""
+        if isinstance(exc, StoreUnavailable):
+            log.error("decision step failed: %s", exc)
+        else:
             log.exception("decision step failed")
-            self.failed_steps += 1
-            self.last_failure = f"{type(exc).__name__}: {exc}"
-            error = exc if isinstance(exc, StoreError) else StoreError(f"decision step: {exc}")
+        self._failing(f"{type(exc).__name__}: {exc}")
+        self._suspect = isinstance(exc, StoreUnavailable)
+        self._stale = True
+        rebuilt = await self._rebuild()
+        items = step.items
+        if len(items) <= 1 or not rebuilt or self._suspect:
+            error: BaseException = exc
+            if not isinstance(exc, StoreError | UnstorableError):  # a bug: retrying may help
+                error = StoreError(f"decision step: {type(exc).__name__}: {exc}")
+            if not rebuilt:
+                error = StoreUnavailable(f"{error}; and the state cannot be reloaded now")
             for item in items:
                 if item.reply is not None and not item.reply.done():
                     item.reply.set_exception(error)
-            return stopping
-        if items or step.batch:  # a timer step that wrote nothing proves nothing
+            return
+        half = len(items) // 2
+        log.warning("retrying the failed step's %d items in two halves", len(items))
+        for i, part in enumerate((items[:half], items[half:])):
+            if i and (self._stale or self._suspect):  # the store failed meanwhile
+                self._refused(part, StoreUnavailable(f"{self.last_failure}; nothing acknowledged"))
+                return
+            await self.step(part)
+
+    async def _rebuild(self) -> bool:
+        """The engine and ledger as a restart would build them from the store."""
+        began = time.monotonic()
+        try:
+            done = await recover(self.store, self.engine.index, self.clock(), self.lookback_s)
+        except Exception as exc:
+            log.error("cannot reload the decision state from the store (will retry): %s", exc)
+            self._stale = True
+            return False
+        self.ledger = done.ledger
+        self._seq = done.next_signal_seq
+        self._stale = False
+        self.rebuilds += 1
+        log.warning(
+            "decision state reloaded from the store after a failed step in %.2f s",
+            time.monotonic() - began,
+        )
+        return True
+
+    def _committed(self, step: _Step) -> None:
+        self._suspect = False
+        self._pause = 0.0
+        if step.items or step.batch:  # a timer step that wrote nothing proves nothing
             self.failed_steps = 0
         for reply, outcome in step.done:
             _answer(reply, outcome)
@@ -277,14 +422,15 @@ class Pipeline:
             if twin.reply is not None and twin.reply.done() and not twin.reply.cancelled():
                 _answer(reply, twin.reply.exception() or twin.reply.result())
         self.outbox.add(step.batch.outbox)
+        now = step.now
         if self._evict and now >= self._next_evict:  # committed: memory may let go
             self._next_evict = now + EVICT_EVERY_S
             evicted = self.ledger.evict(now)
             if evicted:
                 log.debug("outages %s finished: out of memory", evicted)
-        return stopping
 
     async def _take(self, items: list[_Item], step: _Step) -> None:
+        items = [i for i in items if self._storable(i, step)]
         await self._prepare(items, step)
         now = self.clock()
         for item in items:
@@ -295,6 +441,40 @@ class Pipeline:
                 step.batch.outbox_updates.append(item.message)
             else:
                 await self._take_action(item, step, now)
+
+    def _storable(self, item: _Item, step: _Step) -> bool:
+        """Whether the store can hold what `item` carries; if not, it is refused
+        alone (422 naming the field) before it changes anything."""
+        if isinstance(item, _Delivery):
+            return True
+        found: list[Problem] = []
+        if isinstance(item, _Act):
+            if not 1 <= item.outage_id <= storable.INT_MAX:
+                error: OutagedError = NotFoundError(f"unknown outage {item.outage_id}")
+                step.done.append((item.reply, error))
+                return False
+            found += storable.problems(item.request.fields, "")
+        else:
+            many = len(item.signals) > 1
+            for i, (signal, ext_id) in enumerate(zip(item.signals, item.ext_ids, strict=True)):
+                if storable.flat_ok(signal) and (ext_id is None or _text_ok(ext_id)):
+                    continue
+                where = f"signals[{i}]" if many else ""
+                found += storable.problems(signal, where)
+                if ext_id is not None:
+                    found += storable.problems(ext_id, f"{where}.id" if where else "id")
+        if item.actor is not None:
+            found += storable.problems(item.actor, "actor")
+        if item.idem is not None:
+            found += storable.problems(item.idem.key, "Idempotency-Key")
+        if not found:
+            return True
+        error = SignalError(found)
+        if item.reply is None:
+            log.warning("signal dropped: the store cannot hold it: %s", error)
+        else:
+            step.done.append((item.reply, error))
+        return False
 
     async def _prepare(self, items: list[_Item], step: _Step) -> None:
         """Look up what the store already knows: idempotency keys, report ids, old outages."""
@@ -417,6 +597,10 @@ class Pipeline:
                 step.batch.idempotent.append(
                     Idempotent(item.idem.key, item.idem.request_sha256, 202, body, now)
                 )
+
+
+def _text_ok(text: str) -> bool:
+    return storable.text_problem(text) is None
 
 
 def _answer(reply: asyncio.Future[Outcome], outcome: Outcome | BaseException) -> None:

@@ -19,6 +19,7 @@ from outaged.errors import (
     SignalError,
     StoreError,
     TransitionError,
+    UnstorableError,
 )
 from outaged.pipeline import IdempotencyConflict
 from outaged.store.base import Store, Token
@@ -70,6 +71,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except TransitionError as exc:
         refused = {"action": exc.action, "state": exc.state, "allowed": list(exc.allowed)}
         return error_response(409, str(exc), refused=refused if exc.action else None)
+    except UnstorableError as exc:  # this item, not the store: retrying it will not help
+        log.warning("refused %s %s: %s", request.method, request.path, exc)
+        return error_response(422, f"cannot be stored: {exc}", exc.problems)
     except IdempotencyConflict as exc:
         return error_response(409, str(exc))
     except NotFoundError as exc:

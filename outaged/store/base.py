@@ -95,7 +95,12 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
-    async def commit(self, batch: Batch) -> None: ...
+    async def commit(self, batch: Batch) -> None:
+        """All of `batch` or nothing. StoreUnavailable when the store cannot write
+        now (locked, I/O); UnstorableError when it refuses these rows."""
+
+    async def writable(self) -> bool:
+        """Whether a write could start now, answered at once (no busy wait)."""
 
     # ---- recovery ------------------------------------------------------
     async def recoverable(self, restored_since: float) -> list[OutageRow]:

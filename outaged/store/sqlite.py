@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from outaged.errors import StoreError
+from outaged.errors import StoreError, StoreUnavailable, UnstorableError
 from outaged.notify.base import Message
 from outaged.notify.base import State as Delivery
 from outaged.outages.lifecycle import TERMINAL, State
@@ -35,6 +35,7 @@ from outaged.store.codec import (
 from outaged.store.migrations import MIGRATIONS
 
 T = TypeVar("T")
+BUSY_TIMEOUT_MS = 5000  # how long a write waits behind another process's lock
 
 _RECORD_COLUMNS = (
     "state",
@@ -158,7 +159,7 @@ class SqliteStore:
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute("PRAGMA busy_timeout=5000")
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         return db
 
     # ---- lifecycle -----------------------------------------------------
@@ -262,8 +263,31 @@ class SqliteStore:
                         for m in batch.outbox_updates
                     ],
                 )
-        except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: commit failed: {exc}") from exc
+        except sqlite3.OperationalError as exc:  # locked, I/O, full, schema gone: not the item
+            raise StoreUnavailable(f"{self.path}: commit failed: {exc}") from exc
+        except (sqlite3.Error, UnicodeError, OverflowError, ValueError, TypeError) as exc:
+            # the rows themselves: a constraint, a lone surrogate, an int past 2^63-1
+            raise UnstorableError(f"the store refused this change: {exc}") from exc
+        except OSError as exc:
+            raise StoreUnavailable(f"{self.path}: commit failed: {exc}") from exc
+
+    async def writable(self) -> bool:
+        return await self._run(self.writable_sync)
+
+    def writable_sync(self) -> bool:
+        """Whether a write transaction can start right now: no waiting out the busy
+        timeout behind another process's lock."""
+        db = self.db
+        try:
+            db.execute("PRAGMA busy_timeout=0")
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            finally:
+                db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            db.execute("ROLLBACK")
+        except (sqlite3.Error, OSError):
+            return False
+        return True
 
     # ---- recovery ------------------------------------------------------
 
