@@ -75,10 +75,11 @@ class StoreUnavailable(StoreError):
     succeed later."""
 
 
-class UnstorableError(OutagedError):
+class UnstorableError(StoreError):
     """This item cannot be stored as it is (a string SQLite/UTF-8 refuses, an
     integer out of SQLite's range, a row a constraint refuses): retrying it the
-    same way fails the same way. `problems` name the field when it is known."""
+    same way fails the same way (a 422, not the 503 of other StoreErrors).
+    `problems` name the field when it is known."""
 
     def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
         super().__init__(message)

@@ -42,7 +42,6 @@ from outaged.errors import (
     SignalError,
     StoreError,
     StoreUnavailable,
-    UnstorableError,
 )
 from outaged.notify.base import Message, Notice, Result
 from outaged.outages.engine import Engine
@@ -376,7 +375,7 @@ class Pipeline:
         items = step.items
         if len(items) <= 1 or not rebuilt or self._suspect:
             error: BaseException = exc
-            if not isinstance(exc, StoreError | UnstorableError):  # a bug: retrying may help
+            if not isinstance(exc, StoreError):  # a bug: retrying may help
                 error = StoreError(f"decision step: {type(exc).__name__}: {exc}")
             if not rebuilt:
                 error = StoreUnavailable(f"{error}; and the state cannot be reloaded now")

@@ -131,8 +131,9 @@ DELETE FROM idempotency WHERE key IN (
 
 
 class SqliteStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
         self._db: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-w")
@@ -159,7 +160,7 @@ class SqliteStore:
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
         return db
 
     # ---- lifecycle -----------------------------------------------------
@@ -283,7 +284,7 @@ class SqliteStore:
             try:
                 db.execute("BEGIN IMMEDIATE")
             finally:
-                db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+                db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
             db.execute("ROLLBACK")
         except (sqlite3.Error, OSError):
             return False
