@@ -78,7 +78,7 @@ class Daemon:
     async def ingest(
         self, signals: list[Signal], ext_ids: list[str | None] | None = None, actor: str = "cc"
     ) -> Outcome:
-        ids = ext_ids if ext_ids is not None else [None] * len(signals)
+        ids: list[str | None] = [None] * len(signals) if ext_ids is None else ext_ids
         return await self.running.pipeline.ingest(signals, ids, actor)
 
     async def act(self, outage: int, action: Action, actor: str = ACTOR, **fields: str) -> Outcome:

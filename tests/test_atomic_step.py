@@ -14,6 +14,7 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -176,7 +177,9 @@ async def test_over_http_the_refused_report_is_422_and_the_innocent_one_202(
     headers = {"Authorization": "Bearer s3cret"}
     subs = d.net.subs(BUILDING, 2)
 
-    async def post(session: aiohttp.ClientSession, ticket: str, sub: str) -> tuple[int, dict]:
+    async def post(
+        session: aiohttp.ClientSession, ticket: str, sub: str
+    ) -> tuple[int, dict[str, Any]]:
         body = {"id": ticket, "subscriber": sub, "category": "down"}
         async with session.post(url, json=body, headers=headers) as response:
             return response.status, await response.json()
