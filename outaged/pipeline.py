@@ -45,7 +45,7 @@ from outaged.errors import (
 )
 from outaged.notify.base import Message, Notice, Result
 from outaged.outages.engine import Engine
-from outaged.outages.model import Decision, iso
+from outaged.outages.model import Decision, Outage, iso
 from outaged.records.actions import ActionRequest
 from outaged.records.ledger import Changes, Ledger
 from outaged.records.model import Record
@@ -145,6 +145,7 @@ class _Step:
     items: list[_Item] = field(default_factory=list)  # taken in, gathered ones too
     stopping: bool = False
     now: float = 0.0
+    before: dict[int, Outage] = field(default_factory=dict)  # the engine's, as the step began
 
 
 _STOP = object()
@@ -338,6 +339,7 @@ class Pipeline:
         self._pause = min(MAX_PAUSE_S, max(FIRST_PAUSE_S, self._pause * 2))
 
     async def _attempt(self, step: _Step, gather: bool) -> None:
+        step.before = dict(self.engine.outages)
         await self._take(step.items, step)
         pause = self._last_eval + self.interval_s - time.monotonic()
         if gather and pause > 0 and self.engine.dirty:
@@ -579,7 +581,11 @@ class Pipeline:
 
     def _collect(self, changes: Changes, step: _Step, now: float) -> None:
         """Turn the ledger's changes and the intakes' outcomes into the step's batch."""
-        for oid, outage in changes.outages.items():
+        outages = dict(changes.outages)
+        for oid, outage in self.engine.outages.items():  # changed with no decision to say so
+            if step.before.get(oid) is not outage and oid in self.ledger.records:
+                outages.setdefault(oid, outage)
+        for oid, outage in outages.items():
             area = self.ledger.area(oid)
             step.batch.outages.append(OutageRow(outage, self.ledger.records[oid], area))
         step.batch.deadlines = changes.deadlines
