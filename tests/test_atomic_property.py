@@ -232,7 +232,9 @@ class Step(RuleBasedStateMachine):
         assert ids[0] is not None
         poison(d.db, ids[0])
 
-        async def together() -> list[Outcome | Exception]:  # queued together: one step
+        async def together() -> tuple[
+            Outcome | Exception, Outcome | Exception
+        ]:  # queued together: one step
             return await asyncio.gather(
                 self.outcome(d.ingest(signals[:1], ids[:1])),
                 self.outcome(d.ingest(signals[1:], ids[1:])),
