@@ -1,6 +1,6 @@
 """What a failed decision step costs: rebuilding memory from the store (100k elements).
 
-    .venv/bin/python -m bench.bench_rebuild [--dir DIR] [--cycles 3] [--chunk 5000]
+    .venv/bin/python -m bench.bench_rebuild [--dir DIR] [--cycles 5] [--chunk 5000]
 
 A failed step throws away the engine and ledger and rebuilds them from the store
 as a restart does (`outaged.recovery.recover` on the topology index already in
@@ -114,7 +114,7 @@ async def run(index: GraphIndex, db: Path, cycles: int, chunk: int) -> dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dir", type=Path, help="reuse a generated topology directory")
-    parser.add_argument("--cycles", type=int, default=3)
+    parser.add_argument("--cycles", type=int, default=5)
     parser.add_argument("--chunk", type=int, default=5000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,13 +15,14 @@ A step is atomic: its changes to memory count only once the commit succeeds.
 When a step fails, the engine and ledger it changed are thrown away and rebuilt
 from the store exactly as a restart builds them (outaged.recovery), so memory
 equals the store again; then, unless the store itself is unavailable, the
-step's items are retried in halves until each bad one fails alone and every
-other commits. Before any of that, each item is checked for what the store
-cannot hold (outaged.store.storable) and refused alone, naming the field. While
-the store is unavailable (locked by another process, I/O), the loop asks it
-whether a write could start before touching memory, answers 503 at once while it
-cannot, and rests between failed steps (doubling, at most MAX_PAUSE_S), so a
-long lock neither rebuilds in a loop nor spins.
+step's requests are retried one by one (probe and trap signals together), so
+a bad one fails alone and every other commits. Before any of that, each item
+is checked for what the store cannot hold (outaged.store.storable) and refused
+alone, naming the field. While the store is unavailable (locked by another
+process, I/O), the loop asks it whether a write could start before touching
+memory, answers 503 at once while it cannot, and rests between failed steps
+(doubling, at most MAX_PAUSE_S), so a long lock neither rebuilds in a loop nor
+spins.
 """
 
 from __future__ import annotations
@@ -281,7 +282,7 @@ class Pipeline:
         when a stop request was taken in that way.
 
         Atomic: if anything fails before the commit has succeeded, memory is
-        rebuilt from the store and the items are retried in halves (module doc)."""
+        rebuilt from the store and the requests are retried alone (module doc)."""
         step = _Step(items=list(items))
         if not await self._usable(step.items):
             return False
@@ -324,14 +325,7 @@ class Pipeline:
 
     def _refused(self, items: list[_Item], error: BaseException) -> None:
         self._failing(str(error))
-        dropped = 0
-        for item in items:
-            if item.reply is None:
-                dropped += 1
-            elif not item.reply.done():
-                item.reply.set_exception(error)
-        if dropped:
-            log.warning("%d probe/trap signals or delivery reports dropped: %s", dropped, error)
+        self._refused_quietly(items, error)
 
     def _failing(self, why: str) -> None:
         self.failed_steps += 1
@@ -364,8 +358,11 @@ class Pipeline:
         await self.store.commit(step.batch)
 
     async def _failed(self, step: _Step, exc: Exception) -> None:
-        """Memory back to what the store holds; then the items again, in halves,
-        unless the store is what failed (then all of them get a 503)."""
+        """Memory back to what the store holds; then each request again alone
+        (probe, trap and delivery reports as one), unless the store is what
+        failed: then all of them get a 503. A rebuild costs as much as a restart
+        minus loading the topology, so a bad request costs two: the step's and
+        its own."""
         if isinstance(exc, StoreUnavailable):
             log.error("decision step failed: %s", exc)
         else:
@@ -375,23 +372,38 @@ class Pipeline:
         self._stale = True
         rebuilt = await self._rebuild()
         items = step.items
-        if len(items) <= 1 or not rebuilt or self._suspect:
+        units: list[list[_Item]] = [[i] for i in items if i.reply is not None]  # alone
+        quiet: list[_Item] = [
+            i for i in items if i.reply is None
+        ]  # probes, traps, delivery reports
+        if quiet:
+            units.append(quiet)  # checked before the step like the rest: together
+        if len(units) <= 1 or not rebuilt or self._suspect:
             error: BaseException = exc
             if not isinstance(exc, StoreError):  # a bug: retrying may help
                 error = StoreError(f"decision step: {type(exc).__name__}: {exc}")
             if not rebuilt:
                 error = StoreUnavailable(f"{error}; and the state cannot be reloaded now")
-            for item in items:
-                if item.reply is not None and not item.reply.done():
-                    item.reply.set_exception(error)
+            self._refused_quietly(items, error)
             return
-        half = len(items) // 2
-        log.warning("retrying the failed step's %d items in two halves", len(items))
-        for i, part in enumerate((items[:half], items[half:])):
-            if i and (self._stale or self._suspect):  # the store failed meanwhile
-                self._refused(part, StoreUnavailable(f"{self.last_failure}; nothing acknowledged"))
+        log.warning("retrying the failed step's %d requests one by one", len(units))
+        for n, unit in enumerate(units):
+            if self._stale or self._suspect:  # the store itself failed meanwhile
+                rest: list[_Item] = [i for u in units[n:] for i in u]
+                self._refused(rest, StoreUnavailable(f"{self.last_failure}; nothing acknowledged"))
                 return
-            await self.step(part)
+            await self.step(unit)
+
+    def _refused_quietly(self, items: list[_Item], error: BaseException) -> None:
+        """Answer `error` (the failure was counted already)."""
+        dropped = 0
+        for item in items:
+            if item.reply is None:
+                dropped += 1
+            elif not item.reply.done():
+                item.reply.set_exception(error)
+        if dropped:
+            log.warning("%d probe/trap signals or delivery reports dropped: %s", dropped, error)
 
     async def _rebuild(self) -> bool:
         """The engine and ledger as a restart would build them from the store."""
