@@ -395,15 +395,20 @@ class Pipeline:
             await self.step(unit)
 
     def _refused_quietly(self, items: list[_Item], error: BaseException) -> None:
-        """Answer `error` (the failure was counted already)."""
+        """Answer `error` (the failure was counted already). A delivery report
+        waits for the store to come back (the message went out; its deadline is
+        met by recording that); a probe or trap signal is dropped (the next
+        probe cycle sees the same)."""
         dropped = 0
         for item in items:
-            if item.reply is None:
+            if isinstance(item, _Delivery) and isinstance(error, StoreUnavailable):
+                self._queue.put_nowait(item)
+            elif item.reply is None:
                 dropped += 1
             elif not item.reply.done():
                 item.reply.set_exception(error)
         if dropped:
-            log.warning("%d probe/trap signals or delivery reports dropped: %s", dropped, error)
+            log.warning("%d probe/trap signals or reports dropped: %s", dropped, error)
 
     async def _rebuild(self) -> bool:
         """The engine and ledger as a restart would build them from the store."""
