@@ -34,7 +34,7 @@ from bench.gen_topology import generate
 from outaged.notify.base import Message, Notice
 from outaged.pipeline import Ingested, Pipeline
 from outaged.recovery import recover
-from outaged.signals import Category, Report, Signal
+from outaged.signals import Category, Report
 from outaged.store.sqlite import SqliteStore
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
@@ -128,7 +128,8 @@ def main() -> None:
         figures = asyncio.run(run(index, Path(tmp) / "outaged.db", args.cycles, args.chunk))
     step, rebuild = figures["step_median_s"], figures["rebuild_median_s"]
     print(
-        f"signals through the decision loop   {figures['signals']:,.0f} in {figures['steps']:.0f} steps"
+        f"signals through the decision loop   {figures['signals']:,.0f} "
+        f"in {figures['steps']:.0f} steps"
     )
     print(f"storm step ({args.chunk} signals)         median {step * 1000:.0f} ms   (anchor)")
     print(

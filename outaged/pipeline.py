@@ -31,30 +31,41 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Callable
 
 from outaged.correlate.health import State as Health
 from outaged.errors import (
     NotFoundError,
     OutagedError,
-    Problem,
     SignalError,
     StoreError,
     StoreUnavailable,
 )
-from outaged.notify.base import Message, Notice, Result
+from outaged.notify.base import Message, Result
 from outaged.outages.engine import Engine
-from outaged.outages.model import Decision, Outage, iso
+from outaged.outages.model import iso
 from outaged.records.actions import ActionRequest
 from outaged.records.ledger import Changes, Ledger
-from outaged.records.model import Record
 from outaged.recovery import recover
 from outaged.signals import ProbeResult, Signal
+from outaged.steps import (
+    STOP,
+    Act,
+    Delivery,
+    IdemKey,
+    IdempotencyConflict,
+    Ingested,
+    Intake,
+    Item,
+    OutboxPort,
+    Outcome,
+    Replayed,
+    Step,
+)
 from outaged.store import storable
-from outaged.store.base import Batch, Idempotent, OutageRow, Store, StoredSignal
-from outaged.topology.model import Person
+from outaged.store.base import Idempotent, OutageRow, Store, StoredSignal
+
+__all__ = ["Clock", "IdemKey", "IdempotencyConflict", "Ingested", "Outcome", "Pipeline", "Replayed"]
 
 log = logging.getLogger("outaged.pipeline")
 
@@ -65,92 +76,6 @@ EVICT_EVERY_S = 60.0  # of the clock: how often finished outages leave memory
 FAILING_AFTER = 3  # consecutive failed steps after which the daemon says it is not ready
 FIRST_PAUSE_S = 0.1  # rest after a failed step, doubling while steps keep failing
 MAX_PAUSE_S = 5.0
-
-
-class IdempotencyConflict(OutagedError):
-    """An Idempotency-Key was reused for a different request."""
-
-
-@dataclass(frozen=True, slots=True)
-class IdemKey:
-    key: str
-    request_sha256: str
-
-
-@dataclass(frozen=True, slots=True)
-class Ingested:
-    accepted: int
-    duplicates: int
-    decisions: list[Decision]
-
-
-@dataclass(frozen=True, slots=True)
-class Replayed:
-    """The stored first response to an Idempotency-Key."""
-
-    status: int
-    body: str
-
-
-Outcome = Ingested | Record | Replayed
-
-
-@dataclass(slots=True)
-class _Intake:
-    signals: list[Signal]
-    ext_ids: list[str | None]
-    actor: str | None
-    idem: IdemKey | None
-    reply: asyncio.Future[Outcome] | None
-    render: Callable[[Ingested], str] | None = None
-
-
-@dataclass(slots=True)
-class _Act:
-    outage_id: int
-    request: ActionRequest
-    actor: str
-    idem: IdemKey | None
-    reply: asyncio.Future[Outcome]
-
-
-@dataclass(slots=True)
-class _Delivery:
-    """The outbox's report on one message; nobody waits for it."""
-
-    message: Message
-    result: Result
-    complete: bool
-    reply: None = None
-
-
-class OutboxPort(Protocol):
-    """What the loop needs from the outbox (outaged.notify.outbox.Outbox)."""
-
-    def compose(self, notice: Notice, people: Mapping[str, Person]) -> list[Message]: ...
-
-    def add(self, messages: Iterable[Message]) -> None: ...
-
-
-@dataclass(slots=True)
-class _Step:
-    batch: Batch = field(default_factory=Batch)
-    done: list[tuple[asyncio.Future[Outcome], Outcome | BaseException]] = field(
-        default_factory=list
-    )
-    intakes: list[tuple[_Intake, int, int]] = field(default_factory=list)
-    seen_keys: dict[str, Idempotent] = field(default_factory=dict)  # stored before
-    pending: dict[str, _Intake | _Act] = field(default_factory=dict)  # first use this step
-    twins: list[tuple[asyncio.Future[Outcome], _Intake | _Act]] = field(default_factory=list)
-    seen_ext: set[str] = field(default_factory=set)
-    items: list[_Item] = field(default_factory=list)  # taken in, gathered ones too
-    stopping: bool = False
-    now: float = 0.0
-    before: dict[int, Outage] = field(default_factory=dict)  # the engine's, as the step began
-
-
-_STOP = object()
-_Item = _Intake | _Act | _Delivery
 
 
 class Pipeline:
@@ -175,7 +100,7 @@ class Pipeline:
         self.interval_s = interval_s
         self.clock = clock
         self._seq = next_signal_seq
-        self._queue: asyncio.Queue[_Item | object] = asyncio.Queue()
+        self._queue: asyncio.Queue[Item | object] = asyncio.Queue()
         self._last_eval = float("-inf")  # monotonic time of the last evaluation with work
         self._evict = evict
         self._next_evict = float("-inf")  # clock time
@@ -204,7 +129,7 @@ class Pipeline:
 
     def sink(self, signal: Signal) -> None:
         """SignalSink for probes and traps: queued, persisted if it matters, no reply."""
-        self._queue.put_nowait(_Intake([signal], [None], None, None, None))
+        self._queue.put_nowait(Intake([signal], [None], None, None, None))
 
     async def ingest(
         self,
@@ -218,23 +143,23 @@ class Pipeline:
 
         `render` turns the outcome into the response body kept for `idem`."""
         reply: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Intake(signals, ext_ids, actor, idem, reply, render))
+        self._queue.put_nowait(Intake(signals, ext_ids, actor, idem, reply, render))
         return await reply
 
     async def act(
         self, outage_id: int, request: ActionRequest, actor: str, idem: IdemKey | None = None
     ) -> Outcome:
         reply: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Act(outage_id, request, actor, idem, reply))
+        self._queue.put_nowait(Act(outage_id, request, actor, idem, reply))
         return await reply
 
     def delivered(self, message: Message, result: Result, complete: bool) -> None:
         """The outbox did something with a message: record it in the next step."""
-        self._queue.put_nowait(_Delivery(message, result, complete))
+        self._queue.put_nowait(Delivery(message, result, complete))
 
     def stop(self) -> None:
         """Finish what is queued, then end `run`."""
-        self._queue.put_nowait(_STOP)
+        self._queue.put_nowait(STOP)
         self._stop_asked.set()
 
     # ---- the loop ---------------------------------------------------------
@@ -256,23 +181,23 @@ class Pipeline:
         except TimeoutError:
             return None  # time passed: evaluate anyway
 
-    def _drain(self, first: object) -> tuple[list[_Item], bool]:
+    def _drain(self, first: object) -> tuple[list[Item], bool]:
         """`first` and what is queued behind it (bounded); True if a stop was requested."""
-        items: list[_Item] = []
+        items: list[Item] = []
         stopping = False
         count = 0
         item = first
         while True:
-            if item is _STOP:
+            if item is STOP:
                 stopping = True
-            elif isinstance(item, _Intake | _Act | _Delivery):
+            elif isinstance(item, Intake | Act | Delivery):
                 items.append(item)
-                count += len(item.signals) if isinstance(item, _Intake) else 1
+                count += len(item.signals) if isinstance(item, Intake) else 1
             if stopping or count >= MAX_STEP_SIGNALS or self._queue.empty():
                 return items, stopping
             item = self._queue.get_nowait()
 
-    async def step(self, items: list[_Item], *, gather: bool = False) -> bool:
+    async def step(self, items: list[Item], *, gather: bool = False) -> bool:
         """One decision step; never raises (failures go to the callers and the log).
 
         With `gather`, when the signals leave the engine with something to weigh
@@ -283,7 +208,7 @@ class Pipeline:
 
         Atomic: if anything fails before the commit has succeeded, memory is
         rebuilt from the store and the requests are retried alone (module doc)."""
-        step = _Step(items=list(items))
+        step = Step(items=list(items))
         if not await self._usable(step.items):
             return False
         try:
@@ -294,7 +219,7 @@ class Pipeline:
         self._committed(step)
         return step.stopping
 
-    async def _usable(self, items: list[_Item]) -> bool:
+    async def _usable(self, items: list[Item]) -> bool:
         """Whether memory is sound and the store could take a write; if not, the
         items are refused (nothing acknowledged) and memory is left alone."""
         if self._suspect and not await self._writable():
@@ -323,7 +248,7 @@ class Pipeline:
         except Exception:
             return False
 
-    def _refused(self, items: list[_Item], error: BaseException) -> None:
+    def _refused(self, items: list[Item], error: BaseException) -> None:
         self._failing(str(error))
         self._refused_quietly(items, error)
 
@@ -332,7 +257,7 @@ class Pipeline:
         self.last_failure = why
         self._pause = min(MAX_PAUSE_S, max(FIRST_PAUSE_S, self._pause * 2))
 
-    async def _attempt(self, step: _Step, gather: bool) -> None:
+    async def _attempt(self, step: Step, gather: bool) -> None:
         step.before = dict(self.engine.outages)
         await self._take(step.items, step)
         pause = self._last_eval + self.interval_s - time.monotonic()
@@ -357,7 +282,7 @@ class Pipeline:
         self._collect(changes, step, now)
         await self.store.commit(step.batch)
 
-    async def _failed(self, step: _Step, exc: Exception) -> None:
+    async def _failed(self, step: Step, exc: Exception) -> None:
         """Memory back to what the store holds; then each request again alone
         (probe, trap and delivery reports as one), unless the store is what
         failed: then all of them get a 503. A rebuild costs as much as a restart
@@ -372,10 +297,8 @@ class Pipeline:
         self._stale = True
         rebuilt = await self._rebuild()
         items = step.items
-        units: list[list[_Item]] = [[i] for i in items if i.reply is not None]  # alone
-        quiet: list[_Item] = [
-            i for i in items if i.reply is None
-        ]  # probes, traps, delivery reports
+        units: list[list[Item]] = [[i] for i in items if i.reply is not None]  # alone
+        quiet: list[Item] = [i for i in items if i.reply is None]  # probes, traps, delivery reports
         if quiet:
             units.append(quiet)  # checked before the step like the rest: together
         if len(units) <= 1 or not rebuilt or self._suspect:
@@ -389,19 +312,19 @@ class Pipeline:
         log.warning("retrying the failed step's %d requests one by one", len(units))
         for n, unit in enumerate(units):
             if self._stale or self._suspect:  # the store itself failed meanwhile
-                rest: list[_Item] = [i for u in units[n:] for i in u]
+                rest: list[Item] = [i for u in units[n:] for i in u]
                 self._refused(rest, StoreUnavailable(f"{self.last_failure}; nothing acknowledged"))
                 return
             await self.step(unit)
 
-    def _refused_quietly(self, items: list[_Item], error: BaseException) -> None:
+    def _refused_quietly(self, items: list[Item], error: BaseException) -> None:
         """Answer `error` (the failure was counted already). A delivery report
         waits for the store to come back (the message went out; its deadline is
         met by recording that); a probe or trap signal is dropped (the next
         probe cycle sees the same)."""
         dropped = 0
         for item in items:
-            if isinstance(item, _Delivery) and isinstance(error, StoreUnavailable):
+            if isinstance(item, Delivery) and isinstance(error, StoreUnavailable):
                 self._queue.put_nowait(item)
             elif item.reply is None:
                 dropped += 1
@@ -429,7 +352,7 @@ class Pipeline:
         )
         return True
 
-    def _committed(self, step: _Step) -> None:
+    def _committed(self, step: Step) -> None:
         self._suspect = False
         self._pause = 0.0
         if step.items or step.batch:  # a timer step that wrote nothing proves nothing
@@ -447,44 +370,33 @@ class Pipeline:
             if evicted:
                 log.debug("outages %s finished: out of memory", evicted)
 
-    async def _take(self, items: list[_Item], step: _Step) -> None:
+    async def _take(self, items: list[Item], step: Step) -> None:
         items = [i for i in items if self._storable(i, step)]
         await self._prepare(items, step)
         now = self.clock()
         for item in items:
-            if isinstance(item, _Intake):
+            if isinstance(item, Intake):
                 self._take_signals(item, step, now)
-            elif isinstance(item, _Delivery):
+            elif isinstance(item, Delivery):
                 self.ledger.delivery(item.message, item.result, item.complete, now)
                 step.batch.outbox_updates.append(item.message)
             else:
                 await self._take_action(item, step, now)
 
-    def _storable(self, item: _Item, step: _Step) -> bool:
+    def _storable(self, item: Item, step: Step) -> bool:
         """Whether the store can hold what `item` carries; if not, it is refused
-        alone (422 naming the field) before it changes anything."""
-        if isinstance(item, _Delivery):
+        alone (422 naming the field; an outage id past SQLite's range is unknown)
+        before it changes anything."""
+        if isinstance(item, Delivery):
             return True
-        found: list[Problem] = []
-        if isinstance(item, _Act):
+        key = item.idem.key if item.idem is not None else None
+        if isinstance(item, Act):
             if not 1 <= item.outage_id <= storable.INT_MAX:
-                error: OutagedError = NotFoundError(f"unknown outage {item.outage_id}")
-                step.done.append((item.reply, error))
+                step.done.append((item.reply, NotFoundError(f"unknown outage {item.outage_id}")))
                 return False
-            found += storable.problems(item.request.fields, "")
+            found = storable.action_problems(item.request.fields, item.actor, key)
         else:
-            many = len(item.signals) > 1
-            for i, (signal, ext_id) in enumerate(zip(item.signals, item.ext_ids, strict=True)):
-                if storable.flat_ok(signal) and (ext_id is None or _text_ok(ext_id)):
-                    continue
-                where = f"signals[{i}]" if many else ""
-                found += storable.problems(signal, where)
-                if ext_id is not None:
-                    found += storable.problems(ext_id, f"{where}.id" if where else "id")
-        if item.actor is not None:
-            found += storable.problems(item.actor, "actor")
-        if item.idem is not None:
-            found += storable.problems(item.idem.key, "Idempotency-Key")
+            found = storable.intake_problems(item.signals, item.ext_ids, item.actor, key)
         if not found:
             return True
         error = SignalError(found)
@@ -494,24 +406,24 @@ class Pipeline:
             step.done.append((item.reply, error))
         return False
 
-    async def _prepare(self, items: list[_Item], step: _Step) -> None:
+    async def _prepare(self, items: list[Item], step: Step) -> None:
         """Look up what the store already knows: idempotency keys, report ids, old outages."""
         for item in items:
-            if isinstance(item, _Delivery):
+            if isinstance(item, Delivery):
                 continue
             if item.idem is not None and item.idem.key not in step.seen_keys:
                 found = await self.store.idempotent(item.idem.key)
                 if found is not None:
                     step.seen_keys[found.key] = found
-        ext_ids = [e for i in items if isinstance(i, _Intake) for e in i.ext_ids if e]
+        ext_ids = [e for i in items if isinstance(i, Intake) for e in i.ext_ids if e]
         if ext_ids:
             step.seen_ext = await self.store.known_ext_ids(ext_ids)
         for item in items:
             oid = (
                 item.outage_id
-                if isinstance(item, _Act)
+                if isinstance(item, Act)
                 else item.message.outage
-                if isinstance(item, _Delivery)
+                if isinstance(item, Delivery)
                 else None
             )
             if oid is not None and oid not in self.ledger.records:
@@ -526,7 +438,7 @@ class Pipeline:
         seqs = await self.store.last_seqs([outage_id])
         self.ledger.load(row.record, deadlines, seqs.get(outage_id, 0), row.area)
 
-    def _replayed(self, item: _Intake | _Act, step: _Step) -> bool:
+    def _replayed(self, item: Intake | Act, step: Step) -> bool:
         """Answer a repeated Idempotency-Key from its first use instead of acting again."""
         if item.idem is None or item.reply is None:
             return False
@@ -548,7 +460,7 @@ class Pipeline:
             step.twins.append((item.reply, twin))
         return True
 
-    def _take_signals(self, item: _Intake, step: _Step, now: float) -> None:
+    def _take_signals(self, item: Intake, step: Step, now: float) -> None:
         if self._replayed(item, step):
             return
         accepted = duplicates = 0
@@ -583,7 +495,7 @@ class Pipeline:
         after = self.engine.health.get(signal.element)
         return after is not None and after.state is Health.UP and not after.flapping
 
-    async def _take_action(self, item: _Act, step: _Step, now: float) -> None:
+    async def _take_action(self, item: Act, step: Step, now: float) -> None:
         if self._replayed(item, step):
             return
         try:
@@ -596,7 +508,7 @@ class Pipeline:
             kept = Idempotent(item.idem.key, item.idem.request_sha256, 200, "", now)
             step.batch.idempotent.append(kept)
 
-    def _collect(self, changes: Changes, step: _Step, now: float) -> None:
+    def _collect(self, changes: Changes, step: Step, now: float) -> None:
         """Turn the ledger's changes and the intakes' outcomes into the step's batch."""
         outages = dict(changes.outages)
         for oid, outage in self.engine.outages.items():  # changed with no decision to say so
@@ -619,10 +531,6 @@ class Pipeline:
                 step.batch.idempotent.append(
                     Idempotent(item.idem.key, item.idem.request_sha256, 202, body, now)
                 )
-
-
-def _text_ok(text: str) -> bool:
-    return storable.text_problem(text) is None
 
 
 def _answer(reply: asyncio.Future[Outcome], outcome: Outcome | BaseException) -> None:

@@ -87,6 +87,35 @@ def _join(path: str, name: str) -> str:
     return f"{path}.{shown}" if path else shown
 
 
+def intake_problems(
+    signals: Sequence[object], ext_ids: Sequence[str | None], actor: str | None, key: str | None
+) -> list[Problem]:
+    """What the store would refuse in one intake: its signals (`signals[i].field`
+    when there are several), their ticket ids (`id`), the actor, the idempotency key."""
+    found: list[Problem] = []
+    many = len(signals) > 1
+    for i, (signal, ext_id) in enumerate(zip(signals, ext_ids, strict=True)):
+        if flat_ok(signal) and (ext_id is None or text_problem(ext_id) is None):
+            continue
+        where = f"signals[{i}]" if many else ""
+        found += problems(signal, where)
+        if ext_id is not None:
+            found += problems(ext_id, f"{where}.id" if where else "id")
+    return found + _who(actor, key)
+
+
+def action_problems(fields: Mapping[str, str], actor: str, key: str | None) -> list[Problem]:
+    """What the store would refuse in one action: its fields, the actor, the key."""
+    return problems(fields, "") + _who(actor, key)
+
+
+def _who(actor: str | None, key: str | None) -> list[Problem]:
+    found = problems(actor, "actor") if actor is not None else []
+    if key is not None:
+        found += problems(key, "Idempotency-Key")
+    return found
+
+
 def flat_ok(item: object) -> bool:
     """A quick yes for a flat dataclass (a signal) of plain fields the store takes;
     False means "look closer" with `problems`, not necessarily bad."""

@@ -1,0 +1,109 @@
+"""What one decision step takes in and gives back (outaged.pipeline runs the steps).
+
+Callers queue an Intake (signals), an Act (a person's action) or a Delivery
+(the outbox's report on a message); each Intake and Act is answered with an
+Outcome or an error once its step has committed. A Step gathers what one
+step collects on its way to the store's one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from outaged.errors import OutagedError
+from outaged.notify.base import Message, Notice, Result
+from outaged.outages.model import Decision, Outage
+from outaged.records.actions import ActionRequest
+from outaged.records.model import Record
+from outaged.signals import Signal
+from outaged.store.base import Batch, Idempotent
+from outaged.topology.model import Person
+
+
+class IdempotencyConflict(OutagedError):
+    """An Idempotency-Key was reused for a different request."""
+
+
+@dataclass(frozen=True, slots=True)
+class IdemKey:
+    key: str
+    request_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    accepted: int
+    duplicates: int
+    decisions: list[Decision]
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """The stored first response to an Idempotency-Key."""
+
+    status: int
+    body: str
+
+
+Outcome = Ingested | Record | Replayed
+
+
+@dataclass(slots=True)
+class Intake:
+    signals: list[Signal]
+    ext_ids: list[str | None]
+    actor: str | None
+    idem: IdemKey | None
+    reply: asyncio.Future[Outcome] | None
+    render: Callable[[Ingested], str] | None = None
+
+
+@dataclass(slots=True)
+class Act:
+    outage_id: int
+    request: ActionRequest
+    actor: str
+    idem: IdemKey | None
+    reply: asyncio.Future[Outcome]
+
+
+@dataclass(slots=True)
+class Delivery:
+    """The outbox's report on one message; nobody waits for it."""
+
+    message: Message
+    result: Result
+    complete: bool
+    reply: None = None
+
+
+class OutboxPort(Protocol):
+    """What the loop needs from the outbox (outaged.notify.outbox.Outbox)."""
+
+    def compose(self, notice: Notice, people: Mapping[str, Person]) -> list[Message]: ...
+
+    def add(self, messages: Iterable[Message]) -> None: ...
+
+
+@dataclass(slots=True)
+class Step:
+    batch: Batch = field(default_factory=Batch)
+    done: list[tuple[asyncio.Future[Outcome], Outcome | BaseException]] = field(
+        default_factory=list
+    )
+    intakes: list[tuple[Intake, int, int]] = field(default_factory=list)
+    seen_keys: dict[str, Idempotent] = field(default_factory=dict)  # stored before
+    pending: dict[str, Intake | Act] = field(default_factory=dict)  # first use this step
+    twins: list[tuple[asyncio.Future[Outcome], Intake | Act]] = field(default_factory=list)
+    seen_ext: set[str] = field(default_factory=set)
+    items: list[Item] = field(default_factory=list)  # taken in, gathered ones too
+    stopping: bool = False
+    now: float = 0.0
+    before: dict[int, Outage] = field(default_factory=dict)  # the engine's, as the step began
+
+
+STOP = object()
+Item = Intake | Act | Delivery
