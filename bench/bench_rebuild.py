@@ -34,7 +34,7 @@ from bench.gen_topology import generate
 from outaged.notify.base import Message, Notice
 from outaged.pipeline import Ingested, Pipeline
 from outaged.recovery import recover
-from outaged.signals import Category, Report
+from outaged.signals import Category, Report, Signal
 from outaged.store.sqlite import SqliteStore
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
@@ -93,8 +93,8 @@ async def run(index: GraphIndex, db: Path, cycles: int, chunk: int) -> dict[str,
             "BEGIN SELECT RAISE(ABORT, 'refused'); END"
         )
     sub, element = next(iter(index.topology.subscribers.items()))
-    bad = [Report(clock(), element, Category.DOWN, sub)]
-    good = [Report(clock(), element, Category.DOWN, sub)]
+    bad: list[Signal] = [Report(clock(), element, Category.DOWN, sub)]
+    good: list[Signal] = [Report(clock(), element, Category.DOWN, sub)]
     before = pipeline.rebuilds
     began = time.perf_counter()
     answers = await asyncio.gather(
