@@ -21,6 +21,7 @@ import pytest
 
 from outaged.api.auth import token_hash
 from outaged.errors import NotFoundError, SignalError, StoreUnavailable, UnstorableError
+from outaged.notify.base import Sent
 from outaged.outages.lifecycle import Action
 from outaged.outages.model import Event
 from outaged.pipeline import Ingested
@@ -191,3 +192,44 @@ async def test_over_http_the_refused_report_is_422_and_the_innocent_one_202(
     assert bad == 422 and "cannot be stored" in bad_body["error"], bad_body
     assert good == 202 and good_body["accepted"] == 1, good_body
     await d.assert_memory_is_store()
+
+
+async def test_a_delivery_report_waits_out_a_locked_store_and_is_then_recorded(
+    tmp_path: Path, net: Net
+) -> None:
+    d = Daemon(tmp_path, net, busy_timeout_ms=100)
+    await d.start()
+    try:
+        oid = await open_one(d)
+        store, pipeline = d.running.store, d.running.pipeline
+
+        async def sent() -> int:
+            return sum(e.kind == "notification_sent" for e in await store.timeline(oid))
+
+        for _ in range(100):  # the log channel delivers at once; its report commits
+            if await sent():
+                break
+            await asyncio.sleep(0.05)
+        before = await sent()
+        assert before >= 1
+        message = (await store.outbox(oid))[0]
+        holder = lock(d.db)
+        try:
+            pipeline.delivered(message, Sent(message.id), True)  # what the outbox says next
+            for _ in range(20):
+                await asyncio.sleep(0.05)
+                if pipeline.failed_steps:
+                    break
+            assert pipeline.failed_steps >= 1
+            assert await sent() == before
+            await d.assert_memory_is_store()
+        finally:
+            unlock(holder)
+        for _ in range(100):  # kept in the queue, recorded once the lock is gone
+            if await sent() > before:
+                break
+            await asyncio.sleep(0.05)
+        assert await sent() == before + 1
+        await d.assert_memory_is_store()
+    finally:
+        await d.stop()
