@@ -12,7 +12,7 @@ of the storm measures:
 
 - the rebuild alone (median of 3), and what it re-read;
 - one step holding a report SQLite refuses (a trigger) beside an innocent one:
-  from queueing both to both answered (the failed step, its rebuild, the halves);
+  from queueing both to both answered (the failed step, its rebuild, each alone);
 - anchors in the same run: the median storm step (`--chunk` signals decided and
   committed) and a full restart's extra work (topology load + GraphIndex.build).
 """
