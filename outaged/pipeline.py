@@ -309,6 +309,12 @@ class Pipeline:
                 error = StoreUnavailable(f"{error}; and the state cannot be reloaded now")
             self._refused_quietly(items, error)
             return
+        failures = self.failed_steps
+        await self.step([])  # the daemon's own changes (timers) first, with no request
+        if self.failed_steps > failures:  # not the requests' fault: none is to blame
+            own = StoreError(f"decision step: the daemon's own changes failed: {exc}")
+            self._refused_quietly(items, own)
+            return
         log.warning("retrying the failed step's %d requests one by one", len(units))
         for n, unit in enumerate(units):
             if self._stale or self._suspect:  # the store itself failed meanwhile
