@@ -56,6 +56,12 @@ class NoOutbox:
     def add(self, messages: Iterable[Message]) -> None:
         pass
 
+    def withdrawn(self, window: str) -> list[Message]:
+        return []
+
+    def drop(self, ids: Iterable[str]) -> None:
+        pass
+
 
 async def run(index: GraphIndex, db: Path, cycles: int, chunk: int) -> dict[str, float]:
     store = SqliteStore(db)

@@ -27,8 +27,10 @@ from outaged.errors import ListenError
 from outaged.intake import Limits
 from outaged.notify.config import build_outbox
 from outaged.notify.outbox import Outbox
+from outaged.outages.lifecycle import State
 from outaged.pipeline import Clock, Pipeline
 from outaged.probes.probers import Probers
+from outaged.probes.reprobe import Reprober
 from outaged.records.ledger import Ledger
 from outaged.recovery import recover
 from outaged.signals import SignalSink
@@ -103,6 +105,7 @@ class App:
             clock=self.clock,
             evict=config.retention.enabled,
             lookback_s=self._lookback(index),
+            verify_auto=config.verify.auto,
         )
         self._pipeline = pipeline
         await pipeline.step([])  # the recovery evaluation, committed before serving
@@ -119,6 +122,22 @@ class App:
         outbox.start()  # stopped before the loop, whose last step records its reports
         self._cleanup.append(("outbox", lambda: outbox.stop(config.shutdown_timeout_s / 2)))
         self._cleanup += await probers.start(pipeline.sink)  # a prober that fails is logged
+        reprober = Reprober(
+            config.verify,
+            {e.id: e.address for e in topology.elements.values() if e.address},
+            lambda oid: pipeline.engine.outages.get(oid),  # the engine a rebuild left
+            lambda: pipeline.engine.health,
+            pipeline.network_checked,
+            icmp=config.probes.icmp.enabled,
+            privileged=config.probes.icmp.privileged,
+            clock=self.clock,
+        )
+        pipeline.on_repaired = reprober.repaired
+        pipeline.reprobe_targets = reprober.targets
+        self._cleanup.append(("re-probes", reprober.stop))
+        for record in pipeline.ledger.records.values():  # a repair reported before a restart
+            if record.state is State.RESTORED and reprober.targets(record.id):
+                reprober.repaired(record.id)
         api = Api(
             index,
             self.store,

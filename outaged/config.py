@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from outaged.dispatch.verification import VerifyConfig
 from outaged.errors import ConfigError, Problem
 from outaged.notify.config import NotifyConfig
+from outaged.notify.digest import DigestPolicy
 from outaged.notify.email import SECURITY, EmailConfig, Security
 from outaged.notify.retry import RetryPolicy
 from outaged.notify.templates_check import check_templates
@@ -129,6 +131,7 @@ class Config:
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     probes: ProbesConfig = field(default_factory=ProbesConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
     shutdown_timeout_s: float = 10.0
     log_level: LogLevel = "info"
     source: str = "<defaults>"
@@ -256,6 +259,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             "retention",
             "probes",
             "notify",
+            "verify",
             "shutdown_timeout_s",
             "log_level",
         )
@@ -272,6 +276,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         retention=_retention(top.section("retention")),
         probes=_probes(top.section("probes")),
         notify=_notify(top.section("notify"), base),
+        verify=_verify(top.section("verify")),
         shutdown_timeout_s=top.get("shutdown_timeout_s", 10.0, _positive, "seconds > 0"),
         log_level=top.get("log_level", "info", _choice(*LOG_LEVELS), " or ".join(LOG_LEVELS)),
         source=source,
@@ -322,7 +327,7 @@ def _store(r: _Reader | None) -> StoreConfig:
 def _notify(r: _Reader | None, base: Path) -> NotifyConfig:
     if r is None:
         return NotifyConfig()
-    r.check_keys(("email", "webhook", "retry", "templates"))
+    r.check_keys(("email", "webhook", "retry", "templates", "digest"))
     folder = r.get("templates", None, _text, "a directory path")
     templates = base / folder if folder else None
     if templates is not None and not templates.is_dir():
@@ -334,6 +339,18 @@ def _notify(r: _Reader | None, base: Path) -> NotifyConfig:
         webhook=_webhook(r.section("webhook")),
         retry=_retry(r.section("retry")),
         templates=templates,
+        digest=_digest(r.section("digest")),
+    )
+
+
+def _digest(r: _Reader | None) -> DigestPolicy:
+    d = DigestPolicy()
+    if r is None:
+        return d
+    r.check_keys(("enabled", "interval_s"))
+    return DigestPolicy(
+        enabled=r.flag("enabled", d.enabled),
+        interval_s=r.get("interval_s", d.interval_s, _seconds_or_zero, "seconds >= 0"),
     )
 
 
@@ -433,6 +450,18 @@ def _at_least_one(v: Any) -> float | None:
 def _fraction(v: Any) -> float | None:
     ok = isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < 1
     return float(v) if ok else None
+
+
+def _verify(r: _Reader | None) -> VerifyConfig:
+    d = VerifyConfig()
+    if r is None:
+        return d
+    r.check_keys(("auto", "count", "timeout_s"))
+    return VerifyConfig(
+        auto=r.flag("auto", d.auto),
+        count=r.get("count", d.count, _positive_int, "an integer > 0"),
+        timeout_s=r.get("timeout_s", d.timeout_s, _positive, "seconds > 0"),
+    )
 
 
 def _decide(r: _Reader | None) -> DecideConfig:

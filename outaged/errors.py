@@ -61,6 +61,14 @@ class TransitionError(OutagedError):
         self.allowed = allowed
 
 
+class NetworkStillDown(TransitionError):
+    """A person verified an outage while the network still shows the fault."""
+
+    def __init__(self, message: str, state: str, down: tuple[str, ...]) -> None:
+        super().__init__(message, "verify", state, ())
+        self.down = down
+
+
 class AuthError(OutagedError):
     """Missing, unknown or revoked token, or a role that may not do this."""
 

@@ -34,7 +34,9 @@ KIND_FIELDS: dict[str, frozenset[str]] = {
     "probe": frozenset({"kind", "at", "element", "ok", "rtt_ms"}),
     "trap": frozenset({"kind", "at", "element", "trap", "ifindex"}),
     "manual": frozenset({"kind", "at", "element", "note", "actor", "cleared"}),
-    "maintenance": frozenset({"kind", "at", "element", "start", "end", "note", "actor"}),
+    "maintenance": frozenset(
+        {"kind", "at", "element", "start", "end", "note", "actor", "cancelled"}
+    ),
 }
 # RFC 3339 date-time (a space may stand for the T); docs/openapi.yaml `Time` says the same.
 TIME_FORMAT = re.compile(
@@ -245,7 +247,10 @@ def parse_signal(
             f.problem("end", "must be after start")
         note = f.text("note", required=False, limit=MAX_TEXT) or ""
         actor = f.text("actor", required=False) or ""
-        signal = Maintenance(at, element, start, end, note, actor)
+        called_off = obj.get("cancelled", False)
+        if not isinstance(called_off, bool):
+            f.problem("cancelled", f"expected true or false, got {_short(called_off)}")
+        signal = Maintenance(at, element, start, end, note, actor, called_off is True)
     else:
         f.problem("kind", f"unknown kind {_short(kind)}; one of {', '.join(SIGNAL_KINDS)}")
     if f.problems or signal is None:

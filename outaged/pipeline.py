@@ -31,9 +31,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from outaged.correlate.health import State as Health
+from outaged.dispatch import planned
+from outaged.dispatch.verification import Verdict, verdict
 from outaged.errors import (
     NotFoundError,
     OutagedError,
@@ -43,14 +45,17 @@ from outaged.errors import (
 )
 from outaged.notify.base import Message, Result
 from outaged.outages.engine import Engine
+from outaged.outages.lifecycle import Action
 from outaged.outages.model import iso
 from outaged.records.actions import ActionRequest
 from outaged.records.ledger import Changes, Ledger
+from outaged.records.model import DAEMON
 from outaged.recovery import recover
-from outaged.signals import ProbeResult, Signal
+from outaged.signals import Maintenance, ProbeResult, Signal
 from outaged.steps import (
     STOP,
     Act,
+    Check,
     Delivery,
     IdemKey,
     IdempotencyConflict,
@@ -90,6 +95,7 @@ class Pipeline:
         clock: Clock = time.time,
         evict: bool = True,
         lookback_s: float | None = None,
+        verify_auto: bool = True,
     ) -> None:
         """`evict`: drop finished outages from memory (`Ledger.evict`); the store
         keeps them and an action on one loads it back. `lookback_s`: what a
@@ -112,6 +118,10 @@ class Pipeline:
         self._suspect = False  # the store was unavailable: ask it before touching memory
         self._pause = 0.0  # rest before the next step after a failure
         self._stop_asked = asyncio.Event()
+        self.verify_auto = verify_auto
+        self.on_repaired: Callable[[int], None] = lambda _: None  # after the commit
+        # what a re-probe would ping; nothing: proposed to the NOC in the same step
+        self.reprobe_targets: Callable[[int], Mapping[str, str]] = lambda _: {}
 
     @property
     def engine(self) -> Engine:
@@ -157,6 +167,10 @@ class Pipeline:
         """The outbox did something with a message: record it in the next step."""
         self._queue.put_nowait(Delivery(message, result, complete))
 
+    def network_checked(self, outage_id: int, signals: list[Signal], verdict: Verdict) -> None:
+        """The re-probe after a repair report is back: folded in the next step."""
+        self._queue.put_nowait(Check(outage_id, signals, verdict))
+
     def stop(self) -> None:
         """Finish what is queued, then end `run`."""
         self._queue.put_nowait(STOP)
@@ -190,7 +204,7 @@ class Pipeline:
         while True:
             if item is STOP:
                 stopping = True
-            elif isinstance(item, Intake | Act | Delivery):
+            elif isinstance(item, Intake | Act | Delivery | Check):
                 items.append(item)
                 count += len(item.signals) if isinstance(item, Intake) else 1
             if stopping or count >= MAX_STEP_SIGNALS or self._queue.empty():
@@ -270,6 +284,8 @@ class Pipeline:
             self._last_eval = time.monotonic()
         step.now = now = self.clock()
         self.ledger.decide(now)
+        for check in step.checks:  # after the evaluation that took its probes in
+            self.ledger.network_check(check.outage, check.verdict, now, auto=self.verify_auto)
         for found in self.engine.drain_suspicions():  # the NOC's list: GET /suspected
             log.warning(
                 "suspected concentration at %s: %d %s callers since %s; NOC to confirm",
@@ -330,7 +346,7 @@ class Pipeline:
         probe cycle sees the same)."""
         dropped = 0
         for item in items:
-            if isinstance(item, Delivery) and isinstance(error, StoreUnavailable):
+            if isinstance(item, Delivery | Check) and isinstance(error, StoreUnavailable):
                 self._queue.put_nowait(item)
             elif item.reply is None:
                 dropped += 1
@@ -368,7 +384,10 @@ class Pipeline:
         for reply, twin in step.twins:
             if twin.reply is not None and twin.reply.done() and not twin.reply.cancelled():
                 _answer(reply, twin.reply.exception() or twin.reply.result())
+        self.outbox.drop(step.withdrawn)
         self.outbox.add(step.batch.outbox)
+        for oid in step.repaired:
+            self.on_repaired(oid)
         now = step.now
         if self._evict and now >= self._next_evict:  # committed: memory may let go
             self._next_evict = now + EVICT_EVERY_S
@@ -386,6 +405,10 @@ class Pipeline:
             elif isinstance(item, Delivery):
                 self.ledger.delivery(item.message, item.result, item.complete, now)
                 step.batch.outbox_updates.append(item.message)
+            elif isinstance(item, Check):
+                ingest = Intake(item.signals, [None] * len(item.signals), DAEMON, None, None)
+                self._take_signals(ingest, step, now)
+                step.checks.append(item)
             else:
                 await self._take_action(item, step, now)
 
@@ -393,7 +416,7 @@ class Pipeline:
         """Whether the store can hold what `item` carries; if not, it is refused
         alone (422 naming the field; an outage id past SQLite's range is unknown)
         before it changes anything."""
-        if isinstance(item, Delivery):
+        if isinstance(item, Delivery | Check):
             return True
         key = item.idem.key if item.idem is not None else None
         if isinstance(item, Act):
@@ -415,7 +438,7 @@ class Pipeline:
     async def _prepare(self, items: list[Item], step: Step) -> None:
         """Look up what the store already knows: idempotency keys, report ids, old outages."""
         for item in items:
-            if isinstance(item, Delivery):
+            if isinstance(item, Delivery | Check):
                 continue
             if item.idem is not None and item.idem.key not in step.seen_keys:
                 found = await self.store.idempotent(item.idem.key)
@@ -430,6 +453,8 @@ class Pipeline:
                 if isinstance(item, Act)
                 else item.message.outage
                 if isinstance(item, Delivery)
+                else item.outage
+                if isinstance(item, Check)
                 else None
             )
             if oid is not None and oid not in self.ledger.records:
@@ -485,6 +510,8 @@ class Pipeline:
             accepted += 1
             if not self._steady(signal, before):
                 step.batch.signals.append(StoredSignal(self._seq, signal, now, ext_id, item.actor))
+                if isinstance(signal, Maintenance):
+                    step.planned.append((self._seq, signal))
                 self._seq += 1
         step.intakes.append((item, accepted, duplicates))
 
@@ -510,6 +537,11 @@ class Pipeline:
             step.done.append((item.reply, exc))
             return
         step.done.append((item.reply, record))
+        if item.request.action is Action.RESTORE:
+            if self.reprobe_targets(item.outage_id):
+                step.repaired.append(item.outage_id)
+            else:
+                step.checks.append(Check(item.outage_id, [], verdict({})))
         if item.idem is not None:
             kept = Idempotent(item.idem.key, item.idem.request_sha256, 200, "", now)
             step.batch.idempotent.append(kept)
@@ -528,6 +560,14 @@ class Pipeline:
         people = self.engine.index.topology.people
         for notice in changes.notices:
             step.batch.outbox += self.outbox.compose(notice, people)
+        topology = self.engine.index.topology
+        for seq, window in step.planned:  # planned work: notices before and after
+            if window.cancelled:
+                rows = self.outbox.withdrawn(planned.window_key(window))
+                step.batch.outbox_updates += rows
+                step.withdrawn += [m.id for m in rows]
+            for notice in planned.notices(seq, window, topology, now):
+                step.batch.outbox += self.outbox.compose(notice, people)
         for item, accepted, duplicates in step.intakes:
             outcome = Ingested(accepted, duplicates, changes.decisions)
             if item.reply is not None:

@@ -107,6 +107,11 @@ class Maintenance:
     end: float
     note: str = ""
     actor: str = ""  # who declared it (the API sets the token name)
+    cancelled: bool = False  # withdraws the window of the same element, start and end
+
+    @property
+    def key(self) -> tuple[str, float, float]:
+        return (self.element, self.start, self.end)
 
 
 Signal = Report | ProbeResult | Trap | InterfaceStatus | Reboot | ManualFault | Maintenance

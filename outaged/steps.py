@@ -1,8 +1,9 @@
 """What one decision step takes in and gives back (outaged.pipeline runs the steps).
 
-Callers queue an Intake (signals), an Act (a person's action) or a Delivery
-(the outbox's report on a message); each Intake and Act is answered with an
-Outcome or an error once its step has committed. A Step gathers what one
+Callers queue an Intake (signals), an Act (a person's action), a Delivery
+(the outbox's report on a message) or a Check (a re-probe after a repair
+report); each Intake and Act is answered with an Outcome or an error once its
+step has committed. A Step gathers what one
 step collects on its way to the store's one transaction.
 """
 
@@ -13,12 +14,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from outaged.dispatch.verification import Verdict
 from outaged.errors import OutagedError
 from outaged.notify.base import Message, Notice, Result
 from outaged.outages.model import Decision, Outage
 from outaged.records.actions import ActionRequest
 from outaged.records.model import Record
-from outaged.signals import Signal
+from outaged.signals import Maintenance, Signal
 from outaged.store.base import Batch, Idempotent
 from outaged.topology.model import Person
 
@@ -80,12 +82,26 @@ class Delivery:
     reply: None = None
 
 
+@dataclass(slots=True)
+class Check:
+    """The re-probe after a repair report: its results and what they say."""
+
+    outage: int
+    signals: list[Signal]
+    verdict: Verdict
+    reply: None = None
+
+
 class OutboxPort(Protocol):
     """What the loop needs from the outbox (outaged.notify.outbox.Outbox)."""
 
     def compose(self, notice: Notice, people: Mapping[str, Person]) -> list[Message]: ...
 
     def add(self, messages: Iterable[Message]) -> None: ...
+
+    def withdrawn(self, window: str) -> list[Message]: ...
+
+    def drop(self, ids: Iterable[str]) -> None: ...
 
 
 @dataclass(slots=True)
@@ -103,7 +119,11 @@ class Step:
     stopping: bool = False
     now: float = 0.0
     before: dict[int, Outage] = field(default_factory=dict)  # the engine's, as the step began
+    checks: list[Check] = field(default_factory=list)
+    repaired: list[int] = field(default_factory=list)  # repair reported: re-probe
+    planned: list[tuple[int, Maintenance]] = field(default_factory=list)  # stored windows
+    withdrawn: list[str] = field(default_factory=list)  # outbox rows of called-off ones
 
 
 STOP = object()
-Item = Intake | Act | Delivery
+Item = Intake | Act | Delivery | Check

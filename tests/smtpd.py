@@ -154,6 +154,15 @@ class SmtpServer:
         raise AssertionError(f"{len(self.messages())} messages, expected {count}")
 
 
+def delivered(mails: list[EmailMessage]) -> list[str]:
+    """The outbox rows the mails delivered (a digest's parts), by Message-ID token."""
+    rows: list[str] = []
+    for mail in mails:
+        parts = mail.get("X-Outaged-Digest-Of")
+        rows += str(parts).split() if parts else [str(mail["Message-ID"]).strip("<>").split("@")[0]]
+    return rows
+
+
 # ---- the server process --------------------------------------------------
 
 

@@ -1601,6 +1601,7 @@ def test_outagectl_exit_codes_per_the_docs(api: Daemon) -> None:
 
 def test_outagectl_read_commands_print_the_api_json(api: Daemon, cli: Any) -> None:
     oid = manual(api, "m5-c2-b4")
+    delivered(api)  # a delivery recorded between the two reads would change a deadline
     code, out, err = cli("list", "--json", "--status", "all")
     assert code == 0, err
     assert json.loads(out) == api.call("GET", f"{API}/outages?status=all")[1]

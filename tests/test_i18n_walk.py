@@ -65,10 +65,13 @@ WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.:/'+-]*")
 def _known_words() -> set[str]:
     topology = load_topology(TOPOLOGY)
     parser = ctl.build_parser("zh-CN")
-    commands = set()
-    for action in parser._actions:  # the subcommand names
-        if action.choices and isinstance(action.choices, dict):
-            commands |= set(action.choices)
+    commands = {"now"}  # a value --from takes literally
+    parsers = [parser]
+    while parsers:  # the subcommand names, and those of their subcommands (maint add)
+        for action in parsers.pop()._actions:
+            if action.choices and isinstance(action.choices, dict):
+                commands |= set(action.choices)
+                parsers += list(action.choices.values())
     ids = {*topology.elements, *topology.people, *topology.areas}
     return ALLOWED | commands | ids | {"test-admin", "url", "lang", "tz", "password"}
 
@@ -183,6 +186,29 @@ def test_every_command_in_zh_cn_over_a_whole_outage_has_no_english(daemon, cli):
     zh("whoami")
     assert "已记录 华苑小区5号楼 的人工报障" in zh("report-fault", "hy-05", "--note", "现场断电")
     refused = zh("close", str(outage), code=ctl.Exit.CONFLICT)  # already closed
+    added = zh(
+        "maint",
+        "add",
+        "--element",
+        "hy-05",
+        "--from",
+        "+30m",
+        "--to",
+        "+2h",
+        "--note",
+        "更换光交箱",
+    )
+    assert "已登记割接" in added, added
+    listed = zh("maint", "list")
+    assert "更换光交箱" in listed and "华苑小区5号楼" in listed, listed
+    window = re.search(r"[0-9a-f]{12}", added)
+    assert window is not None
+    assert "已取消" in zh("maint", "cancel", window.group())
+    assert "没有进行中或计划中的割接" in zh("maint", "list")
+    zh("maint", "add", "--element", "hy-05", "--from", "明天", "--to", "+1h", code=ctl.Exit.FAILED)
+    zh("maint", "cancel", "000000000000", code=ctl.Exit.NOT_FOUND)
+    for name in ("add", "list", "cancel"):
+        zh("maint", name, "--help")
     zh("--help")
     parser = ctl.build_parser("zh-CN")
     for action in parser._actions:

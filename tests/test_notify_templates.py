@@ -7,11 +7,17 @@ from pathlib import Path
 import pytest
 
 from outaged.config import load_config
+from outaged.dispatch.planned import notices
 from outaged.errors import ConfigError
 from outaged.notify.base import Message
-from outaged.notify.render import LANGS, Renderer
+from outaged.notify.digest import digest
+from outaged.notify.render import EVENT_LABELS, LANGS, Renderer
 from outaged.notify.templates_check import allowed_names, check_templates
+from outaged.signals import Maintenance
+from outaged.topology.load import load_topology
+from tests.citygen import write_city
 
+T0 = 1_790_000_000.0
 SHIPPED = Path(__file__).resolve().parent.parent / "outaged" / "notify" / "templates"
 CONTEXT = {
     "id": 3,
@@ -44,12 +50,61 @@ def test_the_shipped_templates_pass_the_check_and_render_every_event_in_both_lan
         "summary",
         "layout",
         "default",
+        "digest",  # below: its context is a list of these
+        "maint_before",  # below: planned work is no outage
+        "maint_after",
+        "maintenance",
     }
     for lang in LANGS:
         for event in sorted(events):
             out = renderer.render(Message(3, 1, event, "x", "email", "", lang, CONTEXT, 0.0))
             assert "#3" in out.subject and out.text.strip() and "<html" in out.html, (lang, event)
             assert "outagectl ack 3" in out.text, (lang, event)
+
+
+def test_planned_work_notices_render_in_both_languages(tmp_path: Path) -> None:
+    path = write_city(tmp_path / "city")
+    topology = load_topology(path)
+    window = Maintenance(T0, "m1", T0 + 1200, T0 + 4800, "核心割接 / core cut-over", "noc")
+    before, after = notices(7, window, topology, T0)
+    assert before.at == T0 + 600 and after.at == T0 + 4800  # 10 min before; at the end
+    assert before.to == tuple(dict.fromkeys((*topology.call_centre, *topology.noc)))
+    renderer = Renderer()
+    for lang in LANGS:
+        for notice in (before, after):
+            ctx = {**notice.context, "recipient": {"id": "x", "name": "x", "phone": None}}
+            out = renderer.render(Message(0, 7, notice.why, "x", "email", "", lang, ctx, 0.0))
+            assert "m1" in out.subject and "core cut-over" in out.text and "<html" in out.html
+    late = notices(8, window, topology, T0 + 1300)[0]  # declared after the work began
+    assert late.at == T0 + 1300 and late.context["late"]
+    assert notices(9, window, topology, T0 + 4800) == []  # over: nothing to say
+
+
+def test_a_digest_lists_every_notification_it_bundles_in_both_languages() -> None:
+    renderer = Renderer()
+    for lang in LANGS:
+        parts = [
+            Message(3, 1, "dispatch", "x", "email", "x@isp", lang, CONTEXT, 0.0),
+            Message(
+                4,
+                1,
+                "leadership",
+                "x",
+                "email",
+                "x@isp",
+                lang,
+                {**CONTEXT, "id": 4, "ack": "outagectl ack 4"},
+                1.0,
+            ),
+        ]
+        out = renderer.render(digest(parts))
+        assert ("2 notifications" if lang == "en" else "2 条通知") in out.subject
+        for oid in ("#3", "#4"):
+            assert oid in out.text and oid in out.html, (lang, oid)
+        assert out.text.count("outagectl ack 3") == 1  # to acknowledge the dispatch only
+        assert "outagectl ack 4" not in out.text  # leadership is for information
+        label = EVENT_LABELS[lang]["leadership"]
+        assert label in out.text and label in out.html
 
 
 def _write(folder: Path, name: str, text: str) -> Path:

@@ -15,6 +15,7 @@ import pytest
 from outaged.config import load_config
 from outaged.errors import ConfigError, StoreError
 from outaged.notify.base import Failed, Message, Notice, Reason, Result, Sent, State
+from outaged.notify.digest import DigestPolicy
 from outaged.notify.outbox import Outbox, Report
 from outaged.notify.render import Renderer
 from outaged.notify.retry import RetryPolicy
@@ -251,3 +252,53 @@ def test_notify_settings_build_the_configured_channels(tmp_path: Path) -> None:
     config = load_config(path).notify
     assert config.email is not None and config.email.port == 2525 and config.webhook is None
     assert load_config(_config(tmp_path, "{}\n")).notify.email is None
+
+
+async def test_a_storm_is_one_digest_per_recipient_and_the_first_message_is_not_held() -> None:
+    """Alertmanager-like grouping: no wait for the first message; what is due
+    for a recipient goes together; after a send, more for them waits out the
+    interval and then goes as one digest (a failed digest fails each row)."""
+    now = [1000.0]
+    email = _Script([[None], [None], [Reason.TEMPORARY], [None]])
+    outbox = Outbox(
+        {"log": _Script([], "log"), "email": email},
+        RetryPolicy(initial_s=0.01, jitter=0.0),
+        clock=lambda: now[0],
+        digests=DigestPolicy(interval_s=5.0),
+    )
+    reports: list[Report] = []
+    outbox.report = reports.append
+    outbox.start()
+
+    async def settle(count: int) -> None:
+        for _ in range(200):
+            if len(reports) >= count:
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"{len(reports)} reports, expected {count}")
+
+    def notice(oid: int, to: tuple[str, ...]) -> Notice:
+        return Notice(oid, now[0], to, "dispatch", "x", 1, {"id": oid})
+
+    outbox.add(outbox.compose(notice(1, ("ops",)), PEOPLE))
+    await settle(1)
+    assert email.bursts[0] == ["1.1.email.ops.dispatch"]  # alone and at once: as it is
+    storm = [
+        m for oid in range(2, 12) for m in outbox.compose(notice(oid, ("ops", "boss")), PEOPLE)
+    ]
+    outbox.add(storm)  # boss was never reached: at once; ops waits for the interval
+    await settle(1 + 10)
+    assert len(email.bursts) == 2 and len(email.bursts[1]) == 1  # one digest for boss
+    assert email.bursts[1][0].startswith("digest.") and len(reports) == 11
+    now[0] += 5.0  # the interval ended: ops's ten go as one digest, which fails
+    outbox._lanes["email"].wake.set()
+    await settle(1 + 10 + 10)
+    assert all(isinstance(r.result, Failed) for r in reports[11:])
+    assert all(r.message.state is State.QUEUED for r in reports[11:])  # each row retried
+    now[0] += 1.0
+    outbox._lanes["email"].wake.set()
+    await settle(1 + 10 + 10 + 10)
+    await outbox.stop(1.0)
+    assert [len(b) for b in email.bursts] == [1, 1, 1, 1]  # 31 rows in four mails
+    assert {r.message.id for r in reports[21:]} == {m.id for m in storm if m.recipient == "ops"}
+    assert outbox.pending == 0

@@ -14,6 +14,7 @@ from outaged.api.auth import token_hash
 from outaged.api.inputs import HttpError, check_query
 from outaged.errors import (
     AuthError,
+    NetworkStillDown,
     NotFoundError,
     Problem,
     SignalError,
@@ -68,6 +69,9 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             where = f"line {first.line}: " if first.line is not None else ""
             message = f"{where}{first.field}: {first.message}" if first.field else first.message
         return error_response(422, message, exc.problems)
+    except NetworkStillDown as exc:  # before TransitionError, of which it is one
+        refused = {"action": exc.action, "state": exc.state, "allowed": [exc.state]}
+        return error_response(409, str(exc), refused=refused | {"still_down": list(exc.down)})
     except TransitionError as exc:
         refused = {"action": exc.action, "state": exc.state, "allowed": list(exc.allowed)}
         return error_response(409, str(exc), refused=refused if exc.action else None)

@@ -22,6 +22,7 @@ from outaged.api.inputs import (
     stats_range,
     unknown_outage,
 )
+from outaged.api.maintenance import add_routes as add_maintenance_routes
 from outaged.api.middleware import TOKEN, auth_middleware, dumps, errors_middleware
 from outaged.api.views import (
     element_json,
@@ -95,6 +96,7 @@ def build_app(api: Api, max_body_bytes: int) -> web.Application:
     app.router.add_get("/api/v1/elements/{id}", r.element)
     app.router.add_get("/api/v1/stats", r.stats)
     app.router.add_get("/api/v1/suspected", r.suspected)
+    add_maintenance_routes(app, r)
     return app
 
 

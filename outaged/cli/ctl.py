@@ -27,7 +27,7 @@ import yaml
 from rich.console import Console, RenderableType
 from rich.text import Text
 
-from outaged.cli import render
+from outaged.cli import maint, render
 from outaged.cli.i18n import ARGPARSE_ZH, MESSAGES, Lang, label, pick_lang, translate
 from outaged.errors import InputError, OutagedError, Problem
 from outaged.zones import parse_zone
@@ -119,6 +119,7 @@ class ApiError(OutagedError):
                     "action": str(refused["action"]),
                     "state": str(refused["state"]),
                     "allowed": [str(s) for s in refused["allowed"]],
+                    "still_down": [str(e) for e in refused.get("still_down") or ()],
                 }
         except (ValueError, TypeError, KeyError, AttributeError):
             return cls(status, text.strip() or reason, [])
@@ -431,6 +432,8 @@ async def cmd_action(ctx: Ctx, args: argparse.Namespace) -> None:
         for dest, field in _ACTION_FIELDS.items()
         if (value := getattr(args, dest, None)) is not None
     }
+    if getattr(args, "force", False):
+        body["force"] = "true"
     data = await ctx.api.post_json(f"/api/v1/outages/{args.id}/actions", body)
     if args.json:
         return ctx.dump(data)
@@ -582,9 +585,10 @@ def _action_commands(
         "--note", required=True, help=h("note")
     )
     report_fields(action("restore", "restore", h("restore")))
-    action("verify", "verify", h("verify")).add_argument(
-        "--failed", action="store_true", help=h("failed")
-    )
+    p = action("verify", "verify", h("verify"))
+    p.add_argument("--failed", action="store_true", help=h("failed"))
+    p.add_argument("--force", action="store_true", help=h("force"))
+    p.add_argument("--reason", help=h("force_reason"))
     action("callback", "callback_done", h("callback"))
     report_fields(action("close", "close", h("close")))
     action("reopen", "reopen", h("reopen"))
@@ -595,6 +599,7 @@ def _action_commands(
     p.add_argument("note", metavar="TEXT", help=h("note"))
     p.add_argument("--message", help=h("note_message"))
     report_fields(p)  # the fault report may be completed after the close
+    maint.add_parsers(command, h)
 
 
 # ---- entry point ---------------------------------------------------------------------
@@ -626,7 +631,10 @@ def error_text(
         Exit.REJECTED: "err.rejected",
     }.get(code, "err.server")
     message = exc.message
-    if exc.refused is not None and lang != "en":  # English: the daemon's own words
+    if exc.refused is not None and exc.refused.get("still_down") and lang != "en":
+        down = translate("punct.list", lang).join(exc.refused["still_down"])
+        message = translate("err.still_down", lang, elements=down)
+    elif exc.refused is not None and lang != "en":  # English: the daemon's own words
         r = exc.refused
         message = translate(
             "err.transition",

@@ -584,8 +584,11 @@ def event_detail(entry: TimelineEntry, lang: Lang, names: Names = NO_NAMES) -> s
         )
     if why:  # the daemon's own action (a relapse reopens): its reason, not the English note
         parts.append(say(why, lang, names.element))
+    probed = "checked" in p  # the re-probe after a repair report: what it found, not the note
+    if probed:
+        parts.append(_reprobe_detail(p, lang, names))
     for key, field_key in _PAYLOAD_FIELDS:
-        if not p.get(key) or (why and key == "note"):
+        if not p.get(key) or ((why or probed) and key == "note"):
             continue
         value = str(p[key])
         if key == "cause":
@@ -594,6 +597,16 @@ def event_detail(entry: TimelineEntry, lang: Lang, names: Names = NO_NAMES) -> s
             value = names.person(value)
         parts.append(value if field_key is None else f"{translate(field_key, lang)}{colon}{value}")
     return translate("punct.reasons", lang).join(parts)
+
+
+def _reprobe_detail(p: Mapping[str, Any], lang: Lang, names: Names) -> str:
+    down = [names.element(str(e)) for e in p.get("still_down") or ()]
+    checked = [names.element(str(e)) for e in p.get("checked") or ()]
+    if down:
+        return translate("ctl.reprobe.down", lang, elements=_listing(down, lang))
+    if checked:
+        return translate("ctl.reprobe.up", lang, elements=_listing(checked, lang))
+    return translate("ctl.reprobe.none", lang)
 
 
 def event_label(kind: str, lang: Lang) -> str:

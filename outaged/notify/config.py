@@ -10,6 +10,7 @@ from datetime import UTC, tzinfo
 from pathlib import Path
 
 from outaged.notify.base import Notifier
+from outaged.notify.digest import DigestPolicy
 from outaged.notify.email import EmailConfig, EmailNotifier
 from outaged.notify.log import LogNotifier
 from outaged.notify.outbox import Outbox
@@ -24,6 +25,7 @@ class NotifyConfig:
     webhook: WebhookConfig | None = None  # None: no webhooks
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     templates: Path | None = None  # the operator's templates (checked on load)
+    digest: DigestPolicy = field(default_factory=DigestPolicy)
 
 
 def build_outbox(
@@ -46,4 +48,5 @@ def build_outbox(
         webhook_url=config.webhook.url if config.webhook is not None else None,
         clock=clock,
         rng=rng,
+        digests=config.digest,
     )

@@ -21,6 +21,7 @@ from typing import Literal
 import aiosmtplib
 
 from outaged.notify.base import Failed, Message, Reason, Result, Sent
+from outaged.notify.digest import parts_of
 from outaged.notify.render import Renderer
 
 Security = Literal["starttls", "tls", "none"]
@@ -71,6 +72,9 @@ class EmailNotifier:
         mail["Content-Language"] = message.lang
         mail["X-Outaged-Outage"] = str(message.outage)
         mail["X-Outaged-Event"] = message.event
+        parts = parts_of(message)
+        if parts:  # which notifications a digest delivers, for tracing
+            mail["X-Outaged-Digest-Of"] = " ".join(parts)
         mail.attach(MIMEText(rendered.text, "plain", "utf-8"))
         mail.attach(MIMEText(rendered.html, "html", "utf-8"))
         return mail.as_bytes()

@@ -9,7 +9,8 @@ start, so after a crash nothing is lost; a row is only marked sent once its
 channel accepted it, so nothing goes twice except a send that was in flight
 at the crash (it goes again with the same Message-ID / webhook-id). Each
 channel has its own lane and task: a dead SMTP server delays only e-mail,
-and never the decision loop or the API.
+and never the decision loop or the API. In a storm, what is due for one
+recipient goes as one digest (digest.py).
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from outaged.notify import digest
 from outaged.notify.base import Failed, Message, Notice, Notifier, Reason, Result, Sent, State
+from outaged.notify.digest import DigestPolicy
 from outaged.notify.retry import RetryPolicy
 from outaged.topology.model import Person
 
@@ -58,6 +61,7 @@ class _Lane:
     heap: list[tuple[float, str]] = field(default_factory=list)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    reached: dict[tuple[str, str], float] = field(default_factory=dict)  # digest key -> sent at
 
 
 class Counters:
@@ -87,6 +91,7 @@ class Outbox:
         clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         burst: int = BURST,
+        digests: DigestPolicy | None = None,
     ) -> None:
         if "log" not in notifiers:
             raise ValueError("the log notifier is required (the fallback channel)")
@@ -96,6 +101,7 @@ class Outbox:
         self.clock = clock
         self.rng = rng or random.Random()
         self.burst = burst
+        self.digests = digests or DigestPolicy()
         self.counters = Counters()
         self.report: Callable[[Report], None] = lambda _: None
         self._messages: dict[str, Message] = {}
@@ -175,6 +181,28 @@ class Outbox:
         heapq.heappush(lane.heap, (m.next_at, m.id))
         lane.wake.set()
 
+    def withdrawn(self, window: str) -> list[Message]:
+        """The queued rows of a called-off planned-work window, as given up (for the
+        store); `drop` them from the lanes once that is committed."""
+        return [
+            dataclasses.replace(
+                m, state=State.FAILED, last_error="withdrawn: the planned work was called off"
+            )
+            for m in self._messages.values()
+            if not m.outage and m.state is State.QUEUED and m.context.get("window") == window
+        ]
+
+    def drop(self, ids: Iterable[str]) -> None:
+        for mid in ids:
+            m = self._messages.pop(mid, None)
+            if m is None:
+                continue
+            group = self._groups.get(m.group)
+            if group is not None:
+                group.open -= 1
+                if group.open <= 0:
+                    self._groups.pop(m.group, None)
+
     @property
     def pending(self) -> int:
         return len(self._messages)
@@ -209,19 +237,47 @@ class Outbox:
             if not due:
                 await self._sleep(lane)
                 continue
-            results = await _send(lane.notifier, due)
-            for message, result in zip(due, results, strict=True):
-                self._settle(message, result)
+            bundling = self._digesting(lane)
+            sends = digest.bundle(due) if bundling else [(m, [m]) for m in due]
+            results = await _send(lane.notifier, [sent for sent, _ in sends])
+            for (sent, parts), result in zip(sends, results, strict=True):
+                if isinstance(result, Sent):
+                    lane.reached[digest.key(sent)] = self.clock()
+                for part in parts:
+                    self._settle(part, result if part is sent else digest.for_part(result, part))
+
+    def _digesting(self, lane: _Lane) -> bool:
+        return self.digests.enabled and lane.notifier.channel in digest.CHANNELS
 
     def _due(self, lane: _Lane) -> list[Message]:
+        """What to send now: a burst, or with digests up to a burst of full
+        digests; a recipient reached under `interval_s` ago waits for its end."""
         now = self.clock()
+        bundling = self._digesting(lane)
+        limit = self.burst * digest.MAX_PARTS if bundling else self.burst
+        hold = self.digests.interval_s
         due: list[Message] = []
-        while lane.heap and lane.heap[0][0] <= now and len(due) < self.burst:
+        held: list[tuple[float, str]] = []
+        while lane.heap and lane.heap[0][0] <= now and len(due) < limit:
             _, mid = heapq.heappop(lane.heap)
             m = self._messages.get(mid)
-            if m is not None and m.state is State.QUEUED:
+            if m is None or m.state is not State.QUEUED:
+                continue
+            last = lane.reached.get(digest.key(m)) if bundling else None
+            if last is not None and now < last + hold:
+                held.append((last + hold, mid))
+            else:
                 due.append(m)
+        for entry in held:
+            heapq.heappush(lane.heap, entry)
+        self._forget_reached(lane, now)
         return due
+
+    def _forget_reached(self, lane: _Lane, now: float) -> None:
+        """Drop recipients whose hold ended long ago (memory stays bounded)."""
+        if len(lane.reached) > 10_000:
+            ended = now - self.digests.interval_s
+            lane.reached = {k: at for k, at in lane.reached.items() if at > ended}
 
     async def _sleep(self, lane: _Lane) -> None:
         lane.wake.clear()

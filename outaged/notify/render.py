@@ -2,9 +2,11 @@
 
 Templates live in `templates/<lang>/` inside the package: `<event>.subject`,
 `<event>.txt` (falling back to `default.*`) and one `layout.html` per language
-that wraps the plain body. Languages are those of the CLI: zh-CN and en. An
-operator's directory (`notify.templates`, checked by templates_check.py)
-overrides any of them file by file.
+that wraps the plain body; a storm digest (digest.py) has its own
+`digest.subject`, `digest.txt` and `digest.html`, its `items` each an
+outage's summary with its `event` and `event_label`. Languages are those of
+the CLI: zh-CN and en. An operator's directory (`notify.templates`, checked
+by templates_check.py) overrides any of them file by file.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import jinja2
 
 from outaged.notify.base import Message
+from outaged.notify.digest import EVENT as DIGEST
 from outaged.zones import offset
 
 LANGS = ("zh-CN", "en")
@@ -30,6 +33,11 @@ EVENTS = (
     "noc",
     "service_centre",
     "external_message",
+    "verify_failed",
+    "verify_proposed",
+    "maint_before",
+    "maint_after",
+    "digest",
 )
 # what a template may use: outaged/notify/summary.py, plus these
 TEMPLATE_VARIABLES = (
@@ -55,7 +63,21 @@ TEMPLATE_VARIABLES = (
     "recipient",
     "event",
     "event_label",
+    "items",  # a digest's: the summaries above, one per notification
+    "count",
+    "outages",
+    # planned work's (outaged/dispatch/planned.py), with `recipient`
+    "window",
+    "element",
+    "element_name",
+    "start",
+    "end",
+    "note",
+    "declared_by",
+    "late",
 )
+LAYOUTS = {"digest": "digest.html", "maint_before": "maintenance.html"}
+LAYOUTS["maint_after"] = LAYOUTS["maint_before"]
 
 EVENT_LABELS: dict[str, dict[str, str]] = {
     "en": {
@@ -66,6 +88,11 @@ EVENT_LABELS: dict[str, dict[str, str]] = {
         "noc": "NOC: please help judge",
         "service_centre": "in your service area",
         "external_message": "unified external message",
+        "verify_failed": "repair reported, but the network still shows the fault",
+        "verify_proposed": "NOC: please verify the repair",
+        "maint_before": "planned work starts soon",
+        "maint_after": "planned work ended",
+        "digest": "storm digest",
     },
     "zh-CN": {
         "dispatch": "已派单",
@@ -75,6 +102,11 @@ EVENT_LABELS: dict[str, dict[str, str]] = {
         "noc": "请网管中心协助判断",
         "service_centre": "涉及贵服务中心",
         "external_message": "统一对外口径",
+        "verify_failed": "已报修复，但网络仍显示故障",
+        "verify_proposed": "请网管中心核实修复",
+        "maint_before": "割接即将开始",
+        "maint_after": "割接已结束",
+        "digest": "故障风暴汇总",
     },
 }
 
@@ -122,9 +154,15 @@ class Renderer:
             "event": message.event,
             "event_label": labels.get(message.event, message.event),
         }
+        layout = LAYOUTS.get(message.event, "layout.html")
+        if message.event == DIGEST:
+            context["items"] = [
+                {**item, "event_label": labels.get(item["event"], item["event"])}
+                for item in context["items"]
+            ]
         subject = " ".join(self._pick(lang, message.event, "subject").render(context).split())
         text = self._pick(lang, message.event, "txt").render(context).strip() + "\n"
-        html = self._env.get_template(f"{lang}/layout.html").render(
+        html = self._env.get_template(f"{lang}/{layout}").render(
             {**context, "subject": subject, "body": text}
         )
         return Rendered(subject, text, html)

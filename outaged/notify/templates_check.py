@@ -1,7 +1,7 @@
 """Operator templates (`notify.templates` directory) checked before they are used.
 
 Every file must be a known name (`<lang>/<event>.subject`, `<lang>/<event>.txt`,
-`<lang>/summary.txt` or `<lang>/layout.html`), parse as Jinja2, and use only
+`<lang>/summary.txt`, `<lang>/layout.html` or `<lang>/digest.html`), parse as Jinja2, and use only
 variables, filters and templates that exist; each problem names the file and
 line. A directory with a problem is never used, so a typo cannot turn into a
 failed (or empty) notification at 3 a.m.
@@ -18,7 +18,14 @@ from outaged.errors import Problem
 from outaged.notify.render import EVENTS, LANGS, TEMPLATE_VARIABLES, Renderer
 
 _PARTS = ("subject", "txt")
-_SHARED = ("summary.txt", "layout.html", "default.subject", "default.txt")
+_SHARED = (
+    "summary.txt",
+    "layout.html",
+    "digest.html",
+    "maintenance.html",
+    "default.subject",
+    "default.txt",
+)
 
 
 def allowed_names() -> set[str]:
@@ -40,7 +47,8 @@ def check_templates(folder: Path) -> list[Problem]:
                     None,
                     "",
                     "unknown template name; expected <lang>/<event>.subject or .txt, "
-                    f"<lang>/summary.txt or <lang>/layout.html (lang: {', '.join(LANGS)}; "
+                    "<lang>/summary.txt, <lang>/layout.html, digest.html or maintenance.html "
+                    f"(lang: {', '.join(LANGS)}; "
                     f"event: {', '.join(EVENTS)})",
                 )
             )
@@ -59,7 +67,7 @@ def _check_one(env: jinja2.Environment, path: Path, name: str) -> list[Problem]:
     except jinja2.TemplateSyntaxError as exc:
         return [Problem(str(path), exc.lineno, "", exc.message or "syntax error")]
     known = set(TEMPLATE_VARIABLES)
-    if name.endswith("layout.html"):
+    if name.endswith(".html"):
         known |= {"subject", "body"}
     known |= {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
     problems = [

@@ -181,6 +181,9 @@ class Engine:
                 else:
                     self.manual.setdefault(signal.element, signal)
                 self._dirty = True
+            case Maintenance(cancelled=True):  # planned work called off: faults count again
+                self.maintenance = [w for w in self.maintenance if w.key != signal.key]
+                self._dirty = True
             case Maintenance():
                 self.maintenance.append(signal)
                 self._dirty = True

@@ -19,7 +19,7 @@ FIELDS: dict[Action, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Action.DIAGNOSE: (("cause",), ("note", "external_message", *REPORT_FIELDS)),
     Action.PROGRESS: (("note",), ()),
     Action.RESTORE: ((), ("note", *REPORT_FIELDS)),
-    Action.VERIFY: ((), ("note",)),
+    Action.VERIFY: ((), ("note", "force", "reason")),  # force: "true", with a reason
     Action.VERIFY_FAILED: ((), ("note",)),
     Action.CALLBACK_DONE: ((), ("note",)),
     Action.CLOSE: ((), ("note", *REPORT_FIELDS)),
@@ -76,6 +76,11 @@ def parse_action(
     for name in required:
         if name not in obj:
             problem(name, f"missing (required for {action.value})")
+    if action is Action.VERIFY and "force" in fields:
+        if fields["force"] != "true":
+            problem("force", f'expected "true", got {fields["force"]!r}')
+        elif "reason" not in fields:
+            problem("reason", "required with force (why verify while the network shows the fault)")
     assignee = fields.get("assignee")
     if assignee is not None and assignee not in topology.people:
         problem("assignee", f"unknown person {assignee!r}")

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from datetime import tzinfo
 from typing import Any
 
+from outaged.dispatch import verification
 from outaged.dispatch.routing import Route, route
-from outaged.errors import NotFoundError
+from outaged.dispatch.verification import Verdict
+from outaged.errors import NetworkStillDown, NotFoundError
 from outaged.notify.base import Failed, Message, Notice, Result
 from outaged.notify.base import State as Delivery
 from outaged.notify.summary import summarize
@@ -185,7 +187,15 @@ class Ledger:
             raise NotFoundError(f"unknown outage {outage_id}")
         fields = dict(request.fields)
         before = self.records[outage_id].state
-        self._apply(outage_id, request.action, fields, actor, now)
+        extra: dict[str, Any] | None = None
+        if request.action is Action.VERIFY and actor != DAEMON:
+            transition(before, request.action)  # a state that does not allow it comes first
+            down = verification.showing_fault(self.engine.outages[outage_id], self.engine.health)
+            why = verification.refusal(down, fields)
+            if why is not None:
+                raise NetworkStillDown(why, before.value, tuple(down))
+            extra = {"still_down": down} if down else None  # forced: on the timeline
+        self._apply(outage_id, request.action, fields, actor, now, extra)
         if request.action in _ENDING:
             released = self.engine.release(outage_id, now)
             if released is not None:
@@ -236,6 +246,27 @@ class Ledger:
             call_centre = self.index.topology.call_centre  # the unified external message
             self._tell(outage, now, call_centre, "external_message")
         return record
+
+    def network_check(self, oid: int, verdict: Verdict, now: float, *, auto: bool) -> None:
+        """The re-probe after a repair report answered (issue 10 §4): restored ->
+        verified (`auto`) or proposed to the NOC; still down -> back to work, and
+        whoever has it is told. Ignored if someone acted on the outage meanwhile."""
+        record = self.records.get(oid)
+        if record is None or record.state is not State.RESTORED:
+            return
+        outage = self.engine.outages[oid]
+        found = verdict.to_json()
+        if verdict.down:
+            note = "the network still shows the fault: " + ", ".join(verdict.down)
+            self._apply(oid, Action.VERIFY_FAILED, {"note": note}, DAEMON, now, found)
+            if record.assignee:
+                self._tell(outage, now, (record.assignee,), "verify_failed")
+        elif verdict.restored and auto:
+            note = "the network answers again: " + ", ".join(verdict.checked)
+            self._apply(oid, Action.VERIFY, {"note": note}, DAEMON, now, found)
+        else:  # restored with auto off, or nothing could be probed: the NOC decides
+            self._entry(oid, now, DAEMON, "verify_proposed", found)
+            self._tell(outage, now, self.route(outage, now).noc, "verify_proposed")
 
     # ---- deliveries ----------------------------------------------------
 
