@@ -19,26 +19,34 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from outaged.api.drain import Drain
 from outaged.api.routes import Api, build_app
 from outaged.config import Config
-from outaged.errors import ListenError
+from outaged.errors import ListenError, OutagedError
 from outaged.intake import Limits
+from outaged.metrics.families import Metrics
+from outaged.metrics.live import Live, View
+from outaged.metrics.observe import Recorder
 from outaged.notify.config import build_outbox
 from outaged.notify.outbox import Outbox
+from outaged.notify.outbox import Report as Delivery
 from outaged.outages.lifecycle import State
 from outaged.pipeline import Clock, Pipeline
 from outaged.probes.probers import Probers
 from outaged.probes.reprobe import Reprober
 from outaged.records.ledger import Ledger
 from outaged.recovery import recover
+from outaged.reload import ReloadResult, Reloads, load_for_reload, use_renderer
 from outaged.signals import SignalSink
 from outaged.store.base import Store
 from outaged.store.retention import Pruner
 from outaged.store.sqlite import SqliteStore
+from outaged.systemd import Notifier
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
+from outaged.topology.model import Topology
 from outaged.zones import parse_zone
 
 log = logging.getLogger("outaged.app")
@@ -52,8 +60,20 @@ class App:
         clock: Clock = time.time,
         store: Store | None = None,
         outbox: Outbox | None = None,
+        registry: CollectorRegistry | None = None,
+        notify: Notifier | None = None,
     ) -> None:
+        """`registry`: where the metrics go (a fresh one by default; never the global)."""
         self.config = config
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.metrics: Metrics | None = None
+        self.reloads = Reloads()
+        self.notify = notify or Notifier({})  # systemd's, from the entry point
+        self.started_at = clock()
+        self._api: Api | None = None
+        self._reprober: Reprober | None = None
+        self._reloading = asyncio.Lock()
+        self._probe_steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         self.clock = clock
         self.store: Store = store or SqliteStore(config.db_path)
         self._outbox = outbox
@@ -91,11 +111,17 @@ class App:
             zone = parse_zone(topology.timezone)  # checked by the topology loader
             self._outbox = build_outbox(config.notify, clock=self.clock, tz=zone)
         outbox = self._outbox
-        probers = Probers(config.probes, topology, source=config.source, clock=self.clock)
+        metrics = Metrics(self.registry, topology.areas, sorted(outbox.notifiers))
+        metrics.start_time.set(self.started_at)
+        self.metrics = metrics
+        recorder = Recorder(metrics, lambda: self.pipeline.ledger)
+        self._recorder = recorder
+        probers = self._probers(topology)
         self.probers = probers
         await self.store.open()
         self._cleanup.append(("store", self.store.close))
         ledger, next_seq = await self._recover(index)
+        self.reloads.loaded(topology, self.clock(), metrics)
         pipeline = Pipeline(
             ledger,
             self.store,
@@ -106,8 +132,16 @@ class App:
             evict=config.retention.enabled,
             lookback_s=self._lookback(index),
             verify_auto=config.verify.auto,
+            observer=recorder,
         )
         self._pipeline = pipeline
+        view = View(
+            ledger=lambda: self.pipeline.ledger,
+            clock=self.clock,
+            outbox_pending=lambda: (outbox.pending, outbox.oldest_pending()),
+            probers=lambda: self.probers,
+        )
+        self.registry.register(Live(view, recorder))
         await pipeline.step([])  # the recovery evaluation, committed before serving
         loop_task = asyncio.create_task(pipeline.run(), name="decision-loop")
         self._cleanup.append(("decision loop", lambda: self._finish(pipeline, loop_task)))
@@ -117,14 +151,18 @@ class App:
             self.pruner = pruner
             prune_task = asyncio.create_task(pruner.run(), name="pruner")
             self._cleanup.append(("pruner", lambda: self._finish(pruner, prune_task)))
-        outbox.report = lambda r: pipeline.delivered(r.message, r.result, r.complete)
+
+        def report(r: Delivery) -> None:
+            recorder.delivered(r)
+            pipeline.delivered(r.message, r.result, r.complete)
+
+        outbox.report = report
         outbox.load(await self.store.outbox_open())
         outbox.start()  # stopped before the loop, whose last step records its reports
         self._cleanup.append(("outbox", lambda: outbox.stop(config.shutdown_timeout_s / 2)))
-        self._cleanup += await probers.start(pipeline.sink)  # a prober that fails is logged
         reprober = Reprober(
             config.verify,
-            {e.id: e.address for e in topology.elements.values() if e.address},
+            _addresses(topology),
             lambda oid: pipeline.engine.outages.get(oid),  # the engine a rebuild left
             lambda: pipeline.engine.health,
             pipeline.network_checked,
@@ -135,9 +173,12 @@ class App:
         pipeline.on_repaired = reprober.repaired
         pipeline.reprobe_targets = reprober.targets
         self._cleanup.append(("re-probes", reprober.stop))
+        self._reprober = reprober
         for record in pipeline.ledger.records.values():  # a repair reported before a restart
             if record.state is State.RESTORED and reprober.targets(record.id):
                 reprober.repaired(record.id)
+        self._probe_steps = await probers.start(pipeline.sink)  # a prober that fails is logged
+        self._cleanup.append(("probers", self._stop_probers))
         api = Api(
             index,
             self.store,
@@ -151,7 +192,9 @@ class App:
                 config.api.max_clock_skew_s,
                 config.api.max_maintenance_s,
             ),
+            self.registry,
         )
+        self._api = api
         web_app = build_app(api, config.api.max_body_bytes)
         drain = Drain()  # outermost: during the stop it answers before anything else runs
         web_app.middlewares.insert(0, drain.middleware)
@@ -180,6 +223,62 @@ class App:
             len(ledger.engine.open_outages()),
             config.db_path,
         )
+
+    def _probers(self, topology: Topology) -> Probers:
+        """Probers for `topology` (a ConfigError if the probe settings do not fit it)."""
+        c = self.config
+        return Probers(
+            c.probes, topology, source=c.source, clock=self.clock, observers=[self._recorder]
+        )
+
+    async def _stop_probers(self) -> None:
+        while self._probe_steps:
+            name, step = self._probe_steps.pop()
+            try:
+                await step()
+            except Exception:
+                log.exception("stopping the %s failed", name)
+
+    async def reload(self) -> ReloadResult:
+        """Re-read the topology (contacts, thresholds) and the templates; apply them all
+        or, if anything is wrong, nothing (the old configuration keeps running)."""
+        async with self._reloading:  # one at a time
+            self.notify.reloading()
+            result = await self._reload()
+            self.notify.send("READY=1", f"STATUS={self.status_line()}; {result.message}")
+            return result
+
+    async def _reload(self) -> ReloadResult:
+        now = self.clock()
+        try:
+            loaded = await asyncio.to_thread(load_for_reload, self.config)
+            probers = self._probers(loaded.index.topology)
+        except OutagedError as exc:
+            return self.reloads.failed(exc, now, self.metrics)
+        pipeline = self.pipeline
+        async with pipeline.between_steps():  # everything decided so far is committed
+            done = await recover(self.store, loaded.index, now, self._lookback(loaded.index))
+            pipeline.swap(done.ledger)
+            if self._api is not None:
+                self._api.index = loaded.index
+            if self._outbox is not None:
+                use_renderer(self._outbox, loaded.renderer)
+        await self._stop_probers()
+        self.probers = probers
+        self._probe_steps = await probers.start(pipeline.sink)
+        if self._api is not None:
+            self._api.probers = probers
+        if self._reprober is not None:  # a repair report re-probes what the new file holds
+            self._reprober.retarget(_addresses(loaded.index.topology))
+        pipeline.wake()  # a step now: it commits the "removed from topology" marks
+        return self.reloads.loaded(loaded.index.topology, now, self.metrics, done.orphans)
+
+    def status_line(self) -> str:
+        """What `systemctl status` shows next to the unit."""
+        ledger = self.pipeline.ledger
+        open_now = sum(1 for r in ledger.records.values() if r.active)
+        elements = len(ledger.index.topology.elements)
+        return f"{self.status} on port {self.port}: {elements} elements, {open_now} open outages"
 
     async def _recover(self, index: GraphIndex) -> tuple[Ledger, int]:
         """Adopt persisted open outages and re-ingest recent signals: same outages, no twins."""
@@ -216,6 +315,11 @@ class App:
             log.info("outaged stopped")
         elif undone:  # start failed half-way (the caller reports why)
             log.info("outaged did not start; stopped again: %s", ", ".join(undone))
+
+
+def _addresses(topology: Topology) -> dict[str, str]:
+    """Element -> address, for what has one (a re-probe pings these)."""
+    return {e.id: e.address for e in topology.elements.values() if e.address}
 
 
 def _bound_port(runner: web.AppRunner, configured: int) -> int:

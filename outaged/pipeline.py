@@ -31,9 +31,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 
 from outaged.correlate.health import State as Health
+from outaged.correlate.spikes import Suspicion
 from outaged.dispatch import planned
 from outaged.dispatch.verification import Verdict, verdict
 from outaged.errors import (
@@ -43,6 +44,7 @@ from outaged.errors import (
     StoreError,
     StoreUnavailable,
 )
+from outaged.metrics.observe import NoObserver, StepObserver
 from outaged.notify.base import Message, Result
 from outaged.outages.engine import Engine
 from outaged.outages.lifecycle import Action
@@ -96,10 +98,15 @@ class Pipeline:
         evict: bool = True,
         lookback_s: float | None = None,
         verify_auto: bool = True,
+        observer: StepObserver | None = None,
     ) -> None:
         """`evict`: drop finished outages from memory (`Ledger.evict`); the store
         keeps them and an action on one loads it back. `lookback_s`: what a
-        rebuild after a failed step re-ingests (as the daemon's start does)."""
+        rebuild after a failed step re-ingests (as the daemon's start does).
+        `observer` hears of each step after its commit (metrics)."""
+        self.observer: StepObserver = observer or NoObserver()
+        self._turn = asyncio.Lock()  # held by a step; a reload takes it between steps
+        self._observed: tuple[Changes, list[Suspicion]] | None = None  # the last attempt's
         self.ledger = ledger
         self.store = store
         self.outbox = outbox
@@ -171,6 +178,10 @@ class Pipeline:
         """The re-probe after a repair report is back: folded in the next step."""
         self._queue.put_nowait(Check(outage_id, signals, verdict))
 
+    def wake(self) -> None:
+        """Run a step soon even if nothing arrives (it commits what the ledger holds)."""
+        self._queue.put_nowait(Intake([], [], None, None, None))
+
     def stop(self) -> None:
         """Finish what is queued, then end `run`."""
         self._queue.put_nowait(STOP)
@@ -181,11 +192,23 @@ class Pipeline:
     async def run(self) -> None:
         while True:
             items, stopping = self._drain(await self._next())
-            if await self.step(items, gather=not stopping) or stopping:
+            async with self._turn:
+                done = await self.step(items, gather=not stopping)
+            if done or stopping:
                 return
             if self._pause > 0:  # the last step failed: let the store breathe
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop_asked.wait(), self._pause)
+
+    @contextlib.asynccontextmanager
+    async def between_steps(self) -> AsyncIterator[None]:
+        """No step runs inside: everything decided so far is committed (for a reload)."""
+        async with self._turn:
+            yield
+
+    def swap(self, ledger: Ledger) -> None:
+        """Decide on `ledger` (and its engine) from the next step on; call between steps."""
+        self.ledger = ledger
 
     async def _next(self) -> object:
         wake = self.engine.next_wakeup()
@@ -225,12 +248,19 @@ class Pipeline:
         step = Step(items=list(items))
         if not await self._usable(step.items):
             return False
+        started, began = self.clock(), time.perf_counter()
         try:
             await self._attempt(step, gather)
         except Exception as exc:
+            self.observer.failed(time.perf_counter() - began)
             await self._failed(step, exc)
             return step.stopping
         self._committed(step)
+        if self._observed is not None:
+            changes, suspicions = self._observed
+            signals = (s for intake, _, _ in step.intakes for s in intake.signals)
+            spent = time.perf_counter() - began
+            self.observer.committed(changes, signals, suspicions, started, spent)
         return step.stopping
 
     async def _usable(self, items: list[Item]) -> bool:
@@ -286,7 +316,8 @@ class Pipeline:
         self.ledger.decide(now)
         for check in step.checks:  # after the evaluation that took its probes in
             self.ledger.network_check(check.outage, check.verdict, now, auto=self.verify_auto)
-        for found in self.engine.drain_suspicions():  # the NOC's list: GET /suspected
+        suspicions = self.engine.drain_suspicions()
+        for found in suspicions:  # the NOC's list: GET /suspected
             log.warning(
                 "suspected concentration at %s: %d %s callers since %s; NOC to confirm",
                 found.element,
@@ -296,7 +327,9 @@ class Pipeline:
             )
         changes = self.ledger.drain()
         self._collect(changes, step, now)
+        self._observed = None
         await self.store.commit(step.batch)
+        self._observed = (changes, suspicions)
 
     async def _failed(self, step: Step, exc: Exception) -> None:
         """Memory back to what the store holds; then each request again alone

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from outaged.api.auth import Permission, Role, allowed
 from outaged.api.inputs import (
@@ -77,6 +78,7 @@ class Api:
     max_batch: int = 1000
     probers: Probers | None = None
     limits: Limits = field(default_factory=Limits)
+    registry: CollectorRegistry | None = None  # None: no /metrics
 
 
 def build_app(api: Api, max_body_bytes: int) -> web.Application:
@@ -97,6 +99,8 @@ def build_app(api: Api, max_body_bytes: int) -> web.Application:
     app.router.add_get("/api/v1/stats", r.stats)
     app.router.add_get("/api/v1/suspected", r.suspected)
     add_maintenance_routes(app, r)
+    if api.registry is not None:
+        app.router.add_get("/metrics", r.metrics)
     return app
 
 
@@ -173,6 +177,12 @@ class Routes:
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        """Prometheus text format; unauthenticated like /healthz (bind to the NOC's network)."""
+        assert self.api.registry is not None  # routed only with one
+        body = generate_latest(self.api.registry)
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def readyz(self, request: web.Request) -> web.Response:
         status = self.api.status()

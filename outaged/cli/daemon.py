@@ -21,9 +21,11 @@ from outaged.cli.check import check
 from outaged.cli.i18n import pick_lang
 from outaged.config import Config, default_config, load_config
 from outaged.errors import OutagedError
+from outaged.logfmt import JsonFormatter, TextFormatter
 from outaged.replay import run_replay
 from outaged.store.base import Token
 from outaged.store.sqlite import SqliteStore
+from outaged.systemd import Notifier
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
 
@@ -65,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--state-dir", help="state directory (database), over the config's")
     run.add_argument("--topology", help="topology file, over the config's")
+    run.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="one line per event: text (default) or JSON objects (journald, log shippers)",
+    )
     token = sub.add_parser("token", help="manage API tokens").add_subparsers(
         dest="token_command", required=True
     )
@@ -113,19 +121,34 @@ def listen_address(text: str) -> tuple[str, int]:
     return found[1] or found[3], port
 
 
-def _run(config: Config) -> int:
-    logging.basicConfig(
-        level=config.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+def _run(config: Config, log_format: str = "text") -> int:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    logging.basicConfig(level=config.log_level.upper(), handlers=[handler])
     return asyncio.run(_serve(config))
 
 
 async def _serve(config: Config) -> int:
-    """Start, wait for SIGTERM/SIGINT, stop gracefully; a second signal forces exit."""
-    app = App(config)
+    """Start, wait for SIGTERM/SIGINT, stop gracefully; a second signal forces exit.
+
+    SIGHUP reloads the topology and templates (App.reload); systemd hears of it all."""
+    notify = Notifier()
+    app = App(config, notify=notify)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
+    background: set[asyncio.Task[None]] = set()
+
+    async def reload() -> None:
+        await app.reload()
+
+    def on_hup() -> None:
+        if app.status != "ready":
+            log.warning("SIGHUP before the daemon is ready: ignored")
+            return
+        log.info("SIGHUP: reloading the topology and templates")
+        task = loop.create_task(reload(), name="reload")
+        background.add(task)
+        task.add_done_callback(background.discard)
 
     def on_signal(signum: int) -> None:
         if stopping.is_set():
@@ -141,11 +164,18 @@ async def _serve(config: Config) -> int:
 
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, on_signal, signum)
+    loop.add_signal_handler(signal.SIGHUP, on_hup)
+    watchdog = loop.create_task(notify.watchdog(), name="sd-watchdog")
     try:
         await app.start()
+        notify.ready(app.status_line())
         await stopping.wait()
     finally:
+        notify.stopping()
         await app.stop()
+        watchdog.cancel()
+        await asyncio.gather(watchdog, *background, return_exceptions=True)
+        notify.close()
     return 0
 
 
@@ -207,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
-            return _run(_run_config(args))
+            return _run(_run_config(args), args.log_format)
         if args.command == "token":
             return asyncio.run(_token(args))
         if args.command == "check":

@@ -207,6 +207,10 @@ class Outbox:
     def pending(self) -> int:
         return len(self._messages)
 
+    def oldest_pending(self) -> float | None:
+        """When the oldest undelivered message was created (None when none is)."""
+        return min((m.created_at for m in self._messages.values()), default=None)
+
     # ---- running -------------------------------------------------------
 
     def start(self) -> None:

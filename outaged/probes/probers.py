@@ -19,14 +19,14 @@ import logging
 import socket
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
 from outaged.config import IcmpConfig, ProbesConfig, SnmpConfig
 from outaged.errors import ConfigError, ProbeError, Problem
 from outaged.probes.icmp import IcmpEngine, PingResult
-from outaged.probes.schedule import ProbePlan, ScheduleConfig, Scheduler
+from outaged.probes.schedule import ProbeObserver, ProbePlan, ScheduleConfig, Scheduler
 from outaged.probes.snmp import ElementStatus, PollerSettings, SnmpPoller, Target, targets_for
 from outaged.probes.snmp_creds import SnmpV3
 from outaged.probes.traps import TrapReceiver
@@ -91,8 +91,10 @@ class Probers:
         *,
         source: str = "<defaults>",
         clock: Clock = time.time,
+        observers: Sequence[ProbeObserver] = (),
     ) -> None:
         self._config = config
+        self._observers = tuple(observers)  # besides the ping log: metrics
         self._topology = topology
         self._clock = clock
         self._sink: SignalSink = _nowhere
@@ -171,7 +173,7 @@ class Probers:
             engine,
             self._sink,
             config=self._schedule,
-            observers=[self.pings],
+            observers=[self.pings, *self._observers],
             on_storm=self._on_storm,
             wall_clock=self._clock,
         )

@@ -44,13 +44,19 @@ class Reprober:
         """`addresses`: element -> address of what may be pinged (empty: ICMP off).
         `outage` and `health` look into the current engine (a failed step replaces it)."""
         self.config = config
-        self.addresses = addresses if icmp else {}
+        self.icmp = icmp
+        self.addresses: Mapping[str, str] = {}
+        self.retarget(addresses)
         self.outage = outage
         self.health = health
         self.submit = submit
         self.privileged = privileged
         self.clock = clock
         self._tasks: set[asyncio.Task[None]] = set()
+
+    def retarget(self, addresses: Mapping[str, str]) -> None:
+        """What may be pinged from now on (a reload changed the topology)."""
+        self.addresses = addresses if self.icmp else {}
 
     def targets(self, outage_id: int) -> dict[str, str]:
         """What a re-probe of this outage would ping (empty: nothing, the NOC verifies)."""

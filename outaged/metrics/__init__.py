@@ -1,0 +1,1 @@
+"""Prometheus metrics: event counters fed at the edges, live gauges read at scrape."""

@@ -1,0 +1,158 @@
+"""Feeding the event metrics at the edges, from what the pipeline already has.
+
+The decision loop calls `committed` after a step's commit (its changes, the
+signals it took in, the suspicions it logged), the ICMP scheduler calls
+`on_result` for each probe cycle, and the outbox's delivery reports go through
+`delivered`. Nothing here decides anything or touches the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from outaged.correlate.spikes import Suspicion
+from outaged.metrics.families import CAUSES, Metrics
+from outaged.notify.base import Failed, Sent
+from outaged.notify.outbox import Report as Delivery
+from outaged.outages.model import Event, Outage
+from outaged.probes.icmp import PingResult
+from outaged.records.ledger import Changes, Ledger
+from outaged.records.model import Record
+from outaged.signals import Report, Signal
+
+_SPANS = (  # (histogram attribute, record field it ends at, field it starts from)
+    ("to_dispatch", "dispatched_at", None),  # from the opening
+    ("to_ack", "acknowledged_at", "dispatched_at"),
+    ("to_arrive", "arrived_at", "dispatched_at"),
+)
+
+
+class StepObserver(Protocol):
+    """What the decision loop tells after each step (outaged.pipeline)."""
+
+    def committed(
+        self,
+        changes: Changes,
+        signals: Iterable[Signal],
+        suspicions: Iterable[Suspicion],
+        started_at: float,
+        duration_s: float,
+    ) -> None: ...
+
+    def failed(self, duration_s: float) -> None: ...
+
+
+class NoObserver:
+    """The loop without metrics (tests, the replay, the bench's anchor)."""
+
+    def committed(
+        self,
+        changes: Changes,
+        signals: Iterable[Signal],
+        suspicions: Iterable[Suspicion],
+        started_at: float,
+        duration_s: float,
+    ) -> None:
+        return None
+
+    def failed(self, duration_s: float) -> None:
+        return None
+
+
+class Recorder:
+    """Turns committed steps, probe cycles and deliveries into metric updates."""
+
+    def __init__(self, metrics: Metrics, ledger: Callable[[], Ledger]) -> None:
+        self.m = metrics
+        self._ledger = ledger  # the current one (a reload swaps it)
+        self._seen: dict[int, set[str]] = {}  # spans observed per outage: once each
+
+    # ---- the decision loop ------------------------------------------------
+
+    def committed(
+        self,
+        changes: Changes,
+        signals: Iterable[Signal],
+        suspicions: Iterable[Suspicion],
+        started_at: float,
+        duration_s: float,
+    ) -> None:
+        self.m.step_seconds.observe(duration_s)
+        elements = self._ledger().index.topology.elements
+        for signal in signals:
+            if isinstance(signal, Report):
+                found = elements.get(signal.element)
+                self.m.reports.labels(self.m.area(found.area if found else None)).inc()
+        for suspicion in suspicions:
+            found = elements.get(suspicion.element)
+            self.m.suspected.labels(self.m.area(found.area if found else None)).inc()
+        for decision in changes.decisions:
+            outage = decision.outage
+            if decision.event is Event.OPENED:
+                self._opened(outage)
+            elif decision.event is Event.RESTORED and outage.restored_at is not None:
+                self.m.restored.labels(outage.severity.value).inc()
+                spent = outage.restored_at - outage.occurred_at
+                self.m.to_restore.labels(outage.severity.value).observe(max(0.0, spent))
+        for oid, record in changes.records.items():
+            now_outage = changes.outages.get(oid) or self._ledger().engine.outages.get(oid)
+            self._spans(record, now_outage, started_at)
+
+    def failed(self, duration_s: float) -> None:
+        self.m.step_seconds.observe(duration_s)
+        self.m.step_failures.inc()
+
+    def _opened(self, outage: Outage) -> None:
+        root = self._ledger().index.topology.elements.get(outage.root)
+        cause = outage.cause or "unknown"
+        cause = cause if cause in CAUSES else "other"
+        area = self.m.area(root.area if root is not None else None)
+        self.m.opened.labels(outage.severity.value, cause, area).inc()
+
+    def _spans(self, record: Record, outage: Outage | None, since: float) -> None:
+        """Observe each span once, when the step that set its end commits."""
+        if not record.active:
+            self._seen.pop(record.id, None)
+        seen = self._seen.setdefault(record.id, set()) if record.active else set()
+        for attr, end_field, start_field in _SPANS:
+            end = getattr(record, end_field)
+            if end is None or end < since or end_field in seen:
+                continue
+            start = getattr(record, start_field) if start_field else None
+            if start is None and outage is not None and start_field is None:
+                start = outage.opened_at
+            if start is None:
+                continue
+            seen.add(end_field)
+            severity = outage.severity.value if outage is not None else None
+            if severity is not None:
+                getattr(self.m, attr).labels(severity).observe(max(0.0, end - start))
+
+    # ---- deadlines ---------------------------------------------------------
+
+    def deadline_missed(self, step: str, severity: str) -> None:
+        self.m.missed.labels(step, severity).inc()
+
+    # ---- probes and deliveries --------------------------------------------
+
+    def on_result(self, element: str, result: PingResult) -> None:
+        found = self._ledger().index.topology.elements.get(element)
+        if found is None:
+            return
+        kind = found.kind.value
+        self.m.probes_sent.labels(kind).inc(result.sent)
+        self.m.probes_lost.labels(kind).inc(max(0, result.sent - result.received))
+        rtt = self.m.rtt.labels(kind)
+        for ms in result.rtts_ms:
+            rtt.observe(ms / 1000.0)
+
+    def delivered(self, report: Delivery) -> None:
+        m = report.message
+        if isinstance(report.result, Sent):
+            self.m.sent.labels(m.channel).inc()
+            at = report.message.sent_at
+            if at is not None:
+                self.m.latency.labels(m.channel).observe(max(0.0, at - m.created_at))
+        elif isinstance(report.result, Failed):
+            self.m.failed.labels(m.channel, report.result.reason.value).inc()
