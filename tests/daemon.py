@@ -84,6 +84,8 @@ class Daemon:
         self.topology = topology
         self.port = port
         self.proc: subprocess.Popen[bytes] | None = None
+        self.env: dict[str, str] = {}  # added to the daemon's environment
+        self.args: list[str] = []  # added to `outaged run`
         self._write_config()
         self.token = self.create_token("test-admin", "admin")
 
@@ -121,8 +123,11 @@ class Daemon:
         offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [*self.prefix, *outaged_command("run", "--config", str(self.config))],
-                env=outaged_env(),
+                [
+                    *self.prefix,
+                    *outaged_command("run", "--config", str(self.config), *self.args),
+                ],
+                env={**outaged_env(), **self.env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.workdir,
