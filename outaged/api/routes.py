@@ -171,7 +171,11 @@ def _ticket_id(raw: object) -> str | None:
 class Routes:
     def __init__(self, api: Api) -> None:
         self.api = api
-        self.index = api.index
+
+    @property
+    def index(self) -> GraphIndex:
+        """The topology now (a reload swaps it)."""
+        return self.api.index
 
     # ---- health ----------------------------------------------------------
 
