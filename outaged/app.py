@@ -16,11 +16,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from outaged import __version__
 from outaged.api.drain import Drain
 from outaged.api.routes import Api, build_app
 from outaged.config import Config
@@ -33,6 +36,7 @@ from outaged.notify.config import build_outbox
 from outaged.notify.outbox import Outbox
 from outaged.notify.outbox import Report as Delivery
 from outaged.outages.lifecycle import State
+from outaged.outages.model import iso
 from outaged.pipeline import Clock, Pipeline
 from outaged.probes.probers import Probers
 from outaged.probes.reprobe import Reprober
@@ -46,7 +50,7 @@ from outaged.store.sqlite import SqliteStore
 from outaged.systemd import Notifier
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
-from outaged.topology.model import Topology
+from outaged.topology.model import Severity, Topology
 from outaged.zones import parse_zone
 
 log = logging.getLogger("outaged.app")
@@ -193,6 +197,9 @@ class App:
                 config.api.max_maintenance_s,
             ),
             self.registry,
+            self,
+            config.api.alertmanager_label,
+            lambda result: metrics.alerts.labels(result).inc(),
         )
         self._api = api
         web_app = build_app(api, config.api.max_body_bytes)
@@ -272,6 +279,57 @@ class App:
             self._reprober.retarget(_addresses(loaded.index.topology))
         pipeline.wake()  # a step now: it commits the "removed from topology" marks
         return self.reloads.loaded(loaded.index.topology, now, self.metrics, done.orphans)
+
+    def status_json(self) -> dict[str, Any]:
+        """`outagectl status`: what runs, since when, and whether it can be trusted."""
+        now = self.clock()
+        ledger = self.pipeline.ledger
+        topo = ledger.index.topology
+        by_severity = Counter(
+            ledger.engine.outages[oid].severity.value
+            for oid, record in ledger.records.items()
+            if record.active and oid in ledger.engine.outages
+        )
+        last = self.reloads.last
+        outbox = self.outbox
+        oldest = outbox.oldest_pending()
+        pipeline = self.pipeline
+        probers = self.probers.statuses() if self.probers is not None else {}
+        return {
+            "version": __version__,
+            "status": self.status,
+            "started_at": iso(self.started_at),
+            "uptime_s": round(now - self.started_at, 3),
+            "timezone": topo.timezone,
+            "topology": {
+                "source": topo.source,
+                "elements": len(topo.elements),
+                "subscribers": len(topo.subscribers),
+                "people": len(topo.people),
+                "areas": len(topo.areas),
+            },
+            "reload": None
+            if last is None
+            else {
+                **last.to_json(),
+                "at": iso(last.at),
+                "last_ok_at": iso(self.reloads.last_ok_at),
+            },
+            "probers": {
+                name: {"state": p.state.value, "detail": p.detail, "counters": dict(p.counters)}
+                for name, p in probers.items()
+            },
+            "outbox": {
+                "pending": outbox.pending,
+                "oldest_age_s": None if oldest is None else round(max(0.0, now - oldest), 3),
+            },
+            "decisions": {
+                "failing": pipeline.failing,
+                "failed_steps": pipeline.failed_steps,
+                "last_failure": pipeline.last_failure,
+            },
+            "open_outages": {s.value: by_severity.get(s.value, 0) for s in Severity},
+        }
 
     def status_line(self) -> str:
         """What `systemctl status` shows next to the unit."""

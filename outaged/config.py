@@ -8,6 +8,7 @@ its file and line. `default_config()` is what `outaged run` uses without a file.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ class ApiConfig:
     signal_horizon_s: float = 86400.0  # a signal dated further back is refused
     max_clock_skew_s: float = 300.0  # a signal dated further ahead is refused
     max_maintenance_s: float = 86400.0  # the longest planned-work window
+    alertmanager_label: str = "outaged_element"  # the alert label that names the element
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,6 +301,7 @@ def _api(r: _Reader | None) -> ApiConfig:
             "signal_horizon_s",
             "max_clock_skew_s",
             "max_maintenance_s",
+            "alertmanager_label",
         )
     )
     return ApiConfig(
@@ -311,7 +314,14 @@ def _api(r: _Reader | None) -> ApiConfig:
             "max_clock_skew_s", d.max_clock_skew_s, _seconds_or_zero, "seconds >= 0"
         ),
         max_maintenance_s=r.get("max_maintenance_s", d.max_maintenance_s, _positive, "seconds > 0"),
+        alertmanager_label=r.get(
+            "alertmanager_label", d.alertmanager_label, _label_name, "a Prometheus label name"
+        ),
     )
+
+
+def _label_name(v: Any) -> str | None:
+    return v if isinstance(v, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v) else None
 
 
 def _store(r: _Reader | None) -> StoreConfig:

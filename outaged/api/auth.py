@@ -22,12 +22,14 @@ class Permission(StrEnum):
     REPORT = "report"  # POST customer reports (by /reports or as kind "report" on /signals)
     SIGNAL = "signal"  # POST probe, trap, manual and maintenance signals
     ACT = "act"  # POST actions (further limited per action for noc)
+    ADMIN = "admin"  # run the daemon: reload its configuration
 
 
+_WORK = frozenset({Permission.READ, Permission.REPORT, Permission.SIGNAL, Permission.ACT})
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.REPORTER: frozenset({Permission.REPORT}),
-    Role.DISPATCHER: frozenset(Permission),
-    Role.NOC: frozenset(Permission),
+    Role.DISPATCHER: _WORK,
+    Role.NOC: _WORK,
     Role.VIEWER: frozenset({Permission.READ}),
     Role.ADMIN: frozenset(Permission),
 }

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from outaged.api.alertmanager import DEFAULT_LABEL, parse_webhook
 from outaged.api.auth import Permission, Role, allowed
 from outaged.api.inputs import (
     HttpError,
@@ -25,6 +26,7 @@ from outaged.api.inputs import (
 )
 from outaged.api.maintenance import add_routes as add_maintenance_routes
 from outaged.api.middleware import TOKEN, auth_middleware, dumps, errors_middleware
+from outaged.api.ops import Operations, add_ops_routes
 from outaged.api.views import (
     element_json,
     element_probes_json,
@@ -48,7 +50,7 @@ from outaged.intake import (
 from outaged.outages.lifecycle import ACTIVE
 from outaged.outages.model import iso, suspicion_json
 from outaged.pipeline import IdemKey, Ingested, Pipeline, Replayed
-from outaged.probes.probers import Probers
+from outaged.probes.probers import Probers, address_map
 from outaged.records.actions import parse_action
 from outaged.records.model import Deadline, Entry
 from outaged.records.report import LANGS, render_report
@@ -79,6 +81,9 @@ class Api:
     probers: Probers | None = None
     limits: Limits = field(default_factory=Limits)
     registry: CollectorRegistry | None = None  # None: no /metrics
+    ops: Operations | None = None  # None: no /status and /reload
+    alert_label: str = DEFAULT_LABEL  # the Alertmanager label naming the element
+    alerts_counted: Callable[[str], None] = lambda result: None  # metrics, per alert
 
 
 def build_app(api: Api, max_body_bytes: int) -> web.Application:
@@ -99,8 +104,11 @@ def build_app(api: Api, max_body_bytes: int) -> web.Application:
     app.router.add_get("/api/v1/stats", r.stats)
     app.router.add_get("/api/v1/suspected", r.suspected)
     add_maintenance_routes(app, r)
+    app.router.add_post("/api/v1/alertmanager", r.alertmanager)
     if api.registry is not None:
         app.router.add_get("/metrics", r.metrics)
+    if api.ops is not None:
+        add_ops_routes(app, api.ops, _require)
     return app
 
 
@@ -171,6 +179,7 @@ def _ticket_id(raw: object) -> str | None:
 class Routes:
     def __init__(self, api: Api) -> None:
         self.api = api
+        self._by_address: tuple[GraphIndex, dict[str, str]] | None = None
 
     @property
     def index(self) -> GraphIndex:
@@ -254,6 +263,48 @@ class Routes:
             raise HttpError(
                 403, f"role {token.role!r} may not post {', '.join(kinds)} signals", problems
             )
+
+    async def alertmanager(self, request: web.Request) -> web.Response:
+        token = _require(request, Permission.SIGNAL, "post alerts")
+        body, raw = await _body(request)
+        idem = _idem(request, raw)
+        index = self.index
+        parsed = parse_webhook(
+            body,
+            index,
+            lambda: self._addresses(index),
+            self.api.alert_label,
+            token.name,
+            self.api.clock(),
+            self.api.limits,
+        )
+        for refused in parsed.refused:
+            self.api.alerts_counted(refused.result)
+            log.warning(
+                "alert %d (%s) refused: %s", refused.index, refused.alertname, refused.reason
+            )
+        if not parsed.signals:
+            problems = [
+                Problem("api", None, f"alerts[{r.index}].labels", r.reason) for r in parsed.refused
+            ]
+            message = problems[0].message if problems else "no alerts in the payload"
+            raise HttpError(422, message, problems)
+        outcome = await self.api.pipeline.ingest(
+            list(parsed.signals), [None] * len(parsed.signals), token.name, idem
+        )
+        for _ in parsed.signals:
+            self.api.alerts_counted("accepted")
+        if isinstance(outcome, Replayed):
+            return _replayed(outcome)
+        assert isinstance(outcome, Ingested)
+        answer = {**_ingested(outcome), "refused": [r.to_json() for r in parsed.refused]}
+        return web.json_response(answer, status=202, dumps=dumps)
+
+    def _addresses(self, index: GraphIndex) -> dict[str, str]:
+        """Element by address, for alerts that name only an instance (kept per topology)."""
+        if self._by_address is None or self._by_address[0] is not index:
+            self._by_address = (index, address_map(index.topology))
+        return self._by_address[1]
 
     async def _ingest(self, request: web.Request, token: Token, plural: str) -> web.Response:
         body, raw = await _body(request)

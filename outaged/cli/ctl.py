@@ -29,6 +29,7 @@ from rich.text import Text
 
 from outaged.cli import maint, render
 from outaged.cli.i18n import ARGPARSE_ZH, MESSAGES, Lang, label, pick_lang, translate
+from outaged.cli.status_view import reload_text, status_text
 from outaged.errors import InputError, OutagedError, Problem
 from outaged.zones import parse_zone
 
@@ -500,6 +501,29 @@ async def cmd_whoami(ctx: Ctx, args: argparse.Namespace) -> None:
     ctx.show(read(lambda: f"{data['name']} ({label('role', str(data['role']), ctx.lang)})"))
 
 
+async def cmd_status(ctx: Ctx, args: argparse.Namespace) -> None:
+    data = await ctx.api.get_json("/api/v1/status")
+    if args.json:
+        return ctx.dump(data)
+    ctx.show(read(lambda: status_text(data, ctx.lang, ctx.tz(data))))
+
+
+class ReloadRefused(OutagedError):
+    """The daemon kept its old configuration: the message says why, in the user's language."""
+
+
+async def cmd_reload(ctx: Ctx, args: argparse.Namespace) -> None:
+    data = await ctx.api.post_json("/api/v1/reload", {})
+    if args.json:
+        ctx.dump(data)
+    ok = read(lambda: bool(data["ok"]))
+    if not ok:
+        problems = "\n".join(f"  {p}" for p in data.get("problems", []))
+        raise ReloadRefused(translate("err.reload_refused", ctx.lang, problems=problems))
+    if not args.json:
+        ctx.show(read(lambda: reload_text(data, ctx.lang)))
+
+
 # ---- arguments -----------------------------------------------------------------------
 
 
@@ -553,6 +577,8 @@ def build_parser(lang: Lang = "en") -> argparse.ArgumentParser:
     p.add_argument("--since", help=h("stats_since"))
     p.add_argument("--until", help=h("until"))
     command("whoami", cmd_whoami, h("whoami"))
+    command("status", cmd_status, h("status_cmd"))
+    command("reload", cmd_reload, h("reload"))
     return parser
 
 
