@@ -17,6 +17,7 @@ from outaged.metrics.families import Metrics
 from outaged.notify.outbox import Outbox
 from outaged.notify.render import Renderer
 from outaged.notify.templates_check import check_templates
+from outaged.outages.model import iso
 from outaged.outages.orphans import Orphan
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
@@ -43,7 +44,7 @@ class ReloadResult:
     def to_json(self) -> dict[str, object]:
         return {
             "ok": self.ok,
-            "at": self.at,
+            "at": iso(self.at),
             "message": self.message,
             "problems": list(self.problems),
             "removed_under_open_outages": [

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from outaged.cli import ctl
 from tests.citygen import write_city
 from tests.daemon import Daemon
 from tests.test_topology_change import burst, calm, detail, opened, removed_marks
@@ -264,3 +265,59 @@ def test_reload_keeps_a_removed_element_on_its_open_outage(running: tuple[Daemon
     (mark,) = removed_marks(body)
     assert gone in mark["payload"]["elements"]
     assert "open outages keep removed elements" in d.log_text()
+
+
+# ---- outagectl status / reload -------------------------------------------------
+
+
+def ctl_run(
+    d: Daemon,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    *argv: str,
+    token: str | None = None,
+) -> tuple[int, str, str]:
+    monkeypatch.setenv("OUTAGED_URL", d.url)
+    monkeypatch.setenv("OUTAGED_TOKEN", d.token if token is None else token)
+    monkeypatch.setenv("COLUMNS", "200")
+    capsys.readouterr()
+    code = ctl.main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_outagectl_status_and_reload(
+    running: tuple[Daemon, int],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    d, _ = running
+    code, out, _ = ctl_run(d, monkeypatch, capsys, "--lang", "en", "status")
+    assert code == 0
+    assert re.search(r"^outaged \S+: ready, up ", out, re.M), out
+    assert re.search(r"^Topology .*topology\.yaml: \d+ elements, \d+ subscribers", out, re.M), out
+    assert "Last reload: loaded at" in out
+    assert "Decision steps: committing" in out
+    assert re.search(r"^Open outages: 1 \(S1 0, S2 0, S3 0, S4 1\)$", out, re.M), out
+    code, zh, _ = ctl_run(d, monkeypatch, capsys, "--lang", "zh-CN", "status")
+    assert code == 0
+    assert "就绪" in zh and "未结故障：1" in zh and "上次重载" in zh, zh
+
+    good = d.topology.read_text(encoding="utf-8")
+    d.topology.write_text(good.replace("kind: metro", "kind: metropolis", 1), encoding="utf-8")
+    code, _, err = ctl_run(d, monkeypatch, capsys, "--lang", "en", "reload")
+    assert code != 0
+    assert "reload refused, the old configuration keeps running" in err
+    assert re.search(rf"{re.escape(str(d.topology))}:\d+: .*metropolis", err), err
+    code, out, _ = ctl_run(d, monkeypatch, capsys, "--lang", "en", "status")
+    assert "REFUSED" in out and "metropolis" in out, out
+    code, _, err = ctl_run(d, monkeypatch, capsys, "--lang", "zh-CN", "reload")
+    assert code != 0 and "重载被拒绝" in err, err
+
+    d.topology.write_text(good, encoding="utf-8")
+    code, out, _ = ctl_run(d, monkeypatch, capsys, "--lang", "en", "reload")
+    assert code == 0, out
+    assert "Reloaded" in out
+    viewer = d.create_token("ops-viewer", "viewer")
+    code, _, err = ctl_run(d, monkeypatch, capsys, "--lang", "en", "reload", token=viewer)
+    assert code == ctl.Exit.AUTH, err
