@@ -25,7 +25,9 @@ from outaged.probes.probers import PROBERS, Probers, ProberState
 from outaged.probes.snmp import PollStatus
 from outaged.records.ledger import Ledger
 from outaged.records.model import DeadlineStatus
+from outaged.topology.graph import GraphIndex
 
+UNKNOWN = Health.UNKNOWN.value
 ELEMENT_STATES = ("up", "down", "suspect", "unknown", "flapping", "maintenance")
 _COUNTED_AS_MISSED = frozenset({DeadlineStatus.MISSED, DeadlineStatus.LATE})
 
@@ -45,6 +47,7 @@ class Live(Collector):
         self.view = view
         self.recorder = recorder
         self._missed: set[tuple[int, str]] = set()
+        self._elements_of: tuple[GraphIndex, list[str], list[tuple[str, str]]] | None = None
 
     def collect(self) -> Iterator[Metric]:
         ledger = self.view.ledger()
@@ -67,18 +70,17 @@ class Live(Collector):
         engine = ledger.engine
         index = ledger.index
         windows = [w for w in engine.maintenance if w.start <= now < w.end]
-        counts: Counter[tuple[str, str, str]] = Counter()
-        for element in index.topology.elements.values():
-            health = engine.health.get(element.id)
-            if windows and any(index.dominates(w.element, element.id) for w in windows):
-                state = "maintenance"
-            elif health is None:
-                state = Health.UNKNOWN.value
-            elif health.flapping:
-                state = "flapping"
-            else:
-                state = health.state.value
-            counts[element.kind.value, element.area or NO_AREA, state] += 1
+        ids, keys = self._static(index)
+        states: list[str] = [
+            UNKNOWN if h is None else "flapping" if h.flapping else h.state
+            for h in map(engine.health.get, ids)
+        ]  # a StrEnum state counts and looks up as its value
+        if windows:
+            states = [
+                "maintenance" if any(index.dominates(w.element, e) for w in windows) else state
+                for e, state in zip(ids, states, strict=True)
+            ]
+        counts = Counter(zip(keys, states, strict=True))  # counted in C: 100k elements
         family = GaugeMetricFamily(
             "outaged_elements",
             "Elements by kind, maintenance area and state as the probes see them.",
@@ -88,8 +90,17 @@ class Live(Collector):
         for kind in KINDS:
             for area in sorted(areas):
                 for state in ELEMENT_STATES:
-                    family.add_metric([kind, area, state], counts.get((kind, area, state), 0))
+                    family.add_metric([kind, area, state], counts.get(((kind, area), state), 0))
         return family
+
+    def _static(self, index: GraphIndex) -> tuple[list[str], list[tuple[str, str]]]:
+        """Element ids and their (kind, area), kept while the topology stays the same."""
+        if self._elements_of is None or self._elements_of[0] is not index:
+            elements = index.topology.elements.values()
+            ids = [e.id for e in elements]
+            keys = [(e.kind.value, e.area or NO_AREA) for e in elements]
+            self._elements_of = (index, ids, keys)
+        return self._elements_of[1], self._elements_of[2]
 
     def _outages(self, ledger: Ledger, now: float) -> Iterator[Metric]:
         by_state: Counter[tuple[str, str]] = Counter()
