@@ -45,7 +45,7 @@ def status_text(data: Mapping[str, Any], lang: Lang, tz: tzinfo | None) -> str:
     probers = [
         t(
             "prober",
-            name=name,
+            name=label("ctl.status.prober_name", name, lang),
             state=label("ctl.status.prober", str(p["state"]), lang),
             elements=p.get("counters", {}).get("elements", 0),
         )
