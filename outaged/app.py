@@ -42,7 +42,13 @@ from outaged.probes.probers import Probers
 from outaged.probes.reprobe import Reprober
 from outaged.records.ledger import Ledger
 from outaged.recovery import recover
-from outaged.reload import ReloadResult, Reloads, load_for_reload, use_renderer
+from outaged.reload import (
+    ReloadResult,
+    Reloads,
+    carry_probe_state,
+    load_for_reload,
+    use_renderer,
+)
 from outaged.signals import SignalSink
 from outaged.store.base import Store
 from outaged.store.retention import Pruner
@@ -265,6 +271,7 @@ class App:
         pipeline = self.pipeline
         async with pipeline.between_steps():  # everything decided so far is committed
             done = await recover(self.store, loaded.index, now, self._lookback(loaded.index))
+            carry_probe_state(pipeline.engine, done.ledger.engine, now)
             pipeline.swap(done.ledger)
             if self._api is not None:
                 self._api.index = loaded.index

@@ -12,13 +12,16 @@ import logging
 from dataclasses import dataclass, field
 
 from outaged.config import Config
+from outaged.correlate.health import State
 from outaged.errors import ConfigError, OutagedError
 from outaged.metrics.families import Metrics
 from outaged.notify.outbox import Outbox
 from outaged.notify.render import Renderer
 from outaged.notify.templates_check import check_templates
+from outaged.outages.engine import Engine
 from outaged.outages.model import iso
 from outaged.outages.orphans import Orphan
+from outaged.signals import ProbeResult
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
 from outaged.topology.model import Topology
@@ -63,6 +66,24 @@ def load_for_reload(config: Config) -> Loaded:
         if problems:
             raise ConfigError(problems)
     return Loaded(index, Renderer(folder, parse_zone(topology.timezone)))
+
+
+def carry_probe_state(old: Engine, new: Engine, now: float) -> int:
+    """Elements the old engine saw up, and the new one knows nothing of, are up there too.
+
+    Restoring the decision state from the store (outaged.recovery) brings back every
+    failure and state change within the lookback, but not an element that has answered
+    steadily for longer (steady probes are not stored): without this it would read
+    "unknown" until its next probe cycle, and an election in between could root an
+    outage higher than its healthy neighbours allow. Folded in as one good probe each,
+    through the engine's own entry point."""
+    elements = new.index.topology.elements
+    carried = 0
+    for element, health in old.health.items():
+        if health.state is State.UP and element in elements and element not in new.health:
+            new.ingest(ProbeResult(now, element, True, health.last_rtt_ms))
+            carried += 1
+    return carried
 
 
 def use_renderer(outbox: Outbox, renderer: Renderer) -> None:
