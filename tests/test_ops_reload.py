@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from outaged.app import App
 from outaged.config import ApiConfig, Config, IcmpConfig, ProbesConfig
 from outaged.correlate.health import State
+from outaged.notify.config import NotifyConfig
 from outaged.pipeline import Ingested
 from outaged.signals import ManualFault, ProbeResult, Signal
 from tests.citygen import write_city
@@ -55,5 +56,32 @@ async def test_reload_keeps_outages_deadlines_and_probe_state(tmp_path: Path) ->
         assert oid in {o.id for o in ledger.engine.open_outages()}
         assert registry.get_sample_value("outaged_config_last_reload_successful") == 1.0
         assert registry.get_sample_value("outaged_reloads_total", {"result": "success"}) == 1.0
+    finally:
+        await app.stop()
+
+
+async def test_reload_refuses_a_broken_template_and_keeps_the_old_ones(tmp_path: Path) -> None:
+    folder = tmp_path / "templates"
+    (folder / "en").mkdir(parents=True)
+    (folder / "en" / "dispatch.subject").write_text("[{{ severity }}] {{ root_name }}\n")
+    config = Config(
+        topology=write_city(tmp_path / "city", metros=2, communities=2),
+        state_dir=tmp_path / "state",
+        api=ApiConfig(port=0),
+        probes=ProbesConfig(icmp=IcmpConfig(enabled=False)),
+        notify=NotifyConfig(templates=folder),
+    )
+    app = App(config, clock=lambda: T0)
+    await app.start()
+    try:
+        renderer = app.outbox.notifiers["log"].renderer  # type: ignore[attr-defined]
+        (folder / "en" / "dispatch.subject").write_text("[{{ severity }] {{ nope }}\n")
+        result = await app.reload()
+        assert not result.ok
+        assert any("dispatch.subject" in p for p in result.problems), result.problems
+        assert app.outbox.notifiers["log"].renderer is renderer  # type: ignore[attr-defined]
+        (folder / "en" / "dispatch.subject").write_text("{{ severity }}: {{ root_name }}\n")
+        assert (await app.reload()).ok
+        assert app.outbox.notifiers["log"].renderer is not renderer  # type: ignore[attr-defined]
     finally:
         await app.stop()
