@@ -62,6 +62,13 @@ def test_metrics_pass_promtool_check(daemon: Daemon) -> None:
     assert 'outaged_deadlines_missed_total{severity="S1",step="restore"} 0.0' in text
     assert 'outaged_outages_opened_total{area="none",cause="fibre",severity="S1"} 0.0' in text
     assert "outaged_config_last_reload_successful 1.0" in text
+    # the burst of 15 calls: counted by area, and one report spike found
+    reports = re.findall(r"^outaged_reports_received_total\{area=\"[^\"]+\"\} (\S+)$", text, re.M)
+    assert sum(float(n) for n in reports) == 15.0
+    spikes = re.findall(
+        r'^outaged_report_spikes_detected_total\{area="[^"]+",class="down"\} (\S+)$', text, re.M
+    )
+    assert sum(float(n) for n in spikes) == 1.0
     # bounded cardinality: no element or subscriber id is a label value
     assert "m1-c2-b1" not in text
 

@@ -136,13 +136,18 @@ def panels() -> list[dict[str, Any]]:
             unit="s",
         ),
         panel(
-            "Customer reports by area (per hour)",
+            "Customer reports and spikes by area (per hour)",
             "heatmap",
             [
                 target(
                     f"sum by (area) (increase(outaged_reports_received_total{inst}[1h]))",
                     "{{area}}",
-                )
+                ),
+                target(
+                    "sum by (area) "
+                    f"(increase(outaged_report_spikes_detected_total{inst}[1h]))",
+                    "spikes {{area}}",
+                ),
             ],
             (12, 12, 12, 7),
         ),

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from outaged import __version__
+from outaged.correlate.spikes import ReportClass
 from outaged.notify.base import Reason
 from outaged.topology.model import Kind, Severity
 
@@ -38,6 +39,7 @@ STEPS = (  # the lifecycle's deadlines (outaged/records/deadlines.py); progress_
     "report",
 )
 REASONS = tuple(r.value for r in Reason)
+REPORT_CLASSES = tuple(c.value for c in ReportClass)
 ALERT_RESULTS = ("accepted", "unknown_element", "no_element_label", "bad_status")
 NO_AREA = "none"  # an element outside every maintenance area, or one gone from the topology
 # Around the seed's targets: 10 min to dispatch, 15/30/45 min to accept, 30 min / 1 h
@@ -100,6 +102,12 @@ class Metrics:
             "outaged_reports_received_total",
             "Customer reports taken in, by the maintenance area of their element.",
             ["area"],
+            registry=r,
+        )
+        self.spikes = Counter(
+            "outaged_report_spikes_detected_total",
+            "Report spikes found (well above the element's baseline), by area and class.",
+            ["area", "class"],
             registry=r,
         )
         self.suspected = Counter(
@@ -185,6 +193,8 @@ class Metrics:
             self.areas.add(area)
             self.reports.labels(area)
             self.suspected.labels(area)
+            for cls in REPORT_CLASSES:
+                self.spikes.labels(area, cls)
             for sev in SEVERITIES:
                 for cause in CAUSES:
                     self.opened.labels(sev, cause, area)

@@ -8,7 +8,7 @@ signals it took in, the suspicions it logged), the ICMP scheduler calls
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
 from outaged.correlate.spikes import Suspicion
@@ -20,6 +20,7 @@ from outaged.probes.icmp import PingResult
 from outaged.records.ledger import Changes, Ledger
 from outaged.records.model import Record
 from outaged.signals import Report, Signal
+from outaged.topology.model import Element
 
 _SPANS = (  # (histogram attribute, record field it ends at, field it starts from)
     ("to_dispatch", "dispatched_at", None),  # from the opening
@@ -67,6 +68,7 @@ class Recorder:
         self.m = metrics
         self._ledger = ledger  # the current one (a reload swaps it)
         self._seen: dict[int, set[str]] = {}  # spans observed per outage: once each
+        self._spikes: set[tuple[str, str, float]] = set()  # active after the last step
 
     # ---- the decision loop ------------------------------------------------
 
@@ -84,6 +86,7 @@ class Recorder:
             if isinstance(signal, Report):
                 found = elements.get(signal.element)
                 self.m.reports.labels(self.m.area(found.area if found else None)).inc()
+        self._new_spikes(elements)
         for suspicion in suspicions:
             found = elements.get(suspicion.element)
             self.m.suspected.labels(self.m.area(found.area if found else None)).inc()
@@ -102,6 +105,17 @@ class Recorder:
     def failed(self, duration_s: float) -> None:
         self.m.step_seconds.observe(duration_s)
         self.m.step_failures.inc()
+
+    def _new_spikes(self, elements: Mapping[str, Element]) -> None:
+        """Count each spike once, in the step that found it (the detector keeps them)."""
+        active = self._ledger().engine.spikes.active
+        if not active and not self._spikes:
+            return
+        now = {(e, c.value, s.first_at) for (e, c), s in active.items()}
+        for element, cls, _ in now - self._spikes:
+            found = elements.get(element)
+            self.m.spikes.labels(self.m.area(found.area if found else None), cls).inc()
+        self._spikes = now
 
     def _opened(self, outage: Outage) -> None:
         root = self._ledger().index.topology.elements.get(outage.root)
