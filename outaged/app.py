@@ -270,7 +270,10 @@ class App:
             return self.reloads.failed(exc, now, self.metrics)
         pipeline = self.pipeline
         async with pipeline.between_steps():  # everything decided so far is committed
-            done = await recover(self.store, loaded.index, now, self._lookback(loaded.index))
+            try:
+                done = await recover(self.store, loaded.index, now, self._lookback(loaded.index))
+            except OutagedError as exc:  # the store failed: nothing was swapped yet
+                return self.reloads.failed(exc, now, self.metrics)
             carry_probe_state(pipeline.engine, done.ledger.engine, now)
             pipeline.swap(done.ledger)
             if self._api is not None:

@@ -8,6 +8,7 @@ signals it took in, the suspicions it logged), the ICMP scheduler calls
 
 from __future__ import annotations
 
+from collections import Counter as TallyCounter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
@@ -82,10 +83,13 @@ class Recorder:
     ) -> None:
         self.m.step_seconds.observe(duration_s)
         elements = self._ledger().index.topology.elements
+        areas: TallyCounter[str | None] = TallyCounter()
         for signal in signals:
             if isinstance(signal, Report):
                 found = elements.get(signal.element)
-                self.m.reports.labels(self.m.area(found.area if found else None)).inc()
+                areas[found.area if found else None] += 1
+        for area, count in areas.items():  # one update per area, not per call
+            self.m.reports.labels(self.m.area(area)).inc(count)
         self._new_spikes(elements)
         for suspicion in suspicions:
             found = elements.get(suspicion.element)
