@@ -12,7 +12,7 @@ from collections import Counter as TallyCounter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
-from outaged.correlate.spikes import Suspicion
+from outaged.correlate.spikes import ReportClass, Suspicion
 from outaged.metrics.families import CAUSES, Metrics
 from outaged.notify.base import Failed, Sent
 from outaged.notify.outbox import Report as Delivery
@@ -69,7 +69,7 @@ class Recorder:
         self.m = metrics
         self._ledger = ledger  # the current one (a reload swaps it)
         self._seen: dict[int, set[str]] = {}  # spans observed per outage: once each
-        self._spikes: set[tuple[str, str, float]] = set()  # active after the last step
+        self._spikes: set[tuple[str, ReportClass]] = set()  # active after the last step
 
     # ---- the decision loop ------------------------------------------------
 
@@ -111,15 +111,16 @@ class Recorder:
         self.m.step_failures.inc()
 
     def _new_spikes(self, elements: Mapping[str, Element]) -> None:
-        """Count each spike once, in the step that found it (the detector keeps them)."""
+        """Count each spike once, in the step that found it (the detector keeps them).
+
+        Set operations on the detector's keys (in C): a storm keeps thousands active."""
         active = self._ledger().engine.spikes.active
-        if not active and not self._spikes:
-            return
-        now = {(e, c.value, s.first_at) for (e, c), s in active.items()}
-        for element, cls, _ in now - self._spikes:
+        new = active.keys() - self._spikes
+        if new or len(self._spikes) != len(active):
+            self._spikes = set(active)
+        for element, cls in new:
             found = elements.get(element)
-            self.m.spikes.labels(self.m.area(found.area if found else None), cls).inc()
-        self._spikes = now
+            self.m.spikes.labels(self.m.area(found.area if found else None), cls.value).inc()
 
     def _opened(self, outage: Outage) -> None:
         root = self._ledger().index.topology.elements.get(outage.root)
