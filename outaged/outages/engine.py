@@ -19,6 +19,7 @@ from outaged.correlate.election import Evidence, Root, elect
 from outaged.correlate.health import Health, State, expire_flap, flap_expiry, observe
 from outaged.correlate.spikes import ReportClass, SpikeDetector, Suspicion, report_class
 from outaged.errors import Problem, SignalError
+from outaged.outages.matching import Hold, Match, Merge, Open, OpenIndex, Relapse, match
 from outaged.outages.model import EVIDENCE_SHOWN, Decision, Event, Outage, Status
 from outaged.outages.orphans import correlatable
 from outaged.outages.reasons import Phrase, Why, english
@@ -55,6 +56,7 @@ class Engine:
         # open, recently restored, and still worked on; write with _put, drop with forget
         self.outages: dict[int, Outage] = {}
         self._open_ids: set[int] = set()
+        self._open_index = OpenIndex(index)  # the open ones by the elements they cover
         self._restored: dict[int, float] = {}  # id -> restored_at, pruned after the relapse window
         # Outages whose root or parts left the topology: kept for the ledger, never
         # correlated again (their evidence cannot be weighed against missing elements).
@@ -103,12 +105,12 @@ class Engine:
         self._restored.pop(outage.id, None)
         self._releases.track(outage)
         # detached: its elements left the topology; released: people ended it
-        if outage.id in self.detached or outage.released_at is not None:
-            return
-        if outage.status is Status.OPEN:
-            self._open_ids.add(outage.id)
-        elif outage.status is Status.RESTORED and outage.restored_at is not None:
-            self._restored[outage.id] = outage.restored_at
+        if outage.id not in self.detached and outage.released_at is None:
+            if outage.status is Status.OPEN:
+                self._open_ids.add(outage.id)
+            elif outage.status is Status.RESTORED and outage.restored_at is not None:
+                self._restored[outage.id] = outage.restored_at
+        self._open_index.put(outage, outage.id in self._open_ids)
 
     def releasable(self, now: float) -> list[int]:
         """Outages the engine is done with: not open, and restored longer ago than
@@ -447,56 +449,13 @@ class Engine:
     def _reconcile(
         self, roots: list[Root], overruns: dict[str, float], now: float
     ) -> list[Decision]:
-        decisions: list[Decision] = []
         horizon = now - self.th.relapse_window_s
         live = self._live()
         for old in [i for i, at in self._restored.items() if at < horizon]:
             del self._restored[old]
         recent = [self.outages[i] for i in sorted(self._restored, reverse=True)]
-        keepers: dict[int, Root] = {}  # outage -> the root at or above its root
-        merged: set[int] = set()
-        residuals: dict[int, list[Root]] = defaultdict(list)  # outage -> what is left of it
-        holds: dict[str, float] = {}
-        index = self.index
-        depth = index.depth
-        for root in sorted(roots, key=lambda r: (depth[r.element], r.element)):
-            taken = keepers.keys() | merged | residuals.keys()
-            above = [o for o in live if o.id not in taken and self._covers(root, o)]
-            if above:  # the same fault, or it grew: keep the oldest record
-                keeper, *others = sorted(above, key=lambda o: o.id)
-                keepers[keeper.id] = root
-                for other in others:
-                    merged.add(other.id)
-                    decisions.append(self._merge(other, keeper.id, now))
-                continue
-            # What is still out under an outage whose root came back, or of what was
-            # joined to it (recovery is seen element by element across a probe
-            # cycle), stays in that outage.
-            host = max(
-                (
-                    o
-                    for o in live
-                    if o.id not in merged
-                    and any(index.dominates(p, root.element) for p in (o.root, *o.scope.parts))
-                ),
-                key=lambda o: depth[o.root],
-                default=None,
-            )
-            if host is not None:
-                residuals[host.id].append(root)
-                continue
-            relapsed = next(
-                (o for o in recent if o.id not in taken and self._related(o, root)), None
-            )
-            if relapsed is not None:
-                keepers[relapsed.id] = root
-                decisions += self._update(relapsed, root, overruns, now, relapse=True)
-            elif self._held(root, now):
-                holds[root.element] = self._holds.get(root.element, now)
-            else:
-                outage = self._open(root, overruns, now)
-                keepers[outage.id] = root
-                decisions.append(Decision(now, Event.OPENED, outage, outage.reason, outage.why))
+        decisions, found, holds = self._matched(roots, live, recent, overruns, now)
+        keepers, merged, residuals = found.keepers, found.merged, found.residuals
         self._holds = holds
         self._hold_expiry = min(holds.values(), default=float("inf")) + self.th.hold_max_s
         for outage in live:
@@ -526,6 +485,34 @@ class Engine:
         self._remember_reports()
         return decisions
 
+    def _matched(
+        self,
+        roots: list[Root],
+        live: list[Outage],
+        recent: list[Outage],
+        overruns: dict[str, float],
+        now: float,
+    ) -> tuple[list[Decision], Match, dict[str, float]]:
+        """Match the roots to the records (see outaged.outages.matching) and act on it:
+        merges, relapses, new outages; and the roots whose opening waits."""
+        decisions: list[Decision] = []
+        holds: dict[str, float] = {}
+        found = match(
+            self.index, roots, live, recent, self._open_index, lambda root: self._held(root, now)
+        )
+        for step in found.steps:
+            match step:
+                case Merge(other, into):
+                    decisions.append(self._merge(other, into, now))
+                case Relapse(outage, root):
+                    decisions += self._update(outage, root, overruns, now, relapse=True)
+                case Hold(root):
+                    holds[root.element] = self._holds.get(root.element, now)
+                case Open(root):
+                    outage = self._open(root, overruns, now)
+                    decisions.append(Decision(now, Event.OPENED, outage, outage.reason, outage.why))
+        return decisions, found, holds
+
     def _remember_reports(self) -> None:
         """What open outages remember, after they were rebuilt from this election."""
         remembered: dict[str, tuple[str, float, int]] = {}
@@ -533,22 +520,6 @@ class Engine:
             for element, tag, first_at in self.outages[oid].held:
                 remembered.setdefault(element, (tag, first_at, oid))
         self._remembered = remembered
-
-    def _covers(self, root: Root, outage: Outage) -> bool:
-        """The root is the outage's root or above it (or joined one that is)."""
-        dominates = self.index.dominates
-        return any(
-            outage.root == element or dominates(element, outage.root) for element in root.elements()
-        )
-
-    def _related(self, outage: Outage, root: Root) -> bool:
-        dominates = self.index.dominates
-        return any(
-            outage.root == element
-            or dominates(element, outage.root)
-            or dominates(outage.root, element)
-            for element in root.elements()
-        )
 
     def _held(self, root: Root, now: float) -> bool:
         """Wait while the picture is still settling, never longer than `hold_max_s`:

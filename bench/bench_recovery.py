@@ -1,0 +1,162 @@
+"""Storm and recovery on a city network: CPU per probe cycle, worst step, GC pauses.
+
+    .venv/bin/python -m bench.bench_recovery [--dir DIR] [--elements 100000]
+        [--metros 1,2,4] [--no-anchor]
+
+For each number of metros: every probed element is probed once per 60 s cycle
+(jittered offset); one healthy cycle, then the metros and everything they cut
+off fail for four cycles (5 % of their subscribers call in during each of the
+first two), then three healthy probe cycles see them come back (an element is up after `up_after` = 2 good
+cycles, so the second sees them come back element by element), then one more.
+Signals go through `Engine.ingest`, and `evaluate` runs whenever simulated time
+moves on, at most once per simulated second (`replay`'s default).
+
+Anchor in the same run: `tests.reference_engine.ReferenceEngine`, the engine
+with the full election and full search for the outage hosting a root (the code
+before incremental matching), on the same signals. Every decision of the two
+is compared; the bench fails loudly if one differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.gen_topology import generate
+from outaged.outages.engine import Engine
+from outaged.outages.model import Decision
+from outaged.signals import Category, ProbeResult, Report, Signal
+from outaged.topology.graph import GraphIndex
+from outaged.topology.load import load_topology
+from tests.reference_engine import ReferenceEngine
+
+T0 = 1_795_000_000.0
+CYCLE = 60.0
+STORM_CYCLES = 4
+
+
+def build(index: GraphIndex, metros: int, seed: int = 5) -> tuple[list[Signal], int]:
+    """The signals, and the first cycle of the recovery (its index)."""
+    rng = random.Random(seed)
+    elements = index.topology.elements
+    probed = [e.id for e in elements.values() if e.address]
+    offset = {e: rng.uniform(0, CYCLE) for e in probed}
+    down_metros = sorted(e.id for e in elements.values() if e.kind == "metro")[:metros]
+    dead: set[str] = set()
+    for metro in down_metros:
+        dead.update(index.cut_off(metro))
+    subs: dict[str, list[str]] = {}
+    for sub, element in index.topology.subscribers.items():
+        if element in dead:
+            subs.setdefault(element, []).append(sub)
+    signals: list[Signal] = []
+    recovery = 1 + STORM_CYCLES
+    for cycle in range(recovery + 3):
+        start = T0 + cycle * CYCLE
+        storm = 1 <= cycle < recovery
+        for element in probed:
+            ok = not (storm and element in dead)
+            signals.append(ProbeResult(start + offset[element], element, ok, 1.0 if ok else None))
+        if storm and cycle < 3:
+            for element, callers in subs.items():
+                for sub in rng.sample(callers, max(1, len(callers) // 20)):
+                    at = start + rng.uniform(0, CYCLE)
+                    signals.append(Report(at, element, Category.DOWN, sub))
+    signals.sort(key=lambda s: s.at)
+    return signals, recovery
+
+
+@dataclass
+class Run:
+    cpu_per_cycle: list[float] = field(default_factory=list)
+    worst_step: float = 0.0
+    worst_gc: float = 0.0
+    decisions: list[Decision] = field(default_factory=list)
+
+
+def run(make: Callable[[], Engine], signals: list[Signal]) -> Run:
+    result = Run()
+    started: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started.append(time.perf_counter())
+        elif started:
+            result.worst_gc = max(result.worst_gc, time.perf_counter() - started.pop())
+
+    engine = make()
+    gc.collect()
+    gc.freeze()  # as the daemon does after loading the topology
+    gc.callbacks.append(on_gc)
+    try:
+        cpu = time.process_time
+        cycle, cycle_start = 0, cpu()
+        now: float | None = None
+        for signal in signals:
+            if now is not None and signal.at > now:
+                t = time.perf_counter()
+                result.decisions += engine.evaluate(now)
+                result.worst_step = max(result.worst_step, time.perf_counter() - t)
+            at_cycle = int((signal.at - T0) // CYCLE)
+            while at_cycle > cycle:
+                result.cpu_per_cycle.append(cpu() - cycle_start)
+                cycle, cycle_start = cycle + 1, cpu()
+            now = signal.at
+            engine.ingest(signal)
+        if now is not None:
+            result.decisions += engine.evaluate(now + CYCLE)
+        result.cpu_per_cycle.append(cpu() - cycle_start)
+    finally:
+        gc.callbacks.remove(on_gc)
+        gc.unfreeze()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--dir", type=Path, help="reuse a generated topology directory")
+    parser.add_argument("--elements", type=int, default=100_000)
+    parser.add_argument("--metros", default="1,2,4")
+    parser.add_argument("--no-anchor", action="store_true", help="skip the reference engine")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        outdir = args.dir or Path(tmp)
+        yaml_path = outdir / "topology.yaml"
+        if not yaml_path.exists():
+            generate(outdir, args.elements, args.elements * 10)
+        index = GraphIndex.build(load_topology(yaml_path))
+    print(f"network: {len(index.topology.elements):,} elements")
+    for metros in (int(m) for m in args.metros.split(",")):
+        signals, recovery = build(index, metros)
+        new = run(lambda: Engine(index, min_interval=1.0), signals)
+        print(
+            f"{metros} metro(s) down, {len(signals):,} signals:"
+            f" new engine: storm cycle {max(new.cpu_per_cycle[1:recovery]):.2f} s CPU,"
+            f" recovery cycle {max(new.cpu_per_cycle[recovery:]):.2f} s CPU,"
+            f" worst step {new.worst_step * 1e3:.0f} ms,"
+            f" worst GC pause {new.worst_gc * 1e3:.0f} ms,"
+            f" {len(new.decisions)} decisions"
+        )
+        if args.no_anchor:
+            continue
+        old = run(lambda: ReferenceEngine(index, min_interval=1.0), signals)
+        same = old.decisions == new.decisions
+        print(
+            f"  anchor (full election): storm cycle {max(old.cpu_per_cycle[1:recovery]):.2f} s,"
+            f" recovery cycle {max(old.cpu_per_cycle[recovery:]):.2f} s CPU,"
+            f" worst step {old.worst_step * 1e3:.0f} ms, worst GC pause {old.worst_gc * 1e3:.0f} ms"
+        )
+        ratio = max(old.cpu_per_cycle[recovery:]) / max(max(new.cpu_per_cycle[recovery:]), 1e-9)
+        print(f"  ratio anchor/new recovery-cycle CPU: {ratio:.1f}x; decisions identical: {same}")
+        if not same:
+            raise SystemExit("decisions differ from the full election")
+
+
+if __name__ == "__main__":
+    main()

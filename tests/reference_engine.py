@@ -1,0 +1,86 @@
+"""The engine as it was before incremental matching: the test and bench oracle.
+
+`ReferenceEngine` is the production `Engine` with the searches that the
+incremental code replaced put back verbatim: the match of every root against
+every open outage (every root x every scope part x `GraphIndex.dominates`).
+Differential tests and `bench.bench_recovery` run it side by side with
+`Engine` and compare every decision. Not used by the daemon.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from outaged.correlate.election import Root
+from outaged.outages.engine import Engine
+from outaged.outages.matching import Match
+from outaged.outages.model import Decision, Event, Outage
+
+
+class ReferenceEngine(Engine):
+    def _matched(
+        self,
+        roots: list[Root],
+        live: list[Outage],
+        recent: list[Outage],
+        overruns: dict[str, float],
+        now: float,
+    ) -> tuple[list[Decision], Match, dict[str, float]]:
+        decisions: list[Decision] = []
+        keepers: dict[int, Root] = {}  # outage -> the root at or above its root
+        merged: set[int] = set()
+        residuals: defaultdict[int, list[Root]] = defaultdict(list)
+        holds: dict[str, float] = {}
+        index = self.index
+        depth = index.depth
+        for root in sorted(roots, key=lambda r: (depth[r.element], r.element)):
+            taken = keepers.keys() | merged | residuals.keys()
+            above = [o for o in live if o.id not in taken and self._covers(root, o)]
+            if above:
+                keeper, *others = sorted(above, key=lambda o: o.id)
+                keepers[keeper.id] = root
+                for other in others:
+                    merged.add(other.id)
+                    decisions.append(self._merge(other, keeper.id, now))
+                continue
+            host = max(
+                (
+                    o
+                    for o in live
+                    if o.id not in merged
+                    and any(index.dominates(p, root.element) for p in (o.root, *o.scope.parts))
+                ),
+                key=lambda o: depth[o.root],
+                default=None,
+            )
+            if host is not None:
+                residuals[host.id].append(root)
+                continue
+            relapsed = next(
+                (o for o in recent if o.id not in taken and self._related(o, root)), None
+            )
+            if relapsed is not None:
+                keepers[relapsed.id] = root
+                decisions += self._update(relapsed, root, overruns, now, relapse=True)
+            elif self._held(root, now):
+                holds[root.element] = self._holds.get(root.element, now)
+            else:
+                outage = self._open(root, overruns, now)
+                keepers[outage.id] = root
+                decisions.append(Decision(now, Event.OPENED, outage, outage.reason, outage.why))
+        return decisions, Match([], keepers, merged, residuals), holds
+
+    def _covers(self, root: Root, outage: Outage) -> bool:
+        dominates = self.index.dominates
+        return any(
+            outage.root == element or dominates(element, outage.root) for element in root.elements()
+        )
+
+    def _related(self, outage: Outage, root: Root) -> bool:
+        dominates = self.index.dominates
+        return any(
+            outage.root == element
+            or dominates(element, outage.root)
+            or dominates(outage.root, element)
+            for element in root.elements()
+        )
