@@ -28,6 +28,7 @@ from outaged.api.drain import Drain
 from outaged.api.routes import Api, build_app
 from outaged.config import Config
 from outaged.errors import ListenError, OutagedError
+from outaged.heap import freeze_loaded
 from outaged.intake import Limits
 from outaged.metrics.families import Metrics
 from outaged.metrics.live import Live, View
@@ -117,6 +118,7 @@ class App:
         config = self.config
         topology = await asyncio.to_thread(load_topology, config.topology)
         index = await asyncio.to_thread(GraphIndex.build, topology)
+        freeze_loaded()
         if self._outbox is None:
             zone = parse_zone(topology.timezone)  # checked by the topology loader
             self._outbox = build_outbox(config.notify, clock=self.clock, tz=zone)

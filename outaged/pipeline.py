@@ -55,6 +55,7 @@ from outaged.records.model import DAEMON
 from outaged.recovery import recover
 from outaged.signals import Maintenance, ProbeResult, Signal
 from outaged.steps import (
+    STEP_BUDGET_S,
     STOP,
     Act,
     Check,
@@ -83,6 +84,7 @@ EVICT_EVERY_S = 60.0  # of the clock: how often finished outages leave memory
 FAILING_AFTER = 3  # consecutive failed steps after which the daemon says it is not ready
 FIRST_PAUSE_S = 0.1  # rest after a failed step, doubling while steps keep failing
 MAX_PAUSE_S = 5.0
+_CHUNK = 500  # signals folded in between two looks at the step's time budget
 
 
 class Pipeline:
@@ -307,13 +309,17 @@ class Pipeline:
         pause = self._last_eval + self.interval_s - time.monotonic()
         if gather and pause > 0 and self.engine.dirty:
             await asyncio.sleep(pause)
+            step.waited += pause
+            step.held_since = time.monotonic()
             more, step.stopping = self._drain(None)
             step.items += more
             await self._take(more, step)
         if self.engine.dirty:
             self._last_eval = time.monotonic()
         step.now = now = self.clock()
+        taken = time.monotonic()
         self.ledger.decide(now)
+        decided = time.monotonic()
         for check in step.checks:  # after the evaluation that took its probes in
             self.ledger.network_check(check.outage, check.verdict, now, auto=self.verify_auto)
         suspicions = self.engine.drain_suspicions()
@@ -330,6 +336,7 @@ class Pipeline:
         self._observed = None
         await self.store.commit(step.batch)
         self._observed = (changes, suspicions)
+        _slow(step, taken, decided)
 
     async def _failed(self, step: Step, exc: Exception) -> None:
         """Memory back to what the store holds; then each request again alone
@@ -433,14 +440,15 @@ class Pipeline:
         await self._prepare(items, step)
         now = self.clock()
         for item in items:
+            await step.pace()
             if isinstance(item, Intake):
-                self._take_signals(item, step, now)
+                await self._take_signals(item, step, now)
             elif isinstance(item, Delivery):
                 self.ledger.delivery(item.message, item.result, item.complete, now)
                 step.batch.outbox_updates.append(item.message)
             elif isinstance(item, Check):
                 ingest = Intake(item.signals, [None] * len(item.signals), DAEMON, None, None)
-                self._take_signals(ingest, step, now)
+                await self._take_signals(ingest, step, now)
                 step.checks.append(item)
             else:
                 await self._take_action(item, step, now)
@@ -524,11 +532,13 @@ class Pipeline:
             step.twins.append((item.reply, twin))
         return True
 
-    def _take_signals(self, item: Intake, step: Step, now: float) -> None:
+    async def _take_signals(self, item: Intake, step: Step, now: float) -> None:
         if self._replayed(item, step):
             return
         accepted = duplicates = 0
-        for signal, ext_id in zip(item.signals, item.ext_ids, strict=True):
+        for n, (signal, ext_id) in enumerate(zip(item.signals, item.ext_ids, strict=True), 1):
+            if n % _CHUNK == 0:
+                await step.pace()
             if ext_id is not None:
                 if ext_id in step.seen_ext:
                     duplicates += 1
@@ -541,6 +551,7 @@ class Pipeline:
                 log.warning("signal dropped: %s", exc)
                 continue
             accepted += 1
+            step.signals += 1
             if not self._steady(signal, before):
                 step.batch.signals.append(StoredSignal(self._seq, signal, now, ext_id, item.actor))
                 if isinstance(signal, Maintenance):
@@ -610,6 +621,23 @@ class Pipeline:
                 step.batch.idempotent.append(
                     Idempotent(item.idem.key, item.idem.request_sha256, 202, body, now)
                 )
+
+
+def _slow(step: Step, taken: float, decided: float) -> None:
+    """Say where a step over the budget spent its time (it let the loop run between chunks)."""
+    done = time.monotonic()
+    if done - step.began - step.waited <= STEP_BUDGET_S:
+        return
+    log.warning(
+        "slow decision step: %.0f ms (%d signals in %.0f ms, yielded %d times;"
+        " decisions %.0f ms; commit %.0f ms)",
+        (done - step.began - step.waited) * 1e3,
+        step.signals,
+        (taken - step.began - step.waited) * 1e3,
+        step.yields,
+        (decided - taken) * 1e3,
+        (done - decided) * 1e3,
+    )
 
 
 def _answer(reply: asyncio.Future[Outcome], outcome: Outcome | BaseException) -> None:

@@ -10,6 +10,7 @@ step collects on its way to the store's one transaction.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -23,6 +24,10 @@ from outaged.records.model import Record
 from outaged.signals import Maintenance, Signal
 from outaged.store.base import Batch, Idempotent
 from outaged.topology.model import Person
+
+# Wall time a step may hold the event loop in one go: past it, it lets the loop
+# answer the API and health checks between chunks of signals, and says so in the log.
+STEP_BUDGET_S = 0.05
 
 
 class IdempotencyConflict(OutagedError):
@@ -123,6 +128,18 @@ class Step:
     repaired: list[int] = field(default_factory=list)  # repair reported: re-probe
     planned: list[tuple[int, Maintenance]] = field(default_factory=list)  # stored windows
     withdrawn: list[str] = field(default_factory=list)  # outbox rows of called-off ones
+    began: float = field(default_factory=time.monotonic)
+    held_since: float = field(default_factory=time.monotonic)  # last gave the loop back
+    waited: float = 0.0  # seconds the step waited on purpose (gathering a burst)
+    signals: int = 0
+    yields: int = 0
+
+    async def pace(self) -> None:
+        """Past the budget, let the event loop run (the API, /healthz) once."""
+        if time.monotonic() - self.held_since > STEP_BUDGET_S:
+            self.yields += 1
+            await asyncio.sleep(0)
+            self.held_since = time.monotonic()
 
 
 STOP = object()

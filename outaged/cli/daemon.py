@@ -21,6 +21,7 @@ from outaged.cli.check import check
 from outaged.cli.i18n import pick_lang
 from outaged.config import Config, default_config, load_config
 from outaged.errors import OutagedError
+from outaged.heap import freeze_loaded
 from outaged.logfmt import JsonFormatter, TextFormatter
 from outaged.replay import run_replay
 from outaged.store.base import Token
@@ -243,6 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "check":
             return _check(args)
         index = GraphIndex.build(load_topology(args.topology))
+        freeze_loaded()
         if args.command == "replay":
             streams = (sys.stdout, sys.stderr, args.until, args.interval)
             if args.signals == "-":
