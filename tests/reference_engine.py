@@ -2,7 +2,9 @@
 
 `ReferenceEngine` is the production `Engine` with the searches that the
 incremental code replaced put back verbatim: the match of every root against
-every open outage (every root x every scope part x `GraphIndex.dominates`).
+every open outage (every root x every scope part x `GraphIndex.dominates`),
+and, when an element comes back, the scan of every report window and every
+remembered report for those under or above it.
 Differential tests and `bench.bench_recovery` run it side by side with
 `Engine` and compare every decision. Not used by the daemon.
 """
@@ -12,12 +14,51 @@ from __future__ import annotations
 from collections import defaultdict
 
 from outaged.correlate.election import Root
+from outaged.correlate.spikes import ReportClass, Spike, SpikeDetector
 from outaged.outages.engine import Engine
 from outaged.outages.matching import Match
 from outaged.outages.model import Decision, Event, Outage
+from outaged.topology.graph import GraphIndex
+
+
+class ReferenceSpikes(SpikeDetector):
+    def clear_below(self, element: str, at: float) -> list[Spike]:
+        chain = set(self.index.dominators(element))
+        dominates = self.index.dominates
+        self._recovered[element] = max(at, self._recovered.get(element, at))
+        ended = [
+            s
+            for s in self.active.values()
+            if s.first_at <= at and (s.element in chain or dominates(element, s.element))
+        ]
+        for spike in ended:
+            self._end(spike)
+        for (target, cls), window in self.windows.items():
+            if cls is ReportClass.AUTH or not (target in chain or dominates(element, target)):
+                continue
+            for call in [c for c in window.events if c.at <= at and dominates(element, c.element)]:
+                self._retire(call)
+        return ended
 
 
 class ReferenceEngine(Engine):
+    def __init__(self, index: GraphIndex, *, first_id: int = 1, min_interval: float = 0.0) -> None:
+        super().__init__(index, first_id=first_id, min_interval=min_interval)
+        self.spikes = ReferenceSpikes(index, self.th)
+
+    def _forget_below(self, element: str, at: float) -> None:
+        chain = set(self.index.dominators(element))
+        dominates = self.index.dominates
+        gone = [
+            e
+            for e, (_, first_at, _) in self._remembered.items()
+            if first_at <= at and (e in chain or dominates(element, e))
+        ]
+        for e in gone:
+            del self._remembered[e]
+        if gone:
+            self._dirty = True
+
     def _matched(
         self,
         roots: list[Root],

@@ -89,6 +89,7 @@ class Window:
     element's spike owns; `children` the dominator-tree child each came through."""
 
     depth: int
+    seq: int = 0  # creation order: the order of `SpikeDetector.windows`
     events: deque[Call] = field(default_factory=deque)
     free: dict[str, int] = field(default_factory=dict)
     children: dict[str, int] = field(default_factory=dict)
@@ -201,6 +202,7 @@ class SpikeDetector:
         self.platforms = platforms[:1]
         self.baselines = Baselines(index.total_subscribers, th)
         self._anonymous = 0
+        self._created = 0  # windows ever created (each one's `seq`)
         self._next_check = float("inf")  # no active spike can change before this
         self._recovered: dict[str, float] = {}  # element -> when it was seen recover
         self._next_sweep = float("-inf")
@@ -285,7 +287,9 @@ class SpikeDetector:
         key = (element, cls)
         window = self.windows.get(key)
         if window is None:
-            window = self.windows[key] = Window(self.index.depth.get(element, 0))
+            self._created += 1
+            window = Window(self.index.depth.get(element, 0), self._created)
+            self.windows[key] = window
         return window
 
     def _count(self, element: str, cls: ReportClass, call: Call, child: str | None) -> bool:
@@ -486,22 +490,43 @@ class SpikeDetector:
         and so are the same bursts as counted at the elements above it. Calls made
         under it before it came back described that fault: late ones to arrive, or
         counted at an element below that never spiked, start nothing new."""
-        chain = set(self.index.dominators(element))
-        dominates = self.index.dominates
+        index = self.index
         self._recovered[element] = max(at, self._recovered.get(element, at))
-        ended = [
-            s
-            for s in self.active.values()
-            if s.first_at <= at and (s.element in chain or dominates(element, s.element))
-        ]
+        related = self._related_keys(element)
+        active = self.active
+        if related is None:
+            near = [s for s in active.values() if self.index.in_line(element, s.element)]
+        else:  # the order they end in changes nothing
+            auth = [(p, ReportClass.AUTH) for p, _ in related[::2]]
+            near = [active[k] for k in (*related, *auth) if k in active]
+        ended = [s for s in near if s.first_at <= at]
         for spike in ended:
             self._end(spike)
-        for (target, cls), window in self.windows.items():
-            if cls is ReportClass.AUTH or not (target in chain or dominates(element, target)):
-                continue
-            for call in [c for c in window.events if c.at <= at and dominates(element, c.element)]:
+        if related is None:
+            windows = [
+                w
+                for (target, cls), w in self.windows.items()
+                if cls is not ReportClass.AUTH and self.index.in_line(element, target)
+            ]
+        else:
+            windows = sorted(
+                (self.windows[k] for k in related if k in self.windows), key=lambda w: w.seq
+            )
+        low, high = index.tin[element], index.tout[element]
+        tin = index.tin
+        for window in windows:
+            for call in [c for c in window.events if c.at <= at and low <= tin[c.element] < high]:
                 self._retire(call)
         return ended
+
+    def _related_keys(self, element: str) -> list[tuple[str, ReportClass]] | None:
+        """The window keys (network classes) at the element, above it or cut off by it,
+        when listing them is cheaper than a scan of every window (else None)."""
+        index = self.index
+        if 2 * (index.subtree_size[element] + len(index.dominators(element))) >= len(self.windows):
+            return None
+        places = [*index.dominators(element), *index.cut_off(element)]
+        return [(p, cls) for p in places for cls in (ReportClass.DOWN, ReportClass.DEGRADED)]
 
     def _retire(self, call: Call) -> None:
         """The call is explained by a fault that is over: it counts nowhere again."""

@@ -225,13 +225,14 @@ class Engine:
     def _forget_below(self, element: str, at: float) -> None:
         """The element was seen recover: remembered report evidence it explains
         (under it, or above it: its cut-off set now holds an element that is up) is over."""
-        chain = set(self.index.dominators(element))
-        dominates = self.index.dominates
-        gone = [
-            e
-            for e, (_, first_at, _) in self._remembered.items()
-            if first_at <= at and (e in chain or dominates(element, e))
-        ]
+        index = self.index
+        remembered = self._remembered
+        if index.subtree_size[element] + len(index.dominators(element)) < len(remembered):
+            places: Iterable[str] = (*index.dominators(element), *index.cut_off(element))
+            candidates = [e for e in places if e in remembered]
+        else:
+            candidates = [e for e in remembered if self.index.in_line(element, e)]
+        gone = [e for e in candidates if remembered[e][1] <= at]
         for e in gone:
             del self._remembered[e]
         if gone:

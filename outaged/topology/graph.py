@@ -119,6 +119,10 @@ class GraphIndex:
         """True when `lower` is cut off whenever `upper` fails (or is `upper`)."""
         return self.tin[upper] <= self.tin[lower] and self.tout[lower] <= self.tout[upper]
 
+    def in_line(self, element_id: str, other: str) -> bool:
+        """`other` dominates the element, or is cut off by it (or is it)."""
+        return other in self.chain[element_id] or self.dominates(element_id, other)
+
     def dominators(self, element_id: str) -> tuple[str, ...]:
         """Strict dominators of an element, nearest first, super-root excluded."""
         return self.chain[element_id]
