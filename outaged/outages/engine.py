@@ -13,16 +13,18 @@ import heapq
 from collections import defaultdict
 from collections.abc import Iterable
 
-from outaged.classify.scope import Scope, ScopeCalculator, covers
+from outaged.classify.scope import ScopeCalculator, covers
 from outaged.classify.severity import on_site_by, restore_by, severity
 from outaged.correlate.election import Evidence, Root, elect
 from outaged.correlate.health import Health, State, expire_flap, flap_expiry, observe
 from outaged.correlate.spikes import ReportClass, SpikeDetector, Suspicion, report_class
 from outaged.errors import Problem, SignalError
+from outaged.outages.describe import changes, confidence, decision, describe
+from outaged.outages.evidence import Weigher
 from outaged.outages.matching import Hold, Match, Merge, Open, OpenIndex, Relapse, match
 from outaged.outages.model import EVIDENCE_SHOWN, Decision, Event, Outage, Status
 from outaged.outages.orphans import correlatable
-from outaged.outages.reasons import Phrase, Why, english
+from outaged.outages.reasons import Phrase, english
 from outaged.outages.release import Releases, area_of, listed
 from outaged.signals import (
     InterfaceStatus,
@@ -36,9 +38,7 @@ from outaged.signals import (
     TrapKind,
 )
 from outaged.topology.graph import GraphIndex
-from outaged.topology.model import Thresholds
 
-_HARD_REASONS = frozenset({"down", "flapping", "manual", "uplinks"})
 _REPORTED = ("reports", "auth")
 
 
@@ -77,9 +77,7 @@ class Engine:
         self._remembered: dict[str, tuple[str, float, int]] = {}  # ... and whose
         self._confirmed: set[int] = set()  # outages whose repair was reported since
         self.suspicions: list[Suspicion] = []  # suspected concentrations, for the NOC
-        # element -> (what its evidence was built from, the evidence): storms repeat it
-        self._evidence_cache: dict[str, tuple[tuple[bool, tuple[tuple[str, float], ...]], Evidence]]
-        self._evidence_cache = {}
+        self._weigh = Weigher(index)
         self._dirty = False
         self._last_eval: float | None = None
         self._last_election = float("-inf")
@@ -397,55 +395,7 @@ class Engine:
             if oid in self._open_ids and all(r != tag for r, _ in items):
                 items.append((tag, first_at))
 
-        # A burst counted at an element is also counted at everything above it:
-        # above other evidence it explains nothing new, so it is not evidence there.
-        above: set[str] = set()
-        for element in found:
-            for dom in self.index.dominators(element):
-                if dom in above:
-                    break
-                above.add(dom)
-
-        evidence: dict[str, Evidence] = {}
-        overruns: dict[str, float] = {}
-        planned = bool(self.maintenance)
-        cache = self._evidence_cache
-        for element, items in found.items():
-            key = (element in above, tuple(items))
-            cached = cache.get(element)
-            if cached is not None and cached[0] == key and not planned:
-                evidence[element] = cached[1]  # in a storm, nearly always
-                continue
-            kept = []
-            held_here = element in self._remembered
-            for reason, first_at in items:
-                # ... except what an open outage remembers: what opened it stays
-                if element in above and reason.startswith("reports") and not held_here:
-                    continue
-                window = self._window_over(element, first_at)
-                if window is None or reason == "manual":
-                    kept.append((reason, first_at))
-                elif window.end <= now:  # planned work overran: a fault from its end
-                    overruns[element] = window.end
-                    kept.append((reason, max(first_at, window.end)))
-            if kept:
-                reasons = tuple(sorted({r for r, _ in kept}))
-                found_here = evidence[element] = Evidence(
-                    element=element,
-                    first_at=min(t for _, t in kept),
-                    hard=any(r in _HARD_REASONS for r in reasons),
-                    degraded=all(r == "reports:degraded" for r in reasons),
-                    reasons=reasons,
-                )
-                if not planned:
-                    self._evidence_cache[element] = (key, found_here)
-        return evidence, overruns
-
-    def _window_over(self, element: str, at: float) -> Maintenance | None:
-        for window in self.maintenance:
-            if window.start <= at < window.end and self.index.dominates(window.element, element):
-                return window
-        return None
+        return self._weigh.weigh(found, self._remembered, self.maintenance, now)
 
     def _reconcile(
         self, roots: list[Root], overruns: dict[str, float], now: float
@@ -481,7 +431,7 @@ class Engine:
                 done = dataclasses.replace(outage, status=Status.RESTORED, restored_at=now)
                 self._put(done)
                 key = "repair_cleared" if outage.id in self._confirmed else "cleared"
-                decisions.append(_decision(now, Event.RESTORED, done, Phrase.of(key)))
+                decisions.append(decision(now, Event.RESTORED, done, Phrase.of(key)))
         self._confirmed.clear()
         self._remember_reports()
         return decisions
@@ -571,7 +521,7 @@ class Engine:
             diagnosed=outage.cause_diagnosed,
         )
         updated = dataclasses.replace(updated, follows=outage.follows)
-        why = _changes(outage, updated)
+        why = changes(outage, updated)
         if relapse:
             why = [Phrase.of("relapse"), *why]
         if not why:
@@ -579,12 +529,12 @@ class Engine:
                 self._put(updated)
             return []
         self._put(updated)
-        return [_decision(now, Event.UPDATED, updated, *why)]
+        return [decision(now, Event.UPDATED, updated, *why)]
 
     def _merge(self, outage: Outage, into: int, now: float) -> Decision:
         merged = dataclasses.replace(outage, status=Status.MERGED, merged_into=into)
         self._put(merged)
-        return _decision(now, Event.MERGED, merged, Phrase.of("merged", into=into))
+        return decision(now, Event.MERGED, merged, Phrase.of("merged", into=into))
 
     def _build(
         self,
@@ -613,7 +563,7 @@ class Engine:
         flapping = any("flapping" in e.reasons for e in evidence)
         parents = element.parents
         possible = parents[0] if len(parents) == 1 and index.element(parents[0]).passive else None
-        why = _describe(root, scope, overrun, flapping)
+        why = describe(root, scope, overrun, flapping)
         held, quiet = self._held_of(evidence)
         return Outage(
             id=outage_id,
@@ -626,7 +576,7 @@ class Engine:
             restore_by=restore_by(sev, occurred, cause, element.contract),
             on_site_by=on_site_by(sev, occurred),
             scope=scope,
-            confidence=_confidence(root, self.th),
+            confidence=confidence(root, self.th),
             reason=english(why),
             why=why,
             evidence=tuple(heapq.nsmallest(EVIDENCE_SHOWN, (e.element for e in evidence))),
@@ -674,7 +624,7 @@ class Engine:
             restore_by=restore_by(outage.severity, outage.occurred_at, cause, contract),
         )
         self._put(updated)
-        return _decision(now, Event.UPDATED, updated, Phrase.of("cause_set", cause=cause))
+        return decision(now, Event.UPDATED, updated, Phrase.of("cause_set", cause=cause))
 
     # ---- people ended it -------------------------------------------------
 
@@ -705,7 +655,7 @@ class Engine:
         why = [Phrase.of("released")]
         if aside:
             why.append(listed("set_aside", aside))
-        return _decision(now, Event.RELEASED, released, *why)
+        return decision(now, Event.RELEASED, released, *why)
 
     def resume(self, outage_id: int) -> None:
         """A person reopened an ended outage: follow it again, with what it set aside."""
@@ -744,7 +694,7 @@ class Engine:
             return decisions
         for event, outage, why in self._releases.review(now, self._seen_clear):
             self._put(outage)
-            decisions.append(_decision(now, event, outage, *why))
+            decisions.append(decision(now, event, outage, *why))
         return decisions
 
     def _notes_to_decisions(self, now: float) -> list[Decision]:
@@ -754,13 +704,11 @@ class Engine:
             if outage_id in self._open_ids:
                 outage = dataclasses.replace(outage, first_report_at=at)
                 self._put(outage)
-                decisions.append(_decision(now, Event.UPDATED, outage, Phrase.of("first_report")))
+                decisions.append(decision(now, Event.UPDATED, outage, Phrase.of("first_report")))
         self._first_reports.clear()
         for _at, element, text in self._notes:
             for outage in self._covering(element):
-                decisions.append(
-                    _decision(now, Event.UPDATED, outage, Phrase.of("note", text=text))
-                )
+                decisions.append(decision(now, Event.UPDATED, outage, Phrase.of("note", text=text)))
         self._notes.clear()
         return decisions
 
@@ -774,59 +722,3 @@ class Engine:
 
     def open_outages(self) -> list[Outage]:
         return self._live()
-
-
-def _confidence(root: Root, th: Thresholds) -> float:
-    if root.degraded:
-        return th.degraded_confidence
-    if root.own is not None and root.own.hard:
-        return 1.0
-    if root.hard:
-        return 0.9
-    return 0.8
-
-
-def _decision(now: float, event: Event, outage: Outage, *why: Phrase) -> Decision:
-    return Decision(now, event, outage, english(why), why)
-
-
-def _describe(root: Root, scope: Scope, overrun: bool, flapping: bool) -> Why:
-    own = root.own
-    if own is None:
-        parts = [Phrase.of("inferred", element=root.element, n=len(root.below))]
-    else:
-        parts = [Phrase.of("evidence", element=root.element, reasons=own.reasons)]
-    if not scope.whole:
-        parts.append(Phrase.of("partial", parts=tuple(scope.parts[1:]) or (root.element,)))
-    if root.degraded:
-        parts.append(Phrase.of("degraded"))
-    if flapping:
-        parts.append(Phrase.of("flapping"))
-    if overrun:
-        parts.append(Phrase.of("overrun"))
-    return tuple(parts)
-
-
-def _changes(old: Outage, new: Outage) -> list[Phrase]:
-    why = []
-    if old.root != new.root:
-        why.append(Phrase.of("rerooted", old=old.root, new=new.root))
-    if old.severity != new.severity:
-        severities = {"old_severity": old.severity.value, "new_severity": new.severity.value}
-        why.append(Phrase.of("severity", **severities))
-    if (old.scope.elements, old.scope.subscribers) != (new.scope.elements, new.scope.subscribers):
-        grew = (new.scope.subscribers, new.scope.elements) >= (
-            old.scope.subscribers,
-            old.scope.elements,
-        )
-        size = {"elements": new.scope.elements, "subscribers": new.scope.subscribers}
-        why.append(Phrase.of("scope_grew" if grew else "scope_shrank", **size))
-    if old.flapping != new.flapping:
-        why.append(Phrase.of("flapping" if new.flapping else "not_flapping"))
-    if old.restore_by != new.restore_by and old.severity == new.severity:
-        why.append(Phrase.of("restore_moved"))
-    if old.confidence != new.confidence:
-        why.append(Phrase.of("confidence", confidence=new.confidence))
-    if old.quiet != new.quiet:
-        why.append(Phrase.of("quiet" if new.quiet else "calling_again"))
-    return why
