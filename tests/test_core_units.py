@@ -56,7 +56,7 @@ def test_dominators_respect_redundancy():
     assert set(CITY.cut_off("m1")) == {"m1", "c1", "f1", "b1", "b2", "b3"}
     assert CITY.dominates("c1", "b2") and not CITY.dominates("m1", "bd")
     assert CITY.dominators("b1") == ("f1", "c1", "m1", "core")
-    assert CITY.lost_redundancy("m1") == ["dual"]
+    assert CITY.lost_redundancy("m1") == ("dual",)
 
 
 def test_subtree_sums_and_paths():

@@ -584,7 +584,7 @@ class Engine:
             cause=cause,
             cause_diagnosed=diagnosed,
             possible_cause=possible,
-            lost_redundancy=tuple(index.lost_redundancy(root.element)) if scope.whole else (),
+            lost_redundancy=index.lost_redundancy(root.element) if scope.whole else (),
             flapping=flapping,
             degraded=root.degraded,
             held=held,

@@ -9,7 +9,7 @@ scope questions (subscribers, communities) O(1).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 
@@ -33,6 +33,8 @@ class GraphIndex:
     chain: dict[str, tuple[str, ...]]  # strict dominators, nearest first (hot-path lookups)
     multi_homed: tuple[str, ...]  # elements with more than one parent
     total_subscribers: int
+    # element -> its lost redundancy, asked again at every election for each outage root
+    _lost: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(cls, topology: Topology) -> GraphIndex:
@@ -145,11 +147,14 @@ class GraphIndex:
         path.reverse()
         return path
 
-    def lost_redundancy(self, element_id: str) -> list[str]:
+    def lost_redundancy(self, element_id: str) -> tuple[str, ...]:
         """Multi-homed elements outside the cut-off set that lose an uplink to it."""
-        return [
-            m
-            for m in self.multi_homed
-            if not self.dominates(element_id, m)
-            and any(self.dominates(element_id, p) for p in self.topology.elements[m].parents)
-        ]
+        found = self._lost.get(element_id)
+        if found is None:
+            found = self._lost[element_id] = tuple(
+                m
+                for m in self.multi_homed
+                if not self.dominates(element_id, m)
+                and any(self.dominates(element_id, p) for p in self.topology.elements[m].parents)
+            )
+        return found
