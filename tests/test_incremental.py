@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 
 from bench.gen_topology import generate
+from outaged.correlate.spikes import ReportClass, SpikeDetector
 from outaged.outages.engine import Engine
 from outaged.signals import Category, ManualFault, ProbeResult, Report, Signal
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
-from tests.reference_engine import ReferenceEngine
+from tests.reference_engine import ReferenceEngine, ReferenceSpikes
 
 T0 = 1_795_000_000.0
 CYCLE = 60.0
@@ -30,7 +31,7 @@ CYCLE = 60.0
 @pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> GraphIndex:
     outdir = tmp_path_factory.mktemp("city")
-    return GraphIndex.build(load_topology(generate(Path(outdir), 1_500, 6_000, seed=7)))
+    return GraphIndex.build(load_topology(generate(Path(outdir), 1_500, 20_000, seed=7)))
 
 
 def storm(index: GraphIndex, seed: int) -> list[Signal]:
@@ -58,6 +59,7 @@ def storm(index: GraphIndex, seed: int) -> list[Signal]:
     for sub, element in index.topology.subscribers.items():
         subs_at.setdefault(element, []).append(sub)
     signals: list[Signal] = []
+    was_down: set[str] = set()
     for cycle in range(cycles):
         begin = T0 + cycle * CYCLE
         down: set[str] = set()
@@ -69,8 +71,16 @@ def storm(index: GraphIndex, seed: int) -> list[Signal]:
             ok = element not in down
             signals.append(ProbeResult(at, element, ok, 1.0 if ok else None))
         for element in sorted(down):
-            for sub in subs_at.get(element, [])[: rng.randint(0, 2)]:
+            callers = subs_at.get(element, [])
+            for sub in rng.sample(callers, min(len(callers), rng.randint(0, 3))):
                 signals.append(Report(begin + rng.uniform(0, CYCLE), element, Category.DOWN, sub))
+        for element in sorted(was_down - down):  # calls still arriving after it came back
+            callers = subs_at.get(element, [])
+            if callers and rng.random() < 0.3:
+                signals.append(
+                    Report(begin + rng.uniform(0, 20), element, Category.DOWN, callers[0])
+                )
+        was_down = down
         if rng.random() < 0.1:
             target = rng.choice(candidates)
             cleared = rng.random() < 0.5
@@ -102,3 +112,44 @@ def test_every_decision_matches_the_full_search(city: GraphIndex, seed: int) -> 
             old.ingest(signal)
     assert decided > 0 and steps > 100  # the storm did make the engines decide
     assert [o.id for o in new.open_outages()] == [o.id for o in old.open_outages()]
+
+
+def _spike_state(spikes: SpikeDetector) -> object:
+    return (
+        list(spikes.active.items()),
+        [(k, dict(w.free), [c.owner_depth for c in w.events]) for k, w in spikes.windows.items()],
+        spikes.baselines.city_per_sub_s(ReportClass.DOWN, T0 + 86_400),
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_recovery_retires_the_same_calls_as_the_full_scan(city: GraphIndex, seed: int) -> None:
+    """Heavy calling from under faults, then elements coming back one by one: the
+    lookup of the windows at, above and under each ends and retires exactly what
+    the scan of every window did (spikes, counts, claims, the learned baseline)."""
+    rng = random.Random(seed)
+    new, old = (
+        SpikeDetector(city, city.topology.thresholds),
+        ReferenceSpikes(city, city.topology.thresholds),
+    )
+    elements = city.topology.elements
+    faults = rng.sample(
+        sorted(e.id for e in elements.values() if e.kind in ("metro", "community")), 4
+    )
+    under = sorted({e for f in faults for e in city.cut_off(f)})
+    subs_at: dict[str, list[str]] = {}
+    for sub, element in city.topology.subscribers.items():
+        subs_at.setdefault(element, []).append(sub)
+    at = T0
+    callers = [(e, s) for e in under for s in subs_at.get(e, [])]
+    for element, sub in rng.sample(callers, min(len(callers), 1_500)):
+        at += rng.uniform(0, 0.5)
+        assert new.add(at, element, ReportClass.DOWN, sub) == old.add(
+            at, element, ReportClass.DOWN, sub
+        )
+    assert new.active  # the calling did make spikes
+    for element in rng.sample(under, min(len(under), 200)):
+        at += rng.uniform(0, 2)
+        new.clear_below(element, at)
+        old.clear_below(element, at)
+        assert _spike_state(new) == _spike_state(old), f"seed {seed}: after {element} came back"

@@ -35,7 +35,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -91,6 +91,10 @@ class Window:
     depth: int
     seq: int = 0  # creation order: the order of `SpikeDetector.windows`
     events: deque[Call] = field(default_factory=deque)
+    # the same events by the dominator-tree child each came through (None: its own
+    # or an authentication call), in the same order: what is under one child is a lookup
+    through: dict[str | None, deque[Call]] = field(default_factory=dict)
+    _via: deque[str | None] = field(default_factory=deque)  # each event's child
     free: dict[str, int] = field(default_factory=dict)
     children: dict[str, int] = field(default_factory=dict)
     communities: dict[str, int] = field(default_factory=dict)
@@ -98,6 +102,11 @@ class Window:
 
     def add(self, call: Call, child: str | None) -> None:
         self.events.append(call)
+        self._via.append(child)
+        found = self.through.get(child)
+        if found is None:
+            found = self.through[child] = deque()
+        found.append(call)
         if call.owner_depth > self.depth:  # a deeper spike owns it already
             return
         self.counted[id(call)] = child
@@ -122,6 +131,11 @@ class Window:
     def evict(self, horizon: float) -> None:
         events = self.events
         while events and events[0].at <= horizon:  # the window is (now - w, now]
+            child = self._via.popleft()
+            same = self.through[child]
+            same.popleft()  # the oldest event through that child is this one
+            if not same:
+                del self.through[child]
             self.release(events.popleft())
 
     def counts(self, call: Call) -> bool:
@@ -129,6 +143,8 @@ class Window:
 
     def clear(self) -> None:
         self.events.clear()
+        self._via.clear()
+        self.through.clear()
         self.free.clear()
         self.children.clear()
         self.communities.clear()
@@ -514,8 +530,14 @@ class SpikeDetector:
             )
         low, high = index.tin[element], index.tout[element]
         tin = index.tin
+        depth = index.depth[element]
+        path = (element, *index.dominators(element))
         for window in windows:
-            for call in [c for c in window.events if c.at <= at and low <= tin[c.element] < high]:
+            if related is not None and window.depth < depth:  # above: only one child leads here
+                events: Iterable[Call] = window.through.get(path[depth - window.depth - 1], ())
+            else:
+                events = window.events
+            for call in [c for c in events if c.at <= at and low <= tin[c.element] < high]:
                 self._retire(call)
         return ended
 
