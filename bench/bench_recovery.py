@@ -6,8 +6,8 @@
 For each number of metros: every probed element is probed once per 60 s cycle
 (jittered offset); one healthy cycle, then the metros and everything they cut
 off fail for four cycles (5 % of their subscribers call in during each of the
-first two), then three healthy probe cycles see them come back (an element is up after `up_after` = 2 good
-cycles, so the second sees them come back element by element), then one more.
+first two), then three healthy cycles (an element is up after `up_after` = 2
+good cycles, so the second sees them come back element by element).
 Signals go through `Engine.ingest`, and `evaluate` runs whenever simulated time
 moves on, at most once per simulated second (`replay`'s default).
 
