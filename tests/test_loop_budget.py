@@ -9,7 +9,7 @@ import time
 import weakref
 
 from outaged.heap import freeze_loaded
-from outaged.pipeline import STEP_BUDGET_S, _Step
+from outaged.steps import STEP_BUDGET_S, Step
 
 
 class _Node:
@@ -23,7 +23,7 @@ async def test_a_step_past_its_budget_lets_other_tasks_run() -> None:
     async def health_check() -> None:
         ran.append("healthz")
 
-    step = _Step()
+    step = Step()
     step.held_since = time.monotonic() - 2 * STEP_BUDGET_S  # held the loop too long
     task = asyncio.create_task(health_check())
     await step.pace()
@@ -37,7 +37,7 @@ async def test_a_step_within_its_budget_keeps_going() -> None:
     async def health_check() -> None:
         ran.append("healthz")
 
-    step = _Step()
+    step = Step()
     step.held_since = time.monotonic() + 3600  # just got the loop back
     task = asyncio.create_task(health_check())
     await step.pace()
