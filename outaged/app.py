@@ -289,6 +289,7 @@ class App:
             self._api.probers = probers
         if self._reprober is not None:  # a repair report re-probes what the new file holds
             self._reprober.retarget(_addresses(loaded.index.topology))
+        freeze_loaded()  # the old topology and state are collected, the new one frozen
         pipeline.wake()  # a step now: it commits the "removed from topology" marks
         return self.reloads.loaded(loaded.index.topology, now, self.metrics, done.orphans)
 
