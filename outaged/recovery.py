@@ -3,7 +3,8 @@
 `recover` adopts the persisted outages that still matter into a fresh engine and
 ledger built on `index`, re-ingests the recent signals, and reconciles the open
 outages with the topology: one naming elements the topology no longer has stays
-open and workable (detached from correlation if its root or parts are gone) and
+open and workable (detached from correlation if its root is gone; one that lost only parts keeps
+correlating, its scope recomputed on the new topology) and
 is marked "element removed from topology" on its timeline, once. The marks are
 changes of the ledger, committed by the caller's next decision step.
 

@@ -11,7 +11,7 @@ import dataclasses
 
 from outaged.outages.engine import Engine
 from outaged.outages.lifecycle import Action, State
-from outaged.outages.model import Outage, Status
+from outaged.outages.model import Event, Outage, Status
 from outaged.outages.orphans import correlatable, missing_elements, orphans
 from outaged.records.actions import ActionRequest
 from outaged.records.ledger import Ledger
@@ -113,3 +113,23 @@ def test_a_closed_detached_outage_leaves_memory_like_any_other() -> None:
     ledger.load(Record(gone.id, State.CLOSED, assignee="p"), [], 9, area="north")
     assert ledger.evict(5000.0) == [gone.id]
     assert engine.detached == set() and gone.id not in engine.outages
+
+
+def test_an_outage_that_lost_only_a_part_keeps_its_root_and_correlates() -> None:
+    """Issue 7 §5: removing a part (not the root) must not detach the outage, or
+    re-ingested evidence at its root opens a duplicate. Fails without `pruned`."""
+    first = opened_on(OLD, "c1")
+    lost = dataclasses.replace(
+        first, scope=dataclasses.replace(first.scope, parts=("c1", "b1", "b2"))
+    )
+    (found,) = orphans([lost], NEW.topology.elements)
+    assert (found.missing, found.watched) == (("b1",), True)
+    engine = Engine(NEW, first_id=2)
+    engine.adopt([lost], 2)
+    assert engine.detached == set()
+    assert [(o.id, o.scope.parts) for o in engine.open_outages()] == [(1, ("c1", "b2"))]
+    engine.ingest(ManualFault(1000.0, "c1", actor="noc"))  # the stored call, re-ingested
+    decisions = engine.evaluate(1100.0)
+    assert all(d.event is not Event.OPENED for d in decisions)
+    assert [(o.id, o.root) for o in engine.open_outages()] == [(1, "c1")]
+    assert "b1" not in engine.outages[1].scope.parts and engine.next_id == 2

@@ -4,7 +4,7 @@ With a state directory it reads that daemon's open outages (it may be running:
 the store is only read) and warns about every one that names elements the new
 file no longer has: on a restart or reload on that file such an outage stays
 open and workable, but is marked "element removed from topology", and when its
-root or parts are gone the network no longer judges it.
+root is gone the network no longer judges it.
 """
 
 from __future__ import annotations

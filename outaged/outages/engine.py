@@ -23,7 +23,7 @@ from outaged.outages.describe import changes, confidence, decision, describe
 from outaged.outages.evidence import Weigher
 from outaged.outages.matching import Hold, Match, Merge, Open, OpenIndex, Relapse, match
 from outaged.outages.model import EVIDENCE_SHOWN, Decision, Event, Outage, Status
-from outaged.outages.orphans import correlatable
+from outaged.outages.orphans import correlatable, pruned
 from outaged.outages.reasons import Phrase, english
 from outaged.outages.release import Releases, area_of, listed
 from outaged.signals import (
@@ -58,8 +58,8 @@ class Engine:
         self._open_ids: set[int] = set()
         self._open_index = OpenIndex(index)  # the open ones by the elements they cover
         self._restored: dict[int, float] = {}  # id -> restored_at, pruned after the relapse window
-        # Outages whose root or parts left the topology: kept for the ledger, never
-        # correlated again (their evidence cannot be weighed against missing elements).
+        # Outages whose root left the topology: kept for the ledger, never correlated
+        # again (their evidence cannot be weighed against a missing element).
         self.detached: set[int] = set()
         self._releases = Releases(index, self.th)  # cancelled / closed: evidence set aside
         self.next_id = first_id
@@ -85,12 +85,15 @@ class Engine:
 
     def adopt(self, outages: Iterable[Outage], next_id: int) -> None:
         """Take back persisted outages after a restart, so the evidence that is
-        re-ingested matches them instead of opening duplicates. One whose root or
-        parts are not in this topology is detached: kept, but not correlated."""
+        re-ingested matches them instead of opening duplicates. One whose root is
+        not in this topology is detached: kept, but not correlated; one that only
+        lost parts is adopted without them and still correlated."""
         elements = self.index.topology.elements
         for outage in outages:
             if not correlatable(outage, elements):
                 self.detached.add(outage.id)
+            else:
+                outage = pruned(outage, elements)
             self._put(outage)
             if outage.id in self._open_ids:  # not a detached one: its elements are known
                 self._remembered.update((e, (r, t, outage.id)) for e, r, t in outage.held)

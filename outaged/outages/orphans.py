@@ -1,13 +1,16 @@
 """Outages that name elements the topology no longer has (it changed under them).
 
-Pure. The engine keeps such an outage out of correlation when its root or one
-of its parts is gone (nothing can be judged against elements that do not
-exist), while the record stays open and workable; `outaged check` uses the same
+Pure. The engine keeps such an outage out of correlation when its root is gone
+(nothing can be judged against an element that does not exist), while the record
+stays open and workable. One that lost only parts (or other named elements) is
+still the outage of its root: it is adopted with those elements dropped (`pruned`)
+and its scope is recomputed on the new topology. `outaged check` uses the same
 test to warn before a new topology is deployed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
@@ -23,7 +26,7 @@ class Orphan:
     outage: int
     root: str
     missing: tuple[str, ...]
-    watched: bool  # its root and parts still exist: the engine still judges it
+    watched: bool  # its root still exists: the engine still judges it
 
 
 def missing_elements(outage: Outage, elements: Collection[str]) -> tuple[str, ...]:
@@ -41,8 +44,24 @@ def missing_elements(outage: Outage, elements: Collection[str]) -> tuple[str, ..
 
 
 def correlatable(outage: Outage, elements: Collection[str]) -> bool:
-    """The engine can weigh evidence against it: its root and parts exist."""
-    return outage.root in elements and all(p in elements for p in outage.scope.parts)
+    """The engine can weigh evidence against it: its root exists."""
+    return outage.root in elements
+
+
+def pruned(outage: Outage, elements: Collection[str]) -> Outage:
+    """The outage without the parts, evidence and remembered reports that left the
+    topology (its root stays: see `correlatable`); the next election recomputes
+    its scope on the new topology."""
+    scope = outage.scope
+    parts = tuple(p for p in scope.parts if p in elements) or (outage.root,)
+    if parts == scope.parts and all(e in elements for e, _, _ in outage.held):
+        return outage
+    return dataclasses.replace(
+        outage,
+        scope=dataclasses.replace(scope, parts=parts),
+        evidence=tuple(e for e in outage.evidence if e in elements),
+        held=tuple(h for h in outage.held if h[0] in elements),
+    )
 
 
 def orphans(outages: Iterable[Outage], elements: Collection[str]) -> list[Orphan]:
