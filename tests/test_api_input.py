@@ -383,3 +383,51 @@ def test_report_and_list_refuse_empty_repeated_and_unknown_parameters(
         manual_outage(api, "m6-c1-b4")
     body = refused(api, "GET", path, None, 422)
     assert fields(body) == [query.split("=")[0] if "x=" not in query else "x"], body
+
+
+def raw_send(d: Daemon, method: str, path: str, headers: dict[str, str], body: bytes) -> Any:
+    """Headers as raw latin-1 bytes (no client would send them so); (status, JSON body)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=20)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=True)
+        for key, value in headers.items():
+            conn.putheader(key, value.encode("latin-1"))
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        with conn.getresponse() as response:
+            return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def test_a_non_ascii_bearer_token_is_401_not_500(api: Daemon) -> None:
+    """Issue 7 acceptance §3: a byte like 0xff in Authorization made token_hash
+    raise UnicodeEncodeError (500 on every route)."""
+    for path in (f"{API}/whoami", f"{API}/outages"):
+        status, body = raw_send(api, "GET", path, {"Authorization": "Bearer otk_\xff"}, b"")
+        assert status == 401 and body["error"] == "unknown or revoked token", body
+    auth = {"Authorization": f"Bearer {api.token}"}
+    report = json.dumps({"subscriber": "m2-c2-b3-001", "category": "down"}).encode()
+    status, body = raw_send(
+        api, "POST", f"{API}/reports", {**auth, "Content-Type": "application/json\xff"}, report
+    )
+    assert status < 500, body  # the API reads JSON whatever the Content-Type says
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+@pytest.mark.parametrize("route", ["reports", "signals", "outages/1/actions"])
+def test_a_body_that_does_not_decompress_is_400_naming_the_encoding(
+    api: Daemon, encoding: str, route: str
+) -> None:
+    """Issue 7 acceptance §3: `Content-Encoding: gzip` with bytes that are not gzip gave 500."""
+    headers = {
+        "Authorization": f"Bearer {api.token}",
+        "Content-Type": "application/json",
+        "Content-Encoding": encoding,
+    }
+    before = stored(api)
+    status, body = raw_send(api, "POST", f"{API}/{route}", headers, b"xx")
+    assert status == 400 and encoding in body["error"], body
+    assert stored(api) == before

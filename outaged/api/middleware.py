@@ -8,7 +8,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 from aiohttp.typedefs import Middleware
+from aiohttp.web_protocol import RequestPayloadError
 
 from outaged.api.auth import token_hash
 from outaged.api.inputs import HttpError, check_query
@@ -87,6 +89,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except StoreError as exc:
         log.error("store failed during %s %s: %s", request.method, request.path, exc)
         return error_response(503, f"storage unavailable: {exc}")
+    except (RequestPayloadError, BadHttpMessage):  # the body does not decode as sent
+        coding = request.headers.get("Content-Encoding", "identity")
+        log.warning("refused %s %s: body unreadable as %r", request.method, request.path, coding)
+        return error_response(400, f"request body is not valid Content-Encoding {coding!r}")
     except web.HTTPRequestEntityTooLarge as exc:
         return error_response(413, f"request body too large: {exc.text}")
     except web.HTTPException as exc:
@@ -120,7 +126,9 @@ def auth_middleware(store: Store) -> Middleware:
         if scheme.lower() != "bearer" or not token.strip():
             log.warning("refused %s %s: missing bearer token", request.method, request.path)
             return error_response(401, "missing bearer token")
-        found = await store.token_by_hash(token_hash(token.strip()))
+        token = token.strip()
+        # Tokens are ASCII (`new_token`): any other byte cannot name one.
+        found = await store.token_by_hash(token_hash(token)) if token.isascii() else None
         if found is None:
             log.warning("refused %s %s: unknown token", request.method, request.path)
             return error_response(401, "unknown or revoked token")
