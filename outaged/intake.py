@@ -24,7 +24,7 @@ from outaged.signals import (
     Trap,
     TrapKind,
 )
-from outaged.topology.model import Topology
+from outaged.topology.model import Element, Kind, Topology
 
 SIGNAL_KINDS = ("report", "probe", "trap", "manual", "maintenance")
 # The fields of each kind; an API request naming any other is refused (a typo there
@@ -46,6 +46,7 @@ TIME_FORMAT = re.compile(
 # Times the daemon can hold and print: from the POSIX epoch to the end of year 9999 (UTC).
 MIN_TIME = 0.0
 MAX_TIME = 253402300800.0  # 10000-01-01T00:00:00Z
+ACCESS_KINDS = frozenset({Kind.BUILDING, Kind.ACCESS})  # subscribers hang off them
 MAX_ID_TEXT = 200  # characters in an id (element, subscriber, ticket, actor)
 MAX_INT32 = 2**31 - 1
 MAX_RTT_MS = 3_600_000.0
@@ -272,6 +273,13 @@ def _report(f: _Fields, topology: Topology, at: float) -> Report:
         f.problem("subscriber", "a report needs a subscriber or an element")
     elif element not in topology.elements:
         f.problem("element", f"unknown element {element!r}")
+    elif not serves_subscribers(topology.elements[element]):
+        kind = topology.elements[element].kind.value
+        f.problem(
+            "element",
+            f"{element!r} ({kind}) serves no subscribers: a report names the access element "
+            "(building, access switch, or any element with subscribers) the caller is on",
+        )
     code = f.integer("code", 0, MAX_INT32)
     raw = f.obj.get("category")
     category: Category | None = None
@@ -286,6 +294,12 @@ def _report(f: _Fields, topology: Topology, at: float) -> Report:
     if category is None and raw is None:
         f.problem("category", "missing (or give an error code 678/815/769/691)")
     return Report(at, element or "", category or Category.DOWN, subscriber, code)
+
+
+def serves_subscribers(element: Element) -> bool:
+    """Whether customers can call about it: subscribers hang off it (counted, or
+    mapped by subscribers_csv), or it is of a kind they hang off."""
+    return element.subscribers > 0 or element.kind in ACCESS_KINDS
 
 
 def _short(value: object) -> str:

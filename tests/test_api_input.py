@@ -431,3 +431,15 @@ def test_a_body_that_does_not_decompress_is_400_naming_the_encoding(
     status, body = raw_send(api, "POST", f"{API}/{route}", headers, b"xx")
     assert status == 400 and encoding in body["error"], body
     assert stored(api) == before
+
+
+@pytest.mark.parametrize("element", ["m1", "core-1", "pw-m1-1", "m1-c1"])
+def test_a_report_must_name_an_element_subscribers_hang_off(api: Daemon, element: str) -> None:
+    """Issue 7 acceptance §3/§4: 100 reports at a fibre opened an S3 rooted at it.
+    A report's element is an access element: refused, naming reports[i].element."""
+    batch = {"reports": [{"element": "m1-c1-b1", "code": 678}, {"element": element, "code": 678}]}
+    body = refused(api, "POST", f"{API}/reports", json.dumps(batch).encode(), 422)
+    assert fields(body) == ["reports[1].element"] and "serves no subscribers" in body["error"]
+    one = {"kind": "report", "element": element, "code": 678}
+    body = refused(api, "POST", f"{API}/signals", json.dumps(one).encode(), 422)
+    assert fields(body) == ["element"], body
