@@ -332,6 +332,28 @@ def test_new_outage_timeline_links_the_cancelled_record_in_both_languages(city):
     assert ledger.records[2].state is State.DISPATCHED
 
 
+def test_an_outage_growing_over_a_cancelled_root_links_it_once(city):
+    """Issue 7 acceptance §1: #2 opened at a sibling, then grew to the community
+    over cancelled #1's root, but never followed it. Fails without the fix."""
+    ledger = Ledger(Engine(city.index))
+    step(ledger, calls(city, "m1-c2-b4", 10, T0), T0 + 100)
+    ledger.act(1, ActionRequest(Action.CANCEL, {"reason": "误报"}), "zhao.lei", T0 + 120)
+    ledger.drain()
+    step(ledger, calls(city, "m1-c2-b3", 10, T0 + 200), T0 + 400)
+    assert ledger.engine.outages[2].follows == ()  # a sibling: nothing to link yet
+    t, entries = T0 + 400, []
+    for building in ("m1-c2-b1", "m1-c2-b2"):
+        t += 200
+        entries += step(ledger, calls(city, building, 10, t - 150), t)
+    grown = ledger.engine.outages[2]
+    assert grown.root == "m1-c2" and grown.follows == (1,), grown
+    follows = [(e.outage, e.payload["outage"]) for e in entries if e.kind == "follows"]
+    back = [(e.outage, e.payload["outage"]) for e in entries if e.kind == "followed_by"]
+    assert (follows, back) == ([(2, 1)], [(1, 2)])
+    more = step(ledger, calls(city, "m1-c2-b3", 10, t + 50, skip=10), t + 250)
+    assert [e for e in more if e.kind in ("follows", "followed_by")] == []
+
+
 def probes(elements: Iterable[str], at: float, ok: bool) -> list[ProbeResult]:
     return [ProbeResult(at, e, ok, 1.0 if ok else None) for e in elements]
 

@@ -523,7 +523,10 @@ class Engine:
             overruns,
             diagnosed=outage.cause_diagnosed,
         )
-        updated = dataclasses.replace(updated, follows=outage.follows)
+        # grown over an ended outage's root: it follows that one too (ledger links it)
+        grown = self._releases.follows((*root.elements(), *updated.scope.parts), now)
+        follows = tuple(sorted({*outage.follows, *grown} - {outage.id}))
+        updated = dataclasses.replace(updated, follows=follows)
         why = changes(outage, updated)
         if relapse:
             why = [Phrase.of("relapse"), *why]

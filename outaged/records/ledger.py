@@ -110,12 +110,14 @@ class Ledger:
 
     def decide(self, now: float) -> list[Decision]:
         """Evaluate the engine and record what it decided."""
+        linked = {o.id: o.follows for o in self.engine.open_outages()}
         decisions = self.engine.evaluate(now)
         for decision in decisions:
-            self._on_decision(decision)
+            self._on_decision(decision, linked.get(decision.outage.id, ()))
         return decisions
 
-    def _on_decision(self, decision: Decision) -> None:
+    def _on_decision(self, decision: Decision, linked: tuple[int, ...] = ()) -> None:
+        """`linked`: the ended outages it already followed before this decision."""
         outage, now = decision.outage, decision.at
         oid = outage.id
         self._changes.decisions.append(decision)
@@ -125,7 +127,7 @@ class Ledger:
             self.seqs[oid] = 0
         self._entry(oid, now, DAEMON, decision.event.value, decision.to_json())
         if decision.event is Event.OPENED:
-            self._link(outage, now)
+            self._link(outage, outage.follows, now)
             route = self.route(outage, now)
             self._apply(oid, Action.DISPATCH, {"assignee": route.interface or ""}, DAEMON, now)
             self._tell(outage, now, route.noc, "noc")  # the NOC assists the judgement
@@ -134,6 +136,8 @@ class Ledger:
         elif not self.records[oid].active:
             return  # an ended record (what it set aside cleared): its timeline only
         elif decision.event is Event.UPDATED:
+            # it grew over ended outages' roots: link those, once
+            self._link(outage, [f for f in outage.follows if f not in linked], now)
             before = self.deadlines[oid]
             self._set(self.records[oid], clock.on_update(before, outage, now))
             if "leadership" not in before:
@@ -145,9 +149,9 @@ class Ledger:
             into = {"into": str(outage.merged_into)}
             self._apply(oid, Action.MERGE, into, DAEMON, now)
 
-    def _link(self, outage: Outage, now: float) -> None:
-        """A new outage in the area of ended ones: each timeline points at the other."""
-        for earlier in outage.follows:
+    def _link(self, outage: Outage, earlier_ids: Iterable[int], now: float) -> None:
+        """An outage in the area of ended ones: each timeline points at the other."""
+        for earlier in earlier_ids:
             record = self.records.get(earlier)
             if record is None:
                 continue
