@@ -426,6 +426,24 @@ def test_bad_arguments_exit_2(argv, capsys):
     assert "error" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "lang", "said"),
+    [
+        (["stats", "--since", "10000000000d"], "en", "--since: '10000000000d' is outside"),
+        (["list", "--since", "3000000d"], "zh-CN", "--since：'3000000d' 超出 1 至 9999 年"),
+        (["stats", "--until", "0001-01-01T00:00"], "en", "--until: '0001-01-01T00:00' is"),
+        (["list", "--since", "9999-12-31T23:59-01:00"], "en", "outside the years 1 to 9999"),
+    ],
+)
+def test_a_time_out_of_range_is_a_usage_error_naming_the_option(argv, lang, said, capsys):
+    """Issue 7 acceptance: OverflowError / date out of range was a traceback (exit 1)."""
+    with pytest.raises(SystemExit) as exc:
+        ctl.main([*argv, "--lang", lang, "--tz", "Asia/Shanghai"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err, err
+
+
 def test_global_options_work_before_and_after_the_command():
     args = ctl.build_parser().parse_args(["list", "--url", "http://127.0.0.1:9", "--lang", "en"])
     assert (args.url, args.lang) == ("http://127.0.0.1:9", "en")

@@ -195,7 +195,9 @@ _UNIT_S = {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 
 
 def parse_since(text: str, now: datetime, tz: tzinfo | None) -> datetime:
-    """`24h`, `7d`, `30m`, `2w` before `now`, or an ISO-8601 time (local to `tz` if naive)."""
+    """`24h`, `7d`, `30m`, `2w` before `now`, or an ISO-8601 time (local to `tz` if naive).
+
+    OverflowError: a time before year 1 or after 9999 (in UTC too, as the API is sent it)."""
     match = _RELATIVE.match(text)
     if match:
         return now - timedelta(seconds=int(match[1]) * _UNIT_S[match[2]])
@@ -203,9 +205,10 @@ def parse_since(text: str, now: datetime, tz: tzinfo | None) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{text!r} is neither a duration (24h, 7d) nor an ISO-8601 time") from None
-    if value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=tz) if tz is not None else value.astimezone()
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=tz) if tz is not None else value.astimezone()
+    value.astimezone(UTC)  # OverflowError at the ends of the range
+    return value
 
 
 def api_time(at: datetime) -> str:
@@ -742,6 +745,8 @@ def _main(argv: list[str], env: Mapping[str, str]) -> int:
                 setattr(args, name, parse_since(text, _now(), settings.tz))
             except ValueError:
                 parser.error(translate("err.since", settings.lang, option=name, text=text))
+            except OverflowError:
+                parser.error(translate("err.since_range", settings.lang, option=name, text=text))
     console = Console(file=sys.stdout, highlight=False)
     try:
         asyncio.run(execute(args.run, args, settings, console))
