@@ -85,6 +85,9 @@ FAILING_AFTER = 3  # consecutive failed steps after which the daemon says it is 
 FIRST_PAUSE_S = 0.1  # rest after a failed step, doubling while steps keep failing
 MAX_PAUSE_S = 5.0
 _CHUNK = 500  # signals folded in between two looks at the step's time budget
+# The daemon's own signals that do not repeat (traps, ...) kept for the next step
+# while the store is unavailable; past this the oldest are dropped, with a warning.
+MAX_BACKLOG = 10_000
 
 
 class Pipeline:
@@ -131,6 +134,9 @@ class Pipeline:
         self.on_repaired: Callable[[int], None] = lambda _: None  # after the commit
         # what a re-probe would ping; nothing: proposed to the NOC in the same step
         self.reprobe_targets: Callable[[int], Mapping[str, str]] = lambda _: {}
+        # The daemon's own one-shot signals refused while the store was unavailable,
+        # in arrival order: the next step takes them first.
+        self._backlog: list[Signal] = []
 
     @property
     def engine(self) -> Engine:
@@ -213,6 +219,8 @@ class Pipeline:
         self.ledger = ledger
 
     async def _next(self) -> object:
+        if self._backlog:  # signals waiting for the store: step now (run paused already)
+            return None
         wake = self.engine.next_wakeup()
         timeout = MAX_IDLE_S if wake is None else min(MAX_IDLE_S, max(0.0, wake - self.clock()))
         try:
@@ -223,6 +231,9 @@ class Pipeline:
     def _drain(self, first: object) -> tuple[list[Item], bool]:
         """`first` and what is queued behind it (bounded); True if a stop was requested."""
         items: list[Item] = []
+        if self._backlog:  # before what arrived since: an interface's downs and ups in order
+            kept, self._backlog = self._backlog, []
+            items.append(Intake(kept, [None] * len(kept), None, None, None))
         stopping = False
         count = 0
         item = first
@@ -382,18 +393,36 @@ class Pipeline:
     def _refused_quietly(self, items: list[Item], error: BaseException) -> None:
         """Answer `error` (the failure was counted already). A delivery report
         waits for the store to come back (the message went out; its deadline is
-        met by recording that); a probe or trap signal is dropped (the next
-        probe cycle sees the same)."""
+        met by recording that); so does the daemon's own signal that does not
+        repeat (a trap: a linkDown is sent once), up to MAX_BACKLOG of them; a probe
+        result is dropped (the next probe cycle sees the same)."""
         dropped = 0
+        unavailable = isinstance(error, StoreUnavailable)
         for item in items:
-            if isinstance(item, Delivery | Check) and isinstance(error, StoreUnavailable):
+            if isinstance(item, Delivery | Check) and unavailable:
                 self._queue.put_nowait(item)
+            elif isinstance(item, Intake) and item.reply is None:
+                for signal in item.signals:
+                    if unavailable and not isinstance(signal, ProbeResult):
+                        self._backlog.append(signal)
+                    else:
+                        dropped += 1
             elif item.reply is None:
                 dropped += 1
             elif not item.reply.done():
                 item.reply.set_exception(error)
         if dropped:
-            log.warning("%d probe/trap signals or reports dropped: %s", dropped, error)
+            log.warning("%d of the daemon's own signals dropped: %s", dropped, error)
+        over = len(self._backlog) - MAX_BACKLOG
+        if over > 0:
+            del self._backlog[:over]
+            log.warning(
+                "%d queued trap/daemon signals dropped (the oldest): more than %d wait "
+                "for the store: %s",
+                over,
+                MAX_BACKLOG,
+                error,
+            )
 
     async def _rebuild(self) -> bool:
         """The engine and ledger as a restart would build them from the store."""

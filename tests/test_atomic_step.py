@@ -26,6 +26,7 @@ from outaged.outages.lifecycle import Action
 from outaged.outages.model import Event
 from outaged.pipeline import Ingested
 from outaged.records.model import Record
+from outaged.signals import ProbeResult, Trap, TrapKind
 from outaged.store.base import Token
 from tests.atomic import ACTOR, Daemon, lock, poison, unlock
 from tests.citygen import write_city
@@ -230,6 +231,43 @@ async def test_a_delivery_report_waits_out_a_locked_store_and_is_then_recorded(
                 break
             await asyncio.sleep(0.05)
         assert await sent() == before + 1
+        await d.assert_memory_is_store()
+    finally:
+        await d.stop()
+
+
+async def test_a_trap_waits_out_a_locked_store_a_probe_result_does_not(
+    tmp_path: Path, net: Net
+) -> None:
+    """Issue 7 acceptance §2/§4: a one-shot linkDown sunk while the store was locked
+    was dropped with the probe results; it is kept for the next step now (a probe
+    repeats every cycle: it may go). Fails without the backlog."""
+    d = Daemon(tmp_path, net, busy_timeout_ms=100)
+    await d.start()
+    try:
+        await open_one(d)
+        pipeline = d.running.pipeline
+        before = signal_rows(d)
+        holder = lock(d.db)
+        try:
+            now = d.clock()
+            pipeline.sink(Trap(now, "m1-c1", TrapKind.LINK_DOWN, 3))
+            pipeline.sink(ProbeResult(now, "m1-c1-b1", False, None))
+            for _ in range(40):
+                await asyncio.sleep(0.05)
+                if pipeline.failed_steps >= 2:
+                    break
+            assert pipeline.failed_steps >= 2  # refused more than once, kept each time
+            assert signal_rows(d) == before
+        finally:
+            unlock(holder)
+        for _ in range(200):
+            if signal_rows(d) > before:
+                break
+            await asyncio.sleep(0.05)
+        with closing(sqlite3.connect(d.db)) as db:
+            rows = db.execute("SELECT kind, element FROM signals ORDER BY seq").fetchall()
+        assert rows[before:] == [("trap", "m1-c1")], rows[before:]
         await d.assert_memory_is_store()
     finally:
         await d.stop()
