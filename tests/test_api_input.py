@@ -443,3 +443,24 @@ def test_a_report_must_name_an_element_subscribers_hang_off(api: Daemon, element
     one = {"kind": "report", "element": element, "code": 678}
     body = refused(api, "POST", f"{API}/signals", json.dumps(one).encode(), 422)
     assert fields(body) == ["element"], body
+
+
+def test_batch_errors_for_unstorable_values_carry_their_line(api: Daemon) -> None:
+    """Issue 7 acceptance: a NUL or lone surrogate in a batch item gave `line: null`
+    where every other batch error gives the item's line."""
+    good = {"subscriber": "m2-c2-b3-001", "code": 678}
+    raw = json.dumps({"reports": [good, {**good, "id": "a\x00b"}, {**good, "id": "\ud800"}]})
+    body = refused(api, "POST", f"{API}/reports", raw.encode(), 422)
+    lines = {p["field"]: p["line"] for p in body["problems"]}
+    assert lines == {"reports[1].id": 2, "reports[2].id": 3}, body
+
+
+def test_an_empty_idempotency_key_or_status_is_refused_naming_it(api: Daemon) -> None:
+    auth = {"Authorization": f"Bearer {api.token}"}
+    report = json.dumps({"subscriber": "m2-c2-b3-001", "code": 678}).encode()
+    before = stored(api)
+    status, body = raw_send(api, "POST", f"{API}/reports", {**auth, "Idempotency-Key": ""}, report)
+    assert status == 422 and fields(body) == ["Idempotency-Key"], body
+    assert stored(api) == before
+    status, body = raw_send(api, "GET", f"{API}/outages?status=", auth, b"")
+    assert status == 422 and fields(body) == ["status"], body

@@ -79,19 +79,31 @@ def check_tree(obj: object) -> list[Problem]:
         if isinstance(value, str):
             message = text_problem(value)
             if message is not None:
-                problems.append(Problem("api", None, path, message))
+                problems.append(Problem("api", _batch_line(path), path, message))
         elif isinstance(value, dict):
             for key, item in value.items():
                 name = f"{path}.{printable(key)}" if path else printable(key)
                 message = text_problem(key)
                 if message is not None:
-                    problems.append(Problem("api", None, name, f"field name {message}"))
+                    problems.append(
+                        Problem("api", _batch_line(name), name, f"field name {message}")
+                    )
                 stack.append((item, name, depth + 1))
         elif isinstance(value, list):
             for i, item in enumerate(value):
                 stack.append((item, f"{path}[{i}]", depth + 1))
     problems.sort(key=lambda p: p.field)
     return problems
+
+
+_BATCH_ITEM = re.compile(r"(?:reports|signals)\[(\d+)\]")
+
+
+def _batch_line(path: str) -> int | None:
+    """The line of a batch item (1-based, as the other batch errors give it), if
+    `path` is inside one."""
+    match = _BATCH_ITEM.match(path)
+    return int(match[1]) + 1 if match else None
 
 
 def _summary(problems: list[Problem]) -> str:
@@ -193,8 +205,8 @@ def outage_query(query: MultiMapping[str], areas: Mapping[str, object]) -> Outag
     ) -> frozenset[str] | None:
         text = single_param(query, name)
         if text is None:
-            return special.get("")
-        if text in special:
+            return special.get("")  # absent: the default; given empty: refused below
+        if text and text in special:
             return special[text]
         values = frozenset(v.strip() for v in text.split(",") if v.strip())
         bad = sorted(values - known)
