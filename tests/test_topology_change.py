@@ -10,6 +10,7 @@ over HTTP on 127.0.0.1 (tests/daemon.py).
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -257,3 +258,29 @@ def test_check_warns_about_outages_a_new_topology_would_orphan(changed: Changed)
     done = check(str(new), "--state-dir", str(empty))
     assert done.returncode == 2 and str(empty) in done.stderr, done.stderr
     assert not empty.exists()
+
+
+def test_check_warns_about_open_outages_assigned_to_a_removed_person(changed: Changed) -> None:
+    """Issue 7 acceptance: a topology without the on-duty person "ops" (everything
+    is assigned to them) passed `outaged check --state-dir` without a word."""
+    d, kept = changed.daemon, changed.kept
+    doc = yaml.safe_load(changed.topology.read_text(encoding="utf-8"))
+    text = yaml.safe_dump(doc, sort_keys=False)
+    out = changed.topology.parent.parent / "city-no-ops"
+    out.mkdir(exist_ok=True)
+    shutil.copy(changed.topology.parent / "subscribers.csv", out / "subscribers.csv")
+    path = out / "topology.yaml"
+    path.write_text(re.sub(r"\bops\b", "zhang.wei", text), encoding="utf-8")
+    done = check(str(path), "--state-dir", str(d.state_dir))
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stderr.splitlines() if f"outage {kept} " in line]
+    said = (
+        rf"warning: open outage {kept} \([a-z ]+\) is assigned to ops, whom "
+        rf"{re.escape(str(path))} does not list; reassign it \(outagectl assign {kept} PERSON\)"
+    )
+    assert len(warnings) == 1 and re.fullmatch(said, warnings[0]), done.stderr
+    done = check(str(path), "--state-dir", str(d.state_dir), lang="zh-CN")
+    assert f"警告：未关闭的故障单 {kept}（" in done.stderr and "责任人 ops" in done.stderr
+    # The topology it runs on lists ops: nothing to say about assignees.
+    done = check(str(changed.topology), "--state-dir", str(d.state_dir))
+    assert "assigned to" not in done.stderr, done.stderr

@@ -4,7 +4,9 @@ With a state directory it reads that daemon's open outages (it may be running:
 the store is only read) and warns about every one that names elements the new
 file no longer has: on a restart or reload on that file such an outage stays
 open and workable, but is marked "element removed from topology", and when its
-root is gone the network no longer judges it.
+root is gone the network no longer judges it. It also warns about every one
+assigned to a person the new file no longer lists (nobody would be told about
+it again until it is reassigned).
 """
 
 from __future__ import annotations
@@ -41,6 +43,12 @@ def check(path: str, db: Path | None, lang: Lang, out: TextIO, err: TextIO) -> i
     found = orphans((r.outage for r in rows), topo.elements)
     for orphan in found:
         print(_warning(orphan, by_id[orphan.outage], path, lang), file=err)
+    for row in rows:
+        person = row.record.assignee
+        if person and person not in topo.people:
+            state = label("state", row.record.state.value, lang)
+            args = {"id": row.outage.id, "state": state, "person": person, "file": path}
+            print(translate("check.assignee", lang, **args), file=err)
     print(
         translate("check.outages", lang, db=db, n=len(rows), orphaned=len(found)),
         file=out,

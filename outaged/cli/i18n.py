@@ -230,6 +230,10 @@ _EN: dict[str, str] = {
     "ctl.stats.deadlines_met": "Deadlines met: {share} ({met} of {total})",
     # outaged check
     "check.outages": "{db}: {n} open outages, {orphaned} would name removed elements",
+    "check.assignee": (
+        "warning: open outage {id} ({state}) is assigned to {person}, whom {file} does not "
+        "list; reassign it (outagectl assign {id} PERSON)"
+    ),
     "check.orphan.unwatched": (
         "warning: open outage {id} ({state}, root {root}) names elements {file} does not "
         "have: {elements}; it would stay open and workable, but the network would no longer "
@@ -593,6 +597,10 @@ _ZH: dict[str, str] = {
     "ctl.stats.to_restore": "恢复",
     "ctl.stats.deadlines_met": "时限达成率：{share}（{total} 项中 {met} 项）",
     "check.outages": "{db}：{n} 个未关闭的故障单，其中 {orphaned} 个涉及已删除的元素",
+    "check.assignee": (
+        "警告：未关闭的故障单 {id}（{state}）的责任人 {person} 不在 {file} 的人员名单中；"
+        "请改派（outagectl assign {id} 人员）"
+    ),
     "check.orphan.unwatched": (
         "警告：未关闭的故障单 {id}（{state}，根因 {root}）涉及 {file} 中没有的元素：{elements}；"
         "该单仍可正常处理，但网络侧将不再监测（请人工确认恢复并关闭）"
