@@ -7,8 +7,10 @@ platform, ~20 metro nodes (dual-homed to both cores), then communities
 some buildings. Subscribers hang off buildings and access switches.
 Deterministic for a given seed; every address is in 127.0.0.0/8.
 
-    python bench/gen_topology.py OUTDIR --elements 100000 --subscribers 1000000
+    python bench/gen_topology.py OUTDIR --elements 100000 --subscribers 1000000 [--details]
 
+With `--details` the subscriber CSV also carries address, phone and name:
+addresses read 小区名 + 楼号 + 单元 + 室 like the call centre's, phones are unique.
 Importable without side effects: `generate(outdir, elements, subscribers)`.
 """
 
@@ -27,6 +29,22 @@ _CITY = 5  # egress-1, egress-2, core-1, core-2, aaa-1 (written in the YAML)
 _HEADER = ("id", "kind", "parents", "area", "subscribers", "address", "contract", "name")
 _HEADER_SNMP = ("snmp", "uplinks")
 _FIRST_ADDRESS = (127 << 24) | (20 << 16)  # 127.20.0.0
+_PLACE_A = "华金碧翠龙阳锦滨东星海梧桐福瑞祥和安康泰丰盛嘉禾润雅颐景明"
+_PLACE_B = "苑园庭湾城居府邸轩阁"
+_PLACE_END = ("小区", "花园", "新城", "家园", "华庭", "")
+_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂"
+
+
+def place_name(n: int) -> str:
+    """The n-th community's name (1-based): readable Chinese, unique per n."""
+    i, letters = n - 1, len(_PLACE_A)
+    name = _PLACE_A[i % letters] + _PLACE_A[i // letters % letters]
+    name += _PLACE_B[i // letters**2 % len(_PLACE_B)]
+    rounds = letters**2 * len(_PLACE_B)
+    name += _PLACE_END[i // rounds % len(_PLACE_END)]
+    lap = i // (rounds * len(_PLACE_END))
+    return name + (f"{lap + 1}期" if lap else "")
 
 
 class _Addresses:
@@ -39,7 +57,9 @@ class _Addresses:
         return f"{n >> 24}.{(n >> 16) & 255}.{(n >> 8) & 255}.{n & 255}"
 
 
-def generate(outdir: Path, elements: int, subscribers: int, seed: int = 1) -> Path:
+def generate(
+    outdir: Path, elements: int, subscribers: int, seed: int = 1, details: bool = False
+) -> Path:
     """Write the three files into `outdir`; return the YAML's path."""
     if elements < _CITY + METROS + 1:
         raise ValueError(f"need at least {_CITY + METROS + 1} elements")
@@ -75,9 +95,13 @@ def generate(outdir: Path, elements: int, subscribers: int, seed: int = 1) -> Pa
         writer.writerows(rows)
     with open(outdir / "subscribers.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(("subscriber", "element"))
         chosen = rng.choices(targets, k=subscribers)
-        writer.writerows((f"S{i:08d}", element) for i, element in enumerate(chosen, 1))
+        if details:
+            writer.writerow(("subscriber", "element", "address", "phone", "name"))
+            writer.writerows(_detailed(rng, chosen))
+        else:
+            writer.writerow(("subscriber", "element"))
+            writer.writerows((f"S{i:08d}", element) for i, element in enumerate(chosen, 1))
     path = outdir / "topology.yaml"
     doc = _document(metros, communities, addresses)
     with open(path, "w", encoding="utf-8") as f:
@@ -98,7 +122,18 @@ def _community(
         parents = f"{cid}-pw"
     contract = "false" if rng.random() < 0.01 else ""
     rows.append(
-        (cid, "community", parents, "", "", addresses.next(), contract, f"小区{cid}", "", "")
+        (
+            cid,
+            "community",
+            parents,
+            "",
+            "",
+            addresses.next(),
+            contract,
+            place_name(int(cid[1:])),
+            "",
+            "",
+        )
     )
     buildings = rng.randint(3, 8)
     fibred: set[int] = set()
@@ -118,6 +153,17 @@ def _community(
             rows.append((f"{bid}-a{a}", "access", bid, "", "", addresses.next(), "", "", "", ""))
             leaves.append(f"{bid}-a{a}")
     return rows, leaves
+
+
+def _detailed(rng: random.Random, chosen: list[str]) -> Any:
+    """Rows with an address in the served building, a unique phone and a name."""
+    for i, element in enumerate(chosen, 1):
+        cid, building = element.split("-")[:2]
+        floor, room = rng.randint(1, 30), rng.randint(1, 4)
+        place, unit = place_name(int(cid[1:])), rng.randint(1, 4)
+        address = f"{place}{building[1:]}号楼{unit}单元{floor}{room:02d}室"
+        name = rng.choice(_SURNAMES) + rng.choice(_GIVEN) + rng.choice(("", *_GIVEN))
+        yield f"S{i:08d}", element, address, f"13{i:09d}", name
 
 
 def _document(
@@ -181,8 +227,9 @@ def main() -> None:
     parser.add_argument("--elements", type=int, default=100_000)
     parser.add_argument("--subscribers", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--details", action="store_true", help="address, phone, name columns")
     args = parser.parse_args()
-    print(generate(args.outdir, args.elements, args.subscribers, args.seed))
+    print(generate(args.outdir, args.elements, args.subscribers, args.seed, args.details))
 
 
 if __name__ == "__main__":

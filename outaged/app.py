@@ -24,9 +24,11 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from outaged import __version__
+from outaged.api.access import Api
 from outaged.api.drain import Drain
-from outaged.api.routes import Api, build_app
+from outaged.api.routes import build_app
 from outaged.config import Config
+from outaged.directory.index import Directory
 from outaged.errors import ListenError, OutagedError
 from outaged.heap import freeze_loaded
 from outaged.intake import Limits
@@ -118,7 +120,8 @@ class App:
         config = self.config
         topology = await asyncio.to_thread(load_topology, config.topology)
         index = await asyncio.to_thread(GraphIndex.build, topology)
-        freeze_loaded()
+        directory = await asyncio.to_thread(Directory, topology)
+        freeze_loaded()  # topology, index, directory: out of the cyclic collector's sight
         if self._outbox is None:
             zone = parse_zone(topology.timezone)  # checked by the topology loader
             self._outbox = build_outbox(config.notify, clock=self.clock, tz=zone)
@@ -208,6 +211,7 @@ class App:
             self,
             config.api.alertmanager_label,
             lambda result: metrics.alerts.labels(result).inc(),
+            directory,
         )
         self._api = api
         web_app = build_app(api, config.api.max_body_bytes)
@@ -268,6 +272,7 @@ class App:
         try:
             loaded = await asyncio.to_thread(load_for_reload, self.config)
             probers = self._probers(loaded.index.topology)
+            directory = await asyncio.to_thread(Directory, loaded.index.topology)
         except OutagedError as exc:
             return self.reloads.failed(exc, now, self.metrics)
         pipeline = self.pipeline
@@ -280,6 +285,7 @@ class App:
             pipeline.swap(done.ledger)
             if self._api is not None:
                 self._api.index = loaded.index
+                self._api.directory = directory  # the call centre finds the new subscribers
             if self._outbox is not None:
                 use_renderer(self._outbox, loaded.renderer)
         await self._stop_probers()

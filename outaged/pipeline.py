@@ -53,7 +53,7 @@ from outaged.records.actions import ActionRequest
 from outaged.records.ledger import Changes, Ledger
 from outaged.records.model import DAEMON
 from outaged.recovery import recover
-from outaged.signals import Maintenance, ProbeResult, Signal
+from outaged.signals import Maintenance, ProbeResult, Report, Signal
 from outaged.steps import (
     STEP_BUDGET_S,
     STOP,
@@ -271,7 +271,7 @@ class Pipeline:
         self._committed(step)
         if self._observed is not None:
             changes, suspicions = self._observed
-            signals = (s for intake, _, _ in step.intakes for s in intake.signals)
+            signals = (s for intake, _, _, _ in step.intakes for s in intake.signals)
             spent = time.perf_counter() - began
             self.observer.committed(changes, signals, suspicions, started, spent)
         return step.stopping
@@ -565,8 +565,9 @@ class Pipeline:
         if self._replayed(item, step):
             return
         accepted = duplicates = 0
-        for n, (signal, ext_id) in enumerate(zip(item.signals, item.ext_ids, strict=True), 1):
-            if n % _CHUNK == 0:
+        inside: list[tuple[int, int]] = []
+        for position, (signal, ext_id) in enumerate(zip(item.signals, item.ext_ids, strict=True)):
+            if (position + 1) % _CHUNK == 0:
                 await step.pace()
             if ext_id is not None:
                 if ext_id in step.seen_ext:
@@ -581,12 +582,16 @@ class Pipeline:
                 continue
             accepted += 1
             step.signals += 1
+            if isinstance(signal, Report):
+                oid = self.ledger.count_call(signal, item.actor, now)
+                if oid is not None:
+                    inside.append((position, oid))
             if not self._steady(signal, before):
                 step.batch.signals.append(StoredSignal(self._seq, signal, now, ext_id, item.actor))
                 if isinstance(signal, Maintenance):
                     step.planned.append((self._seq, signal))
                 self._seq += 1
-        step.intakes.append((item, accepted, duplicates))
+        step.intakes.append((item, accepted, duplicates, inside))
 
     def _health(self, signal: Signal) -> Health | None:
         if not isinstance(signal, ProbeResult):
@@ -641,8 +646,8 @@ class Pipeline:
                 step.withdrawn += [m.id for m in rows]
             for notice in planned.notices(seq, window, topology, now):
                 step.batch.outbox += self.outbox.compose(notice, people)
-        for item, accepted, duplicates in step.intakes:
-            outcome = Ingested(accepted, duplicates, changes.decisions)
+        for item, accepted, duplicates, inside in step.intakes:
+            outcome = Ingested(accepted, duplicates, changes.decisions, inside)
             if item.reply is not None:
                 step.done.append((item.reply, outcome))
             if item.idem is not None:

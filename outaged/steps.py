@@ -45,6 +45,8 @@ class Ingested:
     accepted: int
     duplicates: int
     decisions: list[Decision]
+    # (position in the request, outage id): calls counted on an open outage
+    inside: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +117,7 @@ class Step:
     done: list[tuple[asyncio.Future[Outcome], Outcome | BaseException]] = field(
         default_factory=list
     )
-    intakes: list[tuple[Intake, int, int]] = field(default_factory=list)
+    intakes: list[tuple[Intake, int, int, list[tuple[int, int]]]] = field(default_factory=list)
     seen_keys: dict[str, Idempotent] = field(default_factory=dict)  # stored before
     pending: dict[str, Intake | Act] = field(default_factory=dict)  # first use this step
     twins: list[tuple[asyncio.Future[Outcome], Intake | Act]] = field(default_factory=list)

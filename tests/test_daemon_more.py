@@ -75,6 +75,7 @@ DOC_ACTIONS: dict[str, tuple[frozenset[str], str | None]] = {
     "reopen": (frozenset({"restored", "verified", "callback_done", "closed"}), "dispatched"),
     "cancel": (ACTIVE, "cancelled"),
     "note": (frozenset(ALL_STATES), None),
+    "eta": (BEFORE_RESTORED, None),
 }
 ACTION_FIELDS: dict[str, dict[str, str]] = {
     "assign": {"assignee": "boss"},
@@ -82,6 +83,7 @@ ACTION_FIELDS: dict[str, dict[str, str]] = {
     "progress": {"note": "working on it"},
     "cancel": {"reason": "false alarm"},
     "note": {"note": "a note"},
+    "eta": {"at": "2999-01-01T14:30:00+08:00"},  # as given: already absolute, with its offset
 }
 
 

@@ -173,6 +173,10 @@ def test_every_command_in_zh_cn_over_a_whole_outage_has_no_english(daemon, cli):
     zh("arrive", str(outage), "--note", "已到现场")
     zh("diagnose", str(outage), "--cause", "fibre", "--note", "施工挖断光缆")
     zh("progress", str(outage), "--note", "熔接中")
+    zh("eta", str(outage), "--at", "23:59", "--note", "预计今晚恢复")
+    inside = zh("lookup", "--address", "华苑 3号楼 1单元 101")
+    assert f"在故障 {outage} 内" in inside and "请告知来电用户" in inside, inside
+    zh("lookup", "--phone", "139 0000 0001")
     zh("restore", str(outage), "--method", "熔接光缆", "--result", "业务恢复")
     zh("verify", str(outage))
     zh("callback", str(outage))

@@ -417,7 +417,39 @@ def test_subscribers_csv_with_a_bad_header(tmp_path: Path) -> None:
     write(tmp_path, "id,where\ns1,b1\n", "subscribers.csv")
     [problem] = problems_of(write(tmp_path, CITY_YAML))
     assert (problem.source, problem.line) == (str(tmp_path / "subscribers.csv"), 1)
-    assert problem.message == "expected the header subscriber,element, got id,where"
+    assert problem.message == (
+        "expected the header subscriber,element (then any of address,phone,name), got id,where"
+    )
+
+
+def test_subscribers_csv_optional_address_phone_name(tmp_path: Path) -> None:
+    write(tmp_path, CITY_ELEMENTS, "elements.csv")
+    rows = (
+        "subscriber,element,phone,address\ns1,b1,139 0000 0001,华苑小区1号楼2单元301室\ns2,b1,,\n"
+    )
+    write(tmp_path, rows, "subscribers.csv")
+    topology = load_topology(write(tmp_path, CITY_YAML))
+    assert topology.subscribers == {"s1": "b1", "s2": "b1"}
+    assert topology.subscriber_details == {"s1": ("华苑小区1号楼2单元301室", "139 0000 0001", "")}
+
+
+@pytest.mark.parametrize(
+    ("rows", "line", "field", "message"),
+    [
+        ("subscriber,element,mobile\ns1,b1,1\n", 1, "mobile", "unknown column 'mobile'"),
+        ("subscriber,element,phone,phone\ns1,b1,1,2\n", 1, "phone", "column 'phone' appears"),
+        ("subscriber,element,phone\ns1,b1,1\ns2,b1\n", 3, "", "expected 3 columns, found 2"),
+        ("subscriber,element,phone\ns1,b1,1\ns1,b1,2\n", 3, "subscriber", "duplicate"),
+    ],
+)
+def test_subscribers_csv_bad_optional_columns(
+    tmp_path: Path, rows: str, line: int, field: str, message: str
+) -> None:
+    write(tmp_path, CITY_ELEMENTS, "elements.csv")
+    write(tmp_path, rows, "subscribers.csv")
+    [problem] = problems_of(write(tmp_path, CITY_YAML))
+    assert (problem.line, problem.field) == (line, field)
+    assert message in problem.message
 
 
 @pytest.mark.parametrize("missing", ["elements.csv", "subscribers.csv"])

@@ -14,6 +14,7 @@ class Role(StrEnum):
     DISPATCHER = "dispatcher"  # works outages: every action, reads
     NOC = "noc"  # verifies restoration, posts every signal (manual faults, planned work), reads
     VIEWER = "viewer"  # reads
+    AGENT = "agent"  # a call-centre agent: looks callers up, reads the board, posts reports
     ADMIN = "admin"
 
 
@@ -23,17 +24,22 @@ class Permission(StrEnum):
     SIGNAL = "signal"  # POST probe, trap, manual and maintenance signals
     ACT = "act"  # POST actions (further limited per action for noc)
     ADMIN = "admin"  # run the daemon: reload its configuration
+    LOOKUP = "lookup"  # find subscribers (names, phones, addresses) and their outages
 
 
-_WORK = frozenset({Permission.READ, Permission.REPORT, Permission.SIGNAL, Permission.ACT})
+_WORK = frozenset(
+    {Permission.READ, Permission.REPORT, Permission.SIGNAL, Permission.ACT, Permission.LOOKUP}
+)
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.REPORTER: frozenset({Permission.REPORT}),
     Role.DISPATCHER: _WORK,
     Role.NOC: _WORK,
     Role.VIEWER: frozenset({Permission.READ}),
+    Role.AGENT: frozenset({Permission.READ, Permission.REPORT, Permission.LOOKUP}),
     Role.ADMIN: frozenset(Permission),
 }
 NOC_ACTIONS = frozenset({Action.VERIFY, Action.VERIFY_FAILED, Action.NOTE, Action.PROGRESS})
+# the interface person's estimate: dispatchers and admins (every action) set it too
 
 
 def allowed(role: Role, permission: Permission, action: Action | None = None) -> bool:

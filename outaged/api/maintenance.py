@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from outaged.api.access import require as _require
 from outaged.api.auth import Permission
 from outaged.api.middleware import dumps
 from outaged.dispatch.planned import listed, window_id
@@ -50,7 +51,7 @@ class MaintenanceRoutes:
         return listed(self.api.pipeline.engine.maintenance, self.api.clock())
 
     async def add(self, request: web.Request) -> web.Response:
-        from outaged.api.routes import _body, _require
+        from outaged.api.routes import _body
 
         token = _require(request, Permission.SIGNAL, "declare planned work")
         body, _ = await _body(request)
@@ -66,8 +67,6 @@ class MaintenanceRoutes:
         return web.json_response(window_json(window), status=201, dumps=dumps)
 
     async def list(self, request: web.Request) -> web.Response:
-        from outaged.api.routes import _require
-
         _require(request, Permission.READ, "read planned work")
         found = [window_json(w) for w in self._windows()]
         topology = self.api.index.topology
@@ -79,8 +78,6 @@ class MaintenanceRoutes:
         return web.json_response(body, dumps=dumps)
 
     async def cancel(self, request: web.Request) -> web.Response:
-        from outaged.api.routes import _require
-
         token = _require(request, Permission.SIGNAL, "call off planned work")
         wanted = request.match_info["id"]
         found = [w for w in self._windows() if window_id(w) == wanted]

@@ -113,6 +113,7 @@ QUERY_PARAMS: dict[str, frozenset[str]] = {
     "/api/v1/outages": frozenset({"status", "severity", "area", "since", "limit"}),
     "/api/v1/outages/{id}/report": frozenset({"lang", "tz"}),
     "/api/v1/stats": frozenset({"since", "until"}),
+    "/api/v1/lookup": frozenset({"subscriber", "phone", "address", "limit"}),
 }
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from outaged.api.alertmanager import DEFAULT_LABEL, parse_webhook
+from outaged.api.access import Api
+from outaged.api.access import require as _require
+from outaged.api.alertmanager import parse_webhook
 from outaged.api.auth import Permission, Role, allowed
+from outaged.api.bulletin import Bulletin, eta_fields, inside_json
 from outaged.api.inputs import (
     HttpError,
     outage_id,
@@ -26,7 +27,7 @@ from outaged.api.inputs import (
 )
 from outaged.api.maintenance import add_routes as add_maintenance_routes
 from outaged.api.middleware import TOKEN, auth_middleware, dumps, errors_middleware
-from outaged.api.ops import Operations, add_ops_routes
+from outaged.api.ops import add_ops_routes
 from outaged.api.views import (
     element_json,
     element_probes_json,
@@ -42,23 +43,23 @@ from outaged.errors import (
 from outaged.intake import (
     MAX_ID_TEXT,
     SIGNAL_KINDS,
-    Limits,
     check_limits,
     parse_signal,
     text_problem,
 )
 from outaged.outages.lifecycle import ACTIVE
 from outaged.outages.model import iso, suspicion_json
-from outaged.pipeline import IdemKey, Ingested, Pipeline, Replayed
-from outaged.probes.probers import Probers, address_map
+from outaged.pipeline import IdemKey, Ingested, Replayed
+from outaged.probes.probers import address_map
 from outaged.records.actions import parse_action
 from outaged.records.model import Deadline, Entry
 from outaged.records.report import LANGS, render_report
 from outaged.records.stats import stats
 from outaged.signals import Signal
-from outaged.store.base import OutageQuery, OutageRow, Store, Token
+from outaged.store.base import OutageQuery, OutageRow, Token
 from outaged.topology.graph import GraphIndex
 from outaged.topology.names import names_json
+from outaged.web.pages import Pages
 from outaged.zones import parse_zone
 
 log = logging.getLogger("outaged.api")
@@ -66,24 +67,6 @@ log = logging.getLogger("outaged.api")
 MAX_KEY = 200
 MAX_TICKET_ID = 2**63 - 1
 STATS_DEFAULT_S = 30 * 86400.0
-
-
-@dataclass(slots=True)
-class Api:
-    """What the routes need from the daemon."""
-
-    index: GraphIndex
-    store: Store
-    pipeline: Pipeline
-    clock: Callable[[], float]
-    status: Callable[[], str]  # "starting", "ready" or "stopping"
-    max_batch: int = 1000
-    probers: Probers | None = None
-    limits: Limits = field(default_factory=Limits)
-    registry: CollectorRegistry | None = None  # None: no /metrics
-    ops: Operations | None = None  # None: no /status and /reload
-    alert_label: str = DEFAULT_LABEL  # the Alertmanager label naming the element
-    alerts_counted: Callable[[str], None] = lambda result: None  # metrics, per alert
 
 
 def build_app(api: Api, max_body_bytes: int) -> web.Application:
@@ -109,22 +92,9 @@ def build_app(api: Api, max_body_bytes: int) -> web.Application:
         app.router.add_get("/metrics", r.metrics)
     if api.ops is not None:
         add_ops_routes(app, api.ops, _require)
+    app.router.add_get("/api/v1/lookup", Bulletin(api).lookup)
+    Pages(api).add_routes(app)
     return app
-
-
-def _require(request: web.Request, permission: Permission, what: str, **kw: Any) -> Token:
-    token = request[TOKEN]
-    if not allowed(Role(token.role), permission, **kw):
-        log.warning(
-            "refused %s %s: token %r (%s) may not %s",
-            request.method,
-            request.path,
-            token.name,
-            token.role,
-            what,
-        )
-        raise HttpError(403, f"role {token.role!r} may not {what}")
-    return token
 
 
 async def _body(request: web.Request) -> tuple[dict[str, Any], bytes]:
@@ -333,13 +303,18 @@ class Routes:
         signals, ext_ids = self._parse_items(items, plural, batch, token)
 
         def render(outcome: Ingested) -> str:
-            return dumps(_ingested(outcome))
+            return dumps(self._ingested(outcome))
 
         outcome = await self.api.pipeline.ingest(signals, ext_ids, token.name, idem, render)
         if isinstance(outcome, Replayed):
             return _replayed(outcome)
         assert isinstance(outcome, Ingested)
-        return web.json_response(_ingested(outcome), status=202, dumps=dumps)
+        return web.json_response(self._ingested(outcome), status=202, dumps=dumps)
+
+    def _ingested(self, outcome: Ingested) -> dict[str, Any]:
+        body = _ingested(outcome)
+        body["inside"] = inside_json(self.api, outcome.inside)
+        return body
 
     def _parse_items(
         self, items: list[Any], plural: str, batch: bool, token: Token
@@ -440,6 +415,7 @@ class Routes:
         outage_id = _outage_id(request)
         body, raw = await _body(request)
         parsed = parse_action(body, self.index.topology)
+        parsed = eta_fields(parsed, self.api.clock(), self.index.topology.timezone)
         _require(request, Permission.ACT, f"{parsed.action.value} outages", action=parsed.action)
         outcome = await self.api.pipeline.act(outage_id, parsed, token.name, _idem(request, raw))
         headers = {"Idempotent-Replayed": "true"} if isinstance(outcome, Replayed) else None

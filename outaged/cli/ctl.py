@@ -29,6 +29,7 @@ from rich.text import Text
 
 from outaged.cli import maint, render
 from outaged.cli.i18n import ARGPARSE_ZH, MESSAGES, Lang, label, pick_lang, translate
+from outaged.cli.lookup_view import lookup_text
 from outaged.cli.status_view import reload_text, status_text
 from outaged.errors import InputError, OutagedError, Problem
 from outaged.zones import parse_zone
@@ -425,6 +426,8 @@ _ACTION_FIELDS = {
     "result": "result",
     "prevention": "prevention",
     "reason": "reason",
+    "at": "at",
+    "message_en": "external_message_en",
 }
 
 
@@ -495,6 +498,20 @@ async def cmd_stats(ctx: Ctx, args: argparse.Namespace) -> None:
         return ctx.dump(data)
     stats = read(lambda: render.Stats.from_json(data))
     ctx.show(render.stats_view(stats, ctx.lang, ctx.tz(data), ctx.names(data, args)))
+
+
+async def cmd_lookup(ctx: Ctx, args: argparse.Namespace) -> None:
+    """Is this caller inside a known outage? (the call centre's question)"""
+    params = {k: v for k in ("subscriber", "phone", "address") if (v := getattr(args, k))}
+    if args.limit is not None:
+        params["limit"] = str(args.limit)
+    data = await ctx.api.get_json("/api/v1/lookup", params)
+    if args.json:
+        return ctx.dump(data)
+    text = read(
+        lambda: lookup_text(data, ctx.lang, ctx.tz(data), ctx.clock(), ctx.names(data, args))
+    )
+    ctx.show(text)
 
 
 async def cmd_whoami(ctx: Ctx, args: argparse.Namespace) -> None:
@@ -582,6 +599,12 @@ def build_parser(lang: Lang = "en") -> argparse.ArgumentParser:
     command("whoami", cmd_whoami, h("whoami"))
     command("status", cmd_status, h("status_cmd"))
     command("reload", cmd_reload, h("reload"))
+    p = wide(command("lookup", cmd_lookup, h("lookup")))
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--subscriber", help=h("lookup_subscriber"))
+    which.add_argument("--phone", help=h("lookup_phone"))
+    which.add_argument("--address", help=h("lookup_address"))
+    p.add_argument("--limit", type=int, help=h("lookup_limit"))
     return parser
 
 
@@ -624,6 +647,10 @@ def _action_commands(
     action("cancel", "cancel", h("cancel"), note=False).add_argument(
         "--reason", required=True, help=h("cancel_reason")
     )
+    p = action("eta", "eta", h("eta"))
+    p.add_argument("--at", required=True, help=h("eta_at"))
+    p.add_argument("--message", help=h("message"))
+    p.add_argument("--message-en", dest="message_en", help=h("message_en"))
     p = action("note", "note", h("note_cmd"), note=False)
     p.add_argument("note", metavar="TEXT", help=h("note"))
     p.add_argument("--message", help=h("note_message"))

@@ -42,6 +42,7 @@ class Action(StrEnum):
     CANCEL = "cancel"
     MERGE = "merge"
     NOTE = "note"
+    ETA = "eta"  # the expected restore time (and the message that goes with it)
 
 
 TERMINAL = frozenset({State.CLOSED, State.CANCELLED, State.MERGED})
@@ -66,6 +67,7 @@ RULES: dict[Action, tuple[frozenset[State], State | None]] = {
     Action.CANCEL: (ACTIVE, State.CANCELLED),
     Action.MERGE: (ACTIVE, State.MERGED),
     Action.NOTE: (frozenset(State), None),
+    Action.ETA: (ACTIVE - AFTER_REPAIR, None),
 }
 
 

@@ -10,13 +10,14 @@ from outaged.outages.lifecycle import Action
 from outaged.topology.model import Topology
 
 REPORT_FIELDS = ("method", "result", "prevention")
+MESSAGE_FIELDS = ("external_message", "external_message_en")  # zh-CN and English
 
 # action -> (required fields, optional fields); every value is a non-empty string
 FIELDS: dict[Action, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Action.ASSIGN: (("assignee",), ("note",)),
     Action.ACK: ((), ("note",)),
     Action.ARRIVE: ((), ("note",)),
-    Action.DIAGNOSE: (("cause",), ("note", "external_message", *REPORT_FIELDS)),
+    Action.DIAGNOSE: (("cause",), ("note", *MESSAGE_FIELDS, *REPORT_FIELDS)),
     Action.PROGRESS: (("note",), ()),
     Action.RESTORE: ((), ("note", *REPORT_FIELDS)),
     Action.VERIFY: ((), ("note", "force", "reason")),  # force: "true", with a reason
@@ -25,7 +26,8 @@ FIELDS: dict[Action, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Action.CLOSE: ((), ("note", *REPORT_FIELDS)),
     Action.REOPEN: ((), ("note",)),
     Action.CANCEL: (("reason",), ("note",)),
-    Action.NOTE: (("note",), ("external_message", *REPORT_FIELDS)),  # a report after close
+    Action.NOTE: (("note",), (*MESSAGE_FIELDS, *REPORT_FIELDS)),  # a report after close
+    Action.ETA: (("at",), ("note", *MESSAGE_FIELDS)),  # `at`: ISO 8601 once past the edge
 }
 # The daemon's own actions: never requested from outside.
 INTERNAL = frozenset({Action.DISPATCH, Action.MERGE})

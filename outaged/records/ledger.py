@@ -10,9 +10,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 
+from outaged.classify.scope import covers
 from outaged.dispatch import verification
 from outaged.dispatch.routing import Route, route
 from outaged.dispatch.verification import Verdict
@@ -26,14 +27,16 @@ from outaged.outages.lifecycle import AFTER_REPAIR, Action, State, transition
 from outaged.outages.model import Decision, Event, Outage
 from outaged.outages.orphans import REMOVED, Orphan
 from outaged.records import deadlines as clock
-from outaged.records.actions import REPORT_FIELDS, ActionRequest
+from outaged.records.actions import MESSAGE_FIELDS, REPORT_FIELDS, ActionRequest
 from outaged.records.model import DAEMON, Deadline, Entry, Record
+from outaged.signals import Report
 from outaged.topology.model import Kind
 from outaged.zones import parse_zone
 
 # notices whose delivery (to every recipient) is what meets a deadline
 _MEETS = {"dispatch": "dispatch", "assign": "dispatch", "leadership": "leadership"}
 _ENDING = frozenset({Action.CANCEL, Action.CLOSE})  # the engine lets go of the outage
+CALLS_LISTED = 20  # subscribers and elements named in one "calls" timeline entry
 
 
 @dataclass(slots=True)
@@ -58,6 +61,7 @@ class Ledger:
         self._areas: dict[int, str] = {}  # as stored, for roots the topology lost
         self._changes = Changes()
         self._zone: tuple[str | None, tzinfo | None] | None = None
+        self._calls: dict[tuple[int, str], list[Report]] = {}  # counted, not yet on a timeline
 
     def load(
         self, record: Record, deadlines: Iterable[Deadline], last_seq: int, area: str = ""
@@ -103,6 +107,7 @@ class Ledger:
         return done
 
     def drain(self) -> Changes:
+        self._flush_calls()
         changes, self._changes = self._changes, Changes()
         return changes
 
@@ -138,6 +143,7 @@ class Ledger:
         elif decision.event is Event.UPDATED:
             # it grew over ended outages' roots: link those, once
             self._link(outage, [f for f in outage.follows if f not in linked], now)
+            self.records[oid] = dataclasses.replace(self.records[oid], updated_at=now)
             before = self.deadlines[oid]
             self._set(self.records[oid], clock.on_update(before, outage, now))
             if "leadership" not in before:
@@ -246,7 +252,9 @@ class Ledger:
         self._entry(oid, now, actor, action.value, payload)
         if action in (Action.DISPATCH, Action.ASSIGN, Action.REOPEN) and record.assignee:
             self._tell(outage, now, (record.assignee,), action.value)
-        if record.external_message and record.external_message != before.external_message:
+        if record.external_message and (
+            record.external_message != before.external_message or action is Action.ETA
+        ):
             call_centre = self.index.topology.call_centre  # the unified external message
             self._tell(outage, now, call_centre, "external_message")
         return record
@@ -271,6 +279,46 @@ class Ledger:
         else:  # restored with auto off, or nothing could be probed: the NOC decides
             self._entry(oid, now, DAEMON, "verify_proposed", found)
             self._tell(outage, now, self.route(outage, now).noc, "verify_proposed")
+
+    # ---- the call centre ------------------------------------------------
+
+    def inside(self, element: str) -> int | None:
+        """The open outage (most severe, then oldest) whose scope holds the element."""
+        found: list[tuple[int, int]] = []
+        for oid, record in self.records.items():
+            outage = self.engine.outages.get(oid)
+            if record.active and outage is not None and covers(self.index, outage.scope, element):
+                found.append((outage.severity.rank, oid))
+        return min(found)[1] if found else None
+
+    def count_call(self, report: Report, actor: str | None, now: float) -> int | None:
+        """A customer call from inside an open outage is counted on it, not ticketed:
+        the outage it joined, or None. (The engine still weighs it as a report.)"""
+        oid = self.inside(report.element)
+        if oid is None:
+            return None
+        record = self.records[oid]
+        self.records[oid] = record = dataclasses.replace(record, calls=record.calls + 1)
+        self._changes.records[oid] = record
+        self._calls.setdefault((oid, actor or DAEMON), []).append(report)
+        return oid
+
+    def _flush_calls(self) -> None:
+        """One timeline entry per outage and caller system per step: a storm of calls
+        is counted in full without a timeline entry per call."""
+        for (oid, actor), reports in self._calls.items():
+            subscribers = [r.subscriber for r in reports if r.subscriber is not None]
+            payload: dict[str, Any] = {
+                "count": len(reports),
+                "total": self.records[oid].calls,
+                "subscribers": subscribers[:CALLS_LISTED],
+                "elements": sorted({r.element for r in reports})[:CALLS_LISTED],
+                "categories": sorted({r.category.value for r in reports}),
+            }
+            self._entry(oid, max(r.at for r in reports), actor, "calls", payload)
+            # the row is written as the engine holds it after this step's evaluation
+            self._changes.outages[oid] = self.engine.outages[oid]
+        self._calls = {}
 
     # ---- deliveries ----------------------------------------------------
 
@@ -328,8 +376,10 @@ class Ledger:
 def _fill(record: Record, action: Action, fields: dict[str, str], now: float) -> Record:
     """Record the times and texts an action carries."""
     changes: dict[str, Any] = {k: fields[k] for k in REPORT_FIELDS if k in fields}
-    if "external_message" in fields:
-        changes["external_message"] = fields["external_message"]
+    for name in MESSAGE_FIELDS:
+        if name in fields:
+            changes[name] = fields[name]
+    changes["updated_at"] = now
     if action in (Action.DISPATCH, Action.ASSIGN):
         changes["assignee"] = fields.get("assignee") or record.assignee
         if record.dispatched_at is None:
@@ -355,4 +405,7 @@ def _fill(record: Record, action: Action, fields: dict[str, str], now: float) ->
         changes.update(repair_reported_at=None, verified_at=None, callback_at=None, closed_at=None)
     elif action is Action.CANCEL:
         changes["cancel_reason"] = fields.get("reason")
+    elif action is Action.ETA:
+        changes["eta"] = datetime.fromisoformat(fields["at"]).timestamp()
+        changes["eta_note"] = fields.get("note")
     return dataclasses.replace(record, **changes)

@@ -32,6 +32,11 @@ class Record:
     result: str | None = None
     prevention: str | None = None
     cancel_reason: str | None = None
+    external_message_en: str | None = None  # the same message for English readers
+    eta: float | None = None  # expected restore time, as the interface person said
+    eta_note: str | None = None
+    calls: int = 0  # customer calls counted on it (from inside its scope, while open)
+    updated_at: float | None = None  # the last change people or the network made
 
     @property
     def active(self) -> bool:

@@ -41,6 +41,10 @@ _LABELS: dict[Lang, dict[str, str]] = {
         "state": "当前状态",
         "assignee": "处理人",
         "restored": "修复上报时间",
+        "eta": "预计恢复时间",
+        "overdue": "已超时",
+        "calls": "故障期间来电",
+        "message": "统一对外口径",
         "subscribers": "用户",
         "none": "无",
         "minutes": "分钟",
@@ -69,6 +73,10 @@ _LABELS: dict[Lang, dict[str, str]] = {
         "state": "State",
         "assignee": "Handler",
         "restored": "Repair reported",
+        "eta": "Expected restore",
+        "overdue": "overdue",
+        "calls": "Calls during the outage",
+        "message": "External message",
         "subscribers": "subscribers",
         "none": "none",
         "minutes": "min",
@@ -110,6 +118,11 @@ def render_report(
         else f"{(r.acknowledged_at - o.opened_at) / 60:.1f} {t['minutes']}"
     )
     path = index.path(o.root) if o.root in index.topology.elements else [o.root]
+    late = r.eta is not None and (r.repair_reported_at or now) > r.eta
+    eta_late = f" ({t['overdue']})" if late else ""
+    message = (
+        r.external_message_en if lang == "en" and r.external_message_en else r.external_message
+    )
     notes = [e for e in timeline if e.kind in ("progress", "diagnose", "restore")]
     sep = translate("punct.list", lang)
     scope = sep.join(map(names.element, o.scope.parts))
@@ -124,7 +137,10 @@ def render_report(
         f"- **{t['scope']}**: {scope} ({o.scope.subscribers} {t['subscribers']})",
         f"- **{t['assignee']}**: {names.person(r.assignee) if r.assignee else none}",
         f"- **{t['arrival']}**: {time(r.arrived_at)}",
+        f"- **{t['eta']}**: {time(r.eta)}{eta_late}",
         f"- **{t['restored']}**: {time(r.repair_reported_at)}",
+        f"- **{t['message']}**: {message or none}",
+        f"- **{t['calls']}**: {r.calls}",
         f"- **{t['state']}**: {label('state', r.state.value, lang)}",
         f"- **{t['cause']}**: {label('cause', o.cause, lang) if o.cause else none}",
         f"- **{t['method']}**: {r.method or none}",

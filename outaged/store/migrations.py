@@ -112,4 +112,12 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX outbox_state ON outbox (state)",
         "CREATE INDEX outbox_group ON outbox (outage_id, seq)",
     ),
+    # 4: the call centre's bulletin: English message, expected restore time, calls counted
+    (
+        "ALTER TABLE outages ADD COLUMN external_message_en TEXT",
+        f"ALTER TABLE outages ADD COLUMN eta {_T}",
+        "ALTER TABLE outages ADD COLUMN eta_note TEXT",
+        "ALTER TABLE outages ADD COLUMN calls INTEGER NOT NULL DEFAULT 0",
+        f"ALTER TABLE outages ADD COLUMN updated_at {_T}",
+    ),
 ]

@@ -54,6 +54,11 @@ _RECORD_COLUMNS = (
     "result",
     "prevention",
     "cancel_reason",
+    "external_message_en",
+    "eta",
+    "eta_note",
+    "calls",
+    "updated_at",
 )
 _OUTAGE_COLUMNS = (
     "id",

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from outaged.bulk import collector_paused
 from outaged.errors import Problem, TopologyError
 from outaged.topology.model import (
     CITY_KINDS,
@@ -55,6 +56,7 @@ ELEMENT_FIELDS = (
     "name_en",
 )  # also the columns an elements CSV may have
 SUBSCRIBER_COLUMNS = ("subscriber", "element")
+SUBSCRIBER_DETAILS = ("address", "phone", "name")  # optional columns after the two
 LANGS = ("zh-CN", "en")
 
 _TOP_KEYS = frozenset(
@@ -109,7 +111,8 @@ def load_topology(path: str | os.PathLike[str]) -> Topology:
     if doc is None and problems:  # unreadable; an empty file goes on to say so
         raise TopologyError(problems)
     builder = _Builder(source, Path(source).parent, problems)
-    topology = builder.build(doc)
+    with collector_paused():
+        topology = builder.build(doc)
     if topology is None or builder.problems:
         raise TopologyError(sorted(builder.problems, key=builder.order))
     return topology
@@ -290,9 +293,10 @@ class _Builder:
             for draft in self.csv_elements(csv_rel, (line, f"elements_csv[{i}]")):
                 self.keep(draft)
         subscribers: dict[str, str] = {}
+        details: dict[str, tuple[str, str, str]] = {}
         subs_rel = top.ident("subscribers_csv")
         if subs_rel is not None:
-            subscribers = self.read_subscribers(subs_rel, doc.line_of("subscribers_csv"))
+            subscribers, details = self.read_subscribers(subs_rel, doc.line_of("subscribers_csv"))
         mapped = Counter(subscribers.values())
         if subs_rel is not None and any(e not in self.drafts for e in mapped):
             self.unknown_elements(subscribers, str(self.base / subs_rel))
@@ -307,6 +311,7 @@ class _Builder:
             leadership=tuple(leadership),
             service_centres=centres,
             subscribers=subscribers,
+            subscriber_details=details,
             thresholds=thresholds,
             call_centre=tuple(call_centre),
             noc=tuple(noc),
@@ -638,46 +643,74 @@ class _Builder:
 
     # -- subscribers ----------------------------------------------------------
 
-    def read_subscribers(self, rel: str, key_line: int) -> dict[str, str]:
+    def read_subscribers(
+        self, rel: str, key_line: int
+    ) -> tuple[dict[str, str], dict[str, tuple[str, str, str]]]:
+        """subscriber -> element, and subscriber -> (address, phone, name) when the
+        file has any of those columns (rows with all three empty are left out)."""
         path = self.base / rel
         source = str(path)
         try:
             with open(path, newline="", encoding="utf-8-sig") as f:
                 reader = csv.reader(f)
                 header = next(reader, None)
-                if header != list(SUBSCRIBER_COLUMNS):
-                    got = "nothing" if header is None else ",".join(header)
-                    expected = ",".join(SUBSCRIBER_COLUMNS)
-                    self.add(1, "", f"expected the header {expected}, got {got}", source)
-                    return {}
-                try:
-                    subscribers = dict(reader)  # the fast path: one C loop
-                    rows = reader.line_num - 1
-                except ValueError:  # a row without exactly two cells
-                    subscribers, rows = {}, -1
+                columns = self.subscriber_header(header, source)
+                if columns is None:
+                    return {}, {}
+                if len(columns) == len(SUBSCRIBER_COLUMNS):
+                    try:
+                        subscribers = dict(reader)  # the fast path: one C loop
+                        rows = reader.line_num - 1
+                    except ValueError:  # a row without exactly two cells
+                        subscribers, rows = {}, -1
+                    details: dict[str, tuple[str, str, str]] = {}
+                else:
+                    subscribers, details, rows = _with_details(list(reader), columns)
                 if rows != len(subscribers) or "" in subscribers or "" in subscribers.values():
                     f.seek(0)
-                    subscribers = self.subscriber_rows(csv.reader(f), source)
+                    subscribers = self.subscriber_rows(csv.reader(f), source, len(columns))
+                    details = {}
         except OSError as exc:
             self.add(key_line, "subscribers_csv", f"cannot read {source}: {exc.strerror or exc}")
-            return {}
+            return {}, {}
         except (csv.Error, UnicodeDecodeError) as exc:
             self.add(None, "", f"unreadable CSV: {exc}", source)
-            return {}
-        return subscribers
+            return {}, {}
+        return subscribers, details
 
-    def subscriber_rows(self, reader: Any, source: str) -> dict[str, str]:
+    def subscriber_header(self, header: list[str] | None, source: str) -> list[str] | None:
+        expected = ",".join(SUBSCRIBER_COLUMNS)
+        if header is None or header[:2] != list(SUBSCRIBER_COLUMNS):
+            got = "nothing" if header is None else ",".join(header)
+            optional = ",".join(SUBSCRIBER_DETAILS)
+            message = f"expected the header {expected} (then any of {optional}), got {got}"
+            self.add(1, "", message, source)
+            return None
+        extra = header[2:]
+        bad = [c for c in extra if c not in SUBSCRIBER_DETAILS]
+        twice = sorted({c for c in extra if extra.count(c) > 1})
+        if bad or twice:
+            message = (
+                f"unknown column {bad[0]!r} (optional: {', '.join(SUBSCRIBER_DETAILS)})"
+                if bad
+                else f"column {twice[0]!r} appears twice"
+            )
+            self.add(1, bad[0] if bad else twice[0], message, source)
+            return None
+        return header
+
+    def subscriber_rows(self, reader: Any, source: str, width: int) -> dict[str, str]:
         """The slow path, taken only when something is wrong: find the lines."""
         next(reader)
         subscribers: dict[str, str] = {}
         lines: dict[str, int] = {}
         for row in reader:
             line = reader.line_num
-            if len(row) != len(SUBSCRIBER_COLUMNS):
+            if len(row) != width:
                 if row:
-                    self.add(line, "", f"expected 2 columns, found {len(row)}", source)
+                    self.add(line, "", f"expected {width} columns, found {len(row)}", source)
                 continue
-            sub, element = row
+            sub, element = row[0], row[1]
             if not sub or not element:
                 self.add(line, "subscriber" if not sub else "element", "empty cell", source)
             elif sub in lines:
@@ -695,7 +728,7 @@ class _Builder:
         with open(source, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             for row in reader:
-                if len(row) == 2 and row[1] in unknown and subscribers.get(row[0]) == row[1]:
+                if len(row) >= 2 and row[1] in unknown and subscribers.get(row[0]) == row[1]:
                     rows.setdefault(row[1], []).append(str(reader.line_num))
         for element, lines in rows.items():
             first = int(lines[0])
@@ -863,3 +896,20 @@ def _threshold(key: str, raw: object) -> tuple[int | float | None, str]:
     else:
         ok, wanted = 0 < value < math.inf, "a finite number > 0"
     return (value, "") if ok else (None, f"must be {wanted}, got {raw}")
+
+
+def _with_details(
+    rows: list[list[str]], columns: list[str]
+) -> tuple[dict[str, str], dict[str, tuple[str, str, str]], int]:
+    """The fast path with optional columns: C-level maps over the rows. The row
+    count comes back as -1 when a row has the wrong width (the slow path names it)."""
+    width = len(columns)
+    if any(len(row) != width for row in rows):
+        return {}, {}, -1
+    subscribers = dict(map(itemgetter(0, 1), rows))
+    picks = [columns.index(c) if c in columns else width for c in SUBSCRIBER_DETAILS]
+    pick = itemgetter(*picks)
+    for row in rows:
+        row.append("")  # the cell of an absent column
+    details = {row[0]: cells for row in rows if any(cells := pick(row))}
+    return subscribers, details, len(rows)

@@ -159,3 +159,5 @@ class Topology:
     noc: tuple[str, ...] = ()  # person ids of the NOC (网管中心), asked to assist and verify
     source: str = "topology.yaml"
     timezone: str | None = None  # IANA zone times are shown in; None: the machine's zone
+    # subscriber id -> (address, phone, name) from the optional CSV columns ("" if absent)
+    subscriber_details: Mapping[str, tuple[str, str, str]] = field(default_factory=dict)

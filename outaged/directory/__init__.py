@@ -1,0 +1,1 @@
+"""The subscriber directory: finding a caller by id, phone or address."""
