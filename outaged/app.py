@@ -359,7 +359,8 @@ class App:
 
     async def _recover(self, index: GraphIndex) -> tuple[Ledger, int]:
         """Adopt persisted open outages and re-ingest recent signals: same outages, no twins."""
-        done = await recover(self.store, index, self.clock(), self._lookback(index))
+        now, lookback = self.clock(), self._lookback(index)
+        done = await recover(self.store, index, now, lookback, self.config.escalation)
         return done.ledger, done.next_signal_seq
 
     def _lookback(self, index: GraphIndex) -> float:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from outaged.dispatch.escalation import ROLES, Policy
 from outaged.dispatch.verification import VerifyConfig
 from outaged.errors import ConfigError, Problem
 from outaged.notify.config import NotifyConfig
@@ -134,6 +135,7 @@ class Config:
     probes: ProbesConfig = field(default_factory=ProbesConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
+    escalation: Policy = field(default_factory=Policy)
     shutdown_timeout_s: float = 10.0
     log_level: LogLevel = "info"
     source: str = "<defaults>"
@@ -262,6 +264,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             "probes",
             "notify",
             "verify",
+            "escalation",
             "shutdown_timeout_s",
             "log_level",
         )
@@ -279,6 +282,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         probes=_probes(top.section("probes")),
         notify=_notify(top.section("notify"), base),
         verify=_verify(top.section("verify")),
+        escalation=_escalation(top.section("escalation")),
         shutdown_timeout_s=top.get("shutdown_timeout_s", 10.0, _positive, "seconds > 0"),
         log_level=top.get("log_level", "info", _choice(*LOG_LEVELS), " or ".join(LOG_LEVELS)),
         source=source,
@@ -286,6 +290,31 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def _escalation(r: _Reader | None) -> Policy:
+    """Reminders before a deadline and escalation after it (docs/notifications.md)."""
+    d = Policy()
+    if r is None:
+        return d
+    r.check_keys(("remind_before_s", "restore_remind_before_s", "escalate_every_s", "chain"))
+    restore = d.remind_before["restore"]
+    return Policy(
+        remind_before_s=r.get("remind_before_s", d.remind_before_s, _positive, "seconds > 0"),
+        remind_before={
+            "restore": r.get("restore_remind_before_s", restore, _positive, "seconds > 0")
+        },
+        escalate_every_s=r.get("escalate_every_s", d.escalate_every_s, _positive, "seconds > 0"),
+        chain=r.get("chain", d.chain, _chain, f"a list starting with owner, of {CHAIN_ROLES}"),
+    )
+
+
+CHAIN_ROLES = ", ".join(ROLES)
+
+
+def _chain(v: Any) -> tuple[str, ...] | None:
+    ok = isinstance(v, list) and v and v[0] == "owner" and all(x in ROLES for x in v)
+    return tuple(v) if ok and len(set(v)) == len(v) else None
 
 
 def _api(r: _Reader | None) -> ApiConfig:

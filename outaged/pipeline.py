@@ -221,7 +221,8 @@ class Pipeline:
     async def _next(self) -> object:
         if self._backlog:  # signals waiting for the store: step now (run paused already)
             return None
-        wake = self.engine.next_wakeup()
+        wakes = [w for w in (self.engine.next_wakeup(), self.ledger.next_wakeup()) if w is not None]
+        wake = min(wakes, default=None)  # the engine's timers, the clock's next step
         timeout = MAX_IDLE_S if wake is None else min(MAX_IDLE_S, max(0.0, wake - self.clock()))
         try:
             return await asyncio.wait_for(self._queue.get(), timeout)
@@ -428,7 +429,8 @@ class Pipeline:
         """The engine and ledger as a restart would build them from the store."""
         began = time.monotonic()
         try:
-            done = await recover(self.store, self.engine.index, self.clock(), self.lookback_s)
+            index, policy = self.engine.index, self.ledger.policy  # the clock's policy stays
+            done = await recover(self.store, index, self.clock(), self.lookback_s, policy)
         except Exception as exc:
             log.error("cannot reload the decision state from the store (will retry): %s", exc)
             self._stale = True

@@ -20,6 +20,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 
+from outaged.dispatch.escalation import Policy
 from outaged.errors import SignalError
 from outaged.outages.engine import Engine
 from outaged.outages.orphans import REMOVED, Orphan, orphans
@@ -45,7 +46,11 @@ class Recovered:
 
 
 async def recover(
-    store: Store, index: GraphIndex, now: float, lookback_s: float | None = None
+    store: Store,
+    index: GraphIndex,
+    now: float,
+    lookback_s: float | None = None,
+    policy: Policy | None = None,
 ) -> Recovered:
     """Rebuild engine and ledger from `store` on `index`: same outages, no twins.
 
@@ -59,7 +64,7 @@ async def recover(
     ids = [r.outage.id for r in rows]
     deadlines = await store.deadlines(ids)
     seqs = await store.last_seqs(ids)
-    ledger = Ledger(engine)
+    ledger = Ledger(engine, policy, now=now)  # the clock's rows say what is still owed
     for row in rows:
         ledger.load(row.record, deadlines[row.outage.id], seqs.get(row.outage.id, 0), row.area)
     if lookback_s is None:

@@ -19,14 +19,20 @@ from typing import Any, TextIO
 from outaged.correlate.spikes import Suspicion
 from outaged.errors import NotFoundError, OutagedError, Problem, SignalError
 from outaged.intake import parse_signal, parse_time
+from outaged.notify.base import Message, Notice, Sent
+from outaged.notify.base import State as Delivery
+from outaged.notify.render import template_name
 from outaged.outages.engine import Engine
 from outaged.outages.model import Decision, iso, suspicion_json
 from outaged.records.actions import ActionRequest, parse_action
-from outaged.records.ledger import Ledger
+from outaged.records.ledger import Changes, Ledger
 from outaged.signals import Signal
 from outaged.topology.graph import GraphIndex
+from outaged.topology.model import Person
 
 ACTION_FIELDS = ("at", "kind", "outage", "actor")
+_SHOWN = ("deadline", "level", "late", "previous", "old_severity")
+CLOCK_STEPS = frozenset({"reminder", "escalation", "reassigned"})  # notices shown as themselves
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,19 +137,27 @@ def replay(
     on_action: Callable[[ActionDone], None] | None = None,
     problem: Callable[[Problem], None] | None = None,
     on_suspected: Callable[[Suspicion], None] | None = None,
+    on_clock: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[Decision]:
     out: list[Decision] = []
     ledger = Ledger(engine)
 
-    def publish(decisions: Iterable[Decision]) -> None:
-        for decision in decisions:
+    def publish(changes: Changes) -> None:
+        for decision in changes.decisions:
             out.append(decision)
             if emit is not None:
                 emit(decision)
+        if on_clock is not None:
+            for line in clock_lines(changes, engine.index.topology.people):
+                on_clock(line)
+        for notice in changes.notices:  # simulated time: every message is accepted at once
+            for n, pid in enumerate(notice.to, start=1):
+                message = _accepted(notice, pid)
+                ledger.delivery(message, Sent(message.id), n == len(notice.to), notice.at)
 
     def decide(at: float) -> None:
         ledger.decide(at)
-        publish(ledger.drain().decisions)
+        publish(ledger.drain())
         for found in engine.drain_suspicions():
             if on_suspected is not None:
                 on_suspected(found)
@@ -172,10 +186,14 @@ def replay(
         )
         if on_action is not None:
             on_action(done)
-        publish(ledger.drain().decisions)  # a diagnosed cause re-classifies the outage
+        publish(ledger.drain())  # a diagnosed cause re-classifies the outage
+
+    def next_wakeup() -> float | None:
+        wakes = [w for w in (engine.next_wakeup(), ledger.next_wakeup()) if w is not None]
+        return min(wakes, default=None)
 
     def wake_until(limit: float) -> None:
-        while (wake := engine.next_wakeup()) is not None and wake <= limit:
+        while (wake := next_wakeup()) is not None and wake <= limit:
             decide(wake)
 
     now: float | None = None
@@ -205,7 +223,9 @@ def run_replay(
     err: TextIO,
     until: str | None = None,
     interval: float = 1.0,
+    notify: bool = False,
 ) -> ReplayResult:
+    """`notify`: print the clock's lines too (clock_lines)."""
     result = ReplayResult(engine=Engine(index, min_interval=interval))
     assert result.engine is not None
 
@@ -223,6 +243,9 @@ def run_replay(
     def on_suspected(found: Suspicion) -> None:
         out.write(json.dumps(suspicion_json(found), ensure_ascii=False) + "\n")
 
+    def on_clock(line: dict[str, Any]) -> None:
+        out.write(json.dumps(line, ensure_ascii=False) + "\n")
+
     limit = parse_time(until) if until is not None else None
     signals = read_signals(stream, index, source, problem)
     result.decisions = replay(
@@ -233,8 +256,80 @@ def run_replay(
         on_action=on_action,
         problem=problem,
         on_suspected=on_suspected,
+        on_clock=on_clock if notify else None,
     )
     return result
+
+
+def clock_lines(changes: Changes, people: dict[str, Person]) -> Iterator[dict[str, Any]]:
+    """What the people side did in a step, as lines: each missed deadline, and each
+    notice per recipient and channel ("reminder", "escalation", "reassigned", or
+    "notification" for the others), in the order it happened."""
+    notices = iter(changes.notices)
+    for entry in changes.entries:
+        if entry.kind == "deadline_missed":
+            yield {
+                "at": iso(entry.at),
+                "event": entry.kind,
+                "outage": entry.outage,
+                **_times(entry.payload),
+            }
+        elif entry.kind == "notification_queued":
+            notice = next(notices, None)
+            if notice is not None:
+                yield from _notice_lines(notice, people)
+
+
+def _times(payload: dict[str, Any]) -> dict[str, Any]:
+    stamps = ("due", "scheduled_at", "answer_by")
+    return {k: iso(v) if k in stamps else v for k, v in payload.items()}
+
+
+def _notice_lines(notice: Notice, people: dict[str, Person]) -> Iterator[dict[str, Any]]:
+    event = notice.why if notice.why in CLOCK_STEPS else "notification"
+    context = notice.context
+    details: dict[str, Any] = {k: context[k] for k in _SHOWN if k in context}
+    if "answer_by" in context:
+        details["answer_by"] = iso(context["answer_by"])
+    if "deadline_due" in context:
+        details["due"] = iso(context["deadline_due"])
+    for pid in notice.to:
+        for channel in _channels(people.get(pid)):
+            yield {
+                "at": iso(notice.at),
+                "event": event,
+                "outage": notice.outage,
+                "why": notice.why,
+                "recipient": pid,
+                "channel": channel,
+                "template": template_name(notice.why),
+                **details,
+            }
+
+
+def _accepted(notice: Notice, pid: str) -> Message:
+    return Message(
+        outage=notice.outage,
+        seq=notice.seq,
+        event=notice.why,
+        recipient=pid,
+        channel="log",
+        address="",
+        lang="",
+        context={},
+        created_at=notice.at,
+        state=Delivery.SENT,
+        attempts=1,
+        sent_at=notice.at,
+    )
+
+
+def _channels(person: Person | None) -> list[str]:
+    """The channels the daemon would use with e-mail and webhooks configured."""
+    if person is None:
+        return ["log"]
+    found = [c for c, has in (("email", person.email), ("webhook", person.webhook)) if has]
+    return found or ["log"]
 
 
 def _resolve(ledger: Ledger, ref: str) -> int:

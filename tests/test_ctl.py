@@ -734,3 +734,35 @@ def test_console_script_in_a_subprocess(daemon):
     )
     assert done.returncode == ctl.Exit.UNREACHABLE
     assert "无法连接 outaged" in done.stderr
+
+
+def test_severity_command_show_owners_and_at_risk(daemon, cli):
+    """`outagectl severity` (audited, notified), `show` and the report say who owes each
+    deadline, and `list --at-risk` lists what is missed or due within 15 minutes."""
+    outage = burst(daemon, "m3-c1-b4")  # S4: due soonest is the NOC's judgement (10 min)
+    code, out, err = cli("--lang", "en", "list", "--at-risk")
+    assert code == 0, err
+    assert f"│ {outage} " in out  # judge and dispatch are due within 15 minutes
+    code, out, err = cli("--lang", "en", "severity", str(outage), "S3", "--reason", "whole block")
+    assert code == 0, err
+    code, out, _ = cli("show", str(outage), "--json")
+    body = json.loads(out)
+    assert body["severity"] == "S3"
+    audit = [e for e in body["timeline"] if e["kind"] == "severity"]
+    assert audit and audit[0]["payload"]["reason"] == "whole block"
+    assert any(
+        e["kind"] == "notification_queued" and e["payload"]["why"] == "severity_changed"
+        for e in body["timeline"]
+    )
+    owners = {d["name"]: d["owner"] for d in body["deadlines"]}
+    assert owners["judge"] == "noc" and owners["on_site"] == body["assignee"]
+    for lang, owed_by, noc in (("en", "Owed by", "NOC"), ("zh-CN", "负责人", "网管中心")):
+        code, out, _ = cli("--lang", lang, "show", str(outage))
+        assert code == 0 and owed_by in out and noc in out
+    code, out, _ = cli("--lang", "en", "report", str(outage))
+    assert code == 0 and "| Owed by |" in out
+    with pytest.raises(SystemExit) as exc:
+        cli("--lang", "en", "severity", str(outage), "S9", "--reason", "x")
+    assert exc.value.code == 2
+    _, api = daemon.call("GET", "/api/v1/outages?at_risk=maybe")
+    assert api["problems"][0]["field"] == "at_risk"

@@ -76,6 +76,7 @@ DOC_ACTIONS: dict[str, tuple[frozenset[str], str | None]] = {
     "cancel": (ACTIVE, "cancelled"),
     "note": (frozenset(ALL_STATES), None),
     "eta": (BEFORE_RESTORED, None),
+    "severity": (ACTIVE, None),
 }
 ACTION_FIELDS: dict[str, dict[str, str]] = {
     "assign": {"assignee": "boss"},
@@ -84,6 +85,7 @@ ACTION_FIELDS: dict[str, dict[str, str]] = {
     "cancel": {"reason": "false alarm"},
     "note": {"note": "a note"},
     "eta": {"at": "2999-01-01T14:30:00+08:00"},  # as given: already absolute, with its offset
+    "severity": {"severity": "S4", "reason": "two buildings only"},
 }
 
 
@@ -432,7 +434,7 @@ def test_responses_have_the_documented_shapes(api: Daemon) -> None:
     for entry in full["timeline"]:
         assert set(entry) == {"seq", "at", "actor", "kind", "payload"}
     for deadline in full["deadlines"]:
-        assert set(deadline) == {"name", "due", "met_at", "status"}
+        assert set(deadline) == {"name", "due", "met_at", "status", "owner"}
     # Times: UTC, milliseconds, Z.
     for name in ("occurred_at", "opened_at", "dispatched_at", "restore_by"):
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", full[name]), name

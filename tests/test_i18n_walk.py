@@ -297,6 +297,7 @@ def test_every_engine_reason_reads_in_zh_cn_with_names():
         "confidence": {"confidence": 0.9},
         "merged": {"into": 7},
         "cause_set": {"cause": "fibre"},
+        "severity_set": {"severity": "S4", "old_severity": "S3", "reason": "只影响两栋楼"},
         "note": {"text": "机房漏水"},
         "set_aside": {"parts": ("hy-03", "hy-04"), "n": 2},
         "aside_cleared": {"parts": ("hy-03",), "n": 1},

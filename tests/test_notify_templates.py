@@ -40,6 +40,17 @@ CONTEXT = {
     "deadlines": [],
     "ack": "outagectl ack 3",
     "recipient": {"id": "x", "name": "x", "phone": None},
+    # what the clock's messages add (reminder, escalation, reassigned, severity_changed)
+    "deadline": "ack_next",
+    "deadline_due": 900.0,
+    "owner": "孙丽",
+    "late": True,
+    "scheduled_at": 600.0,
+    "level": 1,
+    "steps": [{"deadline": "ack_next", "deadline_due": 900.0, "owner": "孙丽"}],
+    "previous": "赵磊",
+    "answer_by": 900.0,
+    "old_severity": "S3",
 }
 
 

@@ -427,7 +427,9 @@ def test_manual_fault_before_the_probes_fail_is_the_first_signal(tmp_path, defau
     assert secs(final["occurred_at"]) == pytest.approx(2 * MIN + 5)
 
 
-def test_scope_shrinking_from_metro_to_community_recomputes_the_deadline(tmp_path, default_town):
+def test_scope_shrinking_from_metro_to_community_keeps_severity_and_deadline(
+    tmp_path, default_town
+):
     # m1 and everything under it fails at 5; m1 and all but c1 come back at 15.
     net = default_town
     m1, c1 = net.below("m1"), net.below("c1")
@@ -444,9 +446,11 @@ def test_scope_shrinking_from_metro_to_community_recomputes_the_deadline(tmp_pat
     assert (o["root"], o["severity"]) == ("m1", "S2")
     assert span_h(o, "restore_by") == pytest.approx(4)
     final = decisions[-1]
-    assert (final["root"], final["severity"], final["status"]) == ("c1", "S3", "open")
+    # issue 10 §3: the severity only rises on its own; a shrinking scope keeps S2 and
+    # its 4 h restore deadline (a dispatcher may lower it: `outagectl severity`)
+    assert (final["root"], final["severity"], final["status"]) == ("c1", "S2", "open")
     assert final["occurred_at"] == o["occurred_at"]
-    assert span_h(final, "restore_by") == pytest.approx(2)
+    assert span_h(final, "restore_by") == pytest.approx(4)
 
 
 def test_growth_from_a_building_through_community_to_metro_keeps_the_first_signal(

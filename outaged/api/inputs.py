@@ -196,6 +196,20 @@ def query_lang(query: MultiMapping[str], langs: tuple[L, ...]) -> L:
     )
 
 
+MAX_LIMIT = 1000
+
+
+def at_risk_param(query: MultiMapping[str]) -> bool:
+    """GET /outages?at_risk=true|false."""
+    text = single_param(query, "at_risk")
+    if text is None or text == "false":
+        return False
+    if text == "true":
+        return True
+    problem = Problem("api", None, "at_risk", f"expected true or false, got {text!r}")
+    raise HttpError(422, f"{problem.field}: {problem.message}", [problem])
+
+
 def outage_query(query: MultiMapping[str], areas: Mapping[str, object]) -> OutageQuery:
     """GET /outages: status, severity, area, since, limit (docs/api.md "List")."""
     problems: list[Problem] = []
@@ -233,7 +247,7 @@ def outage_query(query: MultiMapping[str], areas: Mapping[str, object]) -> Outag
     limit = 200
     text = single_param(query, "limit")
     if text is not None:
-        if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= 1000:
+        if not _DIGITS.fullmatch(text) or not 1 <= int(text) <= MAX_LIMIT:
             problems.append(Problem("api", None, "limit", f"expected 1 to 1000, got {text!r}"))
         else:
             limit = int(text)

@@ -110,7 +110,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 # The query parameters each route takes (docs/openapi.yaml); any other is refused.
 QUERY_PARAMS: dict[str, frozenset[str]] = {
-    "/api/v1/outages": frozenset({"status", "severity", "area", "since", "limit"}),
+    "/api/v1/outages": frozenset({"status", "severity", "area", "since", "limit", "at_risk"}),
     "/api/v1/outages/{id}/report": frozenset({"lang", "tz"}),
     "/api/v1/stats": frozenset({"since", "until"}),
     "/api/v1/lookup": frozenset({"subscriber", "phone", "address", "limit"}),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from typing import Any
@@ -15,7 +16,9 @@ from outaged.api.alertmanager import parse_webhook
 from outaged.api.auth import Permission, Role, allowed
 from outaged.api.bulletin import Bulletin, eta_fields, inside_json
 from outaged.api.inputs import (
+    MAX_LIMIT,
     HttpError,
+    at_risk_param,
     outage_id,
     outage_query,
     printable,
@@ -382,10 +385,16 @@ class Routes:
     async def outages(self, request: web.Request) -> web.Response:
         _require(request, Permission.READ, "read outages")
         query = outage_query(request.query, self.index.topology.areas)
+        risky = at_risk_param(request.query)
+        limit = query.limit
+        if risky:  # filtered after reading: read as many as a page may hold
+            query = dataclasses.replace(query, limit=MAX_LIMIT)
         rows = await self.api.store.outages(query)
         deadlines = await self.api.store.deadlines([r.outage.id for r in rows])
         now = self.api.clock()
         body = [outage_json(r, deadlines[r.outage.id], self.index, now) for r in rows]
+        if risky:
+            body = [o for o in body if o["at_risk"]][:limit]
         topology = self.index.topology
         answer: dict[str, Any] = {"outages": body, "names": names_json(body, topology)}
         answer["timezone"] = topology.timezone

@@ -11,7 +11,7 @@ from outaged.outages.lifecycle import allowed_actions
 from outaged.outages.model import EVIDENCE_SHOWN, iso
 from outaged.probes.probers import ElementProbes, ProberStatus
 from outaged.records.actions import INTERNAL
-from outaged.records.deadlines import next_due
+from outaged.records.deadlines import at_risk, next_due
 from outaged.records.model import Deadline, Entry
 from outaged.store.base import OutageRow
 from outaged.topology.graph import GraphIndex
@@ -86,6 +86,10 @@ def outage_json(
         "next_deadline": None
         if upcoming is None
         else {"name": upcoming.name, "due": iso(upcoming.due), "late": now > upcoming.due},
+        "at_risk": [
+            {"name": d.name, "due": iso(d.due), "owner": d.owner, "missed": now > d.due}
+            for d in (at_risk(deadlines, now) if r.active else ())
+        ],
     }
 
 
@@ -120,6 +124,7 @@ def deadline_json(d: Deadline, row: OutageRow, now: float) -> dict[str, Any]:
         "due": iso(d.due),
         "met_at": iso(d.met_at),
         "status": d.status(now, row.record.state).value,
+        "owner": d.owner,
     }
 
 

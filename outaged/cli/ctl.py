@@ -32,6 +32,7 @@ from outaged.cli.i18n import ARGPARSE_ZH, MESSAGES, Lang, label, pick_lang, tran
 from outaged.cli.lookup_view import lookup_text
 from outaged.cli.status_view import reload_text, status_text
 from outaged.errors import InputError, OutagedError, Problem
+from outaged.records.actions import SEVERITIES
 from outaged.zones import parse_zone
 
 DEFAULT_URL = "http://127.0.0.1:8470"
@@ -386,6 +387,8 @@ async def cmd_list(ctx: Ctx, args: argparse.Namespace) -> None:
         params["area"] = args.area
     if args.since is not None:
         params["since"] = api_time(args.since)
+    if args.at_risk:
+        params["at_risk"] = "true"
     data = await ctx.api.get_json("/api/v1/outages", params)
     if args.json:
         return ctx.dump(data)
@@ -428,6 +431,7 @@ _ACTION_FIELDS = {
     "reason": "reason",
     "at": "at",
     "message_en": "external_message_en",
+    "severity": "severity",
 }
 
 
@@ -586,6 +590,7 @@ def build_parser(lang: Lang = "en") -> argparse.ArgumentParser:
     p.add_argument("--area", help=h("area"))
     p.add_argument("--since", help=h("since"))
     p.add_argument("--suspected", action="store_true", help=h("suspected"))
+    p.add_argument("--at-risk", action="store_true", help=h("at_risk"))
     wide(command("show", cmd_show, h("show"))).add_argument("id", type=int, metavar="ID")
     _action_commands(command, h)
     p = command("report-fault", cmd_report_fault, h("report_fault"))
@@ -651,6 +656,9 @@ def _action_commands(
     p.add_argument("--at", required=True, help=h("eta_at"))
     p.add_argument("--message", help=h("message"))
     p.add_argument("--message-en", dest="message_en", help=h("message_en"))
+    p = action("severity", "severity", h("severity_cmd"))
+    p.add_argument("severity", choices=SEVERITIES, metavar="LEVEL", help=h("severity_level"))
+    p.add_argument("--reason", required=True, help=h("severity_reason"))
     p = action("note", "note", h("note_cmd"), note=False)
     p.add_argument("note", metavar="TEXT", help=h("note"))
     p.add_argument("--message", help=h("note_message"))

@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="elect root causes at most this often, in simulated seconds (default 1; "
         "0 = after every distinct timestamp)",
     )
+    rp.add_argument(
+        "--notify",
+        action="store_true",
+        help="also print the clock's lines: notification, reminder, escalation, "
+        "reassigned, deadline_missed",
+    )
     check = sub.add_parser(
         "check",
         help="validate a topology file (and, given the state, warn about open outages it "
@@ -246,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         index = GraphIndex.build(load_topology(args.topology))
         freeze_loaded()
         if args.command == "replay":
-            streams = (sys.stdout, sys.stderr, args.until, args.interval)
+            streams = (sys.stdout, sys.stderr, args.until, args.interval, args.notify)
             if args.signals == "-":
                 run_replay(index, sys.stdin, "<stdin>", *streams)
             else:

@@ -111,6 +111,7 @@ class Deadline:
     due: datetime
     met_at: datetime | None
     status: str  # pending, met, late (met after due), missed, void
+    owner: str = ""  # a person id, or a role: noc, dispatcher, daemon, interface
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +221,11 @@ class OutageView:
             allowed_actions=tuple(str(a) for a in obj.get("allowed_actions") or ()),
             deadlines=tuple(
                 Deadline(
-                    str(d["name"]), parse_time(d["due"]), _opt_time(d, "met_at"), str(d["status"])
+                    str(d["name"]),
+                    parse_time(d["due"]),
+                    _opt_time(d, "met_at"),
+                    str(d["status"]),
+                    str(d.get("owner") or ""),
                 )
                 for d in obj.get("deadlines") or ()
             ),
@@ -501,9 +506,9 @@ def scope_rows(
     return rows
 
 
-def deadline_table(o: OutageView, lang: Lang, tz: tzinfo | None) -> Table:
+def deadline_table(o: OutageView, lang: Lang, tz: tzinfo | None, names: Names = NO_NAMES) -> Table:
     table = Table(title=_t("field.deadlines", lang), title_justify="left")
-    for key in ("deadline", "due", "done", "result"):
+    for key in ("deadline", "due", "done", "result", "owner"):
         table.add_column(_t(f"ctl.col.{key}", lang))
     for d in o.deadlines:
         _add_row(
@@ -512,8 +517,17 @@ def deadline_table(o: OutageView, lang: Lang, tz: tzinfo | None) -> Table:
             fmt_time(d.due, tz, lang),
             fmt_time(d.met_at, tz, lang),
             Text(label("deadline.status", d.status, lang), style=_DEADLINE_STYLE.get(d.status, "")),
+            owner_name(d.owner, lang, names),
         )
     return table
+
+
+def owner_name(owner: str, lang: Lang, names: Names = NO_NAMES) -> str:
+    """Who owed a deadline: a role in words, or the person's name."""
+    if not owner:
+        return translate("field.none", lang)
+    named = label("owner", owner, lang)
+    return named if named != owner else _names(names, lang).person(owner)
 
 
 # action payload key -> catalogue label (None: shown bare), in the order shown
@@ -521,6 +535,7 @@ _PAYLOAD_FIELDS = (
     ("note", None),
     ("assignee", "field.assignee"),
     ("cause", "field.cause"),
+    ("severity", "field.severity"),
     ("reason", "field.reason"),
     ("external_message", "field.external_message"),
     ("method", "field.method"),
@@ -564,6 +579,8 @@ def event_detail(entry: TimelineEntry, lang: Lang, names: Names = NO_NAMES) -> s
     if entry.kind == "notification_queued":
         to = _listing((names.person(str(x)) for x in p.get("to") or ()), lang)
         return f"→ {to}{colon}{label('notify', str(p.get('why', '')), lang)}"
+    if entry.kind in _CLOCK_KINDS:
+        return _clock_detail(p, lang, names)
     if entry.kind == "topology_removed":  # removed elements have no names left: ids
         how = "ctl.removed.watched" if p.get("watched") else "ctl.removed.unwatched"
         elements = _listing((str(x) for x in p.get("elements") or ()), lang)
@@ -607,6 +624,28 @@ def _reprobe_detail(p: Mapping[str, Any], lang: Lang, names: Names) -> str:
     if checked:
         return translate("ctl.reprobe.up", lang, elements=_listing(checked, lang))
     return translate("ctl.reprobe.none", lang)
+
+
+_CLOCK_KINDS = frozenset({"reminder", "escalation", "reassigned", "deadline_missed"})
+
+
+def _clock_detail(p: Mapping[str, Any], lang: Lang, names: Names) -> str:
+    """A reminder, escalation, reassignment or miss: the step, who owed it, who was told."""
+    colon = translate("punct.colon", lang)
+    parts = [label("deadline", str(p.get("deadline", "")), lang)]
+    parts.append(
+        translate("ctl.clock.owner", lang, who=owner_name(str(p.get("owner", "")), lang, names))
+    )
+    if p.get("level"):
+        parts.append(translate("ctl.clock.level", lang, level=p["level"]))
+    if p.get("late"):
+        parts.append(translate("ctl.clock.late", lang))
+    told = p.get("assignee") if "assignee" in p else p.get("to")  # reassigned: to whom
+    people = told if isinstance(told, list) else [told] if told else []
+    line = translate("punct.reasons", lang).join(parts)
+    if people:
+        line += f"{colon}→ {_listing((names.person(str(x)) for x in people), lang)}"
+    return line
 
 
 def event_label(kind: str, lang: Lang) -> str:
@@ -667,7 +706,7 @@ def outage_detail(
         Text(_t("field.scope", lang), style="bold underline"),
         _grid(scope_rows(o, lang, names)),
         Text(""),
-        deadline_table(o, lang, tz),
+        deadline_table(o, lang, tz, names),
         timeline_table(o, lang, tz, names),
         _grid([(_t("ctl.show.allowed", lang), allowed_text(o, lang))]),
     )

@@ -12,7 +12,7 @@ Pure: the time and its zone are passed in. SPEC §5:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
@@ -97,3 +97,33 @@ def next_on_roster(route_: Route, current: str | None) -> str | None:
         rest = people[people.index(current) + 1 :]
         return rest[0] if rest else None
     return people[0] if people else None
+
+
+def escalation_levels(
+    topology: Topology, route_: Route, chain: Sequence[str]
+) -> list[tuple[str, ...]]:
+    """Who each level above a step's owner names (`chain` without its first entry, the
+    owner), as the topology says now; levels naming nobody new are left out."""
+    area = topology.areas.get(route_.area or "")
+    roles: dict[str, tuple[str, ...]] = {
+        "area_manager": (area.area_manager,) if area and area.area_manager else (),
+        "centre_manager": (route_.manager,) if route_.manager else (),
+        "leadership": route_.leaders,
+        "noc": route_.noc,
+    }
+    levels: list[tuple[str, ...]] = []
+    seen: set[str] = set()
+    for name in chain[1:]:
+        fresh = tuple(p for p in roles.get(name, ()) if p not in seen)
+        if fresh:
+            levels.append(fresh)
+            seen.update(fresh)
+    return levels
+
+
+def owed_by(topology: Topology, role: str, person: str | None) -> tuple[str, ...]:
+    """Who is reminded of a step: the assignee for the interface person's steps, the
+    NOC duty desk for the NOC's and the dispatcher's, nobody for the daemon's."""
+    if role == "interface":
+        return (person,) if person in topology.people else ()
+    return topology.noc if role in ("noc", "dispatcher") else ()

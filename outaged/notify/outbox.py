@@ -151,8 +151,12 @@ class Outbox:
     # ---- feeding the lanes ---------------------------------------------
 
     def load(self, rows: Iterable[Message]) -> None:
-        """Take back stored rows of undelivered notices (sent ones tell who was reached)."""
+        """Take back stored rows of undelivered notices (sent ones tell who was reached).
+        A row already queued here (added by the recovery step before this load) is skipped:
+        it would otherwise go twice."""
         for m in rows:
+            if m.id in self._messages:
+                continue
             group = self._groups.setdefault(m.group, _Group())
             group.reached[m.recipient] = group.reached.get(m.recipient, False) or (
                 m.state is State.SENT

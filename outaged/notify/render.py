@@ -13,11 +13,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
+from outaged.cli.i18n import label
 from outaged.notify.base import Message
 from outaged.notify.digest import EVENT as DIGEST
 from outaged.zones import offset
@@ -38,6 +40,10 @@ EVENTS = (
     "maint_before",
     "maint_after",
     "digest",
+    "reminder",
+    "escalation",
+    "reassigned",
+    "severity_changed",
 )
 # what a template may use: outaged/notify/summary.py, plus these
 TEMPLATE_VARIABLES = (
@@ -75,6 +81,17 @@ TEMPLATE_VARIABLES = (
     "note",
     "declared_by",
     "late",
+    # the clock's messages (reminder, escalation, reassigned; outaged.records.ledger)
+    "deadline",
+    "deadline_due",
+    "owner",
+    "late",
+    "scheduled_at",
+    "level",
+    "steps",
+    "previous",
+    "answer_by",
+    "old_severity",  # severity_changed
 )
 LAYOUTS = {"digest": "digest.html", "maint_before": "maintenance.html"}
 LAYOUTS["maint_after"] = LAYOUTS["maint_before"]
@@ -93,6 +110,10 @@ EVENT_LABELS: dict[str, dict[str, str]] = {
         "maint_before": "planned work starts soon",
         "maint_after": "planned work ended",
         "digest": "storm digest",
+        "reminder": "reminder: a step is due soon",
+        "escalation": "escalation: a step was missed",
+        "reassigned": "reassigned: not acknowledged in time",
+        "severity_changed": "severity changed",
     },
     "zh-CN": {
         "dispatch": "已派单",
@@ -107,8 +128,31 @@ EVENT_LABELS: dict[str, dict[str, str]] = {
         "maint_before": "割接即将开始",
         "maint_after": "割接已结束",
         "digest": "故障风暴汇总",
+        "reminder": "时限提醒",
+        "escalation": "超时升级通报",
+        "reassigned": "超时未接单，已改派",
+        "severity_changed": "故障等级变更",
     },
 }
+
+
+def _step(name: str, lang: str) -> str:
+    """A deadline's name in words (the CLI's catalogue)."""
+    return label("deadline", name, "en" if lang == "en" else "zh-CN")
+
+
+def _owner(name: str, lang: str) -> str:
+    """Who owes a step: a person's name as is, a role (noc, dispatcher, ...) in words."""
+    return label("owner", name, "en" if lang == "en" else "zh-CN")
+
+
+def template_name(event: str) -> str:
+    """The shipped template an event's message is written with (its own, an alias, default)."""
+    folder = resources.files("outaged.notify") / "templates" / DEFAULT_LANG
+    for name in (event, ALIASES.get(event, event)):
+        if (folder / f"{name}.txt").is_file():
+            return name
+    return "default"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +176,8 @@ class Renderer:
             keep_trailing_newline=False,
         )
         self._env.filters["time"] = self._time
+        self._env.filters["step"] = _step
+        self._env.filters["owner"] = _owner
 
     def _time(self, ts: float | None) -> str:
         if ts is None:

@@ -38,6 +38,7 @@ from outaged.signals import (
     TrapKind,
 )
 from outaged.topology.graph import GraphIndex
+from outaged.topology.model import Severity
 
 _REPORTED = ("reports", "auth")
 
@@ -526,7 +527,7 @@ class Engine:
         # grown over an ended outage's root: it follows that one too (ledger links it)
         grown = self._releases.follows((*root.elements(), *updated.scope.parts), now)
         follows = tuple(sorted({*outage.follows, *grown} - {outage.id}))
-        updated = dataclasses.replace(updated, follows=follows)
+        updated = _ratchet(outage, dataclasses.replace(updated, follows=follows))
         why = changes(outage, updated)
         if relapse:
             why = [Phrase.of("relapse"), *why]
@@ -615,6 +616,29 @@ class Engine:
         return all(
             (element, ReportClass(r.split(":", 1)[1])) not in self.spikes.active for r in reasons
         )
+
+    def set_severity(self, outage_id: int, sev: Severity, reason: str, now: float) -> Decision:
+        """A dispatcher sets the severity (lowering it is theirs alone): the restore
+        deadline follows it, and the scope raises it again only by growing."""
+        outage = self.outages[outage_id]
+        element = self.index.topology.elements.get(outage.root)
+        basis = outage.severity  # what the scope says now, when the root is still known
+        if element is not None:
+            basis = severity(self.index, outage.root, outage.scope, self.th)
+        restore = outage.restore_by
+        if restore is not None:
+            restore = restore_by(sev, outage.occurred_at, outage.cause, True)
+        updated = dataclasses.replace(
+            outage,
+            severity=sev,
+            severity_basis=basis,
+            restore_by=restore,
+            on_site_by=on_site_by(sev, outage.occurred_at),
+        )
+        self._put(updated)
+        old = outage.severity.value
+        phrase = Phrase.of("severity_set", severity=sev.value, old_severity=old, reason=reason)
+        return decision(now, Event.UPDATED, updated, phrase)
 
     def set_cause(self, outage_id: int, cause: str, now: float) -> Decision:
         """Diagnosis names the cause; a fibre cause moves the restore deadline to 6 h."""
@@ -728,3 +752,25 @@ class Engine:
 
     def open_outages(self) -> list[Outage]:
         return self._live()
+
+
+def _ratchet(old: Outage, new: Outage) -> Outage:
+    """SPEC §3: the severity only rises on its own (past what a dispatcher who set
+    it saw), so a shrinking scope never moves the restore deadline earlier; it
+    follows the kept severity, the occurrence and the cause."""
+    basis = old.severity_basis
+    if basis is not None and new.severity.rank >= basis.rank:
+        sev = old.severity
+    else:
+        sev, basis = min(old.severity, new.severity, key=lambda s: s.rank), None
+    restore = new.restore_by
+    if sev != new.severity:
+        off_contract = restore is None
+        restore = None if off_contract else restore_by(sev, new.occurred_at, new.cause, True)
+    return dataclasses.replace(
+        new,
+        severity=sev,
+        severity_basis=basis,
+        restore_by=restore,
+        on_site_by=on_site_by(sev, new.occurred_at),
+    )

@@ -43,6 +43,7 @@ class Action(StrEnum):
     MERGE = "merge"
     NOTE = "note"
     ETA = "eta"  # the expected restore time (and the message that goes with it)
+    SEVERITY = "severity"  # a dispatcher sets the severity (lowering it is theirs alone)
 
 
 TERMINAL = frozenset({State.CLOSED, State.CANCELLED, State.MERGED})
@@ -68,6 +69,7 @@ RULES: dict[Action, tuple[frozenset[State], State | None]] = {
     Action.MERGE: (ACTIVE, State.MERGED),
     Action.NOTE: (frozenset(State), None),
     Action.ETA: (ACTIVE - AFTER_REPAIR, None),
+    Action.SEVERITY: (ACTIVE, None),
 }
 
 

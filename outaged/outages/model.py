@@ -66,6 +66,9 @@ class Outage:
     # calling have not seen a repair, so this goes only on a sign of recovery.
     held: tuple[tuple[str, str, float], ...] = ()
     quiet: bool = False  # only remembered reports left: restoration needs confirming
+    # A dispatcher set the severity: what the scope said then. The scope raises it
+    # again only by growing past that (SPEC §3: it never falls on its own).
+    severity_basis: Severity | None = None
 
 
 EVIDENCE_SHOWN = 100

@@ -44,6 +44,7 @@ ENGLISH: dict[str, str] = {
     "calling_again": "customers calling again",
     "merged": "merged into outage {into}",
     "cause_set": "cause set to {cause}",
+    "severity_set": "severity set to {severity} by a dispatcher: {reason}",
     "first_report": "first customer report",
     "note": "{text}",
     "released": "no longer followed; new faults here open a new outage",

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from outaged.errors import Problem, SignalError
 from outaged.outages.lifecycle import Action
-from outaged.topology.model import Topology
+from outaged.topology.model import Severity, Topology
 
 REPORT_FIELDS = ("method", "result", "prevention")
 MESSAGE_FIELDS = ("external_message", "external_message_en")  # zh-CN and English
@@ -28,7 +28,9 @@ FIELDS: dict[Action, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Action.CANCEL: (("reason",), ("note",)),
     Action.NOTE: (("note",), (*MESSAGE_FIELDS, *REPORT_FIELDS)),  # a report after close
     Action.ETA: (("at",), ("note", *MESSAGE_FIELDS)),  # `at`: ISO 8601 once past the edge
+    Action.SEVERITY: (("severity", "reason"), ("note",)),
 }
+SEVERITIES = tuple(s.value for s in Severity)
 # The daemon's own actions: never requested from outside.
 INTERNAL = frozenset({Action.DISPATCH, Action.MERGE})
 
@@ -86,6 +88,9 @@ def parse_action(
     assignee = fields.get("assignee")
     if assignee is not None and assignee not in topology.people:
         problem("assignee", f"unknown person {assignee!r}")
+    level = fields.get("severity")
+    if level is not None and level not in SEVERITIES:
+        problem("severity", f"unknown severity {level!r}; one of {', '.join(SEVERITIES)}")
     if problems:
         raise SignalError(problems)
     return ActionRequest(action, fields)

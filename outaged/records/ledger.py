@@ -8,30 +8,41 @@ ledger with no store at all, so both run exactly the same lifecycle code.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 
 from outaged.classify.scope import covers
-from outaged.dispatch import verification
-from outaged.dispatch.routing import Route, route
+from outaged.dispatch import escalation, verification
+from outaged.dispatch.escalation import Chain, Firing, Policy, Step
+from outaged.dispatch.routing import (
+    Route,
+    escalation_levels,
+    next_on_roster,
+    owed_by,
+    route,
+)
 from outaged.dispatch.verification import Verdict
+from outaged.dispatch.wakeups import Wakeups
 from outaged.errors import NetworkStillDown, NotFoundError
 from outaged.notify.base import Failed, Message, Notice, Result
 from outaged.notify.base import State as Delivery
 from outaged.notify.summary import summarize
 from outaged.outages import reasons
 from outaged.outages.engine import Engine
-from outaged.outages.lifecycle import AFTER_REPAIR, Action, State, transition
+from outaged.outages.lifecycle import AFTER_REPAIR, RULES, Action, State, transition
 from outaged.outages.model import Decision, Event, Outage
 from outaged.outages.orphans import REMOVED, Orphan
 from outaged.records import deadlines as clock
 from outaged.records.actions import MESSAGE_FIELDS, REPORT_FIELDS, ActionRequest
 from outaged.records.model import DAEMON, Deadline, Entry, Record
 from outaged.signals import Report
-from outaged.topology.model import Kind
+from outaged.topology.model import Kind, Severity
 from outaged.zones import parse_zone
+
+log = logging.getLogger("outaged.ledger")
 
 # notices whose delivery (to every recipient) is what meets a deadline
 _MEETS = {"dispatch": "dispatch", "assign": "dispatch", "leadership": "leadership"}
@@ -52,8 +63,12 @@ class Changes:
 
 
 class Ledger:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, policy: Policy | None = None, now: float = 0.0) -> None:
+        """`policy`: reminders and escalation (outaged.dispatch.escalation)."""
         self.engine = engine
+        self.policy = policy or Policy()
+        self.wakeups = Wakeups()  # when each open outage next needs the clock
+        self._now = now  # the latest time the ledger was told
         self.index = engine.index
         self.records: dict[int, Record] = {}
         self.deadlines: dict[int, clock.Deadlines] = {}
@@ -72,6 +87,7 @@ class Ledger:
         self.seqs[record.id] = last_seq
         if area:
             self._areas[record.id] = area
+        self._schedule(record.id)
 
     def area(self, outage_id: int) -> str:
         """The maintenance area of the outage's root (as stored if the root is gone)."""
@@ -103,6 +119,7 @@ class Ledger:
             self.deadlines.pop(oid, None)
             self.seqs.pop(oid, None)
             self._areas.pop(oid, None)
+            self.wakeups.put(oid, None)
         self.engine.forget(done)
         return done
 
@@ -115,11 +132,17 @@ class Ledger:
 
     def decide(self, now: float) -> list[Decision]:
         """Evaluate the engine and record what it decided."""
+        self._now = max(self._now, now)
         linked = {o.id: o.follows for o in self.engine.open_outages()}
         decisions = self.engine.evaluate(now)
         for decision in decisions:
             self._on_decision(decision, linked.get(decision.outage.id, ()))
+        self.chase(now)
         return decisions
+
+    def next_wakeup(self) -> float | None:
+        """When the clock next owes a reminder, a miss, an escalation or a reassignment."""
+        return self.wakeups.next()
 
     def _on_decision(self, decision: Decision, linked: tuple[int, ...] = ()) -> None:
         """`linked`: the ended outages it already followed before this decision."""
@@ -145,9 +168,13 @@ class Ledger:
             self._link(outage, [f for f in outage.follows if f not in linked], now)
             self.records[oid] = dataclasses.replace(self.records[oid], updated_at=now)
             before = self.deadlines[oid]
-            self._set(self.records[oid], clock.on_update(before, outage, now))
+            record = self.records[oid]
+            self._set(record, clock.on_update(before, outage, now, record))
             if "leadership" not in before:
                 self._tell_leaders(outage, now)
+            changed = _severity_change(decision)
+            if changed is not None:
+                self._tell_severity(outage, changed, "leadership" not in before, now)
             if decision.reason.startswith("relapse") and self.records[oid].state in AFTER_REPAIR:
                 why = {"reason_parts": reasons.to_json(decision.why)}
                 self._apply(oid, Action.REOPEN, {"note": decision.reason}, DAEMON, now, why)
@@ -180,14 +207,144 @@ class Ledger:
             self._zone = (name, parse_zone(name))
         return self._zone[1]
 
-    def _tell(self, outage: Outage, now: float, people: tuple[str, ...], why: str) -> None:
+    def _tell(
+        self,
+        outage: Outage,
+        now: float,
+        people: tuple[str, ...],
+        why: str,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         if people:
             text = f"{outage.severity.value} outage at {outage.root}: {outage.reason}"
-            self._notify(Notice(outage.id, now, people, why, text))
+            self._notify(Notice(outage.id, now, people, why, text), extra)
 
     def _tell_leaders(self, outage: Outage, now: float) -> None:
         if "leadership" in self.deadlines[outage.id]:
             self._tell(outage, now, self.route(outage, now).leaders, "leadership")
+
+    def _tell_severity(
+        self, outage: Outage, change: tuple[Severity, Severity], leaders_told: bool, now: float
+    ) -> None:
+        """The severity moved: the people of both levels hear it (a rise widens the audience)."""
+        old, new = change
+        r = self.route(outage, now)
+        topology = self.index.topology
+        leaders = (
+            ()
+            if leaders_told
+            else tuple(rule.person for rule in topology.leadership if {old, new} & rule.severities)
+        )
+        area = topology.areas.get(r.area or "")
+        managers = (area.area_manager if area is not None else None, r.manager)
+        people = (self.records[outage.id].assignee, *managers, *leaders)
+        told = tuple(p for p in dict.fromkeys(people) if p)
+        self._tell(outage, now, told, "severity_changed", {"old_severity": old.value})
+
+    # ---- the clock -----------------------------------------------------
+
+    def chase(self, now: float) -> None:
+        """Send what the clock owes now (escalation.chase) for every outage whose time came."""
+        for oid in self.wakeups.due(now):
+            record = self.records.get(oid)
+            if record is None or not record.active:
+                continue
+            found, levels = self._chain(oid, now)
+            before = {name: d.escalated for name, d in self.deadlines[oid].items()}
+            fired, marked = escalation.chase(self.deadlines[oid], found, now, self.policy)
+            self._set(record, marked)
+            grouped: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
+            for firing in fired:
+                self._fire(oid, firing, levels, before, now, grouped)
+            outage = self.engine.outages[oid]
+            for (why, people), steps in grouped.items():  # one message per person and kind
+                self._tell(outage, now, people, why, {**steps[0], "steps": steps})
+            after = self.wakeups.when(oid)
+            if after is not None and after <= now:  # never spin on a step it cannot take
+                log.error("outage %d: the clock owes a step it cannot take; retry in 60 s", oid)
+                self.wakeups.put(oid, now + 60.0)
+
+    def _chain(self, oid: int, now: float) -> tuple[Chain, list[tuple[str, ...]]]:
+        """The escalation levels as the topology says now (a reload changes who hears),
+        and whether the roster has someone to reassign to."""
+        r = self.route(self.engine.outages[oid], now)
+        levels = escalation_levels(self.index.topology, r, self.policy.chain)
+        nxt = next_on_roster(r, self.records[oid].assignee)
+        return Chain(len(levels), nxt is not None), levels
+
+    def _fire(
+        self,
+        oid: int,
+        firing: Firing,
+        levels: list[tuple[str, ...]],
+        before: dict[str, int],
+        now: float,
+        grouped: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]],
+    ) -> None:
+        d = self.deadlines[oid][firing.deadline]
+        payload: dict[str, Any] = {
+            "deadline": d.name,
+            "due": d.due,
+            "owner": d.owner,
+            "scheduled_at": firing.at,
+            "late": firing.late,
+        }
+        extra = {
+            "deadline": d.name,
+            "deadline_due": d.due,
+            "owner": self._person_name(d.owner),
+            "late": firing.late,
+            "scheduled_at": firing.at,
+            "level": firing.level,
+        }
+        if firing.step is Step.MISSED:
+            self._missed(oid, payload, now)
+        elif firing.step is Step.REMINDER:
+            person = self.records[oid].assignee or d.owner
+            people = owed_by(self.index.topology, clock.role(d.name), person)
+            self._entry(oid, now, DAEMON, Step.REMINDER.value, {**payload, "to": list(people)})
+            if people:
+                grouped.setdefault(("reminder", people), []).append(extra)
+        elif firing.step is Step.ESCALATION:
+            start = min(before.get(d.name, 0), firing.level)
+            people = tuple(p for level in levels[start : firing.level] for p in level)
+            entry = {**payload, "level": firing.level, "to": list(people)}
+            self._entry(oid, now, DAEMON, Step.ESCALATION.value, entry)
+            if people:
+                grouped.setdefault(("escalation", people), []).append(extra)
+        else:
+            self._reassign(oid, payload, extra, now)
+
+    def _missed(self, oid: int, payload: dict[str, Any], now: float) -> None:
+        """The one place a missed deadline is recorded (its timeline entry)."""
+        self._entry(oid, now, DAEMON, Step.MISSED.value, payload)
+
+    def _reassign(
+        self, oid: int, payload: dict[str, Any], extra: dict[str, Any], now: float
+    ) -> None:
+        """Not accepted by the 45-minute check: the next on the roster, who must answer
+        within 15 min; the centre manager (and whoever had it) are told."""
+        record = self.records[oid]
+        outage = self.engine.outages[oid]
+        r = self.route(outage, now)
+        nxt = next_on_roster(r, record.assignee)
+        if nxt is None or record.state not in RULES[Action.ASSIGN][0]:
+            return
+        previous = record.assignee
+        moved = dataclasses.replace(record, state=State.DISPATCHED, assignee=nxt)
+        self._set(moved, clock.reassigned(self.deadlines[oid], nxt, now))
+        answer_by = self.deadlines[oid][clock.ACK_NEXT].due
+        state = {"from": record.state.value, "to": State.DISPATCHED.value}  # states, as for actions
+        entry = {**payload, **state, "previous": previous, "assignee": nxt, "answer_by": answer_by}
+        self._entry(oid, now, DAEMON, Step.REASSIGN.value, entry)
+        told = {**extra, "previous": self._person_name(previous), "answer_by": answer_by}
+        self._tell(outage, now, (nxt,), "assign", told)
+        others = tuple(p for p in (r.manager, previous) if p and p != nxt)
+        self._tell(outage, now, others, "reassigned", told)
+
+    def _person_name(self, pid: str | None) -> str:
+        person = self.index.topology.people.get(pid or "")
+        return person.name if person is not None else (pid or "")
 
     # ---- people's side -------------------------------------------------
 
@@ -195,6 +352,7 @@ class Ledger:
         """Apply a person's action; TransitionError (nothing changed) if not allowed now."""
         if outage_id not in self.records:
             raise NotFoundError(f"unknown outage {outage_id}")
+        self._now = max(self._now, now)
         fields = dict(request.fields)
         before = self.records[outage_id].state
         extra: dict[str, Any] | None = None
@@ -215,7 +373,10 @@ class Ledger:
             self._changes.outages[outage_id] = self.engine.outages[outage_id]
         cause = fields.get("cause")
         outage = self.engine.outages[outage_id]
-        if request.action is Action.DIAGNOSE and cause is not None and cause != outage.cause:
+        if request.action is Action.SEVERITY:
+            level, reason = Severity(fields["severity"]), fields["reason"]
+            self._on_decision(self.engine.set_severity(outage_id, level, reason, now))
+        elif request.action is Action.DIAGNOSE and cause is not None and cause != outage.cause:
             self._on_decision(self.engine.set_cause(outage_id, cause, now))
         elif request.action is Action.RESTORE:  # the positive sign report-only faults need
             self.engine.confirm_restored(outage_id, now)
@@ -356,21 +517,42 @@ class Ledger:
         self._changes.records[record.id] = record
         self._changes.deadlines[record.id] = list(deadlines.values())
         self._changes.outages[record.id] = self.engine.outages[record.id]
+        self._schedule(record.id)
+
+    def _schedule(self, oid: int) -> None:
+        record = self.records[oid]
+        if not record.active:
+            self.wakeups.put(oid, None)
+            return
+        found, _ = self._chain(oid, self._now)
+        self.wakeups.put(oid, escalation.next_of(self.deadlines[oid], found, self.policy))
 
     def _entry(self, oid: int, at: float, actor: str, kind: str, payload: dict[str, Any]) -> None:
         self.seqs[oid] = seq = self.seqs.get(oid, 0) + 1
         self._changes.entries.append(Entry(oid, seq, at, actor, kind, payload))
 
-    def _notify(self, notice: Notice) -> None:
+    def _notify(self, notice: Notice, extra: dict[str, Any] | None = None) -> None:
         oid = notice.outage
         payload = {"to": list(notice.to), "why": notice.why}
         self._entry(oid, notice.at, DAEMON, "notification_queued", payload)
         context = summarize(
             self.engine.outages[oid], self.records[oid], self.deadlines[oid], self.index
         )
+        context |= extra or {}
         self._changes.notices.append(
             dataclasses.replace(notice, seq=self.seqs[oid], context=context)
         )
+
+
+def _severity_change(decision: Decision) -> tuple[Severity, Severity] | None:
+    """(old, new) when the decision moved the severity."""
+    for phrase in decision.why:
+        if phrase.key in ("severity", "severity_set"):
+            args = dict(phrase.args)
+            old = args.get("old_severity")
+            if old is not None and old != decision.outage.severity.value:
+                return Severity(str(old)), decision.outage.severity
+    return None
 
 
 def _fill(record: Record, action: Action, fields: dict[str, str], now: float) -> Record:

@@ -53,9 +53,18 @@ class DeadlineStatus(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Deadline:
+    """One step of the clock (SPEC §4) as a stored row. `owner` is who owes it
+    (a person id, or "noc", "dispatcher", "daemon"); the marks say what the
+    daemon already did about it, so a restart sends nothing twice."""
+
     name: str
     due: float
     met_at: float | None = None
+    owner: str = ""
+    set_at: float | None = None
+    reminded_at: float | None = None  # the reminder went (or was past its use)
+    missed_at: float | None = None  # the miss was recorded
+    escalated: int = 0  # escalation levels sent (0: none)
 
     def status(self, now: float, state: State) -> DeadlineStatus:
         if self.met_at is not None:

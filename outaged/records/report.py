@@ -11,7 +11,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from outaged.cli.i18n import LANGS, Lang, label, translate
-from outaged.cli.render import Names, TimelineEntry, event_detail, event_label
+from outaged.cli.render import Names, TimelineEntry, event_detail, event_label, owner_name
 from outaged.records.model import Deadline, Entry
 from outaged.store.base import OutageRow
 from outaged.topology.graph import GraphIndex
@@ -52,6 +52,7 @@ _LABELS: dict[Lang, dict[str, str]] = {
         "due": "时限",
         "met": "完成时间",
         "status": "结果",
+        "owner": "负责人",
     },
     "en": {
         "title": "Fault report",
@@ -84,6 +85,7 @@ _LABELS: dict[Lang, dict[str, str]] = {
         "due": "Due",
         "met": "Met at",
         "status": "Status",
+        "owner": "Owed by",
     },
 }
 
@@ -106,7 +108,7 @@ def render_report(
     """The report in `lang`, times in `tz` (None: the machine's zone), names not ids."""
     t = _LABELS[lang]
     o, r = row.outage, row.record
-    names = _names(row, timeline, index, lang)
+    names = _names(row, timeline, index, lang, deadlines)
     none = t["none"]
 
     def time(ts: float | None) -> str:
@@ -165,20 +167,24 @@ def render_report(
         "",
         f"## {t['deadlines']}",
         "",
-        f"| {t['deadline']} | {t['due']} | {t['met']} | {t['status']} |",
-        "|---|---|---|---|",
+        f"| {t['deadline']} | {t['due']} | {t['met']} | {t['status']} | {t['owner']} |",
+        "|---|---|---|---|---|",
     ]
     for d in sorted(deadlines, key=lambda d: (d.due, d.name)):
         status = label("deadline.status", d.status(now, r.state).value, lang)
         name = label("deadline", d.name, lang)
-        lines.append(f"| {name} | {time(d.due)} | {time(d.met_at)} | {status} |")
+        who = owner_name(d.owner, lang, names)
+        lines.append(f"| {name} | {time(d.due)} | {time(d.met_at)} | {status} | {who} |")
     return "\n".join(lines) + "\n"
 
 
-def _names(row: OutageRow, timeline: list[Entry], index: GraphIndex, lang: Lang) -> Names:
-    """The display names of every id the report mentions (path, scope, timeline)."""
+def _names(
+    row: OutageRow, timeline: list[Entry], index: GraphIndex, lang: Lang, deadlines: list[Deadline]
+) -> Names:
+    """The display names of every id the report mentions (path, scope, timeline, owners)."""
     o = row.outage
     mentioned: list[Any] = [o.root, row.record.assignee, list(o.scope.parts)]
+    mentioned += [d.owner for d in deadlines]
     mentioned += [e.actor for e in timeline]
     if o.root in index.topology.elements:
         mentioned.append(index.path(o.root))

@@ -81,6 +81,8 @@ def outage_from_text(text: str) -> Outage:
         fields["scope"] = Scope(**scope)
         fields["status"] = Status(fields["status"])
         fields["severity"] = Severity(fields["severity"])
+        basis = fields.get("severity_basis")
+        fields["severity_basis"] = None if basis is None else Severity(basis)
         fields["evidence"] = tuple(fields["evidence"])
         fields["lost_redundancy"] = tuple(fields["lost_redundancy"])
         fields["why"] = _why(fields.get("why"))

@@ -120,4 +120,12 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "ALTER TABLE outages ADD COLUMN calls INTEGER NOT NULL DEFAULT 0",
         f"ALTER TABLE outages ADD COLUMN updated_at {_T}",
     ),
+    # 5: deadlines carry who owes them and what the daemon did about them
+    (
+        "ALTER TABLE deadlines ADD COLUMN owner TEXT NOT NULL DEFAULT ''",
+        f"ALTER TABLE deadlines ADD COLUMN set_at {_T}",
+        f"ALTER TABLE deadlines ADD COLUMN reminded_at {_T}",
+        f"ALTER TABLE deadlines ADD COLUMN missed_at {_T}",
+        "ALTER TABLE deadlines ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0",
+    ),
 ]

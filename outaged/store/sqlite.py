@@ -233,8 +233,9 @@ class SqliteStore:
                 for outage_id, found in batch.deadlines.items():
                     db.execute("DELETE FROM deadlines WHERE outage_id = ?", (outage_id,))
                     db.executemany(
-                        "INSERT INTO deadlines (outage_id, name, due, met_at) VALUES (?, ?, ?, ?)",
-                        [(outage_id, d.name, d.due, d.met_at) for d in found],
+                        "INSERT INTO deadlines (outage_id, name, due, met_at, owner, set_at, "
+                        "reminded_at, missed_at, escalated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [(outage_id, *_deadline_row(d)) for d in found],
                     )
                 db.executemany(
                     "INSERT INTO outage_events (outage_id, seq, at, actor, kind, payload) "
@@ -408,11 +409,11 @@ class SqliteStore:
         for chunk in _chunks(list(outage_ids)):
             marks = ", ".join("?" for _ in chunk)
             sql = (
-                f"SELECT outage_id, name, due, met_at FROM deadlines WHERE outage_id IN ({marks}) "
-                "ORDER BY due, name"
+                "SELECT outage_id, name, due, met_at, owner, set_at, reminded_at, missed_at, "
+                f"escalated FROM deadlines WHERE outage_id IN ({marks}) ORDER BY due, name"
             )
-            for oid, name, due, met_at in await self._read(sql, chunk):
-                found[oid].append(Deadline(name, due, met_at))
+            for oid, *row in await self._read(sql, chunk):
+                found[oid].append(Deadline(*row))
         return found
 
     async def outbox(self, outage_id: int) -> list[Message]:
@@ -510,6 +511,10 @@ class _Transaction:
 
 def _chunks(items: list[T], size: int = 500) -> list[list[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _deadline_row(d: Deadline) -> tuple[object, ...]:
+    return (d.name, d.due, d.met_at, d.owner, d.set_at, d.reminded_at, d.missed_at, d.escalated)
 
 
 def _signal_row(stored: StoredSignal) -> tuple[Any, ...]:

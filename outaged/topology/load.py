@@ -77,7 +77,9 @@ _TOP_KEYS = frozenset(
     }
 )
 _PERSON_KEYS = frozenset({"id", "name", "name_en", "email", "phone", "webhook", "lang"})
-_AREA_KEYS = frozenset({"id", "name", "name_en", "interface", "roster", "manager", "shifts"})
+_AREA_KEYS = frozenset(
+    {"id", "name", "name_en", "interface", "roster", "manager", "area_manager", "shifts"}
+)
 _SHIFT_KEYS = frozenset({"days", "from", "to"})
 DEFAULT_LEADERSHIP = frozenset({Severity.S1, Severity.S2, Severity.S3})
 _LEADERSHIP_KEYS = frozenset({"person", "severities"})
@@ -395,12 +397,15 @@ class _Builder:
             interface = self.person(f, "interface", required=True)
             roster = self.person_list(f, "roster")
             manager = self.person(f, "manager")
+            area_manager = self.person(f, "area_manager")
             name_en = f.text("name_en") or ""
             shifts = self.read_shifts(f, node, {p for p in (interface, *roster) if p})
             if aid is None or name is None or interface is None:
                 continue
             if self.unique(seen, aid, f, "area"):
-                areas[aid] = Area(aid, name, interface, tuple(roster), manager, name_en, shifts)
+                areas[aid] = Area(
+                    aid, name, interface, tuple(roster), manager, name_en, shifts, area_manager
+                )
         return areas
 
     def read_shifts(

@@ -99,6 +99,7 @@ class Area:
     manager: str | None = None  # centre manager told on reassignment
     name_en: str = ""
     shifts: Mapping[str, tuple[Shift, ...]] = field(default_factory=dict)  # none: always on
+    area_manager: str | None = None  # first told when a step is missed (escalation)
 
 
 @dataclass(frozen=True, slots=True)
