@@ -3,11 +3,18 @@ linear scan in the same run; the subscriber CSV's load time with and without the
 address/phone/name columns; and the board's page weight and first render.
 
     .venv/bin/python -m bench.bench_lookup [DIR] [--queries 2000] [--runs 3]
+    .venv/bin/python -m bench.bench_lookup --inside [--outages 400] [--queries 5000]
 
 Generates the 100k-element / 10^6-subscriber city twice into DIR (or a temporary
 directory), once with the optional columns (`gen_topology.py --details`) and once
 without, the same network. Goals from issue 12: p99 <= 5 ms by id or phone,
 <= 20 ms by address.
+
+`--inside` measures only "is this caller inside an open outage" (`Ledger.inside`,
+asked for every customer call in a step) on a 20k-element city with `--outages`
+buildings and communities failed (each its own open outage, a tenth of them
+restored but not verified): the lookup against the scan of every record it
+replaced, the same calls in the same run.
 """
 
 from __future__ import annotations
@@ -25,7 +32,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from outaged.classify.scope import covers
 from outaged.directory.index import Directory, phone_key
+from outaged.outages.engine import Engine
+from outaged.records.ledger import Ledger
+from outaged.signals import ManualFault
+from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
 from outaged.topology.model import Topology
 
@@ -220,14 +232,62 @@ def _board_html(topology: Topology) -> str:
     return environment().get_template("board.html").render(**context)
 
 
+def _scan(ledger: Ledger, element: str) -> int | None:
+    """The former `Ledger.inside`: every record's scope, one by one (the anchor)."""
+    found: list[tuple[int, int]] = []
+    for oid, record in ledger.records.items():
+        outage = ledger.engine.outages.get(oid)
+        if record.active and outage is not None and covers(ledger.index, outage.scope, element):
+            found.append((outage.severity.rank, oid))
+    return min(found)[1] if found else None
+
+
+def bench_inside(root: Path, outages: int, queries: int) -> None:
+    from bench.gen_topology import generate
+
+    index = GraphIndex.build(load_topology(generate(root, 20_000, 200_000, seed=3)))
+    elements = index.topology.elements
+    rng = random.Random(5)
+    kinds = ("building", "community")
+    targets = rng.sample(sorted(e.id for e in elements.values() if e.kind in kinds), outages)
+    ledger = Ledger(Engine(index))
+    t0 = 1_795_000_000.0
+    for i, element in enumerate(targets):
+        ledger.engine.ingest(ManualFault(t0 + i * 0.001, element, "down", "noc", False))
+    ledger.decide(t0 + 10)
+    for element in targets[: outages // 10]:  # back, not yet verified: set aside
+        ledger.engine.ingest(ManualFault(t0 + 20, element, "down", "noc", True))
+    ledger.decide(t0 + 30)
+    active = sum(1 for r in ledger.records.values() if r.active)
+    print(
+        f"inside: {len(index.topology.elements):,} elements, {active} active records, "
+        f"{len(ledger._aside)} set aside from the engine's open ones"
+    )
+    # callers: half from under a failed element, half anywhere
+    under = [e for t in targets for e in index.cut_off(t)]
+    everywhere = sorted(elements)
+    asked = [rng.choice(under if i % 2 else everywhere) for i in range(queries)]
+    assert [ledger.inside(e) for e in asked] == [_scan(ledger, e) for e in asked]
+    new = _timed(ledger.inside, asked)
+    old = _timed(lambda e: _scan(ledger, e), asked)
+    print(f"  lookup          {_percentiles(new)}  total {sum(new) * 1e3:8.1f} ms")
+    print(f"  scan (anchor)   {_percentiles(old)}  total {sum(old) * 1e3:8.1f} ms")
+    print(f"  ratio scan / lookup (total): {sum(old) / sum(new):.1f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dir", type=Path, nargs="?", help="reuse or generate here")
     parser.add_argument("--queries", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3, help="best of N for each load")
+    parser.add_argument("--inside", action="store_true", help="only Ledger.inside")
+    parser.add_argument("--outages", type=int, default=400, help="with --inside")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="outaged-bench-") as tmp:
         root = args.dir or Path(tmp)
+        if args.inside:
+            bench_inside(root, args.outages, args.queries)
+            return
         plain = _generate(root / "plain", details=False)
         detailed = _generate(root / "details", details=True)
         topology = bench_load(plain, detailed, args.runs)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from outaged.correlate.election import Root
 from outaged.outages.model import Outage
 from outaged.topology.graph import GraphIndex
+from outaged.topology.model import Kind
 
 
 class OpenIndex:
@@ -32,6 +33,7 @@ class OpenIndex:
         self._by_part: defaultdict[str, set[int]] = defaultdict(set)
         self._roots: list[tuple[int, int]] = []  # (tin of the root, outage id), sorted
         self._covered: dict[int, tuple[str, tuple[str, ...]]] = {}  # id -> (root, parts)
+        self._platform: set[int] = set()  # rooted at a platform: they cover everyone
 
     def put(self, outage: Outage, is_open: bool) -> None:
         """Index the outage's current record (or drop it when it is not open)."""
@@ -47,12 +49,15 @@ class OpenIndex:
             for part in {root, *parts}:
                 self._by_part[part].add(outage.id)
             bisect.insort(self._roots, (self.index.tin[root], outage.id))
+            if self.index.topology.elements[root].kind is Kind.PLATFORM:
+                self._platform.add(outage.id)
 
     def drop(self, outage_id: int) -> None:
         known = self._covered.pop(outage_id, None)
         if known is None:
             return
         root, parts = known
+        self._platform.discard(outage_id)
         for part in {root, *parts}:
             ids = self._by_part[part]
             ids.discard(outage_id)
@@ -80,6 +85,13 @@ class OpenIndex:
             if ids:
                 found |= ids
         return found
+
+    def covering(self, element: str) -> set[int]:
+        """Open outages whose scope may hold the element (`covers` decides): those
+        hosting it, and those rooted at a platform. A superset, found by lookups."""
+        if element not in self.index.chain:  # not in the topology: only a root names it
+            return self._by_part.get(element, set()) | self._platform
+        return self.hosting(element) | self._platform
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,9 @@ class Ledger:
         self._changes = Changes()
         self._zone: tuple[str | None, tzinfo | None] | None = None
         self._calls: dict[tuple[int, str], list[Report]] = {}  # counted, not yet on a timeline
+        # active records whose outage the engine does not hold open (restored and not
+        # yet verified or closed, detached): few, so `inside` checks them one by one
+        self._aside: set[int] = set()
 
     def load(
         self, record: Record, deadlines: Iterable[Deadline], last_seq: int, area: str = ""
@@ -87,6 +90,7 @@ class Ledger:
         self.seqs[record.id] = last_seq
         if area:
             self._areas[record.id] = area
+        self._track(record.id)
         self._schedule(record.id)
 
     def area(self, outage_id: int) -> str:
@@ -119,6 +123,7 @@ class Ledger:
             self.deadlines.pop(oid, None)
             self.seqs.pop(oid, None)
             self._areas.pop(oid, None)
+            self._aside.discard(oid)
             self.wakeups.put(oid, None)
         self.engine.forget(done)
         return done
@@ -153,6 +158,7 @@ class Ledger:
         if oid not in self.records:
             self._set(Record(oid), clock.on_open(outage))
             self.seqs[oid] = 0
+        self._track(oid)  # the engine may have restored, reopened or merged it
         self._entry(oid, now, DAEMON, decision.event.value, decision.to_json())
         if decision.event is Event.OPENED:
             self._link(outage, outage.follows, now)
@@ -382,6 +388,7 @@ class Ledger:
             self.engine.confirm_restored(outage_id, now)
         elif request.action in (Action.CANCEL, Action.CLOSE):  # nothing left to remember
             self.engine.confirm_restored(outage_id, now, repaired=False)
+        self._track(outage_id)
         return self.records[outage_id]
 
     def _apply(
@@ -444,11 +451,20 @@ class Ledger:
     # ---- the call centre ------------------------------------------------
 
     def inside(self, element: str) -> int | None:
-        """The open outage (most severe, then oldest) whose scope holds the element."""
+        """The open outage (most severe, then oldest) whose scope holds the element.
+
+        Lookups, not a scan: the engine's open outages that may hold it, and the few
+        active records set aside from the engine's open ones."""
         found: list[tuple[int, int]] = []
-        for oid, record in self.records.items():
+        for oid in self.engine.covering(element) | self._aside:
+            record = self.records.get(oid)
             outage = self.engine.outages.get(oid)
-            if record.active and outage is not None and covers(self.index, outage.scope, element):
+            if (
+                record is not None
+                and record.active
+                and outage is not None
+                and covers(self.index, outage.scope, element)
+            ):
                 found.append((outage.severity.rank, oid))
         return min(found)[1] if found else None
 
@@ -514,10 +530,19 @@ class Ledger:
     def _set(self, record: Record, deadlines: clock.Deadlines) -> None:
         self.records[record.id] = record
         self.deadlines[record.id] = deadlines
+        self._track(record.id)
         self._changes.records[record.id] = record
         self._changes.deadlines[record.id] = list(deadlines.values())
         self._changes.outages[record.id] = self.engine.outages[record.id]
         self._schedule(record.id)
+
+    def _track(self, oid: int) -> None:
+        """Keep `_aside` current: called wherever a record or its engine outage moves."""
+        record = self.records.get(oid)
+        if record is not None and record.active and not self.engine.is_open(oid):
+            self._aside.add(oid)
+        else:
+            self._aside.discard(oid)
 
     def _schedule(self, oid: int) -> None:
         record = self.records[oid]
