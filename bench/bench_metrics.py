@@ -48,7 +48,7 @@ def metrics_for(ledger: Ledger, now: float) -> tuple[CollectorRegistry, Recorder
     metrics = Metrics(registry, topology.areas, ["log", "email", "webhook"])
     recorder = Recorder(metrics, lambda: ledger)
     view = View(lambda: ledger, lambda: now, lambda: (0, None), lambda: None)
-    registry.register(Live(view, recorder))
+    registry.register(Live(view))
     return registry, recorder
 
 

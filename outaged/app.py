@@ -156,7 +156,7 @@ class App:
             outbox_pending=lambda: (outbox.pending, outbox.oldest_pending()),
             probers=lambda: self.probers,
         )
-        self.registry.register(Live(view, recorder))
+        self.registry.register(Live(view))
         await pipeline.step([])  # the recovery evaluation, committed before serving
         loop_task = asyncio.create_task(pipeline.run(), name="decision-loop")
         self._cleanup.append(("decision loop", lambda: self._finish(pipeline, loop_task)))

@@ -2,10 +2,9 @@
 
 `Live` is a prometheus_client collector over a `View` of the running daemon:
 element states by kind and area, open outages by severity and lifecycle state,
-deadlines pending and overdue, the outbox, the probers and the topology. It also
-counts deadline misses: each (outage, step) whose deadline passed unmet, or was
-met late, is counted once, whichever step it is, so steps added to
-outaged/records/deadlines.py are counted without a change here.
+deadlines pending and overdue, the outbox, the probers and the topology. Deadline
+misses are a counter the committed steps feed (outaged.metrics.observe), not a
+scan here.
 """
 
 from __future__ import annotations
@@ -19,7 +18,6 @@ from prometheus_client.registry import Collector
 
 from outaged.correlate.health import State as Health
 from outaged.metrics.families import KINDS, NO_AREA, SEVERITIES, STEPS, step_label
-from outaged.metrics.observe import Recorder
 from outaged.outages.lifecycle import ACTIVE
 from outaged.probes.probers import PROBERS, Probers, ProberState
 from outaged.probes.snmp import PollStatus
@@ -29,7 +27,6 @@ from outaged.topology.graph import GraphIndex
 
 UNKNOWN = Health.UNKNOWN.value
 ELEMENT_STATES = ("up", "down", "suspect", "unknown", "flapping", "maintenance")
-_COUNTED_AS_MISSED = frozenset({DeadlineStatus.MISSED, DeadlineStatus.LATE})
 
 
 @dataclass(slots=True)
@@ -43,10 +40,8 @@ class View:
 
 
 class Live(Collector):
-    def __init__(self, view: View, recorder: Recorder) -> None:
+    def __init__(self, view: View) -> None:
         self.view = view
-        self.recorder = recorder
-        self._missed: set[tuple[int, str]] = set()
         self._elements_of: tuple[GraphIndex, list[str], list[tuple[str, str]]] | None = None
 
     def collect(self) -> Iterator[Metric]:
@@ -106,7 +101,6 @@ class Live(Collector):
         by_state: Counter[tuple[str, str]] = Counter()
         pending: Counter[tuple[str, str]] = Counter()
         overdue: Counter[tuple[str, str]] = Counter()
-        live: set[tuple[int, str]] = set()
         for oid, record in ledger.records.items():
             outage = ledger.engine.outages.get(oid)
             if outage is None:
@@ -115,18 +109,11 @@ class Live(Collector):
             if record.active:
                 by_state[severity, record.state.value] += 1
             for name, deadline in ledger.deadlines.get(oid, {}).items():
-                status = deadline.status(now, record.state)
-                step = step_label(name)
-                if status in _COUNTED_AS_MISSED:
-                    live.add((oid, name))
-                    if (oid, name) not in self._missed:
-                        self._missed.add((oid, name))
-                        self.recorder.deadline_missed(step, severity)
                 if record.active and deadline.met_at is None:
+                    step = step_label(name)
                     pending[step, severity] += 1
-                    if status is DeadlineStatus.MISSED:
+                    if deadline.status(now, record.state) is DeadlineStatus.MISSED:
                         overdue[step, severity] += 1
-        self._missed &= live  # outages that left memory are not counted again
         family = GaugeMetricFamily(
             "outaged_open_outages",
             "Outages not yet closed, cancelled or merged, by severity and lifecycle state.",

@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
 from outaged.correlate.spikes import ReportClass, Suspicion
-from outaged.metrics.families import CAUSES, Metrics
+from outaged.dispatch.escalation import Step
+from outaged.metrics.families import CAUSES, Metrics, step_label
 from outaged.notify.base import Failed, Sent
 from outaged.notify.outbox import Report as Delivery
 from outaged.outages.model import Event, Outage
@@ -70,6 +71,9 @@ class Recorder:
         self._ledger = ledger  # the current one (a reload swaps it)
         self._seen: dict[int, set[str]] = {}  # spans observed per outage: once each
         self._spikes: set[tuple[str, ReportClass]] = set()  # active after the last step
+        # deadlines met late before the clock saw them missed: (outage, name, due),
+        # counted once; forgotten when the record ends
+        self._late: set[tuple[int, str, float]] = set()
 
     # ---- the decision loop ------------------------------------------------
 
@@ -105,6 +109,7 @@ class Recorder:
         for oid, record in changes.records.items():
             now_outage = changes.outages.get(oid) or self._ledger().engine.outages.get(oid)
             self._spans(record, now_outage, started_at)
+        self._missed(changes)
 
     def failed(self, duration_s: float) -> None:
         self.m.step_seconds.observe(duration_s)
@@ -150,8 +155,28 @@ class Recorder:
 
     # ---- deadlines ---------------------------------------------------------
 
-    def deadline_missed(self, step: str, severity: str) -> None:
-        self.m.missed.labels(step, severity).inc()
+    def _missed(self, changes: Changes) -> None:
+        """Count each deadline miss once, from the step that recorded it: the clock's
+        `deadline_missed` entries (Ledger._missed, once per deadline and due time),
+        and a deadline met past its due before the clock saw it missed."""
+        for entry in changes.entries:
+            if entry.kind == Step.MISSED.value:
+                self._count(changes, entry.outage, str(entry.payload["deadline"]))
+        for oid, rows in changes.deadlines.items():
+            record = changes.records.get(oid)
+            if record is not None and not record.active:
+                self._late = {k for k in self._late if k[0] != oid}
+            for d in rows:
+                if d.met_at is not None and d.met_at > d.due and d.missed_at is None:
+                    key = (oid, d.name, d.due)
+                    if key not in self._late:
+                        self._late.add(key)
+                        self._count(changes, oid, d.name)
+
+    def _count(self, changes: Changes, oid: int, name: str) -> None:
+        outage = changes.outages.get(oid) or self._ledger().engine.outages.get(oid)
+        if outage is not None:
+            self.m.missed.labels(step_label(name), outage.severity.value).inc()
 
     # ---- probes and deliveries --------------------------------------------
 
