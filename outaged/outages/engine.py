@@ -260,7 +260,7 @@ class Engine:
     def _first_report(self, report: Report) -> None:
         """The seed report's "first report time": the first customer call inside an
         open outage, even one that opened on probes or a person's word."""
-        for oid in sorted(self._open_index.covering(report.element)):
+        for oid in sorted(self._open_index.may_cover(report.element)):
             outage = self.outages[oid]
             if (outage.first_report_at is None or report.at < outage.first_report_at) and covers(
                 self.index, outage.scope, report.element
@@ -757,10 +757,10 @@ class Engine:
     def is_open(self, outage_id: int) -> bool:
         return outage_id in self._open_ids
 
-    def covering(self, element: str) -> set[int]:
+    def may_cover(self, element: str) -> set[int]:
         """Open outages whose scope may hold the element, by lookups (a superset:
         `covers` decides)."""
-        return self._open_index.covering(element)
+        return self._open_index.may_cover(element)
 
 
 def _ratchet(old: Outage, new: Outage) -> Outage:

@@ -86,7 +86,7 @@ class OpenIndex:
                 found |= ids
         return found
 
-    def covering(self, element: str) -> set[int]:
+    def may_cover(self, element: str) -> set[int]:
         """Open outages whose scope may hold the element (`covers` decides): those
         hosting it, and those rooted at a platform. A superset, found by lookups."""
         if element not in self.index.chain:  # not in the topology: only a root names it

@@ -3,83 +3,45 @@
 Pure and in memory, clock passed in. The daemon drains what changed after each
 step and commits it to the store before acknowledging; `replay` uses the same
 ledger with no store at all, so both run exactly the same lifecycle code.
+
+The network's decisions and people's actions are here; the clock's chase is in
+outaged.records.chase, the call centre's counting in outaged.records.calls, and
+the memory and bookkeeping they share in outaged.records.books.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, tzinfo
+from datetime import datetime
 from typing import Any
 
-from outaged.classify.scope import covers
-from outaged.dispatch import escalation, verification
-from outaged.dispatch.escalation import Chain, Firing, Policy, Step
-from outaged.dispatch.routing import (
-    Route,
-    escalation_levels,
-    next_on_roster,
-    owed_by,
-    route,
-)
+from outaged.dispatch import verification
 from outaged.dispatch.verification import Verdict
-from outaged.dispatch.wakeups import Wakeups
 from outaged.errors import NetworkStillDown, NotFoundError
-from outaged.notify.base import Failed, Message, Notice, Result
+from outaged.notify.base import Failed, Message, Result
 from outaged.notify.base import State as Delivery
-from outaged.notify.summary import summarize
 from outaged.outages import reasons
-from outaged.outages.engine import Engine
-from outaged.outages.lifecycle import AFTER_REPAIR, RULES, Action, State, transition
+from outaged.outages.lifecycle import AFTER_REPAIR, Action, State, transition
 from outaged.outages.model import Decision, Event, Outage
 from outaged.outages.orphans import REMOVED, Orphan
 from outaged.records import deadlines as clock
 from outaged.records.actions import MESSAGE_FIELDS, REPORT_FIELDS, ActionRequest
-from outaged.records.model import DAEMON, Deadline, Entry, Record
-from outaged.signals import Report
+from outaged.records.books import Changes
+from outaged.records.calls import Calls
+from outaged.records.chase import Chase
+from outaged.records.model import DAEMON, Deadline, Record
 from outaged.topology.model import Kind, Severity
-from outaged.zones import parse_zone
 
-log = logging.getLogger("outaged.ledger")
+__all__ = ["Changes", "Ledger"]
 
 # notices whose delivery (to every recipient) is what meets a deadline
 _MEETS = {"dispatch": "dispatch", "assign": "dispatch", "leadership": "leadership"}
 _ENDING = frozenset({Action.CANCEL, Action.CLOSE})  # the engine lets go of the outage
-CALLS_LISTED = 20  # subscribers and elements named in one "calls" timeline entry
 
 
-@dataclass(slots=True)
-class Changes:
-    """What the ledger changed since the last drain: the store's unit of commit."""
-
-    records: dict[int, Record] = field(default_factory=dict)
-    deadlines: dict[int, list[Deadline]] = field(default_factory=dict)
-    entries: list[Entry] = field(default_factory=list)
-    notices: list[Notice] = field(default_factory=list)
-    outages: dict[int, Outage] = field(default_factory=dict)
-    decisions: list[Decision] = field(default_factory=list)
-
-
-class Ledger:
-    def __init__(self, engine: Engine, policy: Policy | None = None, now: float = 0.0) -> None:
-        """`policy`: reminders and escalation (outaged.dispatch.escalation)."""
-        self.engine = engine
-        self.policy = policy or Policy()
-        self.wakeups = Wakeups()  # when each open outage next needs the clock
-        self._now = now  # the latest time the ledger was told
-        self.index = engine.index
-        self.records: dict[int, Record] = {}
-        self.deadlines: dict[int, clock.Deadlines] = {}
-        self.seqs: dict[int, int] = {}
-        self._areas: dict[int, str] = {}  # as stored, for roots the topology lost
-        self._changes = Changes()
-        self._zone: tuple[str | None, tzinfo | None] | None = None
-        self._calls: dict[tuple[int, str], list[Report]] = {}  # counted, not yet on a timeline
-        # active records whose outage the engine does not hold open (restored and not
-        # yet verified or closed, detached): few, so `inside` checks them one by one
-        self._aside: set[int] = set()
+class Ledger(Chase, Calls):
+    """Engine decisions and people's actions folded into records; see the module doc."""
 
     def load(
         self, record: Record, deadlines: Iterable[Deadline], last_seq: int, area: str = ""
@@ -133,8 +95,6 @@ class Ledger:
         changes, self._changes = self._changes, Changes()
         return changes
 
-    # ---- the network's side --------------------------------------------
-
     def decide(self, now: float) -> list[Decision]:
         """Evaluate the engine and record what it decided."""
         self._now = max(self._now, now)
@@ -144,10 +104,6 @@ class Ledger:
             self._on_decision(decision, linked.get(decision.outage.id, ()))
         self.chase(now)
         return decisions
-
-    def next_wakeup(self) -> float | None:
-        """When the clock next owes a reminder, a miss, an escalation or a reassignment."""
-        return self.wakeups.next()
 
     def _on_decision(self, decision: Decision, linked: tuple[int, ...] = ()) -> None:
         """`linked`: the ended outages it already followed before this decision."""
@@ -200,31 +156,6 @@ class Ledger:
             self._entry(outage.id, now, DAEMON, "follows", payload)
             self._entry(earlier, now, DAEMON, "followed_by", {"outage": outage.id})
 
-    def route(self, outage: Outage, now: float) -> Route:
-        """Who this outage concerns now (the on-duty interface person first)."""
-        topology = self.index.topology
-        communities = outage.scope.communities_touched
-        return route(topology, outage.root, outage.severity, communities, now, self._tz())
-
-    def _tz(self) -> tzinfo | None:
-        """The topology's zone (shifts are written in it); None: the machine's."""
-        name = self.index.topology.timezone
-        if self._zone is None or self._zone[0] != name:
-            self._zone = (name, parse_zone(name))
-        return self._zone[1]
-
-    def _tell(
-        self,
-        outage: Outage,
-        now: float,
-        people: tuple[str, ...],
-        why: str,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        if people:
-            text = f"{outage.severity.value} outage at {outage.root}: {outage.reason}"
-            self._notify(Notice(outage.id, now, people, why, text), extra)
-
     def _tell_leaders(self, outage: Outage, now: float) -> None:
         if "leadership" in self.deadlines[outage.id]:
             self._tell(outage, now, self.route(outage, now).leaders, "leadership")
@@ -246,113 +177,6 @@ class Ledger:
         people = (self.records[outage.id].assignee, *managers, *leaders)
         told = tuple(p for p in dict.fromkeys(people) if p)
         self._tell(outage, now, told, "severity_changed", {"old_severity": old.value})
-
-    # ---- the clock -----------------------------------------------------
-
-    def chase(self, now: float) -> None:
-        """Send what the clock owes now (escalation.chase) for every outage whose time came."""
-        for oid in self.wakeups.due(now):
-            record = self.records.get(oid)
-            if record is None or not record.active:
-                continue
-            found, levels = self._chain(oid, now)
-            before = {name: d.escalated for name, d in self.deadlines[oid].items()}
-            fired, marked = escalation.chase(self.deadlines[oid], found, now, self.policy)
-            self._set(record, marked)
-            grouped: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]] = {}
-            for firing in fired:
-                self._fire(oid, firing, levels, before, now, grouped)
-            outage = self.engine.outages[oid]
-            for (why, people), steps in grouped.items():  # one message per person and kind
-                self._tell(outage, now, people, why, {**steps[0], "steps": steps})
-            after = self.wakeups.when(oid)
-            if after is not None and after <= now:  # never spin on a step it cannot take
-                log.error("outage %d: the clock owes a step it cannot take; retry in 60 s", oid)
-                self.wakeups.put(oid, now + 60.0)
-
-    def _chain(self, oid: int, now: float) -> tuple[Chain, list[tuple[str, ...]]]:
-        """The escalation levels as the topology says now (a reload changes who hears),
-        and whether the roster has someone to reassign to."""
-        r = self.route(self.engine.outages[oid], now)
-        levels = escalation_levels(self.index.topology, r, self.policy.chain)
-        nxt = next_on_roster(r, self.records[oid].assignee)
-        return Chain(len(levels), nxt is not None), levels
-
-    def _fire(
-        self,
-        oid: int,
-        firing: Firing,
-        levels: list[tuple[str, ...]],
-        before: dict[str, int],
-        now: float,
-        grouped: dict[tuple[str, tuple[str, ...]], list[dict[str, Any]]],
-    ) -> None:
-        d = self.deadlines[oid][firing.deadline]
-        payload: dict[str, Any] = {
-            "deadline": d.name,
-            "due": d.due,
-            "owner": d.owner,
-            "scheduled_at": firing.at,
-            "late": firing.late,
-        }
-        extra = {
-            "deadline": d.name,
-            "deadline_due": d.due,
-            "owner": self._person_name(d.owner),
-            "late": firing.late,
-            "scheduled_at": firing.at,
-            "level": firing.level,
-        }
-        if firing.step is Step.MISSED:
-            self._missed(oid, payload, now)
-        elif firing.step is Step.REMINDER:
-            person = self.records[oid].assignee or d.owner
-            people = owed_by(self.index.topology, clock.role(d.name), person)
-            self._entry(oid, now, DAEMON, Step.REMINDER.value, {**payload, "to": list(people)})
-            if people:
-                grouped.setdefault(("reminder", people), []).append(extra)
-        elif firing.step is Step.ESCALATION:
-            start = min(before.get(d.name, 0), firing.level)
-            people = tuple(p for level in levels[start : firing.level] for p in level)
-            entry = {**payload, "level": firing.level, "to": list(people)}
-            self._entry(oid, now, DAEMON, Step.ESCALATION.value, entry)
-            if people:
-                grouped.setdefault(("escalation", people), []).append(extra)
-        else:
-            self._reassign(oid, payload, extra, now)
-
-    def _missed(self, oid: int, payload: dict[str, Any], now: float) -> None:
-        """The one place a missed deadline is recorded (its timeline entry)."""
-        self._entry(oid, now, DAEMON, Step.MISSED.value, payload)
-
-    def _reassign(
-        self, oid: int, payload: dict[str, Any], extra: dict[str, Any], now: float
-    ) -> None:
-        """Not accepted by the 45-minute check: the next on the roster, who must answer
-        within 15 min; the centre manager (and whoever had it) are told."""
-        record = self.records[oid]
-        outage = self.engine.outages[oid]
-        r = self.route(outage, now)
-        nxt = next_on_roster(r, record.assignee)
-        if nxt is None or record.state not in RULES[Action.ASSIGN][0]:
-            return
-        previous = record.assignee
-        moved = dataclasses.replace(record, state=State.DISPATCHED, assignee=nxt)
-        self._set(moved, clock.reassigned(self.deadlines[oid], nxt, now))
-        answer_by = self.deadlines[oid][clock.ACK_NEXT].due
-        state = {"from": record.state.value, "to": State.DISPATCHED.value}  # states, as for actions
-        entry = {**payload, **state, "previous": previous, "assignee": nxt, "answer_by": answer_by}
-        self._entry(oid, now, DAEMON, Step.REASSIGN.value, entry)
-        told = {**extra, "previous": self._person_name(previous), "answer_by": answer_by}
-        self._tell(outage, now, (nxt,), "assign", told)
-        others = tuple(p for p in (r.manager, previous) if p and p != nxt)
-        self._tell(outage, now, others, "reassigned", told)
-
-    def _person_name(self, pid: str | None) -> str:
-        person = self.index.topology.people.get(pid or "")
-        return person.name if person is not None else (pid or "")
-
-    # ---- people's side -------------------------------------------------
 
     def act(self, outage_id: int, request: ActionRequest, actor: str, now: float) -> Record:
         """Apply a person's action; TransitionError (nothing changed) if not allowed now."""
@@ -448,57 +272,6 @@ class Ledger:
             self._entry(oid, now, DAEMON, "verify_proposed", found)
             self._tell(outage, now, self.route(outage, now).noc, "verify_proposed")
 
-    # ---- the call centre ------------------------------------------------
-
-    def inside(self, element: str) -> int | None:
-        """The open outage (most severe, then oldest) whose scope holds the element.
-
-        Lookups, not a scan: the engine's open outages that may hold it, and the few
-        active records set aside from the engine's open ones."""
-        found: list[tuple[int, int]] = []
-        for oid in self.engine.covering(element) | self._aside:
-            record = self.records.get(oid)
-            outage = self.engine.outages.get(oid)
-            if (
-                record is not None
-                and record.active
-                and outage is not None
-                and covers(self.index, outage.scope, element)
-            ):
-                found.append((outage.severity.rank, oid))
-        return min(found)[1] if found else None
-
-    def count_call(self, report: Report, actor: str | None, now: float) -> int | None:
-        """A customer call from inside an open outage is counted on it, not ticketed:
-        the outage it joined, or None. (The engine still weighs it as a report.)"""
-        oid = self.inside(report.element)
-        if oid is None:
-            return None
-        record = self.records[oid]
-        self.records[oid] = record = dataclasses.replace(record, calls=record.calls + 1)
-        self._changes.records[oid] = record
-        self._calls.setdefault((oid, actor or DAEMON), []).append(report)
-        return oid
-
-    def _flush_calls(self) -> None:
-        """One timeline entry per outage and caller system per step: a storm of calls
-        is counted in full without a timeline entry per call."""
-        for (oid, actor), reports in self._calls.items():
-            subscribers = [r.subscriber for r in reports if r.subscriber is not None]
-            payload: dict[str, Any] = {
-                "count": len(reports),
-                "total": self.records[oid].calls,
-                "subscribers": subscribers[:CALLS_LISTED],
-                "elements": sorted({r.element for r in reports})[:CALLS_LISTED],
-                "categories": sorted({r.category.value for r in reports}),
-            }
-            self._entry(oid, max(r.at for r in reports), actor, "calls", payload)
-            # the row is written as the engine holds it after this step's evaluation
-            self._changes.outages[oid] = self.engine.outages[oid]
-        self._calls = {}
-
-    # ---- deliveries ----------------------------------------------------
-
     def delivery(self, message: Message, result: Result, complete: bool, now: float) -> None:
         """Record what the outbox did with a message; a notice delivered to every
         recipient meets the deadline it stands for ("notified" means delivered)."""
@@ -524,49 +297,6 @@ class Ledger:
             found = dict(self.deadlines[oid])
             clock.meet(found, name, at)
             self._set(self.records[oid], found)
-
-    # ---- bookkeeping ---------------------------------------------------
-
-    def _set(self, record: Record, deadlines: clock.Deadlines) -> None:
-        self.records[record.id] = record
-        self.deadlines[record.id] = deadlines
-        self._track(record.id)
-        self._changes.records[record.id] = record
-        self._changes.deadlines[record.id] = list(deadlines.values())
-        self._changes.outages[record.id] = self.engine.outages[record.id]
-        self._schedule(record.id)
-
-    def _track(self, oid: int) -> None:
-        """Keep `_aside` current: called wherever a record or its engine outage moves."""
-        record = self.records.get(oid)
-        if record is not None and record.active and not self.engine.is_open(oid):
-            self._aside.add(oid)
-        else:
-            self._aside.discard(oid)
-
-    def _schedule(self, oid: int) -> None:
-        record = self.records[oid]
-        if not record.active:
-            self.wakeups.put(oid, None)
-            return
-        found, _ = self._chain(oid, self._now)
-        self.wakeups.put(oid, escalation.next_of(self.deadlines[oid], found, self.policy))
-
-    def _entry(self, oid: int, at: float, actor: str, kind: str, payload: dict[str, Any]) -> None:
-        self.seqs[oid] = seq = self.seqs.get(oid, 0) + 1
-        self._changes.entries.append(Entry(oid, seq, at, actor, kind, payload))
-
-    def _notify(self, notice: Notice, extra: dict[str, Any] | None = None) -> None:
-        oid = notice.outage
-        payload = {"to": list(notice.to), "why": notice.why}
-        self._entry(oid, notice.at, DAEMON, "notification_queued", payload)
-        context = summarize(
-            self.engine.outages[oid], self.records[oid], self.deadlines[oid], self.index
-        )
-        context |= extra or {}
-        self._changes.notices.append(
-            dataclasses.replace(notice, seq=self.seqs[oid], context=context)
-        )
 
 
 def _severity_change(decision: Decision) -> tuple[Severity, Severity] | None:
