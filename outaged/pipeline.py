@@ -12,17 +12,10 @@ that come back through the queue:
           -> store.commit (decisions + outbox rows) -> reply, outbox.add
 
 A step is atomic: its changes to memory count only once the commit succeeds.
-When a step fails, the engine and ledger it changed are thrown away and rebuilt
-from the store exactly as a restart builds them (outaged.recovery), so memory
-equals the store again; then, unless the store itself is unavailable, the
-step's requests are retried one by one (probe and trap signals together), so
-a bad one fails alone and every other commits. Before any of that, each item
-is checked for what the store cannot hold (outaged.store.storable) and refused
-alone, naming the field. While the store is unavailable (locked by another
-process, I/O), the loop asks it whether a write could start before touching
-memory, answers 503 at once while it cannot, and rests between failed steps
-(doubling, at most MAX_PAUSE_S), so a long lock neither rebuilds in a loop nor
-spins.
+Before that, each item is checked for what the store cannot hold
+(outaged.store.storable) and refused alone, naming the field. What a failed
+step does (rebuild memory from the store, retry the requests one by one, rest
+while the store is unavailable) is in outaged.step_failures.
 """
 
 from __future__ import annotations
@@ -41,8 +34,6 @@ from outaged.errors import (
     NotFoundError,
     OutagedError,
     SignalError,
-    StoreError,
-    StoreUnavailable,
 )
 from outaged.metrics.observe import NoObserver, StepObserver
 from outaged.notify.base import Message, Result
@@ -52,8 +43,8 @@ from outaged.outages.model import iso
 from outaged.records.actions import ActionRequest
 from outaged.records.ledger import Changes, Ledger
 from outaged.records.model import DAEMON
-from outaged.recovery import recover
 from outaged.signals import Maintenance, ProbeResult, Report, Signal
+from outaged.step_failures import StepFailures
 from outaged.steps import (
     STEP_BUDGET_S,
     STOP,
@@ -81,16 +72,10 @@ Clock = Callable[[], float]
 MAX_STEP_SIGNALS = 20_000  # bound one step's work so replies keep flowing
 MAX_IDLE_S = 60.0
 EVICT_EVERY_S = 60.0  # of the clock: how often finished outages leave memory
-FAILING_AFTER = 3  # consecutive failed steps after which the daemon says it is not ready
-FIRST_PAUSE_S = 0.1  # rest after a failed step, doubling while steps keep failing
-MAX_PAUSE_S = 5.0
 _CHUNK = 500  # signals folded in between two looks at the step's time budget
-# The daemon's own signals that do not repeat (traps, ...) kept for the next step
-# while the store is unavailable; past this the oldest are dropped, with a warning.
-MAX_BACKLOG = 10_000
 
 
-class Pipeline:
+class Pipeline(StepFailures):
     def __init__(
         self,
         ledger: Ledger,
@@ -109,6 +94,7 @@ class Pipeline:
         keeps them and an action on one loads it back. `lookback_s`: what a
         rebuild after a failed step re-ingests (as the daemon's start does).
         `observer` hears of each step after its commit (metrics)."""
+        super().__init__()
         self.observer: StepObserver = observer or NoObserver()
         self._turn = asyncio.Lock()  # held by a step; a reload takes it between steps
         self._observed: tuple[Changes, list[Suspicion]] | None = None  # the last attempt's
@@ -122,33 +108,17 @@ class Pipeline:
         self._last_eval = float("-inf")  # monotonic time of the last evaluation with work
         self._evict = evict
         self._next_evict = float("-inf")  # clock time
-        self.failed_steps = 0  # consecutive; reset by a step that commits
-        self.last_failure: str | None = None
         self.lookback_s = lookback_s
-        self.rebuilds = 0  # times memory was rebuilt from the store after a failed step
-        self._stale = False  # memory holds a failed step's changes: rebuild before the next
-        self._suspect = False  # the store was unavailable: ask it before touching memory
-        self._pause = 0.0  # rest before the next step after a failure
         self._stop_asked = asyncio.Event()
         self.verify_auto = verify_auto
         self.on_repaired: Callable[[int], None] = lambda _: None  # after the commit
         # what a re-probe would ping; nothing: proposed to the NOC in the same step
         self.reprobe_targets: Callable[[int], Mapping[str, str]] = lambda _: {}
-        # The daemon's own one-shot signals refused while the store was unavailable,
-        # in arrival order: the next step takes them first.
-        self._backlog: list[Signal] = []
 
     @property
     def engine(self) -> Engine:
         """The ledger's engine (both are replaced together when a step fails)."""
         return self.ledger.engine
-
-    @property
-    def failing(self) -> str | None:
-        """Why the decision loop cannot be trusted now, or None while it works."""
-        if self.failed_steps < FAILING_AFTER:
-            return None
-        return f"the last {self.failed_steps} decision steps failed: {self.last_failure}"
 
     # ---- the callers' side ----------------------------------------------
 
@@ -277,44 +247,6 @@ class Pipeline:
             self.observer.committed(changes, signals, suspicions, started, spent)
         return step.stopping
 
-    async def _usable(self, items: list[Item]) -> bool:
-        """Whether memory is sound and the store could take a write; if not, the
-        items are refused (nothing acknowledged) and memory is left alone."""
-        if self._suspect and not await self._writable():
-            self._refused(
-                items,
-                StoreUnavailable(
-                    "the database is locked by another process or cannot be written; "
-                    "nothing acknowledged, retry"
-                ),
-            )
-            return False
-        if self._stale and not await self._rebuild():
-            self._refused(
-                items,
-                StoreUnavailable(
-                    f"the decision state cannot be reloaded from the store "
-                    f"({self.last_failure}); nothing acknowledged, retry"
-                ),
-            )
-            return False
-        return True
-
-    async def _writable(self) -> bool:
-        try:
-            return await self.store.writable()
-        except Exception:
-            return False
-
-    def _refused(self, items: list[Item], error: BaseException) -> None:
-        self._failing(str(error))
-        self._refused_quietly(items, error)
-
-    def _failing(self, why: str) -> None:
-        self.failed_steps += 1
-        self.last_failure = why
-        self._pause = min(MAX_PAUSE_S, max(FIRST_PAUSE_S, self._pause * 2))
-
     async def _attempt(self, step: Step, gather: bool) -> None:
         step.before = dict(self.engine.outages)
         await self._take(step.items, step)
@@ -349,101 +281,6 @@ class Pipeline:
         await self.store.commit(step.batch)
         self._observed = (changes, suspicions)
         _slow(step, taken, decided)
-
-    async def _failed(self, step: Step, exc: Exception) -> None:
-        """Memory back to what the store holds; then each request again alone
-        (probe, trap and delivery reports as one), unless the store is what
-        failed: then all of them get a 503. A rebuild costs as much as a restart
-        minus loading the topology, so a bad request costs two: the step's and
-        its own."""
-        if isinstance(exc, StoreUnavailable):
-            log.error("decision step failed: %s", exc)
-        else:
-            log.exception("decision step failed")
-        self._failing(f"{type(exc).__name__}: {exc}")
-        self._suspect = isinstance(exc, StoreUnavailable)
-        self._stale = True
-        rebuilt = await self._rebuild()
-        items = step.items
-        units: list[list[Item]] = [[i] for i in items if i.reply is not None]  # alone
-        quiet: list[Item] = [i for i in items if i.reply is None]  # probes, traps, delivery reports
-        if quiet:
-            units.append(quiet)  # checked before the step like the rest: together
-        if len(units) <= 1 or not rebuilt or self._suspect:
-            error: BaseException = exc
-            if not isinstance(exc, StoreError):  # a bug: retrying may help
-                error = StoreError(f"decision step: {type(exc).__name__}: {exc}")
-            if not rebuilt:
-                error = StoreUnavailable(f"{error}; and the state cannot be reloaded now")
-            self._refused_quietly(items, error)
-            return
-        failures = self.failed_steps
-        await self.step([])  # the daemon's own changes (timers) first, with no request
-        if self.failed_steps > failures:  # not the requests' fault: none is to blame
-            own = StoreError(f"decision step: the daemon's own changes failed: {exc}")
-            self._refused_quietly(items, own)
-            return
-        log.warning("retrying the failed step's %d requests one by one", len(units))
-        for n, unit in enumerate(units):
-            if self._stale or self._suspect:  # the store itself failed meanwhile
-                rest: list[Item] = [i for u in units[n:] for i in u]
-                self._refused(rest, StoreUnavailable(f"{self.last_failure}; nothing acknowledged"))
-                return
-            await self.step(unit)
-
-    def _refused_quietly(self, items: list[Item], error: BaseException) -> None:
-        """Answer `error` (the failure was counted already). A delivery report
-        waits for the store to come back (the message went out; its deadline is
-        met by recording that); so does the daemon's own signal that does not
-        repeat (a trap: a linkDown is sent once), up to MAX_BACKLOG of them; a probe
-        result is dropped (the next probe cycle sees the same)."""
-        dropped = 0
-        unavailable = isinstance(error, StoreUnavailable)
-        for item in items:
-            if isinstance(item, Delivery | Check) and unavailable:
-                self._queue.put_nowait(item)
-            elif isinstance(item, Intake) and item.reply is None:
-                for signal in item.signals:
-                    if unavailable and not isinstance(signal, ProbeResult):
-                        self._backlog.append(signal)
-                    else:
-                        dropped += 1
-            elif item.reply is None:
-                dropped += 1
-            elif not item.reply.done():
-                item.reply.set_exception(error)
-        if dropped:
-            log.warning("%d of the daemon's own signals dropped: %s", dropped, error)
-        over = len(self._backlog) - MAX_BACKLOG
-        if over > 0:
-            del self._backlog[:over]
-            log.warning(
-                "%d queued trap/daemon signals dropped (the oldest): more than %d wait "
-                "for the store: %s",
-                over,
-                MAX_BACKLOG,
-                error,
-            )
-
-    async def _rebuild(self) -> bool:
-        """The engine and ledger as a restart would build them from the store."""
-        began = time.monotonic()
-        try:
-            index, policy = self.engine.index, self.ledger.policy  # the clock's policy stays
-            done = await recover(self.store, index, self.clock(), self.lookback_s, policy)
-        except Exception as exc:
-            log.error("cannot reload the decision state from the store (will retry): %s", exc)
-            self._stale = True
-            return False
-        self.ledger = done.ledger
-        self._seq = done.next_signal_seq
-        self._stale = False
-        self.rebuilds += 1
-        log.warning(
-            "decision state reloaded from the store after a failed step in %.2f s",
-            time.monotonic() - began,
-        )
-        return True
 
     def _committed(self, step: Step) -> None:
         self._suspect = False
