@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from outaged.store.codec import signal_from_row
 from tests.daemon import Daemon, running_daemon
 
 API = "/api/v1"
@@ -289,9 +290,11 @@ def test_noc_dispatcher_and_admin_post_every_signal_kind(api: Daemon, role: str)
     assert status == 202, body
     # Every window is recorded with its actor.
     rows = api.query_db(
-        "SELECT actor, payload FROM signals WHERE kind = 'maintenance' AND element = ?", element
+        "SELECT actor, at, payload FROM signals WHERE kind = 'maintenance' AND element = ?",
+        element,
     )
-    assert [(actor, json.loads(payload)["actor"]) for actor, payload in rows] == [(name, name)]
+    stored = [(actor, signal_from_row("maintenance", at, element, p)) for actor, at, p in rows]
+    assert [(actor, signal.actor) for actor, signal in stored] == [(name, name)]
 
 
 def test_maintenance_windows_are_bounded(api: Daemon) -> None:

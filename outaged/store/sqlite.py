@@ -28,7 +28,8 @@ from outaged.store.codec import (
     dump,
     outage_from_text,
     outage_to_text,
-    signal_from_text,
+    payload_path,
+    signal_from_row,
     signal_kind,
     signal_to_text,
 )
@@ -110,8 +111,9 @@ _SELECT_OUTBOX = f"SELECT {', '.join(_OUTBOX_COLUMNS)} FROM outbox"
 
 # One batch of expired signals (see Store.prune_signals). A manual fault goes once
 # a later "cleared" for its element exists: replaying either from an empty engine
-# leaves the same faults set. The signals_at index finds the old rows.
-_PRUNE_SIGNALS = """
+# leaves the same faults set. The signals_at index finds the old rows. `cleared`
+# is looked up in either payload format (outaged.store.codec).
+_PRUNE_SIGNALS = f"""
 DELETE FROM signals WHERE seq IN (
     SELECT s.seq FROM signals s
     WHERE s.at < :before
@@ -122,7 +124,8 @@ DELETE FROM signals WHERE seq IN (
         OR (s.kind = 'manual' AND EXISTS (
               SELECT 1 FROM signals c
               WHERE c.kind = 'manual' AND c.element = s.element AND c.seq >= s.seq
-                AND json_extract(c.payload, '$.cleared') = 1))
+                AND (json_extract(c.payload, '$.cleared') = 1
+                     OR json_extract(c.payload, '{payload_path("manual", "cleared")}') = 1)))
       )
     ORDER BY s.at
     LIMIT :limit
@@ -317,13 +320,15 @@ class SqliteStore:
 
     def _signals_since(self, since: float) -> list[StoredSignal]:
         sql = (
-            "SELECT seq, kind, payload, received_at, ext_id, actor FROM signals "
+            "SELECT seq, kind, at, element, payload, received_at, ext_id, actor FROM signals "
             "WHERE at >= ? OR kind = 'manual' OR (kind = 'maintenance' AND until_at >= ?) "
             "ORDER BY seq"
         )
         return [
-            StoredSignal(seq, signal_from_text(kind, payload), received, ext_id, actor)
-            for seq, kind, payload, received, ext_id, actor in self._query(sql, (since, since))
+            StoredSignal(seq, signal_from_row(kind, at, element, payload), received, ext_id, actor)
+            for seq, kind, at, element, payload, received, ext_id, actor in self._query(
+                sql, (since, since)
+            )
         ]
 
     async def last_ids(self) -> tuple[int, int]:
