@@ -162,7 +162,7 @@ async def test_a_store_upgraded_in_place_reads_and_prunes_both_formats(tmp_path:
     store = SqliteStore(path)
     await store.open()
     old, before = T0, T0 + 40 * DAY
-    written_before = [
+    written_before: list[Signal] = [
         Report(old, "m1-c1-b1", Category.DOWN, "m1-c1-b1-001", 678),
         ManualFault(old, "m1-c1", "never cleared", "noc"),
         ManualFault(old, "m2-c1", "cleared after the upgrade", "noc"),
@@ -171,7 +171,7 @@ async def test_a_store_upgraded_in_place_reads_and_prunes_both_formats(tmp_path:
         Maintenance(old, "m1-c3", old, before + DAY, "still running", "noc"),
         Report(before + 10, "m1-c1-b2", Category.SLOW, "m1-c1-b2-002"),
     ]
-    written_after = [
+    written_after: list[Signal] = [
         ManualFault(old + 2, "m2-c1", cleared=True),
         ManualFault(old + 3, "m4-c1", "new, never cleared", "noc"),
         Report(before + 20, "m1-c1-b3", Category.WEBSITE, "m1-c1-b3-003"),
