@@ -13,60 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from outaged.app import App
-from outaged.config import load_config
 from outaged.outages.lifecycle import Action, State
 from outaged.outages.model import Status
 from outaged.records.actions import ActionRequest
 from outaged.signals import Category, ProbeResult, Report, Signal
 from tests.citygen import write_city
+from tests.inprocess import T0, InProcess
 from tests.smallnet import Net, load
 
-T0 = 1_795_000_000.0
 MIN = 60.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Daemon:
+class Daemon(InProcess):
     """Start, feed and restart the daemon on one state directory."""
-
-    def __init__(self, tmp_path: Path, net: Net) -> None:
-        self.net = net
-        self.clock = Clock()
-        self.config = tmp_path / "outaged.yaml"
-        self.config.write_text(
-            f"topology: {net.path}\nstate_dir: {tmp_path / 'state'}\n"
-            "api:\n  listen: 127.0.0.1\n  port: 0\n"
-            "probes:\n  icmp:\n    enabled: false\n",
-            encoding="utf-8",
-        )
-        self.app: App | None = None
-
-    async def start(self) -> App:
-        self.app = App(load_config(self.config), clock=self.clock)
-        await self.app.start()
-        return self.app
-
-    async def stop(self) -> None:
-        if self.app is not None:
-            await self.app.stop()
-            self.app = None
-
-    async def restart(self) -> App:
-        await self.stop()
-        return await self.start()
-
-    @property
-    def running(self) -> App:
-        assert self.app is not None
-        return self.app
 
     async def send(self, signals: list[Signal]) -> None:
         """One step per distinct time (a probe cycle arrives together)."""
