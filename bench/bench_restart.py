@@ -43,7 +43,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ANCHOR = "63390f23a86227ed469d7db4e26600b200522157"  # main before the memory and restart work (2026-12-02)
+# main before the memory and restart work (2026-12-02)
+ANCHOR = "63390f23a86227ed469d7db4e26600b200522157"
 ROOT = Path(__file__).resolve().parent.parent
 CHUNK = 5000
 
@@ -372,9 +373,8 @@ def report(results: dict[str, dict[str, dict[str, Any]]]) -> None:
         if len(values) > 1 and values[0]:
             line += f"   {values[1] / values[0]:.2f}"
         print(line)
-    print(
-        f"restart outages opened by the recovery evaluation: {results[names[-1]]['restart']['outages']}"
-    )
+    opened = results[names[-1]]["restart"]["outages"]
+    print(f"restart: outages opened by the recovery evaluation: {opened}")
 
 
 def _ms(v: float) -> str:

@@ -9,7 +9,7 @@ for a whole window.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 from outaged.topology.model import Thresholds
@@ -30,7 +30,7 @@ class Health:
     streak_start: float | None = None  # first failed cycle of the current streak
     down_since: float | None = None
     last_rtt_ms: float | None = None
-    transitions: deque[float] = field(default_factory=deque)
+    transitions: deque[float] | None = None  # made at the first (most elements never have one)
     flapping: bool = False
 
     @property
@@ -74,9 +74,11 @@ def _transition(health: Health, state: State, at: float, th: Thresholds) -> None
     if state is State.UP:
         health.streak_start = None
         health.down_since = None
+    if health.transitions is None:
+        health.transitions = deque()
     health.transitions.append(at)
     expire_flap(health, at, th)
-    if len(health.transitions) >= th.flap_transitions:
+    if len(health.transitions or ()) >= th.flap_transitions:
         health.flapping = True
 
 
@@ -84,6 +86,8 @@ def expire_flap(health: Health, now: float, th: Thresholds) -> bool:
     """Forget old transitions; end flapping after a stable window. True if it ended."""
     while health.transitions and health.transitions[0] <= now - th.flap_window_s:
         health.transitions.popleft()
+    if not health.transitions:
+        health.transitions = None  # ~600 bytes an element otherwise, on 10^5 elements
     if health.flapping and not health.transitions:
         health.flapping = False
         return True

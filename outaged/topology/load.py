@@ -14,7 +14,7 @@ import math
 import os
 import socket
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import time as dt_time
 from operator import itemgetter
@@ -302,6 +302,7 @@ class _Builder:
         mapped = Counter(subscribers.values())
         if subs_rel is not None and any(e not in self.drafts for e in mapped):
             self.unknown_elements(subscribers, str(self.base / subs_rel))
+        _share_ids(subscribers, self.drafts)
         if not self.drafts:
             self.add(doc.line, "elements", "no elements defined")
         elements = self.resolve(mapped)
@@ -918,3 +919,11 @@ def _with_details(
         row.append("")  # the cell of an absent column
     details = {row[0]: cells for row in rows if any(cells := pick(row))}
     return subscribers, details, len(rows)
+
+
+def _share_ids(subscribers: dict[str, str], drafts: Mapping[str, object]) -> None:
+    """Point every subscriber at its element's own id string, not a copy per CSV row
+    (10^6 subscribers: ~60 MB of duplicate strings)."""
+    own = {e: e for e in drafts}
+    for sub, element in subscribers.items():
+        subscribers[sub] = own.get(element, element)
