@@ -16,6 +16,7 @@ step commit the marks.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -25,10 +26,11 @@ from outaged.errors import SignalError
 from outaged.outages.engine import Engine
 from outaged.outages.orphans import REMOVED, Orphan, orphans
 from outaged.records.ledger import Ledger
-from outaged.store.base import Store, StoredSignal
+from outaged.store.base import Store
 from outaged.topology.graph import GraphIndex
 
 log = logging.getLogger("outaged.recovery")
+PAGE = 20_000  # stored signals read at a time on re-ingest
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +71,7 @@ async def recover(
         ledger.load(row.record, deadlines[row.outage.id], seqs.get(row.outage.id, 0), row.area)
     if lookback_s is None:
         lookback_s = max(th.spike_window_s, th.flap_window_s)
-    signals = await store.signals_since(now - lookback_s)
-    reingested = _reingest(engine, signals)
+    stored, reingested = await _reingest(engine, store, now - lookback_s)
     active = [r.outage for r in rows if r.record.active]
     found = tuple(orphans(active, index.topology.elements))
     for orphan in found:
@@ -79,19 +80,32 @@ async def recover(
         "recovered %d outages; re-ingested %d of %d stored signals, refused %d",
         len(rows),
         reingested,
-        len(signals),
-        len(signals) - reingested,
+        stored,
+        stored - reingested,
     )
-    return Recovered(ledger, last_seq + 1, len(rows), len(signals), reingested, found)
+    return Recovered(ledger, last_seq + 1, len(rows), stored, reingested, found)
 
 
-def _reingest(engine: Engine, signals: list[StoredSignal]) -> int:
+async def _reingest(engine: Engine, store: Store, since: float) -> tuple[int, int]:
+    """Feed the stored signals from `since` on to `engine` in pages, the next page
+    read while this one is ingested: memory holds two pages, not the window
+    (10^6 signals: ~0.5 GB at once). Returns (stored, re-ingested)."""
     refused: Counter[str] = Counter()
-    for stored in signals:
-        try:
-            engine.ingest(stored.signal)
-        except SignalError:  # the topology changed under it
-            refused[stored.signal.element] += 1
+    stored = 0
+    reading = asyncio.ensure_future(store.signals_since(since, limit=PAGE))
+    while True:
+        page = await reading
+        if len(page) == PAGE:
+            reading = asyncio.ensure_future(store.signals_since(since, page[-1].seq, PAGE))
+        stored += len(page)
+        for one in page:
+            try:
+                engine.ingest(one.signal)
+            except SignalError:  # the topology changed under it
+                refused[one.signal.element] += 1
+        if len(page) < PAGE:
+            break
+        del page
     if refused:
         listed = ", ".join(f"{e} ({n})" for e, n in sorted(refused.items())[:20])
         more = f" and {len(refused) - 20} more" if len(refused) > 20 else ""
@@ -101,7 +115,7 @@ def _reingest(engine: Engine, signals: list[StoredSignal]) -> int:
             listed,
             more,
         )
-    return len(signals) - refused.total()
+    return stored, stored - refused.total()
 
 
 async def _mark(ledger: Ledger, store: Store, orphan: Orphan, now: float) -> None:

@@ -107,9 +107,13 @@ class Store(Protocol):
         """Outages still in work, whose fault is still (or was recently) present, or
         released with evidence still set aside."""
 
-    async def signals_since(self, since: float) -> list[StoredSignal]:
+    async def signals_since(
+        self, since: float, after_seq: int = 0, limit: int | None = None
+    ) -> list[StoredSignal]:
         """Signals at or after `since`, plus every manual fault and still-relevant
-        maintenance window before it, in the order they were received."""
+        maintenance window before it, in the order they were received (by seq);
+        only those with a seq above `after_seq`, at most `limit` (None: all), so a
+        caller can read them in pages."""
 
     async def last_ids(self) -> tuple[int, int]:
         """(highest outage id, highest signal seq), 0 when empty."""

@@ -315,19 +315,21 @@ class SqliteStore:
         args = (*_TERMINAL, *held, Status.RESTORED.value, restored_since)
         return [_row_outage(r) for r in self._query(sql, args)]
 
-    async def signals_since(self, since: float) -> list[StoredSignal]:
-        return await self._run(self._signals_since, since)
+    async def signals_since(
+        self, since: float, after_seq: int = 0, limit: int | None = None
+    ) -> list[StoredSignal]:
+        return await self._run(self._signals_since, since, after_seq, limit)
 
-    def _signals_since(self, since: float) -> list[StoredSignal]:
+    def _signals_since(self, since: float, after_seq: int, limit: int | None) -> list[StoredSignal]:
         sql = (
             "SELECT seq, kind, at, element, payload, received_at, ext_id, actor FROM signals "
-            "WHERE at >= ? OR kind = 'manual' OR (kind = 'maintenance' AND until_at >= ?) "
-            "ORDER BY seq"
+            "WHERE (at >= ? OR kind = 'manual' OR (kind = 'maintenance' AND until_at >= ?)) "
+            "AND seq > ? ORDER BY seq LIMIT ?"  # a range of the primary key: pages cost their size
         )
         return [
             StoredSignal(seq, signal_from_row(kind, at, element, payload), received, ext_id, actor)
             for seq, kind, at, element, payload, received, ext_id, actor in self._query(
-                sql, (since, since)
+                sql, (since, since, after_seq, -1 if limit is None else limit)
             )
         ]
 
