@@ -112,17 +112,23 @@ def _app(topology: Path, state: Path, now: float) -> tuple[Any, Any]:
 def _explicit_collections_ignored(pauses: Pauses) -> None:
     """The heap freeze's own gc.collect (before serving) is not a pause of the loop."""
     import outaged.app
+    import outaged.heap
 
-    frozen: Callable[[], None] = outaged.app.freeze_loaded
+    for module in (outaged.app, outaged.heap):  # the anchor has no freeze_recovered
+        for name in ("freeze_loaded", "freeze_recovered"):
+            if hasattr(module, name):
+                setattr(module, name, _uncounted(pauses, getattr(module, name)))
 
-    def freeze() -> None:
+
+def _uncounted(pauses: Pauses, freeze: Callable[[], None]) -> Callable[[], None]:
+    def uncounted() -> None:
         pauses.counting = False
         try:
-            frozen()
+            freeze()
         finally:
             pauses.counting = True
 
-    outaged.app.freeze_loaded = freeze
+    return uncounted
 
 
 async def child_steady(topology: Path, state: Path) -> dict[str, Any]:
@@ -149,6 +155,7 @@ async def child_steady(topology: Path, state: Path) -> dict[str, Any]:
         await pipeline.ingest(part, [None] * len(part), "bench")
         steps.append(time.perf_counter() - t)
     held = rss()
+    tracked = len(gc.get_objects())
     await app.stop()
     return {
         "ready_s": ready_s,
@@ -159,6 +166,7 @@ async def child_steady(topology: Path, state: Path) -> dict[str, Any]:
         "gc_worst_gen": pauses.worst_gen,
         "gc_count": pauses.count,
         "step_max_s": max(steps),
+        "gc_tracked": tracked,
     }
 
 
@@ -343,6 +351,7 @@ def report(results: dict[str, dict[str, dict[str, Any]]]) -> None:
         ("steady: RSS after a healthy probe cycle", lambda r: r["steady"]["rss_healthy"], mb),
         ("steady: RSS with 2 metros down", lambda r: r["steady"]["rss_storm"], mb),
         ("steady: worst GC pause (ready on)", lambda r: r["steady"]["gc_worst_s"], _ms),
+        ("steady: objects the collector walks", lambda r: r["steady"]["gc_tracked"], _n),
         ("steady: worst decision step", lambda r: r["steady"]["step_max_s"], _ms),
         ("restart: ready, wall", lambda r: r["restart"]["ready_s"], _s),
         ("restart: ready, CPU", lambda r: r["restart"]["ready_cpu_s"], _s),
@@ -375,6 +384,10 @@ def report(results: dict[str, dict[str, dict[str, Any]]]) -> None:
         print(line)
     opened = results[names[-1]]["restart"]["outages"]
     print(f"restart: outages opened by the recovery evaluation: {opened}")
+
+
+def _n(v: float) -> str:
+    return f"{v:,.0f}"
 
 
 def _ms(v: float) -> str:

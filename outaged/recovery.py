@@ -17,10 +17,12 @@ step commit the marks.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections import Counter
 from dataclasses import dataclass
 
+from outaged import heap
 from outaged.dispatch.escalation import Policy
 from outaged.errors import SignalError
 from outaged.outages.engine import Engine
@@ -90,6 +92,17 @@ async def _reingest(engine: Engine, store: Store, since: float) -> tuple[int, in
     """Feed the stored signals from `since` on to `engine` in pages, the next page
     read while this one is ingested: memory holds two pages, not the window
     (10^6 signals: ~0.5 GB at once). Returns (stored, re-ingested)."""
+    enabled = gc.isenabled()
+    gc.disable()  # re-ingesting builds state, not cycles: no full collections over it meanwhile
+    try:
+        return await _pages(engine, store, since)
+    finally:
+        heap.freeze_recovered()  # else the first collection after would walk all of it
+        if enabled:
+            gc.enable()
+
+
+async def _pages(engine: Engine, store: Store, since: float) -> tuple[int, int]:
     refused: Counter[str] = Counter()
     stored = 0
     reading = asyncio.ensure_future(store.signals_since(since, limit=PAGE))
