@@ -201,7 +201,7 @@ def test_dominators_equal_networkx_on_a_random_multi_homed_dag():
 
     import networkx as nx
 
-    from outaged.topology.graph import SUPER_ROOT
+    from outaged.topology.graph import SUPER_ROOT, topological_order
 
     rng = random.Random(5)
     elements = [el("core", Kind.CORE), el("egress", Kind.EGRESS)]
@@ -210,7 +210,16 @@ def test_dominators_equal_networkx_on_a_random_multi_homed_dag():
         parents = rng.sample(earlier, 1 if rng.random() < 0.8 else min(3, len(earlier)))
         elements.append(el(f"n{i}", Kind.ACCESS, *parents, subs=rng.randint(0, 9)))
     index = topo(*elements)
-    reference = nx.immediate_dominators(index.graph, SUPER_ROOT)
+    graph = nx.DiGraph()
+    graph.add_node(SUPER_ROOT)
+    graph.add_nodes_from(index.topology.elements)
+    graph.add_edges_from(
+        (p, e.id) for e in index.topology.elements.values() for p in e.parents or (SUPER_ROOT,)
+    )
+    assert topological_order(index.topology.elements) == [
+        n for n in nx.topological_sort(graph) if n != SUPER_ROOT
+    ]
+    reference = nx.immediate_dominators(graph, SUPER_ROOT)
     reference.pop(SUPER_ROOT, None)
     assert index.idom == reference
     for node in rng.sample(sorted(index.idom), 50):

@@ -8,20 +8,47 @@ scope questions (subscribers, communities) O(1).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-
-import networkx as nx
 
 from outaged.topology.model import Element, Kind, Topology
 
 SUPER_ROOT = "\x00root"
 
 
+def topological_order(elements: Mapping[str, Element]) -> list[str]:
+    """Parents before children: Kahn's algorithm by generations from SUPER_ROOT
+    (above every parentless element), children in the order the elements come.
+    The order networkx's `topological_sort` gives for that graph, without keeping
+    a graph of every element (~50 MB on 10^5 elements) in memory."""
+    children: dict[str, list[str]] = {SUPER_ROOT: []}
+    for element_id in elements:
+        children[element_id] = []
+    waiting: dict[str, int] = {}
+    for e in elements.values():
+        parents = dict.fromkeys(e.parents or (SUPER_ROOT,))  # an edge once, as a DiGraph has it
+        waiting[e.id] = len(parents)
+        for parent in parents:
+            children[parent].append(e.id)
+    order: list[str] = []
+    generation = [SUPER_ROOT]
+    while generation:
+        following: list[str] = []
+        for node in generation:
+            for child in children[node]:
+                waiting[child] -= 1
+                if not waiting[child]:
+                    following.append(child)
+        order.extend(following)
+        generation = following
+    if len(order) != len(elements):
+        raise ValueError("the topology has a parent cycle")  # the loader refuses those first
+    return order
+
+
 @dataclass(frozen=True, slots=True)
 class GraphIndex:
     topology: Topology
-    graph: nx.DiGraph  # parent -> child, SUPER_ROOT -> every parentless element
     idom: dict[str, str]  # immediate dominator; SUPER_ROOT for the top
     dom_children: dict[str, list[str]]
     depth: dict[str, int]  # in the dominator tree, top elements are 1
@@ -39,15 +66,7 @@ class GraphIndex:
     @classmethod
     def build(cls, topology: Topology) -> GraphIndex:
         elements = topology.elements
-        graph = nx.DiGraph()
-        graph.add_node(SUPER_ROOT)
-        graph.add_nodes_from(elements)
-        graph.add_edges_from(
-            (p, e.id) if e.parents else (SUPER_ROOT, e.id)
-            for e in elements.values()
-            for p in (e.parents or (SUPER_ROOT,))
-        )
-        order = [n for n in nx.topological_sort(graph) if n != SUPER_ROOT]
+        order = topological_order(elements)
 
         # On a DAG taken in topological order, an element's immediate dominator
         # is the nearest common dominator of its parents (exact, and much
@@ -100,7 +119,6 @@ class GraphIndex:
         total = sum(e.subscribers for e in elements.values())
         return cls(
             topology,
-            graph,
             idom,
             dom_children,
             depth,
