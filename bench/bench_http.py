@@ -1,6 +1,6 @@
 """Report ingestion over HTTP, with persistence, against a trivial aiohttp echo endpoint.
 
-    .venv/bin/python -m bench.bench_http [--quick]
+    .venv/bin/python -m bench.bench_http [--quick] [--against REV]
 
 Starts a real `outaged run` (SQLite in a temporary state dir, default
 decide.interval_s 0.05) on a scenario city of 1,600 buildings / 80,000
@@ -17,6 +17,11 @@ in this process, in the same run:
    threshold to its response, which the daemon only sends once the
    `outage_opened` decision is committed. Anchor: the echo latency under the
    same background.
+
+With `--against REV` (a git revision, e.g. main), a second daemon runs the
+code of REV (`git archive` into a temporary directory) on its own copy of the
+same city, and single-report throughput is measured on both, alternating,
+three rounds each; the medians and their ratio are printed.
 
 Only 127.0.0.1 is contacted. Every loop is bounded in count and time.
 """
@@ -41,7 +46,7 @@ import aiohttp
 from aiohttp import web
 
 from tests.citygen import write_city
-from tests.daemon import Daemon, outaged_env
+from tests.daemon import REPO, Daemon, outaged_env
 
 METROS, COMMUNITIES, SUBS = 20, 20, 50
 BACKGROUND_RATE = 1000.0  # reports/s
@@ -235,6 +240,66 @@ def report(out: dict[str, Any]) -> None:
     print(f"  mean spike latency {statistics.mean(lat) * ms:.1f} ms")
 
 
+async def single_rounds(daemons: dict[str, Daemon], quick: bool) -> dict[str, list[float]]:
+    """Single-report throughput on each daemon, alternating, three rounds."""
+    scale = 4 if quick else 1
+    rounds: dict[str, list[float]] = {name: [] for name in daemons}
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
+        for seed in range(3):
+            for name, daemon in daemons.items():
+                api = Target(session, f"{daemon.url}/api/v1/reports", daemon.token)
+                rounds[name].append(await throughput(api, 4000 // scale, 1, 32, seed=10 + seed))
+    return rounds
+
+
+def report_against(rounds: dict[str, list[float]], rev: str) -> None:
+    mine, anchor = statistics.median(rounds["this"]), statistics.median(rounds[rev])
+    print(f"Single-report POSTs, this code against {rev} (3 alternating rounds, reports/s)")
+    for name, figures in rounds.items():
+        print(
+            f"  {name:10} "
+            + "  ".join(f"{f:7.0f}" for f in figures)
+            + f"   median {statistics.median(figures):7.0f}"
+        )
+    print(
+        f"  ratio this/{rev}: {mine / anchor:.2f} "
+        f"(goal >= 1.5: {'met' if mine >= 1.5 * anchor else 'NOT met'})"
+    )
+
+
+def archive(rev: str, into: Path) -> Path:
+    """The tree of `rev` in a directory of its own (the daemon's code of that revision)."""
+    into.mkdir()
+    tar = subprocess.run(
+        ["git", "-C", str(REPO), "archive", rev], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=tar, check=True)
+    return into
+
+
+def against(work: Path, rev: str, quick: bool) -> None:
+    code = archive(rev, work / "anchor-code")
+    daemons: dict[str, Daemon] = {}
+    for name in ("this", rev):
+        city = write_city(
+            work / f"city-{len(daemons)}", metros=METROS, communities=COMMUNITIES, subs=SUBS
+        )
+        (work / f"run-{len(daemons)}").mkdir()
+        daemon = Daemon(work / f"run-{len(daemons)}", city, interval_s=0.05)
+        if name == rev:
+            daemon.env["PYTHONPATH"] = str(code)
+        daemons[name] = daemon
+    try:
+        for daemon in daemons.values():
+            daemon.start()
+        rounds = asyncio.run(asyncio.wait_for(single_rounds(daemons, quick), 600))
+    finally:
+        for daemon in daemons.values():
+            if daemon.proc is not None:
+                daemon.stop()
+    report_against(rounds, rev)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -245,9 +310,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a quarter of the load")
     parser.add_argument("--echo-server", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--against", metavar="REV", help="also run the daemon of git REV")
     args = parser.parse_args()
     if args.echo_server:
         echo_server(args.echo_server)
+        return
+    if args.against:
+        with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
+            against(Path(tmp), args.against, args.quick)
         return
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
         work = Path(tmp)

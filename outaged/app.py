@@ -33,6 +33,7 @@ from outaged.errors import ListenError, OutagedError
 from outaged.heap import freeze_loaded
 from outaged.intake import Limits
 from outaged.metrics.families import Metrics
+from outaged.metrics.gcpause import GcPauses
 from outaged.metrics.live import Live, View
 from outaged.metrics.observe import Recorder
 from outaged.notify.config import build_outbox
@@ -128,6 +129,9 @@ class App:
         outbox = self._outbox
         metrics = Metrics(self.registry, topology.areas, sorted(outbox.notifiers))
         metrics.start_time.set(self.started_at)
+        pauses = GcPauses(self.registry)
+        pauses.install()
+        self._cleanup.append(("gc pauses", pauses.remove))
         self.metrics = metrics
         recorder = Recorder(metrics, lambda: self.pipeline.ledger)
         self._recorder = recorder
