@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import socket
 import statistics
@@ -240,30 +241,52 @@ def report(out: dict[str, Any]) -> None:
     print(f"  mean spike latency {statistics.mean(lat) * ms:.1f} ms")
 
 
-async def single_rounds(daemons: dict[str, Daemon], quick: bool) -> dict[str, list[float]]:
-    """Single-report throughput on each daemon, alternating, three rounds."""
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def single_rounds(
+    daemons: dict[str, Daemon], quick: bool
+) -> dict[str, list[tuple[float, float]]]:
+    """Single-report throughput and the daemon's CPU per report on each daemon,
+    alternating, three rounds (after a warm-up POST burst on each)."""
     scale = 4 if quick else 1
-    rounds: dict[str, list[float]] = {name: [] for name in daemons}
+    count = 4000 // scale
+    rounds: dict[str, list[tuple[float, float]]] = {name: [] for name in daemons}
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
+        targets = {
+            name: Target(session, f"{d.url}/api/v1/reports", d.token) for name, d in daemons.items()
+        }
+        for target in targets.values():
+            await throughput(target, 200, 1, 32, seed=9)
         for seed in range(3):
             for name, daemon in daemons.items():
-                api = Target(session, f"{daemon.url}/api/v1/reports", daemon.token)
-                rounds[name].append(await throughput(api, 4000 // scale, 1, 32, seed=10 + seed))
+                assert daemon.proc is not None
+                before = process_cpu(daemon.proc.pid)
+                rate = await throughput(targets[name], count, 1, 32, seed=10 + seed)
+                spent = process_cpu(daemon.proc.pid) - before
+                rounds[name].append((rate, spent / count))
     return rounds
 
 
-def report_against(rounds: dict[str, list[float]], rev: str) -> None:
-    mine, anchor = statistics.median(rounds["this"]), statistics.median(rounds[rev])
-    print(f"Single-report POSTs, this code against {rev} (3 alternating rounds, reports/s)")
+def report_against(rounds: dict[str, list[tuple[float, float]]], rev: str) -> None:
+    print(f"Single-report POSTs, this code against {rev} (3 alternating rounds)")
     for name, figures in rounds.items():
-        print(
-            f"  {name:10} "
-            + "  ".join(f"{f:7.0f}" for f in figures)
-            + f"   median {statistics.median(figures):7.0f}"
-        )
+        rates = "  ".join(f"{r:6.0f}/s" for r, _ in figures)
+        cpus = "  ".join(f"{c * 1e6:4.0f}" for _, c in figures)
+        print(f"  {name:10} {rates}   daemon CPU us/report {cpus}")
+    rate = {name: statistics.median(r for r, _ in f) for name, f in rounds.items()}
+    cpu = {name: statistics.median(c for _, c in f) for name, f in rounds.items()}
     print(
-        f"  ratio this/{rev}: {mine / anchor:.2f} "
-        f"(goal >= 1.5: {'met' if mine >= 1.5 * anchor else 'NOT met'})"
+        f"  medians: this {rate['this']:.0f}/s, {cpu['this'] * 1e6:.0f} us/report; "
+        f"{rev} {rate[rev]:.0f}/s, {cpu[rev] * 1e6:.0f} us/report"
+    )
+    ratio = rate["this"] / rate[rev]
+    print(
+        f"  ratio this/{rev}: throughput {ratio:.2f} (goal >= 1.5: "
+        f"{'met' if ratio >= 1.5 else 'NOT met'}), CPU per report {cpu['this'] / cpu[rev]:.2f}"
     )
 
 
