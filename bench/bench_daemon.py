@@ -52,6 +52,10 @@ BATCH = 500
 STORM_CYCLES = 4  # cycles 1-4; measured in 3-4
 GOALS = {"report": 0.100, "healthz": 0.020, "gc": 0.050}
 SLOW_GC = re.compile(r"slow garbage collection: generation (\d), ([\d.]+) ms")
+SLOW_STEP = re.compile(
+    r"slow decision step: (\d+) ms \((\d+) signals in (\d+) ms, yielded (\d+) times;"
+    r" decisions (\d+) ms; commit (\d+) ms\)"
+)
 
 
 @dataclass
@@ -102,6 +106,8 @@ class Result:
     healthz: list[float] = field(default_factory=list)
     gc_buckets: dict[str, float] = field(default_factory=dict)  # le -> pauses in window
     gc_slow: list[float] = field(default_factory=list)  # ms, from the log
+    steps: list[tuple[int, int, int]] = field(default_factory=list)  # slow: total, signals, decide
+    seconds: float = 0.0  # the measured window
     sent: int = 0
     behind: float = 0.0  # how late the feed fell behind its schedule, worst
 
@@ -190,15 +196,20 @@ async def drive(daemon: Daemon, p: Plan, cycle_s: float, result: Result) -> None
         before = gc_histogram(await feed.get("/metrics"))
         offset = len(daemon.log_text())
         stop = asyncio.Event()
+        began = time.perf_counter()
         polls = asyncio.create_task(healthz(feed, stop, result))
         calls = asyncio.create_task(reports(feed, p, stop, result))
         await feeding  # to the end of the held storm
+        result.seconds = time.perf_counter() - began
         stop.set()
         await asyncio.gather(polls, calls)
         after = gc_histogram(await feed.get("/metrics"))
         result.gc_buckets = {le: after[le] - before.get(le, 0.0) for le in after}
-        for match in SLOW_GC.finditer(daemon.log_text()[offset:]):
-            result.gc_slow.append(float(match.group(2)))
+        window = daemon.log_text()[offset:]
+        result.gc_slow = [float(m.group(2)) for m in SLOW_GC.finditer(window)]
+        result.steps = [
+            (int(m.group(1)), int(m.group(3)), int(m.group(5))) for m in SLOW_STEP.finditer(window)
+        ]
 
 
 def run_one(work: Path, topology: Path, cycle_s: float) -> Result:
@@ -249,6 +260,15 @@ def report(results: list[Result]) -> None:
             f"{'<= ' if how != 'log' else ''}{gc_s * ms:.0f} ({how}), "
             f"{len(r.gc_slow)} over 50"
         )
+        if r.steps:
+            busy = sum(t for t, _, _ in r.steps) / 1e3
+            print(
+                f"    why: {len(r.steps)} decision steps over the 50 ms budget in "
+                f"{r.seconds:.0f} s, {busy:.1f} s of loop time ({busy / r.seconds:.0%}); "
+                f"worst {max(t for t, _, _ in r.steps)} ms; in them the election "
+                f"(ledger.decide) took {sum(d for _, _, d in r.steps) / 1e3:.1f} s, "
+                f"taking in signals {sum(s for _, s, _ in r.steps) / 1e3:.1f} s"
+            )
     big = rows[0]
     figures = {
         "report": pct(big[0].report, 99),

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from outaged.api.access import require as _require
 from outaged.api.auth import Permission
+from outaged.api.items import parse_items
 from outaged.api.middleware import dumps
 from outaged.dispatch.planned import listed, window_id
 from outaged.errors import NotFoundError, Problem, SignalError
@@ -44,7 +45,6 @@ def window_json(w: Maintenance, *, cancelled: bool = False) -> dict[str, Any]:
 
 class MaintenanceRoutes:
     def __init__(self, routes: Routes) -> None:
-        self.routes = routes
         self.api = routes.api
 
     def _windows(self) -> list[Maintenance]:
@@ -60,7 +60,7 @@ class MaintenanceRoutes:
             message = f"not a field of planned work (fields: {', '.join(FIELDS)})"
             raise SignalError([Problem("api", None, name, message) for name in extra])
         item = {**body, "kind": "maintenance"}
-        signals, _ = self.routes._parse_items([item], "signals", False, token)
+        signals, _ = parse_items(self.api, [item], "signals", False, token)
         (window,) = signals
         assert isinstance(window, Maintenance)
         await self.api.pipeline.ingest(signals, [None], token.name)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import logging
@@ -29,6 +28,7 @@ from outaged.api.inputs import (
     stats_range,
     unknown_outage,
 )
+from outaged.api.items import parse_batch
 from outaged.api.maintenance import add_routes as add_maintenance_routes
 from outaged.api.middleware import TOKEN, auth_middleware, dumps, errors_middleware
 from outaged.api.ops import add_ops_routes
@@ -42,24 +42,19 @@ from outaged.api.views import (
 from outaged.classify.scope import covers
 from outaged.errors import (
     Problem,
-    SignalError,
 )
 from outaged.intake import (
-    MAX_ID_TEXT,
     SIGNAL_KINDS,
-    check_limits,
-    parse_signal,
     text_problem,
 )
 from outaged.outages.lifecycle import ACTIVE
-from outaged.outages.model import iso, suspicion_json
+from outaged.outages.model import suspicion_json
 from outaged.pipeline import IdemKey, Ingested, Replayed
 from outaged.probes.probers import address_map
 from outaged.records.actions import parse_action
 from outaged.records.model import Deadline, Entry
 from outaged.records.report import LANGS, render_report
 from outaged.records.stats import stats
-from outaged.signals import Signal
 from outaged.store.base import OutageQuery, OutageRow, Token
 from outaged.topology.graph import GraphIndex
 from outaged.topology.names import names_json
@@ -69,11 +64,7 @@ from outaged.zones import parse_zone
 log = logging.getLogger("outaged.api")
 
 MAX_KEY = 200
-MAX_TICKET_ID = 2**63 - 1
 STATS_DEFAULT_S = 30 * 86400.0
-
-
-_PARSE_CHUNK = 100  # batch items validated between two looks at the event loop
 
 
 def build_app(api: Api, max_body_bytes: int) -> web.Application:
@@ -140,17 +131,6 @@ def _replayed(outcome: Replayed) -> web.Response:
 
 def _outage_id(request: web.Request) -> int:
     return outage_id(request.match_info["id"])
-
-
-def _ticket_id(raw: object) -> str | None:
-    """A call-centre ticket id (string or integer) as stored; None if unusable."""
-    if isinstance(raw, bool):
-        return None
-    if isinstance(raw, int):
-        return str(raw) if 0 <= raw <= MAX_TICKET_ID else None
-    if isinstance(raw, str) and raw and text_problem(raw, MAX_ID_TEXT) is None:
-        return raw
-    return None
 
 
 class Routes:
@@ -307,7 +287,7 @@ class Routes:
             items, batch = [body], False
         if plural == "signals":
             self._require_kinds(request, token, items, batch)
-        signals, ext_ids = await self._parse_batch(items, plural, batch, token)
+        signals, ext_ids = await parse_batch(self.api, items, plural, batch, token)
 
         def render(outcome: Ingested) -> str:
             return dumps(self._ingested(outcome))
@@ -322,98 +302,6 @@ class Routes:
         body = _ingested(outcome)
         body["inside"] = inside_json(self.api, outcome.inside)
         return body
-
-    async def _parse_batch(
-        self, items: list[Any], plural: str, batch: bool, token: Token
-    ) -> tuple[list[Signal], list[str | None]]:
-        """`_parse_items` in chunks, letting the loop run between them: a batch of
-        1,000 takes tens of ms to validate, which /healthz and replies would wait out."""
-        clock = self.api.clock()
-        problems: list[Problem] = []
-        signals: list[Signal] = []
-        ext_ids: list[str | None] = []
-        for start in range(0, len(items), _PARSE_CHUNK):
-            if start:
-                await asyncio.sleep(0)
-            chunk = items[start : start + _PARSE_CHUNK]
-            try:
-                found, ids = self._parse_items(chunk, plural, batch, token, clock, start + 1)
-            except SignalError as exc:
-                problems += exc.problems
-                continue
-            signals += found
-            ext_ids += ids
-        if problems:
-            raise SignalError(problems)
-        return signals, ext_ids
-
-    def _parse_items(
-        self,
-        items: list[Any],
-        plural: str,
-        batch: bool,
-        token: Token,
-        clock: float | None = None,
-        first: int = 1,
-    ) -> tuple[list[Signal], list[str | None]]:
-        """Items `first`, `first` + 1, ... of a request, checked against `clock` (now)."""
-        clock = self.api.clock() if clock is None else clock
-        now = iso(clock)
-        problems: list[Problem] = []
-        signals: list[Signal] = []
-        ext_ids: list[str | None] = []
-        for number, item in enumerate(items, start=first):
-            prefix = f"{plural}[{number - 1}]." if batch else ""
-            line = number if batch else None
-            if not isinstance(item, dict):
-                problems.append(Problem("api", line, prefix.rstrip("."), "expected a JSON object"))
-                continue
-            obj = dict(item)
-            ext_id: str | None = None
-            if plural == "reports":
-                if obj.get("kind", "report") != "report":
-                    problems.append(Problem("api", line, f"{prefix}kind", "must be 'report'"))
-                    continue
-                obj["kind"] = "report"
-                raw_id = obj.pop("id", None)
-                if raw_id is not None:
-                    ext_id = _ticket_id(raw_id)
-                    if ext_id is None:
-                        problems.append(
-                            Problem(
-                                "api",
-                                line,
-                                f"{prefix}id",
-                                f"expected a ticket id: a string of 1 to {MAX_ID_TEXT} "
-                                f"characters, or an integer 0 to {MAX_TICKET_ID}",
-                            )
-                        )
-                        continue
-            elif obj.get("kind") in ("manual", "maintenance"):
-                obj["actor"] = token.name  # who said so is the token, whatever the body says
-            obj.setdefault("at", now)
-            try:
-                signal = parse_signal(
-                    obj, self.index.topology, source="api", line=line, strict=True
-                )
-                late = check_limits(signal, clock, self.api.limits)
-                problems += [Problem("api", line, prefix + f, m) for f, m in late]
-                if not late:
-                    signals.append(signal)
-                    ext_ids.append(ext_id)
-            except SignalError as exc:
-                problems += [
-                    Problem(
-                        p.source,
-                        p.line,
-                        prefix + p.field if p.field else prefix.rstrip("."),
-                        p.message,
-                    )
-                    for p in exc.problems
-                ]
-        if problems:
-            raise SignalError(problems)
-        return signals, ext_ids
 
     # ---- outages ---------------------------------------------------------
 
