@@ -5,9 +5,9 @@
 Starts `outaged run` (SQLite, default `decide.interval_s`, probes off) on the
 100k-element / 10^6-subscriber network of bench/gen_topology.py (generated
 into DIR, or a temporary directory, unless DIR holds one), and feeds it what
-its probers would, through `POST /api/v1/signals` in batches of 500: every
-probed element once per `--cycle` real seconds (the thresholds count probe
-cycles, not seconds). Cycle 0 is healthy; from cycle 1 on four metros and
+its probers would, through `POST /api/v1/signals` in batches of 500 (up to 8
+awaiting their commit at once): every probed element once per `--cycle` real
+seconds (the thresholds count probe cycles, not seconds). Cycle 0 is healthy; from cycle 1 on four metros and
 everything they cut off fail, held to the end (cycles 1-4); 1,000 other
 elements flap (each probe the opposite of the last). During cycles 3-4, with
 the storm held and everything it cut off down:
@@ -49,6 +49,7 @@ from tests.daemon import Daemon
 METROS_DOWN = 4
 FLAPPERS = 1000
 BATCH = 500
+IN_FLIGHT = 8
 STORM_CYCLES = 4  # cycles 1-4; measured in 3-4
 GOALS = {"report": 0.100, "healthz": 0.020, "gc": 0.050}
 SLOW_GC = re.compile(r"slow garbage collection: generation (\d), ([\d.]+) ms")
@@ -128,26 +129,40 @@ class Feed:
 
 
 async def probes(feed: Feed, p: Plan, cycle_s: float, result: Result) -> None:
-    """Every probed element once per cycle, spread over it, for 1 + STORM_CYCLES cycles."""
+    """Every probed element once per cycle, spread over it, for 1 + STORM_CYCLES cycles;
+    up to IN_FLIGHT batches awaiting their commit at once (probers do not wait at all)."""
     started = time.perf_counter()
     flip: dict[str, bool] = {}
     batches = [p.probed[i : i + BATCH] for i in range(0, len(p.probed), BATCH)]
+    slots = asyncio.Semaphore(IN_FLIGHT)
+    posts: set[asyncio.Task[None]] = set()
+
+    async def post(signals: list[dict[str, Any]]) -> None:
+        try:
+            status, body = await feed.post("/api/v1/signals", {"signals": signals})
+            assert status == 202, body
+            result.sent += len(signals)
+        finally:
+            slots.release()
+
     for cycle in range(1 + STORM_CYCLES):
         for n, batch in enumerate(batches):
             due = started + (cycle + n / len(batches)) * cycle_s
             pause = due - time.perf_counter()
             if pause > 0:
                 await asyncio.sleep(pause)
-            result.behind = max(result.behind, -pause)
+            await slots.acquire()
+            result.behind = max(result.behind, time.perf_counter() - due)
             signals = []
             for element in batch:
                 ok = not (cycle >= 1 and element in p.dead)
                 if cycle >= 1 and element in p.flappers:
                     ok = flip[element] = not flip.get(element, True)
                 signals.append({"kind": "probe", "element": element, "ok": ok, "rtt_ms": 1.0})
-            status, body = await feed.post("/api/v1/signals", {"signals": signals})
-            assert status == 202, body
-            result.sent += len(signals)
+            task = asyncio.create_task(post(signals))
+            posts.add(task)
+            task.add_done_callback(posts.discard)
+    await asyncio.gather(*posts)
 
 
 async def healthz(feed: Feed, stop: asyncio.Event, result: Result) -> None:
