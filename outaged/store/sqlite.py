@@ -236,11 +236,7 @@ class SqliteStore:
         db = self.db
         try:
             with self._transaction():
-                db.executemany(
-                    "INSERT INTO signals (seq, at, received_at, kind, element, ext_id, actor, "
-                    "until_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [_signal_row(s) for s in batch.signals],
-                )
+                _insert_rows(db, _INSERT_SIGNALS, 9, [_signal_row(s) for s in batch.signals])
                 db.executemany(_UPSERT_OUTAGE, [_outage_row(r) for r in batch.outages])
                 for outage_id, found in batch.deadlines.items():
                     db.execute("DELETE FROM deadlines WHERE outage_id = ?", (outage_id,))
@@ -544,6 +540,29 @@ class _Transaction:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self.db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+_INSERT_SIGNALS = (
+    "INSERT INTO signals (seq, at, received_at, kind, element, ext_id, actor, until_at, payload)"
+)
+_MAX_ROWS = 64  # rows per INSERT statement (9 columns: 576 parameters)
+
+
+def _insert_rows(
+    db: sqlite3.Connection, head: str, columns: int, rows: list[tuple[Any, ...]]
+) -> None:
+    """`head VALUES (...), (...), ...`: a few statements for many rows. Each statement
+    is one trip into SQLite, for which the writer thread gives up the GIL and must win
+    it back from the busy event loop; `executemany` makes one trip per row. Row counts
+    are powers of two, so a handful of statement texts fill SQLite's statement cache."""
+    marks = "(" + ", ".join("?" for _ in range(columns)) + ")"
+    start = 0
+    while start < len(rows):
+        count = min(_MAX_ROWS, 1 << ((len(rows) - start).bit_length() - 1))
+        chunk = rows[start : start + count]
+        values = ", ".join(marks for _ in chunk)
+        db.execute(f"{head} VALUES {values}", [v for r in chunk for v in r])
+        start += count
 
 
 def _chunks(items: list[T], size: int = 500) -> list[list[T]]:
