@@ -128,15 +128,7 @@ def listen_address(text: str) -> tuple[str, int]:
     return found[1] or found[3], port
 
 
-# The store's writer thread gives up the GIL around every SQLite call and must win it
-# back from the event loop; under load the loop holds it for the whole switch interval
-# (5 ms by default) each time, several times per commit. 0.5 ms: a single report's
-# commit no longer waits ~2 ms for the GIL (bench/README.md, HTTP ingestion).
-SWITCH_INTERVAL_S = 0.0005
-
-
 def _run(config: Config, log_format: str = "text") -> int:
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     logging.basicConfig(level=config.log_level.upper(), handlers=[handler])
