@@ -7,8 +7,9 @@ Starts `outaged run` (SQLite, default `decide.interval_s`, probes off) on the
 into DIR, or a temporary directory, unless DIR holds one), and feeds it what
 its probers would, through `POST /api/v1/signals` in batches of 500 (up to 8
 awaiting their commit at once): every probed element once per `--cycle` real
-seconds (the thresholds count probe cycles, not seconds). Cycle 0 is healthy; from cycle 1 on four metros and
-everything they cut off fail, held to the end (cycles 1-4); 1,000 other
+seconds (the thresholds count probe cycles, not seconds). Cycle 0 is healthy;
+from cycle 1 on four metros and everything they cut off fail, held to the end
+(cycles 1-4); 1,000 other
 elements flap (each probe the opposite of the last). During cycles 3-4, with
 the storm held and everything it cut off down:
 

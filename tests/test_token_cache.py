@@ -44,7 +44,7 @@ async def _stores(tmp_path: Path) -> tuple[SqliteStore, SqliteStore]:
 
 
 async def _add(store: SqliteStore, name: str) -> str:
-    token, sha = new_token()
+    _, sha = new_token()
     await store.add_token(Token(name, "viewer", sha, 1.0))
     return sha
 
@@ -89,7 +89,7 @@ async def test_unknown_tokens_are_not_kept_so_a_new_one_works_at_once(tmp_path: 
     daemon, other = await _stores(tmp_path)
     try:
         cache = TokenCache(daemon, Clock())
-        token, sha = new_token()
+        _, sha = new_token()
         assert await cache.verify(sha) is None
         await other.add_token(Token("new", "viewer", sha, 1.0))
         found = await cache.verify(sha)
