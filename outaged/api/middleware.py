@@ -14,7 +14,6 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from outaged.api.auth import token_hash
 from outaged.api.inputs import HttpError, check_query
-from outaged.api.tokens import TokenCache
 from outaged.errors import (
     AuthError,
     NetworkStillDown,
@@ -119,8 +118,6 @@ QUERY_PARAMS: dict[str, frozenset[str]] = {
 
 
 def auth_middleware(store: Store) -> Middleware:
-    tokens = TokenCache(store)
-
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/api/"):
@@ -132,7 +129,7 @@ def auth_middleware(store: Store) -> Middleware:
             return error_response(401, "missing bearer token")
         token = token.strip()
         # Tokens are ASCII (`new_token`): any other byte cannot name one.
-        found = await tokens.verify(token_hash(token)) if token.isascii() else None
+        found = await store.token_by_hash(token_hash(token)) if token.isascii() else None
         if found is None:
             log.warning("refused %s %s: unknown token", request.method, request.path)
             return error_response(401, "unknown or revoked token")

@@ -16,10 +16,6 @@ from outaged.outages.model import Outage
 from outaged.records.model import Deadline, Entry, Record
 from outaged.signals import Signal
 
-# How long a daemon may go on trusting a token it verified without asking the store
-# again: the bound on a revocation that the store could not announce (tokens_epoch).
-TOKEN_TRUST_S = 10.0
-
 
 @dataclass(frozen=True, slots=True)
 class StoredSignal:
@@ -149,12 +145,6 @@ class Store(Protocol):
     async def tokens(self) -> list[Token]: ...
 
     async def revoke_token(self, name: str, at: float) -> bool: ...
-
-    def tokens_epoch(self) -> object:
-        """A cheap, non-blocking look (no query) at a value that changes once a
-        revocation through any process writing this store has committed; the API
-        keeps verified tokens in memory only while it stays equal
-        (outaged.api.tokens)."""
 
     async def idempotent(self, key: str) -> Idempotent | None: ...
 

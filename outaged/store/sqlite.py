@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,15 +23,7 @@ from outaged.outages.lifecycle import TERMINAL, State
 from outaged.outages.model import Status
 from outaged.records.model import Deadline, Entry, Record
 from outaged.signals import Maintenance
-from outaged.store.base import (
-    TOKEN_TRUST_S,
-    Batch,
-    Idempotent,
-    OutageQuery,
-    OutageRow,
-    StoredSignal,
-    Token,
-)
+from outaged.store.base import Batch, Idempotent, OutageQuery, OutageRow, StoredSignal, Token
 from outaged.store.codec import (
     dump,
     outage_from_text,
@@ -474,28 +465,7 @@ class SqliteStore:
                 "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
                 (at, name),
             )
-        if cur.rowcount > 0:  # committed: tell every process that caches tokens
-            try:
-                with self._epoch_path.open("ab") as marker:
-                    marker.write(b"r")  # the file grows by one byte per revocation
-            except OSError as exc:
-                raise StoreError(
-                    f"{self._epoch_path}: revoked {name!r}, but cannot tell running daemons: "
-                    f"{exc}; they refuse it within {TOKEN_TRUST_S:.0f} s"
-                ) from exc
         return cur.rowcount > 0
-
-    @property
-    def _epoch_path(self) -> Path:
-        return self.path.with_name(self.path.name + "-tokens")
-
-    def tokens_epoch(self) -> object:
-        """The marker file's inode and size (one stat, no query); None before any revocation."""
-        try:
-            found = os.stat(self._epoch_path)
-        except FileNotFoundError:
-            return None
-        return (found.st_ino, found.st_size)
 
     async def idempotent(self, key: str) -> Idempotent | None:
         sql = "SELECT key, request_sha256, status, body, created_at FROM idempotency WHERE key = ?"
