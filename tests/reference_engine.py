@@ -2,9 +2,12 @@
 
 `ReferenceEngine` is the production `Engine` with the searches that the
 incremental code replaced put back verbatim: the match of every root against
-every open outage (every root x every scope part x `GraphIndex.dominates`),
-and, when an element comes back, the scan of every report window and every
-remembered report for those under or above it.
+every open outage (every root x every scope part x `GraphIndex.dominates`);
+when an element comes back, the scan of every report window and every
+remembered report for those under or above it; and at every election the
+claims gathered from everything down, weighed (`Weigher.weigh`) and elected
+(`elect`) in full, every open outage's record rebuilt from its whole
+evidence, and what they remember gathered again from all of them.
 Differential tests and `bench.bench_recovery` run it side by side with
 `Engine` and compare every decision. Not used by the daemon.
 """
@@ -13,9 +16,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from outaged.correlate.election import Root
+from outaged.correlate.election import Root, elect
 from outaged.correlate.spikes import ReportClass, Spike, SpikeDetector
 from outaged.outages.engine import Engine
+from outaged.outages.evidence import Weigher
 from outaged.outages.matching import Match
 from outaged.outages.model import Decision, Event, Outage
 from outaged.topology.graph import GraphIndex
@@ -45,6 +49,45 @@ class ReferenceEngine(Engine):
     def __init__(self, index: GraphIndex, *, first_id: int = 1, min_interval: float = 0.0) -> None:
         super().__init__(index, first_id=first_id, min_interval=min_interval)
         self.spikes = ReferenceSpikes(index, self.th)
+        self._weigh = Weigher(index)
+
+    def _elect(self, now: float) -> tuple[list[Root], dict[str, float]]:
+        found: dict[str, list[tuple[str, float]]] = defaultdict(list)
+        aside = self._releases.is_aside
+        for element in self._probe_evidence:
+            health = self.health[element]
+            if health.is_evidence and not aside(element):
+                start = health.down_since if health.down_since is not None else now
+                found[element].append(("flapping" if health.flapping else "down", start))
+        for element, fault in self.manual.items():
+            if not aside(element):
+                found[element].append(("manual", fault.at))
+        for element, states in self.uplinks.items():
+            if aside(element):
+                continue
+            watched = self.index.element(element).uplinks
+            downs = [states[i][1] for i in watched if i in states and not states[i][0]]
+            if len(downs) == len(watched):
+                found[element].append(("uplinks", max(downs)))
+        for spike in self.spikes.active.values():
+            tag = "auth" if spike.cls is ReportClass.AUTH else f"reports:{spike.cls.value}"
+            found[spike.element].append((tag, spike.first_at))
+        for element, (tag, first_at, oid) in self._remembered.items():
+            items = found[element]
+            if oid in self._open_ids and all(r != tag for r, _ in items):
+                items.append((tag, first_at))
+        evidence, overruns = self._weigh.weigh(found, self._remembered, self.maintenance, now)
+        return elect(self.index, evidence, self._healthy_below, self.th), overruns
+
+    def _unchanged(self, outage: Outage, basis: tuple[object, ...]) -> bool:
+        return False  # every record rebuilt at every election
+
+    def _remember_reports(self) -> None:
+        remembered: dict[str, tuple[str, float, int]] = {}
+        for oid in sorted(self._open_ids):
+            for element, tag, first_at in self.outages[oid].held:
+                remembered.setdefault(element, (tag, first_at, oid))
+        self._remembered = remembered
 
     def _forget_below(self, element: str, at: float) -> None:
         chain = set(self.index.dominators(element))

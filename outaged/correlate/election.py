@@ -12,7 +12,7 @@ roots upwards unchanged, so unrelated faults stay separate.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 
 from outaged.topology.graph import SUPER_ROOT, GraphIndex
@@ -99,23 +99,30 @@ def elect(
                 break
             node = parent
 
+    # Branches in the dominator tree's order (`tin`), not in the order the evidence
+    # came: the roots and their parts read the same whatever the gathering order.
+    tin = index.tin
     results: dict[str, list[Root]] = {}
     for node in sorted(touched, key=depth.__getitem__, reverse=True):
-        kids = branches.get(node, [])
+        kids = sorted(branches.get(node, ()), key=tin.__getitem__)
         below = [root for kid in kids for root in results.pop(kid)]
         own = evidence.get(node)
-        if own is not None or _may_infer(index, node, len(kids), len(below), healthy_below, th):
+        if own is not None or may_infer(index, node, len(kids), len(below), healthy_below, th):
             results[node] = [Root(node, own, tuple(below), tuple(absorbed.get(node, ())))]
         else:
             results[node] = below
-    roots = [root for top in branches.get(SUPER_ROOT, []) for root in results[top]]
-    return _join_cut_off(index, roots)
+    tops = sorted(branches.get(SUPER_ROOT, ()), key=tin.__getitem__)
+    return join_cut_off(index, [root for top in tops for root in results[top]])
 
 
-def _join_cut_off(index: GraphIndex, roots: list[Root]) -> list[Root]:
+def join_cut_off(
+    index: GraphIndex, roots: list[Root], joined: Callable[[Root, Root], Root] | None = None
+) -> list[Root]:
     """A multi-homed root whose every uplink lies in what other roots cut off is
     their symptom (both metros of a dual-homed community down), not a fault of
-    its own: it joins the root that holds its first uplink."""
+    its own: it joins the root that holds its first uplink. `joined(host, root)`
+    makes the host with the root joined (a memo may hand back last election's)."""
+    join = joined or _join
 
     def covers(root: Root, element: str) -> bool:
         return index.dominates(root.element, element) or any(
@@ -135,13 +142,17 @@ def _join_cut_off(index: GraphIndex, roots: list[Root]) -> list[Root]:
             host = hosts[0]
             if host is not None and all(h is not None for h in hosts):
                 roots = [r for r in roots if r is not root]
-                roots[roots.index(host)] = replace(host, joined=(*host.joined, root))
+                roots[roots.index(host)] = join(host, root)
                 pending = True
                 break
     return roots
 
 
-def _may_infer(
+def _join(host: Root, root: Root) -> Root:
+    return replace(host, joined=(*host.joined, root))
+
+
+def may_infer(
     index: GraphIndex,
     node: str,
     n_branches: int,

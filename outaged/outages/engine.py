@@ -15,12 +15,13 @@ from collections.abc import Iterable
 
 from outaged.classify.scope import ScopeCalculator, covers
 from outaged.classify.severity import on_site_by, restore_by, severity
-from outaged.correlate.election import Evidence, Root, elect
+from outaged.correlate.election import Evidence, Root
 from outaged.correlate.health import Health, State, expire_flap, flap_expiry, observe
+from outaged.correlate.incremental import Elector
 from outaged.correlate.spikes import ReportClass, SpikeDetector, Suspicion, report_class
 from outaged.errors import Problem, SignalError
 from outaged.outages.describe import changes, confidence, decision, describe
-from outaged.outages.evidence import Weigher
+from outaged.outages.gather import Gatherer, spikes_by_element
 from outaged.outages.matching import Hold, Match, Merge, Open, OpenIndex, Relapse, match
 from outaged.outages.model import EVIDENCE_SHOWN, Decision, Event, Outage, Status
 from outaged.outages.orphans import correlatable, pruned
@@ -78,7 +79,12 @@ class Engine:
         self._remembered: dict[str, tuple[str, float, int]] = {}  # ... and whose
         self._confirmed: set[int] = set()  # outages whose repair was reported since
         self.suspicions: list[Suspicion] = []  # suspected concentrations, for the NOC
-        self._weigh = Weigher(index)
+        self._gather = Gatherer(index)  # the evidence, kept current between elections
+        self._elector = Elector(index, self.th)  # the election, likewise
+        # outage id -> (its record as the last election left it, what it was built from)
+        self._built: dict[int, tuple[Outage, tuple[object, ...]]] = {}
+        self._held_changed = True  # a record's remembered calls may differ
+        self._remembered_built: dict[str, tuple[str, float, int]] = {}
         self._dirty = False
         self._last_eval: float | None = None
         self._last_election = float("-inf")
@@ -103,6 +109,7 @@ class Engine:
 
     def _put(self, outage: Outage) -> None:
         self.outages[outage.id] = outage
+        self._held_changed = True
         self._open_ids.discard(outage.id)
         self._restored.pop(outage.id, None)
         self._releases.track(outage)
@@ -177,6 +184,7 @@ class Engine:
             case Reboot():
                 self._notes.append((signal.at, signal.element, f"{signal.element} rebooted"))
             case ManualFault():
+                self._gather.touch(signal.element)
                 if signal.cleared:
                     self.manual.pop(signal.element, None)
                     self._releases.touch(signal.element)
@@ -201,6 +209,7 @@ class Engine:
         if not observe(health, signal.ok, signal.at, signal.rtt_ms, self.th):
             return
         self._releases.touch(element)
+        self._gather.touch(element)
         if health.is_evidence != was_evidence:
             self._dirty = True
             if health.is_evidence:
@@ -210,6 +219,7 @@ class Engine:
         elif self._has_evidence():  # health above or below evidence changes its reading
             self._dirty = True
         if health.is_healthy != was_healthy:
+            self._gather.shake(element)
             step = 1 if health.is_healthy else -1
             self._healthy_below[element] += step
             for dom in self.index.dominators(element):
@@ -286,6 +296,7 @@ class Engine:
         if before != up:
             states[interface] = (up, at)
             self._dirty = True
+            self._gather.touch(element)
             self._releases.touch(element)
             if not up and len(watched) > 1:
                 self._notes.append((at, element, f"{element} uplink {interface} down"))
@@ -323,6 +334,8 @@ class Engine:
                 self._flapping.discard(element)
                 self._dirty = True
                 self._releases.touch(element)
+                self._gather.touch(element)
+                self._gather.shake(element)
                 if not health.is_evidence:
                     self._probe_evidence.discard(element)
                 if health.is_healthy:
@@ -349,8 +362,7 @@ class Engine:
             return decisions
         self._dirty = False
         self._last_election = now
-        evidence, overruns = self._evidence(now)
-        roots = elect(self.index, evidence, self._healthy_below, self.th)
+        roots, overruns = self._elect(now)
         decisions += self._reconcile(roots, overruns, now)
         self._suspect(noticed)
         return decisions
@@ -374,33 +386,53 @@ class Engine:
             or any(dominates(e, here) or dominates(here, e) for e, _ in self.spikes.active)
         )
 
-    def _evidence(self, now: float) -> tuple[dict[str, Evidence], dict[str, float]]:
-        found: dict[str, list[tuple[str, float]]] = defaultdict(list)
-        aside = self._releases.is_aside
-        for element in self._probe_evidence:
-            health = self.health[element]
-            if health.is_evidence and not aside(element):
+    def _elect(self, now: float) -> tuple[list[Root], dict[str, float]]:
+        """The roots of the current evidence, and the overruns of planned work: both
+        kept current from what changed (outaged.outages.gather, outaged.correlate.incremental)."""
+        gather = self._gather
+        for element in self._flapping:  # a flapping element that is up: down since now
+            gather.touch(element)
+        spikes = spikes_by_element((e, s) for (e, _), s in self.spikes.active.items())
+        evidence, overruns, changed = gather.gather(
+            lambda element: self._claims_at(element, now),
+            spikes,
+            self._remembered,
+            frozenset(self._open_ids),
+            self._releases.aside(),
+            self.maintenance,
+            now,
+        )
+        return self._elector.elect(evidence, self._healthy_below, changed), overruns
+
+    def _claims_at(self, element: str, now: float) -> list[tuple[str, float]]:
+        """What speaks against one element now (see outaged.outages.evidence)."""
+        items: list[tuple[str, float]] = []
+        if not self._releases.is_aside(element):
+            health = self.health.get(element)
+            if element in self._probe_evidence and health is not None and health.is_evidence:
                 start = health.down_since if health.down_since is not None else now
-                found[element].append(("flapping" if health.flapping else "down", start))
-        for element, fault in self.manual.items():
-            if not aside(element):
-                found[element].append(("manual", fault.at))
-        for element, states in self.uplinks.items():
-            if aside(element):
-                continue
-            watched = self.index.element(element).uplinks
-            downs = [states[i][1] for i in watched if i in states and not states[i][0]]
-            if len(downs) == len(watched):
-                found[element].append(("uplinks", max(downs)))
-        for spike in self.spikes.active.values():
-            tag = "auth" if spike.cls is ReportClass.AUTH else f"reports:{spike.cls.value}"
-            found[spike.element].append((tag, spike.first_at))
-        for element, (tag, first_at, oid) in self._remembered.items():
-            items = found[element]
+                items.append(("flapping" if health.flapping else "down", start))
+            fault = self.manual.get(element)
+            if fault is not None:
+                items.append(("manual", fault.at))
+            states = self.uplinks.get(element)
+            if states:
+                watched = self.index.element(element).uplinks
+                downs = [states[i][1] for i in watched if i in states and not states[i][0]]
+                if len(downs) == len(watched):
+                    items.append(("uplinks", max(downs)))
+        active = self.spikes.active
+        for cls in ReportClass:
+            spike = active.get((element, cls))
+            if spike is not None:
+                tag = "auth" if cls is ReportClass.AUTH else f"reports:{cls.value}"
+                items.append((tag, spike.first_at))
+        held = self._remembered.get(element)
+        if held is not None:
+            tag, first_at, oid = held
             if oid in self._open_ids and all(r != tag for r, _ in items):
                 items.append((tag, first_at))
-
-        return self._weigh.weigh(found, self._remembered, self.maintenance, now)
+        return items
 
     def _reconcile(
         self, roots: list[Root], overruns: dict[str, float], now: float
@@ -420,24 +452,27 @@ class Engine:
             kept = keepers.get(outage.id)
             left = residuals.get(outage.id, [])
             if kept is not None:
+                basis: tuple[object, ...] = ("root", kept)
                 if left:  # it still answers for symptoms that are not under it
+                    basis = ("joined", kept, *left)
                     kept = dataclasses.replace(kept, joined=(*kept.joined, *left))
-                decisions += self._update(outage, kept, overruns, now)
+                decisions += self._update(outage, kept, overruns, now, basis=basis)
             elif left:
                 # One fault left: it is the root now (the deepest element explaining
                 # the evidence). Several: keep them together under the old root.
-                rest = (
-                    left[0]
-                    if len(left) == 1
-                    else Root(outage.root, None, tuple(left), residual=True)
-                )
-                decisions += self._update(outage, rest, overruns, now)
+                if len(left) == 1:
+                    rest, basis = left[0], ("root", left[0])
+                else:
+                    rest = Root(outage.root, None, tuple(left), residual=True)
+                    basis = ("residual", *left)
+                decisions += self._update(outage, rest, overruns, now, basis=basis)
             else:
                 done = dataclasses.replace(outage, status=Status.RESTORED, restored_at=now)
                 self._put(done)
                 key = "repair_cleared" if outage.id in self._confirmed else "cleared"
                 decisions.append(decision(now, Event.RESTORED, done, Phrase.of(key)))
         self._confirmed.clear()
+        self._built = {oid: b for oid, b in self._built.items() if oid in self._open_ids}
         self._remember_reports()
         return decisions
 
@@ -470,12 +505,16 @@ class Engine:
         return decisions, found, holds
 
     def _remember_reports(self) -> None:
-        """What open outages remember, after they were rebuilt from this election."""
-        remembered: dict[str, tuple[str, float, int]] = {}
-        for oid in sorted(self._open_ids):
-            for element, tag, first_at in self.outages[oid].held:
-                remembered.setdefault(element, (tag, first_at, oid))
-        self._remembered = remembered
+        """What open outages remember, after they were rebuilt from this election
+        (built again only when a record was written since)."""
+        if self._held_changed:
+            remembered: dict[str, tuple[str, float, int]] = {}
+            for oid in sorted(self._open_ids):
+                for element, tag, first_at in self.outages[oid].held:
+                    remembered.setdefault(element, (tag, first_at, oid))
+            self._remembered_built = remembered
+            self._held_changed = False
+        self._remembered = dict(self._remembered_built)
 
     def _held(self, root: Root, now: float) -> bool:
         """Wait while the picture is still settling, never longer than `hold_max_s`:
@@ -513,6 +552,36 @@ class Engine:
         now: float,
         *,
         relapse: bool = False,
+        basis: tuple[object, ...] | None = None,
+    ) -> list[Decision]:
+        """Rebuild the record from its root now; `basis`: what the root was made of,
+        so a record built from the very same roots (nothing under it changed) is
+        not rebuilt."""
+        if basis is not None and self._unchanged(outage, basis):
+            return []
+        decisions = self._rebuild(outage, root, overruns, now, relapse)
+        if basis is not None:
+            self._built[outage.id] = (self.outages[outage.id], basis)
+        return decisions
+
+    def _unchanged(self, outage: Outage, basis: tuple[object, ...]) -> bool:
+        """The record is as the last election left it and its roots are the same
+        objects: the rebuild would be equal (nothing else it reads moved: planned work
+        and ended outages, whose links move with time, make it rebuild)."""
+        built = self._built.get(outage.id)
+        if built is None or built[0] is not outage or self.maintenance:
+            return False
+        if self._releases.any_ended:
+            return False
+        last = built[1]
+        return (
+            len(last) == len(basis)
+            and last[0] == basis[0]
+            and all(a is b for a, b in zip(last[1:], basis[1:], strict=True))
+        )
+
+    def _rebuild(
+        self, outage: Outage, root: Root, overruns: dict[str, float], now: float, relapse: bool
     ) -> list[Decision]:
         occurred = min(outage.occurred_at, root.first_at)
         updated = self._build(

@@ -10,7 +10,7 @@ planned work is no fault until the work overruns.
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+from collections.abc import Container, Iterable, Sequence
 
 from outaged.correlate.election import Evidence
 from outaged.signals import Maintenance
@@ -19,7 +19,7 @@ from outaged.topology.graph import GraphIndex
 HARD_REASONS = frozenset({"down", "flapping", "manual", "uplinks"})
 
 Claims = dict[str, list[tuple[str, float]]]  # element -> (reason, since), in gathering order
-_Key = tuple[bool, tuple[tuple[str, float], ...]]
+_Key = tuple[bool, bool, tuple[tuple[str, float], ...]]
 
 
 class Weigher:
@@ -50,35 +50,53 @@ class Weigher:
         planned = bool(maintenance)
         cache = self._cache
         for element, items in found.items():
-            key = (element in above, tuple(items))
+            key = (element in above, element in remembered, tuple(items))
             cached = cache.get(element)
             if cached is not None and cached[0] == key and not planned:
                 evidence[element] = cached[1]  # in a storm, nearly always
                 continue
-            kept = []
-            held_here = element in remembered
-            for reason, first_at in items:
-                # ... except what an open outage remembers: what opened it stays
-                if element in above and reason.startswith("reports") and not held_here:
-                    continue
-                window = self._window_over(maintenance, element, first_at)
-                if window is None or reason == "manual":
-                    kept.append((reason, first_at))
-                elif window.end <= now:  # planned work overran: a fault from its end
-                    overruns[element] = window.end
-                    kept.append((reason, max(first_at, window.end)))
-            if kept:
-                reasons = tuple(sorted({r for r, _ in kept}))
-                found_here = evidence[element] = Evidence(
-                    element=element,
-                    first_at=min(t for _, t in kept),
-                    hard=any(r in HARD_REASONS for r in reasons),
-                    degraded=all(r == "reports:degraded" for r in reasons),
-                    reasons=reasons,
-                )
+            weighed = self.weigh_one(
+                element, items, element in above, element in remembered, maintenance, now, overruns
+            )
+            if weighed is not None:
+                evidence[element] = weighed
                 if not planned:
-                    cache[element] = (key, found_here)
+                    cache[element] = (key, weighed)
         return evidence, overruns
+
+    def weigh_one(
+        self,
+        element: str,
+        items: Iterable[tuple[str, float]],
+        above: bool,
+        held_here: bool,
+        maintenance: Sequence[Maintenance],
+        now: float,
+        overruns: dict[str, float],
+    ) -> Evidence | None:
+        """One element's evidence from its claims (`above`: other claims lie under it;
+        `held_here`: an open outage remembers calls there); records an overrun."""
+        kept = []
+        for reason, first_at in items:
+            # ... except what an open outage remembers: what opened it stays
+            if above and reason.startswith("reports") and not held_here:
+                continue
+            window = self._window_over(maintenance, element, first_at) if maintenance else None
+            if window is None or reason == "manual":
+                kept.append((reason, first_at))
+            elif window.end <= now:  # planned work overran: a fault from its end
+                overruns[element] = window.end
+                kept.append((reason, max(first_at, window.end)))
+        if not kept:
+            return None
+        reasons = tuple(sorted({r for r, _ in kept}))
+        return Evidence(
+            element=element,
+            first_at=min(t for _, t in kept),
+            hard=any(r in HARD_REASONS for r in reasons),
+            degraded=all(r == "reports:degraded" for r in reasons),
+            reasons=reasons,
+        )
 
     def _window_over(
         self, maintenance: Sequence[Maintenance], element: str, at: float

@@ -109,6 +109,15 @@ class Releases:
     def is_aside(self, element: str) -> bool:
         return element in self._aside
 
+    def aside(self) -> frozenset[str]:
+        """Every element set aside now."""
+        return frozenset(self._aside) if self._aside else frozenset()
+
+    @property
+    def any_ended(self) -> bool:
+        """An ended outage is followed (so `follows` may answer something)."""
+        return bool(self._ended)
+
     def touch(self, element: str) -> None:
         """Something about an element changed (probes, uplinks, manual): a set-aside
         one is looked at again at the next review. One never touched since the

@@ -1,0 +1,122 @@
+"""The election kept current: what `elect` finds, recomputed only where it changed.
+
+`elect` folds all the evidence up the dominator tree at every election. Here the
+fold is kept per node: the roots of its subtree (as if nothing above absorbs
+it) and all the evidence in it (for a root above that is out as a whole). An
+element whose evidence or health changed makes its own node and those above it
+stale; the next election refolds only stale nodes and reuses every other
+subtree's roots as they were, the very objects, so an outage whose subtree did
+not change sees the same root again (the engine then does not rebuild it).
+The result equals `elect` on the same evidence (tests/test_incremental.py).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from itertools import chain
+
+from outaged.correlate.election import Evidence, Root, join_cut_off, may_infer
+from outaged.topology.graph import SUPER_ROOT, GraphIndex
+from outaged.topology.model import Thresholds
+
+
+class Elector:
+    def __init__(self, index: GraphIndex, th: Thresholds) -> None:
+        self.index = index
+        self.th = th
+        self._present: set[str] = set()  # elements with evidence at the last election
+        self._count: defaultdict[str, int] = defaultdict(int)  # evidence in the subtree
+        self._kids: defaultdict[str, set[str]] = defaultdict(set)  # children with evidence below
+        self._roots: dict[str, list[Root]] = {}  # node -> its subtree's roots
+        self._all: dict[str, tuple[Evidence, ...]] = {}  # node -> its subtree's evidence
+        self._stale_roots: set[str] = set()
+        self._stale_all: set[str] = set()
+        self._last: tuple[list[Root], list[Root]] = ([], [])  # (roots before joining, after)
+        self._joins: dict[tuple[int, int], tuple[Root, Root, Root]] = {}
+
+    def elect(
+        self,
+        evidence: Mapping[str, Evidence],
+        healthy_below: Mapping[str, int],
+        changed: Iterable[str],
+    ) -> list[Root]:
+        """The roots for `evidence`; `changed`: every element whose evidence (or what
+        it reads as) or whose health changed since the last call."""
+        index = self.index
+        for element in changed:
+            line = (element, *index.dominators(element))
+            self._stale_roots.update(line)
+            self._stale_all.update(line)
+            has = element in evidence
+            if has == (element in self._present):
+                continue
+            step = 1 if has else -1
+            (self._present.add if has else self._present.discard)(element)
+            for node in line:
+                self._count[node] += step
+                if self._count[node] == (1 if has else 0):  # it starts or stops counting
+                    parent = index.idom[node]
+                    (self._kids[parent].add if has else self._kids[parent].discard)(node)
+                    if not has:
+                        del self._count[node]
+                        self._roots.pop(node, None)
+                        self._all.pop(node, None)
+        tin = index.tin.__getitem__
+        tops = sorted(self._kids[SUPER_ROOT], key=tin)
+        roots = [root for top in tops for root in self._fold(top, evidence, healthy_below)]
+        before, after = self._last
+        if len(roots) == len(before) and all(a is b for a, b in zip(roots, before, strict=True)):
+            return list(after)
+        joins, self._joins = self._joins, {}
+
+        def joined(host: Root, root: Root) -> Root:
+            known = joins.get((id(host), id(root)))
+            made = (
+                known[2]
+                if known is not None and known[0] is host and known[1] is root
+                else replace(host, joined=(*host.joined, root))
+            )
+            self._joins[(id(host), id(root))] = (host, root, made)
+            return made
+
+        result = join_cut_off(index, list(roots), joined)
+        self._last = (roots, result)
+        return list(result)
+
+    def _fold(
+        self, node: str, evidence: Mapping[str, Evidence], healthy_below: Mapping[str, int]
+    ) -> list[Root]:
+        known = self._roots.get(node)
+        if known is not None and node not in self._stale_roots:
+            return known
+        own = evidence.get(node)
+        kids = sorted(self._kids.get(node, ()), key=self.index.tin.__getitem__)
+        if own is not None and own.hard and healthy_below.get(node, 0) == 0:
+            # out as a whole: everything under it is explained, absorbed as it is
+            absorbed = tuple(chain.from_iterable(self._everything(k, evidence) for k in kids))
+            found = [Root(node, own, (), absorbed)]
+        else:
+            below = [root for kid in kids for root in self._fold(kid, evidence, healthy_below)]
+            if own is not None or may_infer(
+                self.index, node, len(kids), len(below), healthy_below, self.th
+            ):
+                found = [Root(node, own, tuple(below))]
+            else:
+                found = below
+        self._roots[node] = found
+        self._stale_roots.discard(node)
+        return found
+
+    def _everything(self, node: str, evidence: Mapping[str, Evidence]) -> tuple[Evidence, ...]:
+        known = self._all.get(node)
+        if known is not None and node not in self._stale_all:
+            return known
+        own = evidence.get(node)
+        kids = sorted(self._kids.get(node, ()), key=self.index.tin.__getitem__)
+        below = chain.from_iterable(self._everything(k, evidence) for k in kids)
+        found = (own, *below) if own is not None else tuple(below)
+        self._all[node] = found
+        self._stale_all.discard(node)
+        return found
