@@ -52,6 +52,7 @@ class ReferenceEngine(Engine):
         self._weigh = Weigher(index)
 
     def _elect(self, now: float) -> tuple[list[Root], dict[str, float]]:
+        self.spikes.moved.clear()
         found: dict[str, list[tuple[str, float]]] = defaultdict(list)
         aside = self._releases.is_aside
         for element in self._probe_evidence:

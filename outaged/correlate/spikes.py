@@ -210,6 +210,7 @@ class SpikeDetector:
         self.th = th
         self.windows: dict[tuple[str, ReportClass], Window] = {}
         self.active: dict[tuple[str, ReportClass], Spike] = {}
+        self.moved: set[str] = set()  # elements whose spikes began or ended, drained by the engine
         self.suspected: dict[tuple[str, ReportClass], Suspicion] = {}
         self.noticed: list[Suspicion] = []  # new suspicions, drained by the engine
         # 691 storms point at the first platform element declared (AAA before billing):
@@ -337,6 +338,7 @@ class SpikeDetector:
             self.active[key] = Spike(
                 element, cls, first, call.at, len(window.free), len(window.communities)
             )
+            self.moved.add(element)
             self.suspected.pop(key, None)
             for claimed in list(window.events):
                 self._claim(claimed, window.depth)
@@ -564,6 +566,7 @@ class SpikeDetector:
     def _end(self, spike: Spike) -> None:
         key = (spike.element, spike.cls)
         del self.active[key]
+        self.moved.add(spike.element)
         self.windows[key].clear()  # count afresh; the learned baseline stays
 
     def drain_noticed(self) -> list[Suspicion]:

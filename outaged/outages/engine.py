@@ -21,7 +21,7 @@ from outaged.correlate.incremental import Elector
 from outaged.correlate.spikes import ReportClass, SpikeDetector, Suspicion, report_class
 from outaged.errors import Problem, SignalError
 from outaged.outages.describe import changes, confidence, decision, describe
-from outaged.outages.gather import Gatherer, spikes_by_element
+from outaged.outages.gather import Gatherer
 from outaged.outages.matching import Hold, Match, Merge, Open, OpenIndex, Relapse, match
 from outaged.outages.model import EVIDENCE_SHOWN, Decision, Event, Outage, Status
 from outaged.outages.orphans import correlatable, pruned
@@ -108,8 +108,9 @@ class Engine:
         self._dirty = True
 
     def _put(self, outage: Outage) -> None:
+        before = self.outages.get(outage.id)
+        was_open = outage.id in self._open_ids
         self.outages[outage.id] = outage
-        self._held_changed = True
         self._open_ids.discard(outage.id)
         self._restored.pop(outage.id, None)
         self._releases.track(outage)
@@ -119,7 +120,10 @@ class Engine:
                 self._open_ids.add(outage.id)
             elif outage.status is Status.RESTORED and outage.restored_at is not None:
                 self._restored[outage.id] = outage.restored_at
-        self._open_index.put(outage, outage.id in self._open_ids)
+        is_open = outage.id in self._open_ids
+        self._open_index.put(outage, is_open)
+        if before is None or is_open != was_open or (is_open and before.held != outage.held):
+            self._held_changed = True  # what open outages remember may differ
 
     def releasable(self, now: float) -> list[int]:
         """Outages the engine is done with: not open, and restored longer ago than
@@ -392,10 +396,10 @@ class Engine:
         gather = self._gather
         for element in self._flapping:  # a flapping element that is up: down since now
             gather.touch(element)
-        spikes = spikes_by_element((e, s) for (e, _), s in self.spikes.active.items())
+        moved, self.spikes.moved = self.spikes.moved, set()
         evidence, overruns, changed = gather.gather(
             lambda element: self._claims_at(element, now),
-            spikes,
+            moved,
             self._remembered,
             frozenset(self._open_ids),
             self._releases.aside(),

@@ -15,7 +15,7 @@ While planned work is known every claim is weighed again, as `weigh` does
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from outaged.correlate.election import Evidence
 from outaged.outages.evidence import Weigher
@@ -35,7 +35,6 @@ class Gatherer:
         self._under: defaultdict[str, int] = defaultdict(int)  # keys strictly below a node
         self._touched: set[str] = set()
         self._shaken: set[str] = set()
-        self._spikes: dict[str, object] = {}  # what was seen last time, to tell changes
         self._remembered: dict[str, tuple[str, float, int]] = {}
         self._open: frozenset[int] = frozenset()
         self._aside: frozenset[str] = frozenset()
@@ -52,7 +51,7 @@ class Gatherer:
     def gather(
         self,
         claims_at: ClaimsAt,
-        spikes: Mapping[str, object],
+        moved: set[str],
         remembered: Mapping[str, tuple[str, float, int]],
         open_ids: frozenset[int],
         aside: frozenset[str],
@@ -60,11 +59,9 @@ class Gatherer:
         now: float,
     ) -> tuple[dict[str, Evidence], dict[str, float], set[str]]:
         """The evidence, the overruns, and the elements the election must read again.
-        `spikes`: element -> its active spikes (any value that changes when they do)."""
+        `moved`: the elements whose report spikes began or ended since the last call."""
         touched, self._touched = self._touched, set()
         changed, self._shaken = self._shaken, set()
-        moved = _differ(self._spikes, spikes)
-        self._spikes = dict(spikes)
         changed |= moved  # a spike backs remembered calls (quiet or not)
         touched |= moved
         touched |= _differ(self._remembered, remembered)
@@ -130,10 +127,3 @@ def _differ(old: Mapping[str, object], new: Mapping[str, object]) -> set[str]:
     found.update(k for k, v in new.items() if k in old and old[k] != v)
     return found
 
-
-def spikes_by_element(active: Iterable[tuple[str, object]]) -> dict[str, object]:
-    """element -> its spikes (a tuple of the spike objects, in class order)."""
-    found: dict[str, list[object]] = {}
-    for element, spike in active:
-        found.setdefault(element, []).append(spike)
-    return {e: tuple(s) for e, s in found.items()}
