@@ -18,6 +18,7 @@ from collections import defaultdict
 
 from outaged.correlate.election import Root, elect
 from outaged.correlate.spikes import ReportClass, Spike, SpikeDetector
+from outaged.correlate.summary import Summary, of_all
 from outaged.outages.engine import Engine
 from outaged.outages.evidence import Weigher
 from outaged.outages.matching import Match
@@ -79,6 +80,9 @@ class ReferenceEngine(Engine):
                 items.append((tag, first_at))
         evidence, overruns = self._weigh.weigh(found, self._remembered, self.maintenance, now)
         return elect(self.index, evidence, self._healthy_below, self.th), overruns
+
+    def _summary(self, root: Root) -> Summary | None:
+        return of_all(root.evidence(), self._is_held_only)  # a walk over all of it
 
     def _unchanged(self, outage: Outage, basis: tuple[object, ...]) -> bool:
         return False  # every record rebuilt at every election

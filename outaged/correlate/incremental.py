@@ -7,17 +7,20 @@ element whose evidence or health changed makes its own node and those above it
 stale; the next election refolds only stale nodes and reuses every other
 subtree's roots as they were, the very objects, so an outage whose subtree did
 not change sees the same root again (the engine then does not rebuild it).
+Each subtree's evidence is also kept summed up (outaged.correlate.summary), so a
+record is built from its root's summary, not from a walk over all of it.
 The result equals `elect` on the same evidence (tests/test_incremental.py).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from itertools import chain
 
 from outaged.correlate.election import Evidence, Root, join_cut_off, may_infer
+from outaged.correlate.summary import Summary, combine
 from outaged.topology.graph import SUPER_ROOT, GraphIndex
 from outaged.topology.model import Thresholds
 
@@ -30,7 +33,12 @@ class Elector:
         self._count: defaultdict[str, int] = defaultdict(int)  # evidence in the subtree
         self._kids: defaultdict[str, set[str]] = defaultdict(set)  # children with evidence below
         self._roots: dict[str, list[Root]] = {}  # node -> its subtree's roots
-        self._all: dict[str, tuple[Evidence, ...]] = {}  # node -> its subtree's evidence
+        self._all: dict[str, tuple[tuple[Evidence, ...], Summary | None]] = {}  # its evidence
+        self._absorbed: dict[str, tuple[tuple[Evidence, ...], Summary | None]] = {}
+        self._leaves: dict[str, tuple[Evidence, Summary]] = {}
+        self._sums: dict[int, tuple[Root, Summary | None]] = {}  # this election's roots
+        self._sums_before: dict[int, tuple[Root, Summary | None]] = {}  # and the last one's
+        self._leaf: Callable[[Evidence], Summary] = _no_leaf
         self._stale_roots: set[str] = set()
         self._stale_all: set[str] = set()
         self._last: tuple[list[Root], list[Root]] = ([], [])  # (roots before joining, after)
@@ -41,11 +49,16 @@ class Elector:
         evidence: Mapping[str, Evidence],
         healthy_below: Mapping[str, int],
         changed: Iterable[str],
+        leaf: Callable[[Evidence], Summary],
     ) -> list[Root]:
         """The roots for `evidence`; `changed`: every element whose evidence (or what
-        it reads as) or whose health changed since the last call."""
+        it reads as) or whose health changed since the last call; `leaf`: one
+        evidence's summary (it may read what `changed` names)."""
         index = self.index
+        self._leaf = leaf
+        self._sums_before, self._sums = self._sums, {}
         for element in changed:
+            self._leaves.pop(element, None)
             line = (element, *index.dominators(element))
             self._stale_roots.update(line)
             self._stale_all.update(line)
@@ -63,6 +76,7 @@ class Elector:
                         del self._count[node]
                         self._roots.pop(node, None)
                         self._all.pop(node, None)
+                        self._absorbed.pop(node, None)
         tin = index.tin.__getitem__
         tops = sorted(self._kids[SUPER_ROOT], key=tin)
         roots = [root for top in tops for root in self._fold(top, evidence, healthy_below)]
@@ -95,7 +109,9 @@ class Elector:
         kids = sorted(self._kids.get(node, ()), key=self.index.tin.__getitem__)
         if own is not None and own.hard and healthy_below.get(node, 0) == 0:
             # out as a whole: everything under it is explained, absorbed as it is
-            absorbed = tuple(chain.from_iterable(self._everything(k, evidence) for k in kids))
+            alls = [self._everything(k, evidence) for k in kids]
+            absorbed = tuple(chain.from_iterable(a for a, _ in alls))
+            self._absorbed[node] = (absorbed, combine(s for _, s in alls if s is not None))
             found = [Root(node, own, (), absorbed)]
         else:
             below = [root for kid in kids for root in self._fold(kid, evidence, healthy_below)]
@@ -109,14 +125,56 @@ class Elector:
         self._stale_roots.discard(node)
         return found
 
-    def _everything(self, node: str, evidence: Mapping[str, Evidence]) -> tuple[Evidence, ...]:
+    def _everything(
+        self, node: str, evidence: Mapping[str, Evidence]
+    ) -> tuple[tuple[Evidence, ...], Summary | None]:
         known = self._all.get(node)
         if known is not None and node not in self._stale_all:
             return known
         own = evidence.get(node)
         kids = sorted(self._kids.get(node, ()), key=self.index.tin.__getitem__)
-        below = chain.from_iterable(self._everything(k, evidence) for k in kids)
-        found = (own, *below) if own is not None else tuple(below)
+        alls = [self._everything(k, evidence) for k in kids]
+        below = chain.from_iterable(a for a, _ in alls)
+        sums = [s for _, s in alls if s is not None]
+        if own is not None:
+            sums.insert(0, self._of(own))
+        found = ((own, *below) if own is not None else tuple(below)), combine(sums)
         self._all[node] = found
         self._stale_all.discard(node)
         return found
+
+    def _of(self, e: Evidence) -> Summary:
+        known = self._leaves.get(e.element)
+        if known is not None and known[0] is e:
+            return known[1]
+        made = self._leaf(e)
+        self._leaves[e.element] = (e, made)
+        return made
+
+    def summary(self, root: Root) -> Summary | None:
+        """All the evidence under a root of the last election (or one made of
+        them, as the engine does for what an outage still answers for), summed."""
+        key = id(root)
+        known = self._sums.get(key) or self._sums_before.get(key)
+        if known is not None and known[0] is root:
+            self._sums[key] = known
+            return known[1]
+        parts = [self._of(root.own)] if root.own is not None else []
+        if root.absorbed:
+            held = self._absorbed.get(root.element)
+            if held is not None and held[0] is root.absorbed:
+                if held[1] is not None:
+                    parts.append(held[1])
+            else:
+                parts += [self._of(e) for e in root.absorbed]
+        for sub in (*root.below, *root.joined):
+            found = self.summary(sub)
+            if found is not None:
+                parts.append(found)
+        made = combine(parts)
+        self._sums[id(root)] = (root, made)
+        return made
+
+
+def _no_leaf(e: Evidence) -> Summary:
+    raise RuntimeError("summary asked before an election")

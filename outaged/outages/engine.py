@@ -9,7 +9,6 @@ scope moves, restored when its evidence is gone. Pure: no I/O, no clock.
 from __future__ import annotations
 
 import dataclasses
-import heapq
 from collections import defaultdict
 from collections.abc import Iterable
 
@@ -19,6 +18,8 @@ from outaged.correlate.election import Evidence, Root
 from outaged.correlate.health import Health, State, expire_flap, flap_expiry, observe
 from outaged.correlate.incremental import Elector
 from outaged.correlate.spikes import ReportClass, SpikeDetector, Suspicion, report_class
+from outaged.correlate.summary import Summary
+from outaged.correlate.summary import of as summary_of
 from outaged.errors import Problem, SignalError
 from outaged.outages.describe import changes, confidence, decision, describe
 from outaged.outages.gather import Gatherer
@@ -40,8 +41,6 @@ from outaged.signals import (
 )
 from outaged.topology.graph import GraphIndex
 from outaged.topology.model import Severity
-
-_REPORTED = ("reports", "auth")
 
 
 class Engine:
@@ -406,7 +405,7 @@ class Engine:
             self.maintenance,
             now,
         )
-        return self._elector.elect(evidence, self._healthy_below, changed), overruns
+        return self._elector.elect(evidence, self._healthy_below, changed, self._leaf), overruns
 
     def _claims_at(self, element: str, now: float) -> list[tuple[str, float]]:
         """What speaks against one element now (see outaged.outages.evidence)."""
@@ -541,7 +540,7 @@ class Engine:
         return any(e in self._suspects for e in chain)
 
     def _open(self, root: Root, overruns: dict[str, float], now: float) -> Outage:
-        outage = self._build(root, self.next_id, now, root.first_at, None, None, overruns)
+        outage = self._build(root, self.next_id, now, self._first_at(root), None, None, overruns)
         follows = self._releases.follows((*root.elements(), *outage.scope.parts), now)
         outage = dataclasses.replace(outage, follows=follows)
         self.next_id += 1
@@ -587,7 +586,7 @@ class Engine:
     def _rebuild(
         self, outage: Outage, root: Root, overruns: dict[str, float], now: float, relapse: bool
     ) -> list[Decision]:
-        occurred = min(outage.occurred_at, root.first_at)
+        occurred = min(outage.occurred_at, self._first_at(root))
         updated = self._build(
             root,
             outage.id,
@@ -636,16 +635,17 @@ class Engine:
         if element.passive and not diagnosed and not root.residual:
             cause = element.kind.value
         sev = severity(index, root.element, scope, self.th, by_kind=not root.residual)
-        evidence = list(root.evidence())
-        reported = [e.first_at for e in evidence if any(r.startswith(_REPORTED) for r in e.reasons)]
+        found = self._summary(root)
+        if found is None:
+            raise ValueError(f"root {root.element} has no evidence")
+        reported = found.reported_at
         if first_report_at is not None:
-            reported.append(first_report_at)
-        overrun = any(e.element in overruns for e in evidence)
-        flapping = any("flapping" in e.reasons for e in evidence)
+            reported = first_report_at if reported is None else min(reported, first_report_at)
+        overrun = bool(overruns) and any(e.element in overruns for e in root.evidence())
+        flapping = found.flapping
         parents = element.parents
         possible = parents[0] if len(parents) == 1 and index.element(parents[0]).passive else None
         why = describe(root, scope, overrun, flapping)
-        held, quiet = self._held_of(evidence)
         return Outage(
             id=outage_id,
             root=root.element,
@@ -653,37 +653,35 @@ class Engine:
             severity=sev,
             occurred_at=occurred,
             opened_at=opened_at,
-            first_report_at=min(reported, default=None),
+            first_report_at=reported,
             restore_by=restore_by(sev, occurred, cause, element.contract),
             on_site_by=on_site_by(sev, occurred),
             scope=scope,
             confidence=confidence(root, self.th),
             reason=english(why),
             why=why,
-            evidence=tuple(heapq.nsmallest(EVIDENCE_SHOWN, (e.element for e in evidence))),
-            evidence_count=len(evidence),
+            evidence=found.smallest[:EVIDENCE_SHOWN],
+            evidence_count=found.count,
             cause=cause,
             cause_diagnosed=diagnosed,
             possible_cause=possible,
             lost_redundancy=index.lost_redundancy(root.element) if scope.whole else (),
             flapping=flapping,
             degraded=root.degraded,
-            held=held,
-            quiet=quiet,
+            held=found.held,
+            quiet=bool(found.held) and not found.live,
         )
 
-    def _held_of(self, evidence: list[Evidence]) -> tuple[tuple[tuple[str, str, float], ...], bool]:
-        """The report evidence an outage remembers, and whether that is all it has
-        (customers stopped calling; nothing else shows the fault)."""
-        held: list[tuple[str, str, float]] = []
-        live = False
-        for e in evidence:
-            reported = [r for r in e.reasons if r.startswith("reports")]
-            for reason in reported:
-                held.append((e.element, reason, e.first_at))
-            if len(reported) < len(e.reasons) or not self._is_held_only(e.element, reported):
-                live = True
-        return tuple(sorted(held)), bool(held) and not live
+    def _summary(self, root: Root) -> Summary | None:
+        """All the evidence under the root, summed (kept by the election)."""
+        return self._elector.summary(root)
+
+    def _first_at(self, root: Root) -> float:
+        found = self._summary(root)
+        return root.first_at if found is None else found.first_at
+
+    def _leaf(self, e: Evidence) -> Summary:
+        return summary_of(e, self._is_held_only)
 
     def _is_held_only(self, element: str, reasons: list[str]) -> bool:
         """No live spike backs this element's report evidence any more."""

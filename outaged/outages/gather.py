@@ -126,4 +126,3 @@ def _differ(old: Mapping[str, object], new: Mapping[str, object]) -> set[str]:
     found = set(old.keys() ^ new.keys())
     found.update(k for k, v in new.items() if k in old and old[k] != v)
     return found
-
