@@ -54,9 +54,9 @@ from outaged.reload import (
     use_renderer,
 )
 from outaged.signals import SignalSink
+from outaged.store.backends import store_for, store_name
 from outaged.store.base import Store
 from outaged.store.retention import Pruner
-from outaged.store.sqlite import SqliteStore
 from outaged.systemd import Notifier
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
@@ -89,7 +89,7 @@ class App:
         self._reloading = asyncio.Lock()
         self._probe_steps: list[tuple[str, Callable[[], Awaitable[None]]]] = []
         self.clock = clock
-        self.store: Store = store or SqliteStore(config.db_path)
+        self.store: Store = store or store_for(config)
         self._outbox = outbox
         self.status = "starting"
         self.port: int | None = None
@@ -244,7 +244,7 @@ class App:
             config.api.listen,
             self.port,
             len(ledger.engine.open_outages()),
-            config.db_path,
+            store_name(config),
         )
 
     def _probers(self, topology: Topology) -> Probers:

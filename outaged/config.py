@@ -47,8 +47,9 @@ class ApiConfig:
 
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
-    backend: Literal["sqlite"] = "sqlite"
-    path: Path = Path("outaged.db")  # resolved against state_dir when relative
+    backend: Literal["sqlite", "postgresql"] = "sqlite"
+    path: Path = Path("outaged.db")  # SQLite's; resolved against state_dir when relative
+    url: str | None = None  # PostgreSQL's: postgresql://user@host:port/db?...
 
 
 @dataclass(frozen=True, slots=True)
@@ -356,11 +357,29 @@ def _label_name(v: Any) -> str | None:
 def _store(r: _Reader | None) -> StoreConfig:
     if r is None:
         return StoreConfig()
-    r.check_keys(("backend", "path"))
-    return StoreConfig(
-        backend=r.get("backend", "sqlite", _choice("sqlite"), "'sqlite'"),
-        path=Path(r.get("path", "outaged.db", _text, "a file path")),
+    r.check_keys(("backend", "path", "url"))
+    url = _postgres_url(r.data.get("url"))
+    if url is None and r.data.get("url") is not None:  # not echoed: it may hold a password
+        r.problem("url", "expected a postgresql:// or postgres:// URL")
+    default: Literal["sqlite", "postgresql"] = "postgresql" if url is not None else "sqlite"
+    backend: Literal["sqlite", "postgresql"] = r.get(
+        "backend", default, _choice("sqlite", "postgresql"), "sqlite or postgresql"
     )
+    if backend == "postgresql" and url is None and "url" not in r.data:
+        r.problem("backend", "postgresql needs store.url (postgresql://user@host/db)")
+    if backend == "sqlite" and url is not None:
+        r.problem("url", "is PostgreSQL's; drop it or set store.backend: postgresql")
+    return StoreConfig(
+        backend=backend,
+        path=Path(r.get("path", "outaged.db", _text, "a file path")),
+        url=url,
+    )
+
+
+def _postgres_url(v: object) -> str | None:
+    if isinstance(v, str) and v.startswith(("postgresql://", "postgres://")):
+        return v
+    return None
 
 
 def _notify(r: _Reader | None, base: Path) -> NotifyConfig:

@@ -10,7 +10,7 @@
 Probes are off unless `probes=` gives a `probes:` section; `api_extra=` adds
 settings under `api:` (YAML lines indented by two spaces); `prefix=` runs the
 daemon, and the HTTP calls (through curl), under a command such as
-`ip netns exec NS`.
+`ip netns exec NS`; `backend=` (tests/stores.py) puts its store on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.citygen import write_city
+from tests.stores import Backend
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 20.0
@@ -72,8 +73,10 @@ class Daemon:
         probes: str = PROBES_OFF,
         prefix: Sequence[str] = (),
         api_extra: str = "",
+        backend: Backend | None = None,
     ) -> None:
         self.workdir = workdir
+        self.backend = backend  # None: SQLite in the state directory
         self.api_extra = api_extra
         self.probes = probes
         self.prefix = list(prefix)
@@ -95,7 +98,9 @@ class Daemon:
             f"state_dir: {self.state_dir}\n"
             f"api:\n  listen: 127.0.0.1\n  port: {self.port}\n{self.api_extra}"
             f"decide:\n  interval_s: {self.interval_s}\n"
-            "shutdown_timeout_s: 5\n" + self.probes,
+            "shutdown_timeout_s: 5\n"
+            + self.probes
+            + (self.backend.yaml() if self.backend is not None else ""),
             encoding="utf-8",
         )
 
@@ -229,6 +234,8 @@ class Daemon:
 
     def query_db(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         """Read the daemon's database directly (read-only) to check what was stored."""
+        if self.backend is not None:
+            return self.backend.query(sql, *args)
         # closing(): a connection's own `with` only commits; unclosed, it holds a file
         # descriptor until a garbage collection (which test_icmp counts).
         with closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)) as db:
@@ -243,12 +250,15 @@ def running_daemon(
     probes: str = PROBES_OFF,
     prefix: Sequence[str] = (),
     api_extra: str = "",
+    backend: Backend | None = None,
 ) -> Iterator[Daemon]:
     """A started daemon (scenario city by default); always stopped afterwards."""
     workdir.mkdir(parents=True, exist_ok=True)
     if topology is None:
         topology = write_city(workdir / "city", metros=6, communities=2)
-    daemon = Daemon(workdir, topology, probes=probes, prefix=prefix, api_extra=api_extra)
+    daemon = Daemon(
+        workdir, topology, probes=probes, prefix=prefix, api_extra=api_extra, backend=backend
+    )
     try:
         daemon.start()
         yield daemon

@@ -1,4 +1,4 @@
-"""The daemon object (`outaged.app.App`: SQLite store, recovery, decision loop,
+"""The daemon object (`outaged.app.App`: SQLite or PostgreSQL store, recovery, decision loop,
 HTTP API on a free port) in-process on one state directory, with an injected
 clock, so a test can restart it as a crash-free restart would and move time.
 
@@ -11,8 +11,9 @@ from pathlib import Path
 
 from outaged.app import App
 from outaged.config import load_config
-from outaged.store.sqlite import BUSY_TIMEOUT_MS, SqliteStore
+from outaged.store.sqlite import BUSY_TIMEOUT_MS
 from tests.smallnet import Net
+from tests.stores import Backend
 
 T0 = 1_795_000_000.0
 
@@ -28,13 +29,20 @@ class Clock:
 class InProcess:
     """Start, stop and restart the daemon on one state directory (ICMP off)."""
 
-    def __init__(self, tmp_path: Path, net: Net, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        net: Net,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        backend: Backend | None = None,
+    ) -> None:
         self.net = net
         self.clock = Clock()
         self.busy_timeout_ms = busy_timeout_ms
+        self.backend = backend or Backend("sqlite", tmp_path / "state" / "outaged.db")
         self.config = tmp_path / "outaged.yaml"
         self.config.write_text(
-            f"topology: {net.path}\nstate_dir: {tmp_path / 'state'}\n"
+            f"topology: {net.path}\nstate_dir: {tmp_path / 'state'}\n{self.backend.yaml()}"
             "api:\n  listen: 127.0.0.1\n  port: 0\n"
             "probes:\n  icmp:\n    enabled: false\n",
             encoding="utf-8",
@@ -47,7 +55,7 @@ class InProcess:
 
     async def start(self) -> App:
         config = load_config(self.config)
-        store = SqliteStore(config.db_path, busy_timeout_ms=self.busy_timeout_ms)
+        store = self.backend.store(self.busy_timeout_ms)
         self.app = App(config, clock=self.clock, store=store)
         await self.app.start()
         return self.app

@@ -1,18 +1,17 @@
 """A failed decision step changes nothing, in memory or on disk (issue 7 §2).
 
 Each test reproduces one failure the issue names, on the real daemon object
-and a real SQLite file: a write lock held by a second connection past the busy
-timeout, a lone surrogate in a note / ticket id / actor, an outage id above
-2^63, and a report SQLite refuses inside a step shared with an innocent one.
+and a real store, SQLite and PostgreSQL (the `backend` fixture): a write lock
+held by a second connection past the busy timeout / lock_timeout, a lone
+surrogate in a note / ticket id / actor, an outage id above 2^63, and a report
+the database refuses inside a step shared with an innocent one.
 After each, memory equals the store (tests/atomic.py) and the retry works.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +27,10 @@ from outaged.pipeline import Ingested
 from outaged.records.model import Record
 from outaged.signals import ProbeResult, Trap, TrapKind
 from outaged.store.base import Token
-from tests.atomic import ACTOR, Daemon, lock, poison, unlock
+from tests.atomic import ACTOR, Daemon
 from tests.citygen import write_city
 from tests.smallnet import Net, load
+from tests.stores import Backend
 
 BUILDING = "m1-c2-b3"
 
@@ -41,8 +41,8 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Net:
 
 
 @pytest.fixture
-async def daemon(tmp_path: Path, net: Net) -> AsyncIterator[Daemon]:
-    d = Daemon(tmp_path, net)
+async def daemon(tmp_path: Path, net: Net, backend: Backend) -> AsyncIterator[Daemon]:
+    d = Daemon(tmp_path, net, backend=backend)
     await d.start()
     try:
         yield d
@@ -59,8 +59,7 @@ async def open_one(d: Daemon) -> int:
 
 
 def signal_rows(d: Daemon) -> int:
-    with closing(sqlite3.connect(d.db)) as db:
-        return int(db.execute("SELECT COUNT(*) FROM signals").fetchone()[0])
+    return d.backend.count("SELECT COUNT(*) FROM signals")
 
 
 async def test_a_lock_past_the_busy_timeout_changes_nothing_and_the_retry_is_not_409(
@@ -68,7 +67,7 @@ async def test_a_lock_past_the_busy_timeout_changes_nothing_and_the_retry_is_not
 ) -> None:
     d = daemon
     oid = await open_one(d)
-    holder = lock(d.db)  # another process writes for longer than the 5 s busy timeout
+    unlock = d.backend.lock()  # another process writes for longer than the 5 s busy timeout
     try:
         with pytest.raises(StoreUnavailable, match="locked"):
             await d.act(oid, Action.ACK, note="on my way")
@@ -81,7 +80,7 @@ async def test_a_lock_past_the_busy_timeout_changes_nothing_and_the_retry_is_not
         assert d.running.pipeline.rebuilds == 1
         await d.assert_memory_is_store()  # reads still work under the lock (WAL)
     finally:
-        unlock(holder)
+        unlock()
     record = await d.act(oid, Action.ACK, note="on my way")  # the retry: not "already"
     assert isinstance(record, Record) and record.state.value == "acknowledged"
     timeline = await d.running.store.timeline(oid)
@@ -140,11 +139,11 @@ async def test_an_outage_id_past_2_63_is_unknown_and_its_neighbour_in_the_step_c
     await d.assert_memory_is_store()
 
 
-async def test_a_report_sqlite_refuses_fails_alone_and_the_innocent_one_commits(
+async def test_a_report_the_database_refuses_fails_alone_and_the_innocent_one_commits(
     daemon: Daemon,
 ) -> None:
     d = daemon
-    poison(d.db, "T-poison")
+    d.backend.poison("T-poison")
     bad, good = await asyncio.gather(  # queued together: one decision step
         d.ingest(d.calls(BUILDING, 1), ["T-poison"]),
         d.ingest(d.calls(BUILDING, 1, skip=1), ["T-good"]),
@@ -173,7 +172,7 @@ async def test_over_http_the_refused_report_is_422_and_the_innocent_one_202(
     daemon: Daemon,
 ) -> None:
     d = daemon
-    poison(d.db, "T-poison")
+    d.backend.poison("T-poison")
     await d.running.store.add_token(Token("cc", "admin", token_hash("s3cret"), d.clock()))
     url = f"http://127.0.0.1:{d.running.port}/api/v1/reports"
     headers = {"Authorization": "Bearer s3cret"}
@@ -196,9 +195,9 @@ async def test_over_http_the_refused_report_is_422_and_the_innocent_one_202(
 
 
 async def test_a_delivery_report_waits_out_a_locked_store_and_is_then_recorded(
-    tmp_path: Path, net: Net
+    tmp_path: Path, net: Net, backend: Backend
 ) -> None:
-    d = Daemon(tmp_path, net, busy_timeout_ms=100)
+    d = Daemon(tmp_path, net, busy_timeout_ms=100, backend=backend)
     await d.start()
     try:
         oid = await open_one(d)
@@ -214,7 +213,7 @@ async def test_a_delivery_report_waits_out_a_locked_store_and_is_then_recorded(
         before = await sent()
         assert before >= 1
         message = (await store.outbox(oid))[0]
-        holder = lock(d.db)
+        unlock = d.backend.lock()
         try:
             pipeline.delivered(message, Sent(message.id), True)  # what the outbox says next
             for _ in range(20):
@@ -225,7 +224,7 @@ async def test_a_delivery_report_waits_out_a_locked_store_and_is_then_recorded(
             assert await sent() == before
             await d.assert_memory_is_store()
         finally:
-            unlock(holder)
+            unlock()
         for _ in range(100):  # kept in the queue, recorded once the lock is gone
             if await sent() > before:
                 break
@@ -237,18 +236,18 @@ async def test_a_delivery_report_waits_out_a_locked_store_and_is_then_recorded(
 
 
 async def test_a_trap_waits_out_a_locked_store_a_probe_result_does_not(
-    tmp_path: Path, net: Net
+    tmp_path: Path, net: Net, backend: Backend
 ) -> None:
     """Issue 7 acceptance §2/§4: a one-shot linkDown sunk while the store was locked
     was dropped with the probe results; it is kept for the next step now (a probe
     repeats every cycle: it may go). Fails without the backlog."""
-    d = Daemon(tmp_path, net, busy_timeout_ms=100)
+    d = Daemon(tmp_path, net, busy_timeout_ms=100, backend=backend)
     await d.start()
     try:
         await open_one(d)
         pipeline = d.running.pipeline
         before = signal_rows(d)
-        holder = lock(d.db)
+        unlock = d.backend.lock()
         try:
             now = d.clock()
             pipeline.sink(Trap(now, "m1-c1", TrapKind.LINK_DOWN, 3))
@@ -260,13 +259,12 @@ async def test_a_trap_waits_out_a_locked_store_a_probe_result_does_not(
             assert pipeline.failed_steps >= 2  # refused more than once, kept each time
             assert signal_rows(d) == before
         finally:
-            unlock(holder)
+            unlock()
         for _ in range(200):
             if signal_rows(d) > before:
                 break
             await asyncio.sleep(0.05)
-        with closing(sqlite3.connect(d.db)) as db:
-            rows = db.execute("SELECT kind, element FROM signals ORDER BY seq").fetchall()
+        rows = d.backend.query("SELECT kind, element FROM signals ORDER BY seq")
         assert rows[before:] == [("trap", "m1-c1")], rows[before:]
         await d.assert_memory_is_store()
     finally:

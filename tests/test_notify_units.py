@@ -21,8 +21,8 @@ from outaged.notify.render import Renderer
 from outaged.notify.retry import RetryPolicy
 from outaged.records.model import Entry
 from outaged.store.base import Batch
-from outaged.store.sqlite import SqliteStore
 from outaged.topology.model import Person
+from tests.stores import Backend
 
 PEOPLE = {
     "ops": Person("ops", "运维", email="ops@example.com"),
@@ -156,8 +156,8 @@ async def test_load_takes_back_queued_rows_and_who_was_already_reached() -> None
     assert reports[0].complete
 
 
-async def test_outbox_rows_commit_and_roll_back_with_the_decision(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "db")
+async def test_outbox_rows_commit_and_roll_back_with_the_decision(backend: Backend) -> None:
+    store = backend.store()
     await store.open()
     try:
         outbox = Outbox({"log": _Script([], "log"), "email": _Script([])})

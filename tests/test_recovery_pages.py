@@ -11,11 +11,11 @@ import pytest
 from outaged import recovery
 from outaged.recovery import recover
 from outaged.signals import Category, ManualFault, ProbeResult, Report, Signal
-from outaged.store.base import Batch, StoredSignal
-from outaged.store.sqlite import SqliteStore
+from outaged.store.base import Batch, Store, StoredSignal
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
 from tests.citygen import write_city
+from tests.stores import Backend
 
 T0 = 1_790_000_000.0
 
@@ -33,16 +33,16 @@ def _signals() -> list[Signal]:
     return signals
 
 
-async def _stored(tmp_path: Path) -> SqliteStore:
-    store = SqliteStore(tmp_path / "s.db")
+async def _stored(backend: Backend) -> Store:
+    store = backend.store()
     await store.open()
     rows = [StoredSignal(seq, s, s.at) for seq, s in enumerate(_signals(), start=1)]
     await store.commit(Batch(signals=rows))
     return store
 
 
-async def test_pages_of_signals_since_make_up_the_window(tmp_path: Path) -> None:
-    store = await _stored(tmp_path)
+async def test_pages_of_signals_since_make_up_the_window(backend: Backend) -> None:
+    store = await _stored(backend)
     whole = await store.signals_since(T0)
     pages, after = [], 0
     while page := await store.signals_since(T0, after_seq=after, limit=7):
@@ -57,10 +57,10 @@ async def test_pages_of_signals_since_make_up_the_window(tmp_path: Path) -> None
 
 
 async def test_recovery_in_small_pages_rebuilds_the_same_engine(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: Backend
 ) -> None:
     index = GraphIndex.build(load_topology(write_city(tmp_path / "city")))
-    store = await _stored(tmp_path)
+    store = await _stored(backend)
     now = T0 + 1800
     whole = await recover(store, index, now)
     monkeypatch.setattr(recovery, "PAGE", 4)

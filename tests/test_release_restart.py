@@ -1,9 +1,9 @@
 """A cancelled outage stays let go across restarts (issue 7 §1).
 
-The real daemon object (`outaged.app.App`: SQLite store, recovery, decision loop,
-HTTP API on a free port) runs in-process with an injected clock, so a restart can
-happen half an hour after the cancel. Signals go in through the pipeline, as the
-API's handlers hand them over.
+The real daemon object (`outaged.app.App`: SQLite or PostgreSQL store, recovery,
+decision loop, HTTP API on a free port) runs in-process with an injected clock,
+so a restart can happen half an hour after the cancel. Signals go in through the
+pipeline, as the API's handlers hand them over.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from outaged.signals import Category, ProbeResult, Report, Signal
 from tests.citygen import write_city
 from tests.inprocess import T0, InProcess
 from tests.smallnet import Net, load
+from tests.stores import Backend
 
 MIN = 60.0
 
@@ -53,8 +54,8 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Net:
 
 
 @pytest.fixture
-async def daemon(tmp_path: Path, net: Net) -> AsyncIterator[Daemon]:
-    d = Daemon(tmp_path, net)
+async def daemon(tmp_path: Path, net: Net, backend: Backend) -> AsyncIterator[Daemon]:
+    d = Daemon(tmp_path, net, backend=backend)
     await d.start()
     try:
         yield d

@@ -8,7 +8,6 @@ tests/test_retention_long.py.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -25,12 +24,12 @@ from outaged.pipeline import Pipeline
 from outaged.records.actions import ActionRequest
 from outaged.records.ledger import Ledger
 from outaged.signals import Category, Maintenance, ManualFault, Report, Signal
-from outaged.store.base import Batch, Idempotent, StoredSignal
+from outaged.store.base import Batch, Idempotent, Store, StoredSignal
 from outaged.store.retention import Pruner, cutoffs
-from outaged.store.sqlite import SqliteStore
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
 from tests.citygen import write_city
+from tests.stores import Backend
 
 DAY = 86400.0
 T0 = 1_790_000_000.0  # 2026-09-21, any fixed time
@@ -44,8 +43,8 @@ def _report(at: float, n: int) -> Report:
     return Report(at, "m1-c2-b4", Category.WEBSITE, f"m1-c2-b4-{n % 50:03d}")
 
 
-async def _open(path: Path) -> SqliteStore:
-    store = SqliteStore(path)
+async def _open(backend: Backend) -> Store:
+    store = backend.store()
     await store.open()
     return store
 
@@ -58,9 +57,9 @@ def _engine_state(index: GraphIndex, signals: list[StoredSignal]) -> tuple[objec
     return dict(engine.manual), list(engine.maintenance)
 
 
-async def test_prune_signals_keeps_what_a_restart_needs(tmp_path: Path) -> None:
+async def test_prune_signals_keeps_what_a_restart_needs(tmp_path: Path, backend: Backend) -> None:
     index = GraphIndex.build(load_topology(write_city(tmp_path / "city")))
-    store = await _open(tmp_path / "s.db")
+    store = await _open(backend)
     before = T0 + 40 * DAY  # everything dated earlier is past retention
     old, new = T0, before + 3600
     signals: list[Signal] = [_report(old + i, i) for i in range(50)]
@@ -104,24 +103,24 @@ async def test_prune_signals_keeps_what_a_restart_needs(tmp_path: Path) -> None:
     await store.close()
 
 
-async def test_prune_keeps_the_newest_signal_so_numbering_resumes(tmp_path: Path) -> None:
-    store = await _open(tmp_path / "s.db")
+async def test_prune_keeps_the_newest_signal_so_numbering_resumes(backend: Backend) -> None:
+    store = await _open(backend)
     await store.commit(Batch(signals=[_stored(s, _report(T0 + s, s)) for s in range(1, 11)]))
     assert await store.prune_signals(T0 + DAY, 100) == 9
     assert await store.last_ids() == (0, 10)  # the next signal is 11, not 1
     await store.close()
 
 
-async def test_prune_deletes_at_most_the_batch_limit(tmp_path: Path) -> None:
-    store = await _open(tmp_path / "s.db")
+async def test_prune_deletes_at_most_the_batch_limit(backend: Backend) -> None:
+    store = await _open(backend)
     await store.commit(Batch(signals=[_stored(s, _report(T0 + s, s)) for s in range(1, 2501)]))
     done = [await store.prune_signals(T0 + DAY, 1000) for _ in range(4)]
     assert done == [1000, 1000, 499, 0]
     await store.close()
 
 
-async def test_prune_idempotency_by_age(tmp_path: Path) -> None:
-    store = await _open(tmp_path / "s.db")
+async def test_prune_idempotency_by_age(backend: Backend) -> None:
+    store = await _open(backend)
     keys = [Idempotent(f"k{i}", "sha", 202, "{}", T0 + i * 3600) for i in range(10)]
     await store.commit(Batch(idempotent=keys))
     assert await store.prune_idempotency(T0 + 4 * 3600, 3) == 3
@@ -152,11 +151,13 @@ def test_retention_config_defaults_and_errors(tmp_path: Path) -> None:
     assert ":4: retention.keep: unknown setting" in text
 
 
-async def test_decision_steps_commit_between_pruning_batches(tmp_path: Path) -> None:
+async def test_decision_steps_commit_between_pruning_batches(
+    tmp_path: Path, backend: Backend
+) -> None:
     """A pass over a large backlog pauses after every batch; a report posted
     meanwhile is committed and answered before the pass ends."""
     topology = load_topology(write_city(tmp_path / "city"))
-    store = await _open(tmp_path / "s.db")
+    store = await _open(backend)
     backlog = 20_000
     await store.commit(Batch(signals=[_stored(s, _report(T0 + s, s)) for s in range(1, backlog)]))
     now = T0 + 60 * DAY
@@ -173,9 +174,8 @@ async def test_decision_steps_commit_between_pruning_batches(tmp_path: Path) -> 
     async def pause(_seconds: float) -> None:
         if not left_when_answered:  # the first pause: a report arrives mid-pass
             await pipeline.ingest([_report(now, 1)], ["CC-mid-pass"], "test")
-            with sqlite3.connect(store.path) as db:
-                left = db.execute("SELECT COUNT(*) FROM signals WHERE at < ?", (now,)).fetchone()
-            left_when_answered.append(left[0])
+            left = backend.count("SELECT COUNT(*) FROM signals WHERE at < ?", now)
+            left_when_answered.append(left)
         await asyncio.sleep(0)
 
     policy = RetentionConfig(batch_rows=1000)
@@ -255,16 +255,17 @@ def test_open_worked_or_undrained_outages_stay_in_memory(tmp_path: Path) -> None
     assert set(engine.outages) == {first}
 
 
-async def test_the_daemon_prunes_in_the_background(tmp_path: Path) -> None:
+async def test_the_daemon_prunes_in_the_background(tmp_path: Path, backend: Backend) -> None:
     """`App` runs the pruner from its start; expired rows go without anyone asking."""
     config = Config(
         topology=write_city(tmp_path / "city"),
         state_dir=tmp_path / "state",
         api=ApiConfig(port=0),
         probes=ProbesConfig(icmp=IcmpConfig(enabled=False)),
+        store=backend.config,
         retention=RetentionConfig(batch_rows=100, pause_s=0.0),
     )
-    store = await _open(config.db_path)
+    store = await _open(backend)
     await store.commit(
         Batch(
             signals=[_stored(s, _report(T0 + s, s), f"CC-{s}") for s in range(1, 1001)],
@@ -277,9 +278,8 @@ async def test_the_daemon_prunes_in_the_background(tmp_path: Path) -> None:
     await app.start()
     try:
         for _ in range(200):  # bounded: 10 s
-            with sqlite3.connect(config.db_path) as db:
-                left = db.execute("SELECT COUNT(*) FROM signals").fetchone()[0]
-                keys = db.execute("SELECT COUNT(*) FROM idempotency").fetchone()[0]
+            left = backend.count("SELECT COUNT(*) FROM signals")
+            keys = backend.count("SELECT COUNT(*) FROM idempotency")
             if (left, keys) == (1, 0):
                 break
             await asyncio.sleep(0.05)

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
-from contextlib import closing
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -29,7 +26,7 @@ from outaged.signals import (
 )
 from outaged.store.base import Batch, StoredSignal
 from outaged.store.codec import SIGNAL_TYPES, signal_from_row, signal_kind, signal_to_text
-from outaged.store.sqlite import SqliteStore
+from tests.stores import Backend
 
 T0 = 1_790_000_000.0
 DAY = 86400.0
@@ -130,36 +127,34 @@ def test_a_shorter_array_takes_the_defaults_of_later_fields() -> None:
 # ---- a store holding rows of both formats ---------------------------------
 
 
-def _insert_format_1(db: Path, rows: list[StoredSignal]) -> None:
+def _insert_format_1(backend: Backend, rows: list[StoredSignal]) -> None:
     """Rows exactly as the store wrote them before format 2."""
-    with closing(sqlite3.connect(db)) as conn, conn:
-        conn.executemany(
-            "INSERT INTO signals (seq, at, received_at, kind, element, ext_id, actor, "
-            "until_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    r.seq,
-                    r.signal.at,
-                    r.received_at,
-                    signal_kind(r.signal),
-                    r.signal.element,
-                    r.ext_id,
-                    r.actor,
-                    r.signal.end if isinstance(r.signal, Maintenance) else None,
-                    format_1(r.signal),
-                )
-                for r in rows
-            ],
-        )
+    backend.write(
+        "INSERT INTO signals (seq, at, received_at, kind, element, ext_id, actor, "
+        "until_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                r.seq,
+                r.signal.at,
+                r.received_at,
+                signal_kind(r.signal),
+                r.signal.element,
+                r.ext_id,
+                r.actor,
+                r.signal.end if isinstance(r.signal, Maintenance) else None,
+                format_1(r.signal),
+            )
+            for r in rows
+        ],
+    )
 
 
 def _stored(seq: int, signal: Signal) -> StoredSignal:
     return StoredSignal(seq, signal, signal.at, f"CC-{seq}" if isinstance(signal, Report) else None)
 
 
-async def test_a_store_upgraded_in_place_reads_and_prunes_both_formats(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
-    store = SqliteStore(path)
+async def test_a_store_upgraded_in_place_reads_and_prunes_both_formats(backend: Backend) -> None:
+    store = backend.store()
     await store.open()
     old, before = T0, T0 + 40 * DAY
     written_before: list[Signal] = [
@@ -177,11 +172,10 @@ async def test_a_store_upgraded_in_place_reads_and_prunes_both_formats(tmp_path:
         Report(before + 20, "m1-c1-b3", Category.WEBSITE, "m1-c1-b3-003"),
     ]
     first = [_stored(seq, s) for seq, s in enumerate(written_before, start=1)]
-    _insert_format_1(path, first)
+    _insert_format_1(backend, first)
     then = [_stored(seq, s) for seq, s in enumerate(written_after, start=len(first) + 1)]
     await store.commit(Batch(signals=then))
-    with closing(sqlite3.connect(path)) as conn:
-        heads = {p[0] for (p,) in conn.execute("SELECT payload FROM signals")}
+    heads = {p[0] for (p,) in backend.query("SELECT payload FROM signals")}
     assert heads == {"{", "["}  # both formats really are on disk
 
     every = await store.signals_since(0.0)

@@ -13,20 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
 from typing import TextIO
 
 from outaged.cli.i18n import Lang, label, translate
+from outaged.config import Config
 from outaged.errors import StoreError
 from outaged.outages.orphans import Orphan, orphans
-from outaged.store.base import OutageRow
-from outaged.store.sqlite import SqliteStore
+from outaged.store.backends import store_for, store_name
+from outaged.store.base import OutageRow, Store
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
 
 
-def check(path: str, db: Path | None, lang: Lang, out: TextIO, err: TextIO) -> int:
-    """Validate `path`; with `db`, warn about the open outages it would orphan. Exit code."""
+def check(path: str, daemon: Config | None, lang: Lang, out: TextIO, err: TextIO) -> int:
+    """Validate `path`; with a `daemon`'s config, warn about the open outages of its
+    store it would orphan. Exit code."""
     index = GraphIndex.build(load_topology(path))
     topo = index.topology
     print(
@@ -34,11 +35,13 @@ def check(path: str, db: Path | None, lang: Lang, out: TextIO, err: TextIO) -> i
         f"{index.total_subscribers} subscribers, {len(topo.areas)} areas",
         file=out,
     )
-    if db is None:
+    if daemon is None:
         return 0
-    if not db.is_file():
+    db = store_name(daemon)
+    if daemon.store.backend == "sqlite" and not daemon.db_path.is_file():
         raise StoreError(f"{db}: no outaged database there (check --state-dir / --config)")
-    rows = asyncio.run(_open_outages(db, time.time() - topo.thresholds.relapse_window_s))
+    since = time.time() - topo.thresholds.relapse_window_s
+    rows = asyncio.run(_open_outages(store_for(daemon), since))
     by_id = {r.outage.id: r for r in rows}
     found = orphans((r.outage for r in rows), topo.elements)
     for orphan in found:
@@ -56,8 +59,7 @@ def check(path: str, db: Path | None, lang: Lang, out: TextIO, err: TextIO) -> i
     return 0
 
 
-async def _open_outages(db: Path, restored_since: float) -> list[OutageRow]:
-    store = SqliteStore(db)
+async def _open_outages(store: Store, restored_since: float) -> list[OutageRow]:
     await store.open()
     try:
         rows = await store.recoverable(restored_since)

@@ -24,8 +24,8 @@ from outaged.errors import OutagedError
 from outaged.heap import freeze_loaded
 from outaged.logfmt import JsonFormatter, TextFormatter
 from outaged.replay import run_replay
+from outaged.store.backends import store_for
 from outaged.store.base import Token
-from outaged.store.sqlite import SqliteStore
 from outaged.systemd import Notifier
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
@@ -196,7 +196,7 @@ async def _token(args: argparse.Namespace) -> int:
     config = _config(args.config)
     if args.state_dir is not None:
         config = dataclasses.replace(config, state_dir=Path(args.state_dir))
-    store = SqliteStore(config.db_path)
+    store = store_for(config)
     await store.open()
     try:
         if args.token_command == "create":
@@ -231,13 +231,11 @@ def _check(args: argparse.Namespace) -> int:
         return 2
     config = load_config(args.config) if args.config is not None else None
     path = args.file or args.topology or (str(config.topology) if config else "topology.yaml")
-    db = None
+    daemon = config
     if args.state_dir is not None:
-        db = dataclasses.replace(config or default_config(), state_dir=Path(args.state_dir)).db_path
-    elif config is not None:
-        db = config.db_path
+        daemon = dataclasses.replace(config or default_config(), state_dir=Path(args.state_dir))
     lang = pick_lang(os.environ.get("OUTAGED_LANG") or os.environ.get("LANG"))
-    return check(path, db, lang, sys.stdout, sys.stderr)
+    return check(path, daemon, lang, sys.stdout, sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -97,9 +97,14 @@ def signal_to_text(signal: Signal) -> str:
     return _encode((SIGNAL_FORMAT, *_BY_TYPE[type(signal)].values(signal)))
 
 
+def payload_index(kind: str, name: str) -> int:
+    """Where field `name` sits in a format-2 payload array."""
+    return _LAYOUTS[kind].names.index(name) + 1
+
+
 def payload_path(kind: str, name: str) -> str:
     """The JSON path of field `name` in a format-2 payload (for SQL's json_extract)."""
-    return f"$[{_LAYOUTS[kind].names.index(name) + 1}]"
+    return f"$[{payload_index(kind, name)}]"
 
 
 def signal_from_row(kind: str, at: float, element: str, text: str) -> Signal:

@@ -2,12 +2,23 @@
 
 The SQL is kept portable (SQLite and PostgreSQL): no autoincrement (the daemon
 assigns every id and sequence number itself), DOUBLE PRECISION POSIX times,
-TEXT JSON payloads.
+TEXT JSON payloads. One difference is mapped, not written twice: INTEGER is
+64-bit in SQLite and 32-bit in PostgreSQL, so `postgres()` gives each
+statement its PostgreSQL form (BIGINT); both stores number versions alike
+in a `schema_version` table.
 """
 
 from __future__ import annotations
 
+import re
+
 _T = "DOUBLE PRECISION"
+
+
+def postgres(statement: str) -> str:
+    """The PostgreSQL form of a migration statement."""
+    return re.sub(r"\bINTEGER\b", "BIGINT", statement)
+
 
 MIGRATIONS: list[tuple[str, ...]] = [
     # 1: outages, their timelines and deadlines, signals, tokens, idempotency keys

@@ -9,7 +9,6 @@ event loop never blocks on disk and a slow fsync never delays a token check.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,95 +18,25 @@ from typing import Any, TypeVar
 from outaged.errors import StoreError, StoreUnavailable, UnstorableError
 from outaged.notify.base import Message
 from outaged.notify.base import State as Delivery
-from outaged.outages.lifecycle import TERMINAL, State
-from outaged.outages.model import Status
-from outaged.records.model import Deadline, Entry, Record
-from outaged.signals import Maintenance
+from outaged.records.model import Deadline, Entry
 from outaged.store.base import Batch, Idempotent, OutageQuery, OutageRow, StoredSignal, Token
-from outaged.store.codec import (
-    dump,
-    outage_from_text,
-    outage_to_text,
-    payload_path,
-    signal_from_row,
-    signal_kind,
-    signal_to_text,
-)
+from outaged.store.codec import payload_path, signal_from_row
 from outaged.store.migrations import MIGRATIONS
+from outaged.store.rows import (
+    INSERT_SIGNAL,
+    SELECT_OUTAGE,
+    SELECT_OUTBOX,
+    batch_rows,
+    chunks,
+    outages_query,
+    recoverable_query,
+    row_entry,
+    row_message,
+    row_outage,
+)
 
 T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5000  # how long a write waits behind another process's lock
-
-_RECORD_COLUMNS = (
-    "state",
-    "assignee",
-    "dispatched_at",
-    "acknowledged_at",
-    "arrived_at",
-    "diagnosed_at",
-    "repair_reported_at",
-    "verified_at",
-    "callback_at",
-    "closed_at",
-    "diagnosis_note",
-    "external_message",
-    "method",
-    "result",
-    "prevention",
-    "cancel_reason",
-    "external_message_en",
-    "eta",
-    "eta_note",
-    "calls",
-    "updated_at",
-)
-_OUTAGE_COLUMNS = (
-    "id",
-    "root",
-    "area",
-    "severity",
-    "network_status",
-    "occurred_at",
-    "opened_at",
-    "first_report_at",
-    "network_restored_at",
-    "cause",
-    "core",
-    *_RECORD_COLUMNS,
-)
-_UPSERT_OUTAGE = (
-    f"INSERT INTO outages ({', '.join(_OUTAGE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _OUTAGE_COLUMNS)}) ON CONFLICT (id) DO UPDATE SET "
-    + ", ".join(f"{c} = excluded.{c}" for c in _OUTAGE_COLUMNS[1:])
-)
-_SELECT_OUTAGE = f"SELECT area, core, {', '.join(_RECORD_COLUMNS)} FROM outages"
-_TERMINAL = tuple(s.value for s in TERMINAL)
-_OUTBOX_COLUMNS = (
-    "id",
-    "outage_id",
-    "seq",
-    "event",
-    "recipient",
-    "channel",
-    "address",
-    "lang",
-    "context",
-    "created_at",
-    "state",
-    "attempts",
-    "next_at",
-    "sent_at",
-    "last_error",
-)
-_INSERT_OUTBOX = (
-    f"INSERT INTO outbox ({', '.join(_OUTBOX_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _OUTBOX_COLUMNS)}) ON CONFLICT DO NOTHING"
-)
-_UPDATE_OUTBOX = (
-    "UPDATE outbox SET channel = ?, address = ?, state = ?, attempts = ?, next_at = ?, "
-    "sent_at = ?, last_error = ? WHERE id = ?"
-)
-_SELECT_OUTBOX = f"SELECT {', '.join(_OUTBOX_COLUMNS)} FROM outbox"
 
 # One batch of expired signals (see Store.prune_signals). A manual fault goes once
 # a later "cleared" for its element exists: replaying either from an empty engine
@@ -227,48 +156,11 @@ class SqliteStore:
         db = self.db
         try:
             with self._transaction():
-                _insert_rows(db, _INSERT_SIGNALS, 9, [_signal_row(s) for s in batch.signals])
-                db.executemany(_UPSERT_OUTAGE, [_outage_row(r) for r in batch.outages])
-                for outage_id, found in batch.deadlines.items():
-                    db.execute("DELETE FROM deadlines WHERE outage_id = ?", (outage_id,))
-                    db.executemany(
-                        "INSERT INTO deadlines (outage_id, name, due, met_at, owner, set_at, "
-                        "reminded_at, missed_at, escalated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [(outage_id, *_deadline_row(d)) for d in found],
-                    )
-                db.executemany(
-                    "INSERT INTO outage_events (outage_id, seq, at, actor, kind, payload) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (e.outage, e.seq, e.at, e.actor, e.kind, dump(e.payload))
-                        for e in batch.entries
-                    ],
-                )
-                db.executemany(
-                    "INSERT INTO idempotency (key, request_sha256, status, body, created_at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    [
-                        (i.key, i.request_sha256, i.status, i.body, i.created_at)
-                        for i in batch.idempotent
-                    ],
-                )
-                db.executemany(_INSERT_OUTBOX, [_outbox_row(m) for m in batch.outbox])
-                db.executemany(
-                    _UPDATE_OUTBOX,
-                    [
-                        (
-                            m.channel,
-                            m.address,
-                            m.state.value,
-                            m.attempts,
-                            m.next_at,
-                            m.sent_at,
-                            m.last_error,
-                            m.id,
-                        )
-                        for m in batch.outbox_updates
-                    ],
-                )
+                for sql, rows in batch_rows(batch):
+                    if sql == INSERT_SIGNAL:
+                        _insert_rows(db, _INSERT_SIGNALS, 9, rows)
+                    else:
+                        db.executemany(sql, rows)
         except sqlite3.OperationalError as exc:  # locked, I/O, full, schema gone: not the item
             raise StoreUnavailable(f"{self.path}: commit failed: {exc}") from exc
         except (sqlite3.Error, UnicodeError, OverflowError, ValueError, TypeError) as exc:
@@ -301,15 +193,7 @@ class SqliteStore:
         return await self._run(self._recoverable, restored_since)
 
     def _recoverable(self, restored_since: float) -> list[OutageRow]:
-        marks = ", ".join("?" for _ in _TERMINAL)
-        sql = (
-            f"{_SELECT_OUTAGE} WHERE state NOT IN ({marks}) OR network_status IN (?, ?) "
-            "OR (network_status = ? AND network_restored_at >= ?) ORDER BY id"
-        )
-        # RELEASED: ended by a person, its evidence still set aside (outages/release.py)
-        held = (Status.OPEN.value, Status.RELEASED.value)
-        args = (*_TERMINAL, *held, Status.RESTORED.value, restored_since)
-        return [_row_outage(r) for r in self._query(sql, args)]
+        return [row_outage(r) for r in self._query(*recoverable_query(restored_since))]
 
     async def signals_since(
         self, since: float, after_seq: int = 0, limit: int | None = None
@@ -342,7 +226,7 @@ class SqliteStore:
 
     def _last_seqs(self, outage_ids: list[int]) -> dict[int, int]:
         found: dict[int, int] = {}
-        for chunk in _chunks(outage_ids):
+        for chunk in chunks(outage_ids):
             marks = ", ".join("?" for _ in chunk)
             sql = (
                 f"SELECT outage_id, MAX(seq) FROM outage_events WHERE outage_id IN ({marks}) "
@@ -356,7 +240,7 @@ class SqliteStore:
 
     def _known_ext_ids(self, ext_ids: list[str]) -> set[str]:
         found: set[str] = set()
-        for chunk in _chunks(ext_ids):
+        for chunk in chunks(ext_ids):
             marks = ", ".join("?" for _ in chunk)
             sql = f"SELECT ext_id FROM signals WHERE ext_id IN ({marks})"
             found.update(row[0] for row in self._query(sql, chunk))
@@ -364,37 +248,20 @@ class SqliteStore:
 
     async def outbox_open(self) -> list[Message]:
         sql = (
-            f"{_SELECT_OUTBOX} WHERE (outage_id, seq) IN "
+            f"{SELECT_OUTBOX} WHERE (outage_id, seq) IN "
             "(SELECT outage_id, seq FROM outbox WHERE state = ?) ORDER BY next_at, id"
         )
         rows = await self._run(self._query, sql, (Delivery.QUEUED.value,))
-        return [_row_message(r) for r in rows]
+        return [row_message(r) for r in rows]
 
     # ---- reads ---------------------------------------------------------
 
     async def outage(self, outage_id: int) -> OutageRow | None:
-        rows = await self._read(f"{_SELECT_OUTAGE} WHERE id = ?", (outage_id,))
-        return _row_outage(rows[0]) if rows else None
+        rows = await self._read(f"{SELECT_OUTAGE} WHERE id = ?", (outage_id,))
+        return row_outage(rows[0]) if rows else None
 
     async def outages(self, query: OutageQuery) -> list[OutageRow]:
-        where: list[str] = []
-        args: list[Any] = []
-        for column, values in (("state", query.states), ("severity", query.severities)):
-            if values is not None:
-                where.append(f"{column} IN ({', '.join('?' for _ in values)})")
-                args += sorted(values)
-        for clause, value in (
-            ("area = ?", query.area),
-            ("opened_at >= ?", query.since),
-            ("opened_at < ?", query.until),
-        ):
-            if value is not None:
-                where.append(clause)
-                args.append(value)
-        sql = _SELECT_OUTAGE + (f" WHERE {' AND '.join(where)}" if where else "")
-        sql += " ORDER BY id DESC LIMIT ?"
-        rows = await self._read(sql, (*args, query.limit))
-        return [_row_outage(r) for r in rows]
+        return [row_outage(r) for r in await self._read(*outages_query(query))]
 
     async def timeline(self, outage_id: int) -> list[Entry]:
         sql = (
@@ -402,14 +269,11 @@ class SqliteStore:
             "ORDER BY seq"
         )
         rows = await self._read(sql, (outage_id,))
-        return [
-            Entry(outage_id, seq, at, actor, kind, json.loads(p))
-            for seq, at, actor, kind, p in rows
-        ]
+        return [row_entry(outage_id, r) for r in rows]
 
     async def deadlines(self, outage_ids: Sequence[int]) -> dict[int, list[Deadline]]:
         found: dict[int, list[Deadline]] = {oid: [] for oid in outage_ids}
-        for chunk in _chunks(list(outage_ids)):
+        for chunk in chunks(list(outage_ids)):
             marks = ", ".join("?" for _ in chunk)
             sql = (
                 "SELECT outage_id, name, due, met_at, owner, set_at, reminded_at, missed_at, "
@@ -420,8 +284,8 @@ class SqliteStore:
         return found
 
     async def outbox(self, outage_id: int) -> list[Message]:
-        sql = f"{_SELECT_OUTBOX} WHERE outage_id = ? ORDER BY seq, id"
-        return [_row_message(r) for r in await self._read(sql, (outage_id,))]
+        sql = f"{SELECT_OUTBOX} WHERE outage_id = ? ORDER BY seq, id"
+        return [row_message(r) for r in await self._read(sql, (outage_id,))]
 
     # ---- tokens and idempotency ---------------------------------------
 
@@ -512,9 +376,7 @@ class _Transaction:
         self.db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
 
 
-_INSERT_SIGNALS = (
-    "INSERT INTO signals (seq, at, received_at, kind, element, ext_id, actor, until_at, payload)"
-)
+_INSERT_SIGNALS = INSERT_SIGNAL.split(" VALUES ")[0]  # rows added by _insert_rows
 _MAX_ROWS = 64  # rows per INSERT statement (9 columns: 576 parameters)
 
 
@@ -533,97 +395,3 @@ def _insert_rows(
         values = ", ".join(marks for _ in chunk)
         db.execute(f"{head} VALUES {values}", [v for r in chunk for v in r])
         start += count
-
-
-def _chunks(items: list[T], size: int = 500) -> list[list[T]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _deadline_row(d: Deadline) -> tuple[object, ...]:
-    return (d.name, d.due, d.met_at, d.owner, d.set_at, d.reminded_at, d.missed_at, d.escalated)
-
-
-def _signal_row(stored: StoredSignal) -> tuple[Any, ...]:
-    signal = stored.signal
-    until = signal.end if isinstance(signal, Maintenance) else None
-    return (
-        stored.seq,
-        signal.at,
-        stored.received_at,
-        signal_kind(signal),
-        signal.element,
-        stored.ext_id,
-        stored.actor,
-        until,
-        signal_to_text(signal),
-    )
-
-
-def _outage_row(row: OutageRow) -> tuple[Any, ...]:
-    o, r = row.outage, row.record
-    values: list[Any] = [
-        o.id,
-        o.root,
-        row.area,
-        o.severity.value,
-        o.status.value,
-        o.occurred_at,
-        o.opened_at,
-        o.first_report_at,
-        o.restored_at,
-        o.cause,
-        outage_to_text(o),
-    ]
-    values += [getattr(r, c) for c in _RECORD_COLUMNS]
-    values[len(_OUTAGE_COLUMNS) - len(_RECORD_COLUMNS)] = r.state.value
-    return tuple(values)
-
-
-def _row_outage(row: tuple[Any, ...]) -> OutageRow:
-    area, core, *record = row
-    outage = outage_from_text(core)
-    fields = dict(zip(_RECORD_COLUMNS, record, strict=True))
-    fields["state"] = State(fields["state"])
-    return OutageRow(outage, Record(id=outage.id, **fields), area)
-
-
-def _outbox_row(m: Message) -> tuple[Any, ...]:
-    return (
-        m.id,
-        m.outage,
-        m.seq,
-        m.event,
-        m.recipient,
-        m.channel,
-        m.address,
-        m.lang,
-        dump(m.context),
-        m.created_at,
-        m.state.value,
-        m.attempts,
-        m.next_at,
-        m.sent_at,
-        m.last_error,
-    )
-
-
-def _row_message(row: tuple[Any, ...]) -> Message:
-    (mid, outage, seq, event, recipient, channel, address, lang, context) = row[:9]
-    created_at, state, attempts, next_at, sent_at, last_error = row[9:]
-    return Message(
-        outage=outage,
-        seq=seq,
-        event=event,
-        recipient=recipient,
-        channel=channel,
-        address=address,
-        lang=lang,
-        context=json.loads(context),
-        created_at=created_at,
-        state=Delivery(state),
-        attempts=attempts,
-        next_at=next_at,
-        sent_at=sent_at,
-        last_error=last_error,
-        id=mid,
-    )
