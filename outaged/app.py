@@ -30,6 +30,7 @@ from outaged.api.routes import build_app
 from outaged.config import Config
 from outaged.directory.index import Directory
 from outaged.errors import ListenError, OutagedError
+from outaged.ha.role import Role
 from outaged.heap import freeze_loaded
 from outaged.intake import Limits
 from outaged.metrics.families import Metrics
@@ -53,7 +54,7 @@ from outaged.reload import (
     load_for_reload,
     use_renderer,
 )
-from outaged.signals import SignalSink
+from outaged.signals import Signal, SignalSink
 from outaged.store.backends import store_for, store_name
 from outaged.store.base import Store
 from outaged.store.retention import Pruner
@@ -64,6 +65,8 @@ from outaged.topology.model import Severity, Topology
 from outaged.zones import parse_zone
 
 log = logging.getLogger("outaged.app")
+
+Cleanup = list[tuple[str, Callable[[], Awaitable[None]]]]  # stop steps, run in reverse
 
 
 class App:
@@ -96,8 +99,9 @@ class App:
         self._pipeline: Pipeline | None = None
         self.probers: Probers | None = None
         self.pruner: Pruner | None = None
-        self._cleanup: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        self._cleanup: Cleanup = []
         self._stopped = False
+        self._ha: Role | None = None  # several instances (config `ha:`)
 
     @property
     def pipeline(self) -> Pipeline:
@@ -139,69 +143,31 @@ class App:
         self.probers = probers
         await self.store.open()
         self._cleanup.append(("store", self.store.close))
+        if config.ha.enabled:
+            self._ha = Role(self)
         ledger, next_seq = await self._recover(index)
         self.reloads.loaded(topology, self.clock(), metrics)
-        pipeline = Pipeline(
-            ledger,
-            self.store,
-            outbox,
-            next_signal_seq=next_seq,
-            interval_s=config.decide.interval_s,
-            clock=self.clock,
-            evict=config.retention.enabled,
-            lookback_s=self._lookback(index),
-            verify_auto=config.verify.auto,
-            observer=recorder,
-        )
-        self._pipeline = pipeline
+        self._pipeline = self._new_pipeline(ledger, next_seq, index)
         view = View(
             ledger=lambda: self.pipeline.ledger,
             clock=self.clock,
-            outbox_pending=lambda: (outbox.pending, outbox.oldest_pending()),
+            outbox_pending=lambda: (self.outbox.pending, self.outbox.oldest_pending()),
             probers=lambda: self.probers,
         )
         self.registry.register(Live(view))
-        await pipeline.step([])  # the recovery evaluation, committed before serving
-        loop_task = asyncio.create_task(pipeline.run(), name="decision-loop")
-        self._cleanup.append(("decision loop", lambda: self._finish(pipeline, loop_task)))
-        if config.retention.enabled:
-            lookback = self._lookback(index)
-            pruner = Pruner(self.store, config.retention, lookback_s=lookback, clock=self.clock)
-            self.pruner = pruner
-            prune_task = asyncio.create_task(pruner.run(), name="pruner")
-            self._cleanup.append(("pruner", lambda: self._finish(pruner, prune_task)))
-
-        def report(r: Delivery) -> None:
-            recorder.delivered(r)
-            pipeline.delivered(r.message, r.result, r.complete)
-
-        outbox.report = report
-        outbox.load(await self.store.outbox_open())
-        outbox.start()  # stopped before the loop, whose last step records its reports
-        self._cleanup.append(("outbox", lambda: outbox.stop(config.shutdown_timeout_s / 2)))
-        reprober = Reprober(
-            config.verify,
-            _addresses(topology),
-            lambda oid: pipeline.engine.outages.get(oid),  # the engine a rebuild left
-            lambda: pipeline.engine.health,
-            pipeline.network_checked,
-            icmp=config.probes.icmp.enabled,
-            privileged=config.probes.icmp.privileged,
-            clock=self.clock,
-        )
-        pipeline.on_repaired = reprober.repaired
-        pipeline.reprobe_targets = reprober.targets
-        self._cleanup.append(("re-probes", reprober.stop))
-        self._reprober = reprober
-        for record in pipeline.ledger.records.values():  # a repair reported before a restart
-            if record.state is State.RESTORED and reprober.targets(record.id):
-                reprober.repaired(record.id)
-        self._probe_steps = await probers.start(pipeline.sink)  # a prober that fails is logged
+        if self._ha is None:
+            await self._decide(index, self._pipeline, self._cleanup)
+        else:  # decides once it holds the lease; stopped before the store closes
+            self._ha.start()
+            self._cleanup.append(("ha", self._ha.stop))
+        self._probe_steps = await probers.start(self._sink)  # a prober that fails is logged
         self._cleanup.append(("probers", self._stop_probers))
+        if self._ha is not None:  # out of the members before the probers stop
+            self._cleanup.append(("members", self._ha.leave))
         api = Api(
             index,
             self.store,
-            pipeline,
+            self._pipeline,
             self.clock,
             lambda: self.status,
             config.api.max_batch,
@@ -218,6 +184,8 @@ class App:
             directory,
         )
         self._api = api
+        if self._ha is not None:
+            api.front = self._ha.front
         web_app = build_app(api, config.api.max_body_bytes)
         drain = Drain()  # outermost: during the stop it answers before anything else runs
         web_app.middlewares.insert(0, drain.middleware)
@@ -238,14 +206,79 @@ class App:
                 f"{exc.strerror or exc}"
             ) from exc
         self.port = _bound_port(runner, config.api.port)
+        if self._ha is not None:
+            self._ha.advertise(self.port)
         self.status = "ready"
         log.info(
             "outaged ready on http://%s:%d (%d open outages, store %s)",
             config.api.listen,
             self.port,
-            len(ledger.engine.open_outages()),
+            len(self.pipeline.engine.open_outages()),
             store_name(config),
         )
+
+    def _new_pipeline(self, ledger: Ledger, next_seq: int, index: GraphIndex) -> Pipeline:
+        config = self.config
+        return Pipeline(
+            ledger,
+            self.store,
+            self.outbox,
+            next_signal_seq=next_seq,
+            interval_s=config.decide.interval_s,
+            clock=self.clock,
+            evict=config.retention.enabled,
+            lookback_s=self._lookback(index),
+            verify_auto=config.verify.auto,
+            observer=self._recorder,
+        )
+
+    async def _decide(self, index: GraphIndex, pipeline: Pipeline, cleanup: Cleanup) -> None:
+        """Start deciding and sending (at start; with several instances, on leading):
+        the recovery step, the decision loop, the pruner, the outbox, re-probes.
+        Each part's stop step goes to `cleanup`."""
+        config, outbox, recorder = self.config, self.outbox, self._recorder
+        await pipeline.step([])  # the recovery evaluation, committed before serving
+        loop_task = asyncio.create_task(pipeline.run(), name="decision-loop")
+        cleanup.append(("decision loop", lambda: self._finish(pipeline, loop_task)))
+        if config.retention.enabled:
+            lookback = self._lookback(index)
+            pruner = Pruner(self.store, config.retention, lookback_s=lookback, clock=self.clock)
+            self.pruner = pruner
+            prune_task = asyncio.create_task(pruner.run(), name="pruner")
+            cleanup.append(("pruner", lambda: self._finish(pruner, prune_task)))
+
+        def report(r: Delivery) -> None:
+            recorder.delivered(r)
+            pipeline.delivered(r.message, r.result, r.complete)
+
+        outbox.report = report
+        outbox.load(await self.store.outbox_open())
+        outbox.start()  # stopped before the loop, whose last step records its reports
+        cleanup.append(("outbox", lambda: outbox.stop(config.shutdown_timeout_s / 2)))
+        reprober = Reprober(
+            config.verify,
+            _addresses(index.topology),
+            lambda oid: pipeline.engine.outages.get(oid),  # the engine a rebuild left
+            lambda: pipeline.engine.health,
+            pipeline.network_checked,
+            icmp=config.probes.icmp.enabled,
+            privileged=config.probes.icmp.privileged,
+            clock=self.clock,
+        )
+        pipeline.on_repaired = reprober.repaired
+        pipeline.reprobe_targets = reprober.targets
+        cleanup.append(("re-probes", reprober.stop))
+        self._reprober = reprober
+        for record in pipeline.ledger.records.values():  # a repair reported before a restart
+            if record.state is State.RESTORED and reprober.targets(record.id):
+                reprober.repaired(record.id)
+
+    def _sink(self, signal: Signal) -> None:
+        """Probe and trap signals: to the decision loop, or to the leader's inbox."""
+        if self._ha is not None:
+            self._ha.sink(signal)
+        else:
+            self.pipeline.sink(signal)
 
     def _probers(self, topology: Topology) -> Probers:
         """Probers for `topology` (a ConfigError if the probe settings do not fit it)."""
@@ -294,7 +327,9 @@ class App:
                 use_renderer(self._outbox, loaded.renderer)
         await self._stop_probers()
         self.probers = probers
-        self._probe_steps = await probers.start(pipeline.sink)
+        self._probe_steps = await probers.start(self._sink)
+        if self._ha is not None:
+            self._ha.reshard()
         if self._api is not None:
             self._api.probers = probers
         if self._reprober is not None:  # a repair report re-probes what the new file holds
@@ -352,6 +387,7 @@ class App:
                 "last_failure": pipeline.last_failure,
             },
             "open_outages": {s.value: by_severity.get(s.value, 0) for s in Severity},
+            **({} if self._ha is None else {"ha": self._ha.status_json()}),
         }
 
     def status_line(self) -> str:

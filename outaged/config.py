@@ -53,6 +53,19 @@ class StoreConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HaConfig:
+    """Several instances on one PostgreSQL store (outaged/ha, docs/ha.md)."""
+
+    enabled: bool = False  # an `ha:` section turns it on (it needs the PostgreSQL store)
+    name: str | None = None  # this instance among the members; None: host:port
+    lease_s: float = 10.0  # the leader's lease, by the database's clock
+    renew_s: float = 2.0  # the leader renews (a standby tries) this often
+    margin_s: float = 2.0  # the leader stops deciding this long before its lease can end
+    poll_s: float = 1.0  # the leader reads the inbox at least this often (NOTIFY wakes it)
+    advertise: str | None = None  # this instance's API as others reach it; None: listen:port
+
+
+@dataclass(frozen=True, slots=True)
 class DecideConfig:
     interval_s: float = 0.05  # evaluate at most this often while signals arrive
     lookback_s: float | None = None  # re-ingest window on restart; None = from thresholds
@@ -131,6 +144,7 @@ class Config:
     state_dir: Path = Path("state")
     api: ApiConfig = field(default_factory=ApiConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
+    ha: HaConfig = field(default_factory=HaConfig)
     decide: DecideConfig = field(default_factory=DecideConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
     probes: ProbesConfig = field(default_factory=ProbesConfig)
@@ -260,6 +274,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
             "state_dir",
             "api",
             "store",
+            "ha",
             "decide",
             "retention",
             "probes",
@@ -278,6 +293,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         state_dir=state_dir,
         api=_api(top.section("api")),
         store=_store(top.section("store")),
+        ha=_ha(top.section("ha")),
         decide=_decide(top.section("decide")),
         retention=_retention(top.section("retention")),
         probes=_probes(top.section("probes")),
@@ -288,6 +304,8 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         log_level=top.get("log_level", "info", _choice(*LOG_LEVELS), " or ".join(LOG_LEVELS)),
         source=source,
     )
+    if config.ha.enabled and config.store.backend != "postgresql":
+        top.problem("ha", "several instances need the PostgreSQL store (store.url)")
     if problems:
         raise ConfigError(problems)
     return config
@@ -380,6 +398,27 @@ def _postgres_url(v: object) -> str | None:
     if isinstance(v, str) and v.startswith(("postgresql://", "postgres://")):
         return v
     return None
+
+
+def _ha(r: _Reader | None) -> HaConfig:
+    d = HaConfig()
+    if r is None:
+        return d
+    r.check_keys(("enabled", "name", "lease_s", "renew_s", "margin_s", "poll_s", "advertise"))
+    got = HaConfig(
+        enabled=r.flag("enabled", True),
+        name=r.get("name", None, _text, "a name"),
+        lease_s=r.get("lease_s", d.lease_s, _positive, "seconds > 0"),
+        renew_s=r.get("renew_s", d.renew_s, _positive, "seconds > 0"),
+        margin_s=r.get("margin_s", d.margin_s, _positive, "seconds > 0"),
+        poll_s=r.get("poll_s", d.poll_s, _positive, "seconds > 0"),
+        advertise=r.get("advertise", None, _url, "an http:// or https:// URL"),
+    )
+    if got.margin_s >= got.lease_s:
+        r.problem("margin_s", f"must be below lease_s ({got.lease_s:g})")
+    elif got.renew_s >= got.lease_s - got.margin_s:
+        r.problem("renew_s", f"must be below lease_s - margin_s ({got.lease_s - got.margin_s:g})")
+    return got
 
 
 def _notify(r: _Reader | None, base: Path) -> NotifyConfig:

@@ -137,16 +137,39 @@ class Pipeline(StepFailures):
         """Queue signals; returns once they and the decisions they led to are committed.
 
         `render` turns the outcome into the response body kept for `idem`."""
+        return await self.queue_signals(signals, ext_ids, actor, idem, render)
+
+    def queue_signals(
+        self,
+        signals: list[Signal],
+        ext_ids: list[str | None],
+        actor: str | None,
+        idem: IdemKey | None = None,
+        render: Callable[[Ingested], str] | None = None,
+        inbox: str | None = None,
+    ) -> asyncio.Future[Outcome]:
+        """`ingest` without waiting: queued now, in call order; `inbox`: the row
+        it came from, deleted by the commit that decides it."""
         reply: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(Intake(signals, ext_ids, actor, idem, reply, render))
-        return await reply
+        self._queue.put_nowait(Intake(signals, ext_ids, actor, idem, reply, render, inbox))
+        return reply
 
     async def act(
         self, outage_id: int, request: ActionRequest, actor: str, idem: IdemKey | None = None
     ) -> Outcome:
+        return await self.queue_act(outage_id, request, actor, idem)
+
+    def queue_act(
+        self,
+        outage_id: int,
+        request: ActionRequest,
+        actor: str,
+        idem: IdemKey | None = None,
+        inbox: str | None = None,
+    ) -> asyncio.Future[Outcome]:
         reply: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(Act(outage_id, request, actor, idem, reply))
-        return await reply
+        self._queue.put_nowait(Act(outage_id, request, actor, idem, reply, inbox))
+        return reply
 
     def delivered(self, message: Message, result: Result, complete: bool) -> None:
         """The outbox did something with a message: record it in the next step."""
@@ -304,6 +327,9 @@ class Pipeline(StepFailures):
                 log.debug("outages %s finished: out of memory", evicted)
 
     async def _take(self, items: list[Item], step: Step) -> None:
+        for item in items:  # decided by this step, even if refused: its commit deletes the row
+            if isinstance(item, Intake | Act) and item.inbox is not None:
+                step.batch.inbox.append(item.inbox)
         items = [i for i in items if self._storable(i, step)]
         await self._prepare(items, step)
         now = self.clock()

@@ -60,6 +60,14 @@ class Replayed:
 Outcome = Ingested | Record | Replayed
 
 
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """Stored durably for the leader to decide (several instances, outaged.ha): the
+    answer of an instance that does not lead, with the inbox row's id."""
+
+    id: str
+
+
 @dataclass(slots=True)
 class Intake:
     signals: list[Signal]
@@ -68,6 +76,7 @@ class Intake:
     idem: IdemKey | None
     reply: asyncio.Future[Outcome] | None
     render: Callable[[Ingested], str] | None = None
+    inbox: str | None = None  # the inbox row it came from (deleted by the step's commit)
 
 
 @dataclass(slots=True)
@@ -77,6 +86,7 @@ class Act:
     actor: str
     idem: IdemKey | None
     reply: asyncio.Future[Outcome]
+    inbox: str | None = None
 
 
 @dataclass(slots=True)

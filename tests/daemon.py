@@ -74,10 +74,13 @@ class Daemon:
         prefix: Sequence[str] = (),
         api_extra: str = "",
         backend: Backend | None = None,
+        extra: str = "",
+        token: str | None = None,
     ) -> None:
         self.workdir = workdir
         self.backend = backend  # None: SQLite in the state directory
         self.api_extra = api_extra
+        self.extra = extra  # top-level YAML sections (store:, ha:, notify:, ...)
         self.probes = probes
         self.prefix = list(prefix)
         self.interval_s = interval_s
@@ -90,7 +93,8 @@ class Daemon:
         self.env: dict[str, str] = {}  # added to the daemon's environment
         self.args: list[str] = []  # added to `outaged run`
         self._write_config()
-        self.token = self.create_token("test-admin", "admin")
+        # a token already in a shared store (several instances) is reused
+        self.token = token or self.create_token("test-admin", "admin")
 
     def _write_config(self) -> None:
         self.config.write_text(
@@ -100,7 +104,8 @@ class Daemon:
             f"decide:\n  interval_s: {self.interval_s}\n"
             "shutdown_timeout_s: 5\n"
             + self.probes
-            + (self.backend.yaml() if self.backend is not None else ""),
+            + (self.backend.yaml() if self.backend is not None else "")
+            + self.extra,
             encoding="utf-8",
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -19,10 +19,28 @@ from outaged.directory.index import Directory
 from outaged.intake import Limits
 from outaged.pipeline import Pipeline
 from outaged.probes.probers import Probers
+from outaged.records.actions import ActionRequest
+from outaged.signals import Signal
+from outaged.steps import IdemKey, Ingested, Outcome, Queued
 from outaged.store.base import Store, Token
 from outaged.topology.graph import GraphIndex
 
 log = logging.getLogger("outaged.api")
+
+
+class Decider(Protocol):
+    async def ingest(
+        self,
+        signals: list[Signal],
+        ext_ids: list[str | None],
+        actor: str,
+        idem: IdemKey | None = None,
+        render: Callable[[Ingested], str] | None = None,
+    ) -> Outcome | Queued: ...
+
+    async def act(
+        self, outage_id: int, request: ActionRequest, actor: str, idem: IdemKey | None = None
+    ) -> Outcome | Queued: ...
 
 
 @dataclass(slots=True)
@@ -42,6 +60,12 @@ class Api:
     alert_label: str = DEFAULT_LABEL  # the Alertmanager label naming the element
     alerts_counted: Callable[[str], None] = lambda result: None  # metrics, per alert
     directory: Directory | None = None  # built from the topology; None: lookups find nothing
+    front: Decider | None = None  # several instances (outaged.ha): where requests go
+
+    def decider(self) -> Decider:
+        """What takes reports, signals and actions: the decision loop, or with
+        several instances the leader's loop or the inbox."""
+        return self.front if self.front is not None else self.pipeline
 
 
 def require(request: web.Request, permission: Permission, what: str, **kw: Any) -> Token:

@@ -63,7 +63,7 @@ class MaintenanceRoutes:
         signals, _ = parse_items(self.api, [item], "signals", False, token)
         (window,) = signals
         assert isinstance(window, Maintenance)
-        await self.api.pipeline.ingest(signals, [None], token.name)
+        await self.api.decider().ingest(signals, [None], token.name)
         return web.json_response(window_json(window), status=201, dumps=dumps)
 
     async def list(self, request: web.Request) -> web.Response:
@@ -86,7 +86,7 @@ class MaintenanceRoutes:
         w = found[0]
         now = self.api.clock()
         off = Maintenance(now, w.element, w.start, w.end, w.note, token.name, cancelled=True)
-        await self.api.pipeline.ingest([off], [None], token.name)
+        await self.api.decider().ingest([off], [None], token.name)
         return web.json_response(window_json(w, cancelled=True), dumps=dumps)
 
 

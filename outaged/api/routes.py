@@ -55,6 +55,7 @@ from outaged.records.actions import parse_action
 from outaged.records.model import Deadline, Entry
 from outaged.records.report import LANGS, render_report
 from outaged.records.stats import stats
+from outaged.steps import Queued
 from outaged.store.base import OutageQuery, OutageRow, Token
 from outaged.topology.graph import GraphIndex
 from outaged.topology.names import names_json
@@ -127,6 +128,11 @@ def _replayed(outcome: Replayed) -> web.Response:
         content_type="application/json",
         headers={"Idempotent-Replayed": "true"},
     )
+
+
+def _queued(outcome: Queued, **more: Any) -> web.Response:
+    """Stored for the leader to decide (another instance leads, or none does yet)."""
+    return web.json_response({"queued": outcome.id, **more}, status=202, dumps=dumps)
 
 
 def _outage_id(request: web.Request) -> int:
@@ -246,11 +252,13 @@ class Routes:
             ]
             message = problems[0].message if problems else "no alerts in the payload"
             raise HttpError(422, message, problems)
-        outcome = await self.api.pipeline.ingest(
+        outcome = await self.api.decider().ingest(
             list(parsed.signals), [None] * len(parsed.signals), token.name, idem
         )
         for _ in parsed.signals:
             self.api.alerts_counted("accepted")
+        if isinstance(outcome, Queued):
+            return _queued(outcome, refused=[r.to_json() for r in parsed.refused])
         if isinstance(outcome, Replayed):
             return _replayed(outcome)
         assert isinstance(outcome, Ingested)
@@ -292,7 +300,9 @@ class Routes:
         def render(outcome: Ingested) -> str:
             return dumps(self._ingested(outcome))
 
-        outcome = await self.api.pipeline.ingest(signals, ext_ids, token.name, idem, render)
+        outcome = await self.api.decider().ingest(signals, ext_ids, token.name, idem, render)
+        if isinstance(outcome, Queued):
+            return _queued(outcome, accepted=len(signals))
         if isinstance(outcome, Replayed):
             return _replayed(outcome)
         assert isinstance(outcome, Ingested)
@@ -349,7 +359,11 @@ class Routes:
         parsed = parse_action(body, self.index.topology)
         parsed = eta_fields(parsed, self.api.clock(), self.index.topology.timezone)
         _require(request, Permission.ACT, f"{parsed.action.value} outages", action=parsed.action)
-        outcome = await self.api.pipeline.act(outage_id, parsed, token.name, _idem(request, raw))
+        if self.api.front is not None:  # an unknown outage is a 404 before anything is stored
+            await self._fetch(outage_id)
+        outcome = await self.api.decider().act(outage_id, parsed, token.name, _idem(request, raw))
+        if isinstance(outcome, Queued):
+            return _queued(outcome, outage=outage_id, action=parsed.action.value)
         headers = {"Idempotent-Replayed": "true"} if isinstance(outcome, Replayed) else None
         detail = await self._detail(outage_id)
         return web.json_response(detail, headers=headers, dumps=dumps)

@@ -69,7 +69,40 @@ def status_text(data: Mapping[str, Any], lang: Lang, tz: tzinfo | None) -> str:
     counts = data["open_outages"]
     shown = translate("punct.list", lang).join(f"{sev} {n}" for sev, n in counts.items())
     lines.append(t("open", total=sum(counts.values()), by=shown))
+    ha = data.get("ha")
+    if ha is not None:
+        lines += ha_lines(ha, lang)
     return "\n".join(lines)
+
+
+def ha_lines(ha: Mapping[str, Any], lang: Lang) -> list[str]:
+    """Several instances: who leads under which epoch, and each live member."""
+    role = label("ctl.status.ha_role", "leader" if ha["leading"] else "standby", lang)
+    if ha.get("leader") is None:
+        head = translate("ctl.status.ha_none", lang, me=ha["me"], role=role, epoch=ha["epoch"])
+    else:
+        age = fmt_duration(float(ha.get("lease_age_s") or 0.0), lang)
+        head = translate(
+            "ctl.status.ha",
+            lang,
+            me=ha["me"],
+            role=role,
+            leader=ha["leader"],
+            epoch=ha["epoch"],
+            age=age,
+        )
+    members = [
+        translate(
+            "ctl.status.ha_member",
+            lang,
+            name=m["name"],
+            api=m["api"],
+            age=fmt_duration(float(m["heartbeat_age_s"]), lang),
+            probes=m["probes"],
+        )
+        for m in ha["members"]
+    ]
+    return [head, *members]
 
 
 def reload_line(reload: Mapping[str, Any], lang: Lang, tz: tzinfo | None) -> str:

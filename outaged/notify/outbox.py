@@ -22,9 +22,10 @@ import heapq
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from outaged.errors import StoreError
 from outaged.notify import digest
 from outaged.notify.base import Failed, Message, Notice, Notifier, Reason, Result, Sent, State
 from outaged.notify.digest import DigestPolicy
@@ -34,6 +35,7 @@ from outaged.topology.model import Person
 log = logging.getLogger("outaged.notify")
 
 BURST = 100  # messages handed to a notifier at once (one SMTP connection)
+CLAIM_RETRY_S = 1.0  # after a claim the store refused: nothing was sent, try again then
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,9 @@ class Outbox:
         self.digests = digests or DigestPolicy()
         self.counters = Counters()
         self.report: Callable[[Report], None] = lambda _: None
+        # Several instances (outaged.ha): the ids of the messages this instance may
+        # send now, claimed in the store under the leader's epoch; None: all of them.
+        self.claim: Callable[[Sequence[Message]], Awaitable[set[str]]] | None = None
         self._messages: dict[str, Message] = {}
         self._groups: dict[tuple[int, int], _Group] = {}
         self._lanes = {channel: _Lane(n) for channel, n in self.notifiers.items()}
@@ -245,6 +250,9 @@ class Outbox:
             if not due:
                 await self._sleep(lane)
                 continue
+            due = await self._claimed(lane, due)
+            if not due:
+                continue
             bundling = self._digesting(lane)
             sends = digest.bundle(due) if bundling else [(m, [m]) for m in due]
             results = await _send(lane.notifier, [sent for sent, _ in sends])
@@ -253,6 +261,23 @@ class Outbox:
                     lane.reached[digest.key(sent)] = self.clock()
                 for part in parts:
                     self._settle(part, result if part is sent else digest.for_part(result, part))
+
+    async def _claimed(self, lane: _Lane, due: list[Message]) -> list[Message]:
+        """What of `due` this instance may send (all, unless `claim` is set): a
+        message the store says is no longer queued leaves memory; when the store
+        refuses the claim (fenced, unavailable) nothing goes, and it is tried again."""
+        if self.claim is None:
+            return due
+        try:
+            got = await self.claim(due)
+        except StoreError as exc:
+            log.warning("not sending %d messages now: %s", len(due), exc)
+            retry = self.clock() + CLAIM_RETRY_S
+            for m in due:
+                heapq.heappush(lane.heap, (retry, m.id))
+            return []
+        self.drop(m.id for m in due if m.id not in got)
+        return [m for m in due if m.id in got]
 
     def _digesting(self, lane: _Lane) -> bool:
         return self.digests.enabled and lane.notifier.channel in digest.CHANNELS

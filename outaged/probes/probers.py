@@ -107,6 +107,8 @@ class Probers:
         if config.snmp.enabled:
             self._targets = snmp_targets(config.snmp, topology, source)
         self._poller: SnmpPoller | None = None
+        self._scheduler: Scheduler | None = None
+        self._share: frozenset[str] | None = None  # several instances: what ICMP probes here
         self._receiver: TrapReceiver | None = None
         if config.traps.enabled:
             t = config.traps
@@ -128,7 +130,7 @@ class Probers:
 
     def statuses(self) -> dict[str, ProberStatus]:
         counters: dict[str, Mapping[str, int]] = {
-            "icmp": {"elements": len(self._schedule_elements()), "storms": self._storms},
+            "icmp": {"elements": self._icmp_elements(), "storms": self._storms},
             "snmp": self._snmp_counters(),
             "traps": asdict(self._receiver.counters) if self._receiver is not None else {},
         }
@@ -136,6 +138,16 @@ class Probers:
             name: ProberStatus(s.state, s.detail, counters[name])
             for name, s in self._status.items()
         }
+
+    def reshard(self, share: frozenset[str] | None) -> None:
+        """ICMP probes only `share` from now on (outaged.ha.shard); None: all."""
+        self._share = share
+        if self._scheduler is not None:
+            self._scheduler.reshard(share)
+
+    def probed(self) -> list[str]:
+        """Every element ICMP would probe (what the instances share)."""
+        return self._schedule_elements()
 
     def element(self, element: str) -> ElementProbes:
         snmp = self._poller.statuses.get(element) if self._poller is not None else None
@@ -177,6 +189,8 @@ class Probers:
             on_storm=self._on_storm,
             wall_clock=self._clock,
         )
+        scheduler.reshard(self._share)
+        self._scheduler = scheduler
         mode = "raw sockets" if engine.privileged else "datagram sockets (unprivileged)"
         n = len(self._schedule_elements())
         task = self._run(
@@ -260,6 +274,10 @@ class Probers:
         self._storms += 1
 
     # ---- helpers --------------------------------------------------------
+
+    def _icmp_elements(self) -> int:
+        everything = self._schedule_elements()
+        return len(everything) if self._share is None else len(self._share)
 
     def _schedule_elements(self) -> list[str]:
         return [e.id for e in self._topology.elements.values() if e.address is not None]

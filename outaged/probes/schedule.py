@@ -111,6 +111,7 @@ class _Entry:
         "next_extra",
         "next_regular",
         "plan",
+        "probed_at",
         "streak",
         "suspect",
     )
@@ -121,6 +122,7 @@ class _Entry:
         self.plan = plan
         self.next_regular = first
         self.next_extra: float | None = None
+        self.probed_at: float | None = None  # the last result's time
         self.in_flight = False
         self.last_ok: bool | None = None
         self.streak = 0
@@ -139,6 +141,9 @@ class Agenda:
                 self._children[parent].append(element.id)
         self._entries: dict[str, _Entry] = {}
         self._heap: list[tuple[float, bool, str]] = []  # (at, regular, element), lazily stale
+        # Several instances (outaged.ha.shard): the elements this one probes; None: all.
+        # The others keep their slots, unprobed here, ready to be taken over.
+        self.share: frozenset[str] | None = None
         for element in self._elements.values():
             if element.address is not None:
                 plan = config.plan_for(element.id)
@@ -161,6 +166,8 @@ class Agenda:
             elif regular or at != entry.next_extra:
                 continue  # superseded
             entry.next_extra = None
+            if self.share is not None and element not in self.share:
+                continue  # another instance probes it
             if not entry.in_flight:  # a slot that comes while in flight is skipped
                 entry.in_flight = True
                 due.append(Due(element, entry.address, entry.plan, regular))
@@ -169,9 +176,22 @@ class Agenda:
     def next_at(self) -> float | None:
         return self._heap[0][0] if self._heap else None
 
+    def reshard(self, share: frozenset[str] | None, now: float) -> None:
+        """Probe `share` from now on. What it newly holds and this agenda has not
+        probed within a cycle is probed at once, not at its next slot: the member
+        that probed it until now may have done so up to a cycle ago."""
+        old, self.share = self.share, share
+        for element in share if share is not None else self._entries:
+            entry = self._entries.get(element)
+            if entry is None or entry.in_flight or (old is not None and element in old):
+                continue
+            if entry.probed_at is None or now - entry.probed_at >= entry.plan.interval_s:
+                self._schedule_extra(entry, now)
+
     def record(self, element: str, ok: bool, now: float) -> None:
         entry = self._entries[element]
         entry.in_flight = False
+        entry.probed_at = now
         changed = not ok if entry.last_ok is None else ok != entry.last_ok
         entry.streak = entry.streak + 1 if ok == entry.last_ok else 1
         entry.last_ok = ok
@@ -345,11 +365,22 @@ class Scheduler:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._failure: BaseException | None = None
+        self._share: frozenset[str] | None = None
+        self._agenda: Agenda | None = None
+
+    def reshard(self, share: frozenset[str] | None) -> None:
+        """Probe only `share` (several instances); None: every element."""
+        self._share = share
+        if self._agenda is not None:
+            self._agenda.reshard(share, self._clock())
+            self._wake.set()
 
     async def run(self) -> None:
         """Probe until cancelled; a probe engine failure (ProbeError) is raised here."""
         self._failure = None
         agenda = Agenda(self._topology, self._config, self._clock())
+        agenda.share = self._share
+        self._agenda = agenda
         guard = StormGuard(self._config.storm_share, self._config.storm_min_sample)
         window_end = self._clock() + self._config.storm_window_s
         try:

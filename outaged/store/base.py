@@ -76,6 +76,7 @@ class Batch:
     idempotent: list[Idempotent] = field(default_factory=list)
     outbox: list[Message] = field(default_factory=list)  # new; a repeated key is kept once
     outbox_updates: list[Message] = field(default_factory=list)  # delivery outcomes
+    inbox: list[str] = field(default_factory=list)  # inbox rows decided (outaged.ha), deleted
 
     def __bool__(self) -> bool:
         return bool(
@@ -86,6 +87,7 @@ class Batch:
             or self.idempotent
             or self.outbox
             or self.outbox_updates
+            or self.inbox
         )
 
 

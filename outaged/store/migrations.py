@@ -139,4 +139,34 @@ MIGRATIONS: list[tuple[str, ...]] = [
         f"ALTER TABLE deadlines ADD COLUMN missed_at {_T}",
         "ALTER TABLE deadlines ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0",
     ),
+    # 6: several instances on PostgreSQL (outaged/ha): the leader's lease, the members'
+    # heartbeats, what any instance took in for the leader to decide, and which
+    # leader's epoch claimed an outbox row. Times are the database's clock.
+    (
+        f"""CREATE TABLE ha_lease (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            epoch INTEGER NOT NULL,
+            acquired_at {_T} NOT NULL,
+            renewed_at {_T} NOT NULL,
+            expires_at {_T} NOT NULL
+        )""",
+        f"""CREATE TABLE ha_members (
+            name TEXT PRIMARY KEY,
+            api TEXT NOT NULL,
+            started_at {_T} NOT NULL,
+            heartbeat_at {_T} NOT NULL,
+            expires_at {_T} NOT NULL
+        )""",
+        f"""CREATE TABLE ha_inbox (
+            id TEXT PRIMARY KEY,
+            received_at {_T} NOT NULL,
+            via TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            payload TEXT NOT NULL
+        )""",
+        "CREATE INDEX ha_inbox_order ON ha_inbox (received_at, id)",
+        "ALTER TABLE outbox ADD COLUMN claimed_epoch INTEGER",
+    ),
 ]

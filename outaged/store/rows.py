@@ -91,6 +91,7 @@ UPDATE_OUTBOX = (
     "UPDATE outbox SET channel = ?, address = ?, state = ?, attempts = ?, next_at = ?, "
     "sent_at = ?, last_error = ? WHERE id = ?"
 )
+DELETE_INBOX = "DELETE FROM ha_inbox WHERE id = ?"  # rows the step decided (outaged.ha)
 SELECT_OUTBOX = f"SELECT {', '.join(OUTBOX_COLUMNS)} FROM outbox"
 
 
@@ -126,6 +127,7 @@ def batch_rows(batch: Batch) -> list[tuple[str, list[tuple[Any, ...]]]]:
         (INSERT_IDEMPOTENCY, [idempotent_row(i) for i in batch.idempotent]),
         (INSERT_OUTBOX, [outbox_row(m) for m in batch.outbox]),
         (UPDATE_OUTBOX, [outbox_update_row(m) for m in batch.outbox_updates]),
+        (DELETE_INBOX, [(i,) for i in batch.inbox]),
     ]
     return [(sql, rows) for sql, rows in found if rows]
 

@@ -1,0 +1,201 @@
+"""The daemon's side of several instances: what `App` does differently with `ha:`.
+
+Every instance serves the API, probes its share and keeps trying for the
+lease; the one that holds it recovers from the store and decides, sends and
+reads the inbox; the others hand what they take in to the inbox:
+
+    App.start -> Role.start (lease keeper) ... won  -> lead: recover, decide
+                                          ... lost -> follow: stop deciding
+    API requests -> Front (decision loop if leading, else the inbox)
+    probe/trap signals -> sink (decision loop if leading, else the inbox)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from outaged.errors import StoreError
+from outaged.ha import shard
+from outaged.ha.inbox import SIGNALS, Front, Reader, signals_payload
+from outaged.ha.node import Node
+from outaged.notify.config import build_outbox
+from outaged.pipeline import Pipeline
+from outaged.signals import Signal
+from outaged.store.postgres import PostgresStore
+from outaged.topology.graph import GraphIndex
+from outaged.zones import parse_zone
+
+if TYPE_CHECKING:
+    from outaged.app import App
+
+log = logging.getLogger("outaged.ha")
+
+FORWARD_EVERY_S = 0.2  # a standby's probe and trap signals go to the inbox this often
+MAX_FORWARD = 10_000  # kept while the inbox cannot be written; past this the oldest go
+
+
+class Role:
+    def __init__(self, app: App) -> None:
+        self.app = app
+        config = app.config
+        url = config.store.url
+        if url is None or not isinstance(app.store, PostgresStore):
+            raise StoreError("ha: several instances need the PostgreSQL store (store.url)")
+        self.url = url
+        me = config.ha.name or f"{socket.gethostname()}:{config.api.port}"
+        api = config.ha.advertise or f"http://{config.api.listen}:{config.api.port}"
+        self.node = Node(url, me, api, config.ha, lead=self._lead, follow=self._follow)
+        self.node.on_members = lambda _: self.reshard()
+        self.front = Front(self.node.writer, self._leading)
+        app.store.fence = self.node.guard
+        self._cleanup: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        self._buffer: list[Signal] = []
+        self._forwarding: asyncio.Task[None] | None = None
+        self.reader: Reader | None = None
+
+    def start(self) -> None:
+        self.node.start()
+
+    def advertise(self, port: int) -> None:
+        """The API's real port, once listening (the configured one may be 0)."""
+        c = self.app.config
+        self.node.keeper.api = c.ha.advertise or f"http://{c.api.listen}:{port}"
+        if c.ha.name is None:
+            log.info("this instance is %s among the members", self.node.me)
+
+    async def leave(self) -> None:
+        """Stopping: out of the members first, probing on until the others have
+        seen it go and probe its share (they take it over at once)."""
+        await self.node.keeper.leave()
+        await asyncio.sleep(self.node.times.renew_s + 0.5)
+
+    def reshard(self) -> None:
+        """Probe this instance's share of the live members' (rendezvous hashing)."""
+        probers = self.app.probers
+        if probers is None:
+            return
+        share = frozenset(self.node.share(probers.probed()))
+        probers.reshard(share)
+        log.info("probing %d of %d elements", len(share), len(probers.probed()))
+
+    def shards(self) -> dict[str, int]:
+        """Live member -> how many elements it probes."""
+        probers = self.app.probers
+        elements = probers.probed() if probers is not None else []
+        return {m: len(part) for m, part in shard.assign(self.node.live(), elements).items()}
+
+    async def stop(self) -> None:
+        await self.node.stop()
+        if self._forwarding is not None:
+            await self._forwarding
+
+    def _leading(self) -> Pipeline | None:
+        if self.node.leading and self.node.fence.holds():
+            return self.app.pipeline
+        return None
+
+    # ---- leading and following -------------------------------------------
+
+    def _index(self) -> GraphIndex:
+        api = self.app._api
+        return api.index if api is not None else self.app.pipeline.ledger.index
+
+    async def _lead(self, epoch: int) -> None:
+        app = self.app
+        index = self._index()
+        ledger, next_seq = await app._recover(index)
+        zone = parse_zone(index.topology.timezone)
+        outbox = build_outbox(app.config.notify, clock=app.clock, tz=zone)
+        outbox.claim = self.node.claim
+        app._outbox = outbox
+        pipeline = app._new_pipeline(ledger, next_seq, index)
+        app._pipeline = pipeline
+        if app._api is not None:
+            app._api.pipeline = pipeline
+        self._cleanup = []
+        await app._decide(index, pipeline, self._cleanup)
+        reader = Reader(self.url, pipeline, app.config.ha.poll_s)
+        self.reader = reader
+        task = asyncio.create_task(reader.run(), name="ha-inbox")
+
+        async def stop_reader() -> None:
+            reader.stop()
+            await task
+
+        self._cleanup.append(("inbox", stop_reader))
+        log.warning("leading (epoch %d): %d open outages recovered", epoch, len(ledger.records))
+
+    async def _follow(self, why: str) -> None:
+        budget = self.app.config.shutdown_timeout_s
+        while self._cleanup:
+            name, step = self._cleanup.pop()
+            try:
+                await asyncio.wait_for(step(), budget)
+            except TimeoutError:
+                log.error("stopping %s took longer than %.1f s; abandoned", name, budget)
+            except Exception:
+                log.exception("stopping %s failed", name)
+        log.warning("not leading any more (%s): deciding and sending stopped here", why)
+
+    # ---- signals of this instance's probers --------------------------------
+
+    def sink(self, signal: Signal) -> None:
+        pipeline = self._leading()
+        if pipeline is not None:
+            pipeline.sink(signal)
+            return
+        self._buffer.append(signal)
+        if len(self._buffer) > MAX_FORWARD:
+            del self._buffer[: len(self._buffer) - MAX_FORWARD]
+        if self._forwarding is None:
+            self._forwarding = asyncio.create_task(self._forward(), name="ha-forward")
+
+    async def _forward(self) -> None:
+        """One inbox row per batch of probe and trap signals, while not leading."""
+        try:
+            while self._buffer:
+                await asyncio.sleep(FORWARD_EVERY_S)
+                taken, self._buffer = self._buffer, []
+                pipeline = self._leading()
+                if pipeline is not None:  # took the lease meanwhile
+                    for signal in taken:
+                        pipeline.sink(signal)
+                    continue
+                try:
+                    payload = signals_payload(taken, [None] * len(taken), None)
+                    await self.node.writer.put(SIGNALS, "", payload)
+                except StoreError as exc:
+                    log.warning("%d probe signals wait for the inbox: %s", len(taken), exc)
+                    self._buffer[:0] = taken[-MAX_FORWARD:]
+                    await asyncio.sleep(1.0)
+        finally:
+            self._forwarding = None
+
+    # ---- status -------------------------------------------------------------
+
+    def status_json(self) -> dict[str, Any]:
+        node = self.node
+        lease = node.lease
+        shards = self.shards()
+        return {
+            "me": node.me,
+            "leading": self._leading() is not None,
+            "leader": None if lease is None or not lease.live else lease.holder,
+            "epoch": None if lease is None else lease.epoch,
+            "lease_age_s": None if lease is None else round(lease.age_s, 3),
+            "lease_s": node.times.lease_s,
+            "members": [
+                {
+                    "name": m.name,
+                    "api": m.api,
+                    "heartbeat_age_s": round(m.age_s, 3),
+                    "probes": shards.get(m.name, 0),
+                }
+                for m in node.members
+            ],
+            "last_error": node.keeper.last_error,
+        }
