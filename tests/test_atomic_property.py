@@ -37,7 +37,7 @@ from outaged.outages.lifecycle import Action, transition
 from outaged.pipeline import Ingested, Outcome
 from outaged.records.model import Record
 from outaged.signals import ManualFault
-from tests.atomic import Daemon
+from tests.atomic import Daemon, lock, poison, unlock
 from tests.citygen import write_city
 from tests.smallnet import Net, load
 
@@ -198,7 +198,7 @@ class Step(RuleBasedStateMachine):
             return d.ingest(signals, ids)
 
         want = self.run(self.expected(oid, action)) if act else Ingested
-        unlock = d.backend.lock()
+        holder = lock(d.db)
         try:
             got = self.run(self.outcome(request()))
             if want in (Ingested, Record):  # it would change something: nothing stored
@@ -207,7 +207,7 @@ class Step(RuleBasedStateMachine):
                 assert isinstance(got, StoreUnavailable | want), (want, got)
             self.run(d.assert_memory_is_store())
         finally:
-            unlock()
+            unlock(holder)
         got = self.run(self.outcome(self.until_writable(request)))
         assert isinstance(got, want), (want, got)
 
@@ -230,7 +230,7 @@ class Step(RuleBasedStateMachine):
         if len(signals) < 2:
             return
         assert ids[0] is not None
-        d.backend.poison(ids[0])
+        poison(d.db, ids[0])
 
         async def together() -> tuple[
             Outcome | Exception, Outcome | Exception
