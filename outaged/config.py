@@ -54,7 +54,7 @@ class StoreConfig:
 
 @dataclass(frozen=True, slots=True)
 class HaConfig:
-    """Several instances on one PostgreSQL store (outaged/ha, docs/ha.md)."""
+    """Several instances on one PostgreSQL store (outaged/ha, deploy/ha/README.md)."""
 
     enabled: bool = False  # an `ha:` section turns it on (it needs the PostgreSQL store)
     name: str | None = None  # this instance among the members; None: host:port
