@@ -11,39 +11,26 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+import networkx as nx
+
 from outaged.topology.model import Element, Kind, Topology
 
 SUPER_ROOT = "\x00root"
 
 
 def topological_order(elements: Mapping[str, Element]) -> list[str]:
-    """Parents before children: Kahn's algorithm by generations from SUPER_ROOT
-    (above every parentless element), children in the order the elements come.
-    The order networkx's `topological_sort` gives for that graph, without keeping
-    a graph of every element (~50 MB on 10^5 elements) in memory."""
-    children: dict[str, list[str]] = {SUPER_ROOT: []}
-    for element_id in elements:
-        children[element_id] = []
-    waiting: dict[str, int] = {}
-    for e in elements.values():
-        parents = dict.fromkeys(e.parents or (SUPER_ROOT,))  # an edge once, as a DiGraph has it
-        waiting[e.id] = len(parents)
-        for parent in parents:
-            children[parent].append(e.id)
-    order: list[str] = []
-    generation = [SUPER_ROOT]
-    while generation:
-        following: list[str] = []
-        for node in generation:
-            for child in children[node]:
-                waiting[child] -= 1
-                if not waiting[child]:
-                    following.append(child)
-        order.extend(following)
-        generation = following
-    if len(order) != len(elements):
-        raise ValueError("the topology has a parent cycle")  # the loader refuses those first
-    return order
+    """Parents before children: networkx's topological sort of the element graph
+    below SUPER_ROOT (above every parentless element). The graph is built for
+    this and dropped: the index keeps only what it derives, since a graph of
+    every element would hold ~50 MB on 10^5 elements."""
+    graph = nx.DiGraph()
+    graph.add_node(SUPER_ROOT)
+    graph.add_nodes_from(elements)
+    graph.add_edges_from((p, e.id) for e in elements.values() for p in (e.parents or (SUPER_ROOT,)))
+    try:
+        return [n for n in nx.topological_sort(graph) if n != SUPER_ROOT]
+    except nx.NetworkXUnfeasible:  # the loader refuses cycles first
+        raise ValueError("the topology has a parent cycle") from None
 
 
 @dataclass(frozen=True, slots=True)
