@@ -35,6 +35,7 @@ from outaged.heap import freeze_loaded
 from outaged.intake import Limits
 from outaged.metrics.families import Metrics
 from outaged.metrics.gcpause import GcPauses
+from outaged.metrics.ha import HaLive
 from outaged.metrics.live import Live, View
 from outaged.metrics.observe import Recorder
 from outaged.notify.config import build_outbox
@@ -158,6 +159,7 @@ class App:
         if self._ha is None:
             await self._decide(index, self._pipeline, self._cleanup)
         else:  # decides once it holds the lease; stopped before the store closes
+            self.registry.register(HaLive(self._ha.status_json))
             self._ha.start()
             self._cleanup.append(("ha", self._ha.stop))
         self._probe_steps = await probers.start(self._sink)  # a prober that fails is logged

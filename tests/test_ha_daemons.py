@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.citygen import write_city
 from tests.daemon import Daemon
@@ -79,6 +81,54 @@ def calm(c: Cluster, d: Daemon, city: Path) -> None:
         signals = [{"kind": "probe", "element": e, "ok": True} for e in up]
         got = c.post(d, "/api/v1/signals", {"signals": signals})
         assert got is not None and got[0] == 202, got
+
+
+def ha_gauges(d: Daemon) -> dict[str, float]:
+    """The outaged_ha_* gauges of one daemon's /metrics (which passes promtool)."""
+    code, text = d.call("GET", "/metrics", token=None)
+    assert code == 200 and isinstance(text, str)
+    done = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return {
+        s.name: s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+        if s.name.startswith("outaged_ha_")
+    }
+
+
+def check_ha_metrics(c: Cluster, city: Path, members: int) -> int:
+    """Each running instance's HA gauges agree with the leader's status and with
+    each other: one leader, the status's epoch, `members` members, shares that add
+    up to every probed element. Returns the epoch."""
+    up = [d for d in c.daemons if d.proc is not None]
+    leader = c.leader()
+    status = c.status(leader)
+    assert status is not None
+    epoch = status["ha"]["epoch"]
+
+    def seen() -> dict[Daemon, dict[str, float]] | None:
+        """Each one's gauges once it has read the members and the lease again
+        (a standby reads them at its next try, within renew_s)."""
+        got = {d: ha_gauges(d) for d in up}
+        ok = all(
+            g["outaged_ha_members"] == members and g.get("outaged_ha_leader_epoch") == epoch
+            for g in got.values()
+        )
+        return got if ok else None
+
+    gauges = c.until(seen, 10.0)
+    assert gauges is not None, {d.url: ha_gauges(d) for d in up}
+    assert [d for d, g in gauges.items() if g["outaged_ha_leader"] == 1.0] == [leader]
+    assert all(g["outaged_ha_leader"] in (0.0, 1.0) for g in gauges.values())
+    assert all(0.0 <= g["outaged_ha_lease_age_seconds"] <= LEASE_S for g in gauges.values())
+    doc = yaml.safe_load(city.read_text(encoding="utf-8"))
+    probed = sum(1 for e in doc["elements"] if e.get("address"))
+    shares = [g["outaged_ha_shard_elements"] for g in gauges.values()]
+    assert probed > 0 and sum(shares) == probed and all(n > 0 for n in shares), shares
+    return int(epoch)
 
 
 def settled(c: Cluster) -> bool:
@@ -217,3 +267,15 @@ def test_a_paused_old_leader_sends_and_commits_nothing(
     )
     assert got_back is not None and got_back[0] == 202 and "queued" in got_back[1]
     assert c.until(lambda: c.query("SELECT COUNT(*) FROM signals WHERE ext_id = 'T-late'")[0][0])
+
+
+def test_every_instance_exposes_the_ha_gauges(cluster: Cluster, city: Path) -> None:
+    """/metrics of the leader and of each standby: who leads, the epoch, the
+    lease's age, the members and each one's share of the probes; after the leader
+    stops, the two left show the next epoch, a new leader and all the elements."""
+    c = cluster
+    epoch = check_ha_metrics(c, city, 3)
+    old = c.leader()
+    assert old.stop() == 0
+    c.leader(LEASE_S + RENEW_S + RECOVERY_S, other_than=old)
+    assert check_ha_metrics(c, city, 2) == epoch + 1

@@ -71,6 +71,7 @@ def test_metrics_pass_promtool_check(daemon: Daemon) -> None:
     assert sum(float(n) for n in spikes) == 1.0
     # bounded cardinality: no element or subscriber id is a label value
     assert "m1-c2-b1" not in text
+    assert "outaged_ha_" not in text  # one instance: no `ha:`, no HA gauges
 
 
 def test_metrics_need_no_token_but_api_does(daemon: Daemon) -> None:

@@ -1,0 +1,48 @@
+"""Gauges of several instances (config `ha:`), read at scrape time from what
+/api/v1/status reports under `ha` (outaged.ha.role.Role.status_json).
+
+Registered only with `ha:`; every instance exposes them, the leader and the
+standbys alike. Before the lease row is first read, epoch and lease age are
+left out rather than made up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+
+class HaLive(Collector):
+    def __init__(self, status: Callable[[], Mapping[str, Any]]) -> None:
+        self.status = status
+
+    def collect(self) -> Iterator[Metric]:
+        ha = self.status()
+        if ha["epoch"] is not None:
+            yield GaugeMetricFamily(
+                "outaged_ha_leader_epoch",
+                "Epoch of the lease as this instance last read it (+1 at every takeover).",
+                value=ha["epoch"],
+            )
+        yield GaugeMetricFamily(
+            "outaged_ha_leader",
+            "1 if this instance leads (decides, sends, reads the inbox), 0 if it stands by.",
+            value=1.0 if ha["leading"] else 0.0,
+        )
+        if ha["lease_age_s"] is not None:
+            yield GaugeMetricFamily(
+                "outaged_ha_lease_age_seconds",
+                "Time since the lease's last renewal by its holder, as last read.",
+                value=ha["lease_age_s"],
+            )
+        members = ha["members"]
+        yield GaugeMetricFamily(
+            "outaged_ha_members", "Live instances (heartbeat within the lease).", value=len(members)
+        )
+        mine = sum(m["probes"] for m in members if m["name"] == ha["me"])
+        yield GaugeMetricFamily(
+            "outaged_ha_shard_elements", "Elements this instance probes (its share).", value=mine
+        )
