@@ -37,23 +37,13 @@ import psycopg.errors
 from psycopg.conninfo import conninfo_to_dict
 
 from outaged.errors import StoreError, StoreUnavailable, UnstorableError
-from outaged.notify.base import Message
-from outaged.notify.base import State as Delivery
-from outaged.records.model import Deadline, Entry
-from outaged.store.base import Batch, Idempotent, OutageQuery, OutageRow, StoredSignal, Token
-from outaged.store.codec import payload_index, signal_from_row
+from outaged.store.base import Batch, Token
+from outaged.store.codec import payload_index
 from outaged.store.migrations import MIGRATIONS, postgres
 from outaged.store.rows import (
-    SELECT_OUTAGE,
-    SELECT_OUTBOX,
+    Reads,
     batch_rows,
-    chunks,
-    outages_query,
     pg,
-    recoverable_query,
-    row_entry,
-    row_message,
-    row_outage,
 )
 
 T = TypeVar("T")
@@ -90,11 +80,6 @@ DELETE FROM idempotency WHERE key IN (
     LIMIT %(limit)s
 )
 """
-_SIGNALS_SINCE = (
-    "SELECT seq, kind, at, element, payload, received_at, ext_id, actor FROM signals "
-    "WHERE (at >= %s OR kind = 'manual' OR (kind = 'maintenance' AND until_at >= %s)) "
-    "AND seq > %s ORDER BY seq LIMIT %s"  # LIMIT NULL: all
-)
 # What a commit's INSERTs and UPDATEs take; refused on a standby.
 _WRITE_LOCK = (
     "LOCK TABLE signals, outages, outage_events, deadlines, idempotency, outbox "
@@ -118,7 +103,10 @@ def describe(url: str) -> str:
     return f"postgresql://{user}{parts.get('host', '')}{port}/{parts.get('dbname', '')}"
 
 
-class PostgresStore:
+class PostgresStore(Reads):
+    NO_LIMIT = None  # LIMIT NULL: all
+    IN_CHUNK = 10_000  # one array parameter a statement
+
     def __init__(
         self, url: str, *, lock_timeout_ms: int = LOCK_TIMEOUT_MS, fence: Fence | None = None
     ) -> None:
@@ -149,6 +137,9 @@ class PostgresStore:
             self._reader.close()  # the next read reconnects
             self._reader = None
             raise _failed(exc, f"{self.where}: query failed") from exc
+
+    def _among(self, column: str, values: list[Any]) -> tuple[str, tuple[Any, ...]]:
+        return f"{column} = ANY(?)", (values,)
 
     @property
     def db(self) -> Connection:
@@ -276,83 +267,6 @@ class PostgresStore:
             return False
         return True
 
-    # ---- recovery ------------------------------------------------------
-
-    async def recoverable(self, restored_since: float) -> list[OutageRow]:
-        rows = await self._run(self._query, *recoverable_query(restored_since))
-        return [row_outage(r) for r in rows]
-
-    async def signals_since(
-        self, since: float, after_seq: int = 0, limit: int | None = None
-    ) -> list[StoredSignal]:
-        args = (since, since, after_seq, limit)
-        rows = await self._run(self._query, _SIGNALS_SINCE, args, False)
-        return [
-            StoredSignal(seq, signal_from_row(kind, at, element, payload), received, ext_id, actor)
-            for seq, kind, at, element, payload, received, ext_id, actor in rows
-        ]
-
-    async def last_ids(self) -> tuple[int, int]:
-        sql = "SELECT (SELECT MAX(id) FROM outages), (SELECT MAX(seq) FROM signals)"
-        ((outage, seq),) = await self._run(self._query, sql, ())
-        return outage or 0, seq or 0
-
-    async def last_seqs(self, outage_ids: Sequence[int]) -> dict[int, int]:
-        found: dict[int, int] = {}
-        sql = (
-            "SELECT outage_id, MAX(seq) FROM outage_events WHERE outage_id = ANY(%s) "
-            "GROUP BY outage_id"
-        )
-        for chunk in chunks(list(outage_ids), 10_000):
-            found.update(await self._run(self._query, sql, (chunk,), False))
-        return found
-
-    async def known_ext_ids(self, ext_ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        sql = "SELECT ext_id FROM signals WHERE ext_id = ANY(%s)"
-        for chunk in chunks(list(ext_ids), 10_000):
-            found.update(r[0] for r in await self._run(self._query, sql, (chunk,), False))
-        return found
-
-    async def outbox_open(self) -> list[Message]:
-        sql = (
-            f"{SELECT_OUTBOX} WHERE (outage_id, seq) IN "
-            "(SELECT outage_id, seq FROM outbox WHERE state = ?) ORDER BY next_at, id"
-        )
-        rows = await self._run(self._query, sql, (Delivery.QUEUED.value,))
-        return [row_message(r) for r in rows]
-
-    # ---- reads ---------------------------------------------------------
-
-    async def outage(self, outage_id: int) -> OutageRow | None:
-        rows = await self._read(f"{SELECT_OUTAGE} WHERE id = ?", (outage_id,))
-        return row_outage(rows[0]) if rows else None
-
-    async def outages(self, query: OutageQuery) -> list[OutageRow]:
-        return [row_outage(r) for r in await self._read(*outages_query(query))]
-
-    async def timeline(self, outage_id: int) -> list[Entry]:
-        sql = (
-            "SELECT seq, at, actor, kind, payload FROM outage_events WHERE outage_id = ? "
-            "ORDER BY seq"
-        )
-        return [row_entry(outage_id, r) for r in await self._read(sql, (outage_id,))]
-
-    async def deadlines(self, outage_ids: Sequence[int]) -> dict[int, list[Deadline]]:
-        found: dict[int, list[Deadline]] = {oid: [] for oid in outage_ids}
-        sql = (
-            "SELECT outage_id, name, due, met_at, owner, set_at, reminded_at, missed_at, "
-            "escalated FROM deadlines WHERE outage_id = ANY(?) ORDER BY due, name"
-        )
-        for chunk in chunks(list(outage_ids), 10_000):
-            for oid, *row in await self._read(sql, (chunk,)):
-                found[oid].append(Deadline(*row))
-        return found
-
-    async def outbox(self, outage_id: int) -> list[Message]:
-        sql = f"{SELECT_OUTBOX} WHERE outage_id = ? ORDER BY seq, id"
-        return [row_message(r) for r in await self._read(sql, (outage_id,))]
-
     # ---- tokens and idempotency ---------------------------------------
 
     async def add_token(self, token: Token) -> None:
@@ -396,11 +310,6 @@ class PostgresStore:
         except psycopg.Error as exc:
             self._reset()
             raise _failed(exc, f"{self.where}: cannot revoke token") from exc
-
-    async def idempotent(self, key: str) -> Idempotent | None:
-        sql = "SELECT key, request_sha256, status, body, created_at FROM idempotency WHERE key = ?"
-        rows = await self._run(self._query, sql, (key,))
-        return Idempotent(*rows[0]) if rows else None
 
     # ---- retention -----------------------------------------------------
 

@@ -9,6 +9,8 @@ the column tuple both databases store (TEXT JSON, DOUBLE PRECISION times,
 from __future__ import annotations
 
 import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from outaged.notify.base import Message
@@ -18,7 +20,14 @@ from outaged.outages.model import Status
 from outaged.records.model import Deadline, Entry, Record
 from outaged.signals import Maintenance
 from outaged.store.base import Batch, Idempotent, OutageQuery, OutageRow, StoredSignal
-from outaged.store.codec import dump, outage_from_text, outage_to_text, signal_kind, signal_to_text
+from outaged.store.codec import (
+    dump,
+    outage_from_text,
+    outage_to_text,
+    signal_from_row,
+    signal_kind,
+    signal_to_text,
+)
 
 T = TypeVar("T")
 
@@ -98,6 +107,11 @@ SELECT_OUTBOX = f"SELECT {', '.join(OUTBOX_COLUMNS)} FROM outbox"
 INSERT_SIGNAL = (
     "INSERT INTO signals (seq, at, received_at, kind, element, ext_id, actor, "
     "until_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+SIGNALS_SINCE = (
+    "SELECT seq, kind, at, element, payload, received_at, ext_id, actor FROM signals "
+    "WHERE (at >= ? OR kind = 'manual' OR (kind = 'maintenance' AND until_at >= ?)) "
+    "AND seq > ? ORDER BY seq LIMIT ?"  # a range of the primary key: pages cost their size
 )
 DELETE_DEADLINES = "DELETE FROM deadlines WHERE outage_id = ?"
 INSERT_DEADLINE = (
@@ -286,3 +300,110 @@ def row_message(row: tuple[Any, ...]) -> Message:
         last_error=last_error,
         id=mid,
     )
+
+
+class Reads(ABC):
+    """The queries both stores ask the same way, over the backend's two threads:
+    `_read` runs a statement on the reader connection, `_run(self._query, ...)` on
+    the writer (what recovery and the outbox read must see the last commit of this
+    process). Statements have `?` placeholders; a lookup of many values is the
+    backend's `_among` clause, `IN_CHUNK` values a statement."""
+
+    IN_CHUNK: int
+    NO_LIMIT: int | None  # what LIMIT takes for "all rows"
+
+    @abstractmethod
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T: ...
+
+    @abstractmethod
+    async def _read(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def _query(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]: ...
+
+    @abstractmethod
+    def _among(self, column: str, values: list[Any]) -> tuple[str, tuple[Any, ...]]:
+        """The clause "`column` is one of `values`" and its arguments."""
+
+    async def _lookup(
+        self, sql: str, column: str, values: Sequence[Any], writer: bool = True
+    ) -> list[tuple[Any, ...]]:
+        """Rows of `sql` (its `{among}` the clause for `column`), a chunk of
+        `values` at a time, on the writer or the reader."""
+        found: list[tuple[Any, ...]] = []
+        for chunk in chunks(list(values), self.IN_CHUNK):
+            clause, args = self._among(column, chunk)
+            statement = sql.format(among=clause)
+            if writer:
+                found += await self._run(self._query, statement, args)
+            else:
+                found += await self._read(statement, args)
+        return found
+
+    async def recoverable(self, restored_since: float) -> list[OutageRow]:
+        rows = await self._run(self._query, *recoverable_query(restored_since))
+        return [row_outage(r) for r in rows]
+
+    async def signals_since(
+        self, since: float, after_seq: int = 0, limit: int | None = None
+    ) -> list[StoredSignal]:
+        args = (since, since, after_seq, self.NO_LIMIT if limit is None else limit)
+        rows = await self._run(self._query, SIGNALS_SINCE, args)
+        return [
+            StoredSignal(seq, signal_from_row(kind, at, element, payload), received, ext_id, actor)
+            for seq, kind, at, element, payload, received, ext_id, actor in rows
+        ]
+
+    async def last_ids(self) -> tuple[int, int]:
+        sql = "SELECT (SELECT MAX(id) FROM outages), (SELECT MAX(seq) FROM signals)"
+        ((outage, seq),) = await self._run(self._query, sql, ())
+        return outage or 0, seq or 0
+
+    async def last_seqs(self, outage_ids: Sequence[int]) -> dict[int, int]:
+        sql = "SELECT outage_id, MAX(seq) FROM outage_events WHERE {among} GROUP BY outage_id"
+        return {oid: seq for oid, seq in await self._lookup(sql, "outage_id", outage_ids)}
+
+    async def known_ext_ids(self, ext_ids: Sequence[str]) -> set[str]:
+        sql = "SELECT ext_id FROM signals WHERE {among}"
+        return {row[0] for row in await self._lookup(sql, "ext_id", ext_ids)}
+
+    async def outbox_open(self) -> list[Message]:
+        sql = (
+            f"{SELECT_OUTBOX} WHERE (outage_id, seq) IN "
+            "(SELECT outage_id, seq FROM outbox WHERE state = ?) ORDER BY next_at, id"
+        )
+        rows = await self._run(self._query, sql, (Delivery.QUEUED.value,))
+        return [row_message(r) for r in rows]
+
+    async def idempotent(self, key: str) -> Idempotent | None:
+        sql = "SELECT key, request_sha256, status, body, created_at FROM idempotency WHERE key = ?"
+        rows = await self._run(self._query, sql, (key,))
+        return Idempotent(*rows[0]) if rows else None
+
+    async def outage(self, outage_id: int) -> OutageRow | None:
+        rows = await self._read(f"{SELECT_OUTAGE} WHERE id = ?", (outage_id,))
+        return row_outage(rows[0]) if rows else None
+
+    async def outages(self, query: OutageQuery) -> list[OutageRow]:
+        return [row_outage(r) for r in await self._read(*outages_query(query))]
+
+    async def timeline(self, outage_id: int) -> list[Entry]:
+        sql = (
+            "SELECT seq, at, actor, kind, payload FROM outage_events WHERE outage_id = ? "
+            "ORDER BY seq"
+        )
+        return [row_entry(outage_id, r) for r in await self._read(sql, (outage_id,))]
+
+    async def deadlines(self, outage_ids: Sequence[int]) -> dict[int, list[Deadline]]:
+        found: dict[int, list[Deadline]] = {oid: [] for oid in outage_ids}
+        sql = (
+            "SELECT outage_id, name, due, met_at, owner, set_at, reminded_at, missed_at, "
+            "escalated FROM deadlines WHERE {among} ORDER BY due, name"
+        )
+        for oid, *row in await self._lookup(sql, "outage_id", outage_ids, writer=False):
+            found[oid].append(Deadline(*row))
+        return found
+
+    async def outbox(self, outage_id: int) -> list[Message]:
+        sql = f"{SELECT_OUTBOX} WHERE outage_id = ? ORDER BY seq, id"
+        return [row_message(r) for r in await self._read(sql, (outage_id,))]

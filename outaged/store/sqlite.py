@@ -16,23 +16,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from outaged.errors import StoreError, StoreUnavailable, UnstorableError
-from outaged.notify.base import Message
-from outaged.notify.base import State as Delivery
-from outaged.records.model import Deadline, Entry
-from outaged.store.base import Batch, Idempotent, OutageQuery, OutageRow, StoredSignal, Token
-from outaged.store.codec import payload_path, signal_from_row
+from outaged.store.base import Batch, Token
+from outaged.store.codec import payload_path
 from outaged.store.migrations import MIGRATIONS
 from outaged.store.rows import (
     INSERT_SIGNAL,
-    SELECT_OUTAGE,
-    SELECT_OUTBOX,
+    Reads,
     batch_rows,
-    chunks,
-    outages_query,
-    recoverable_query,
-    row_entry,
-    row_message,
-    row_outage,
 )
 
 T = TypeVar("T")
@@ -67,7 +57,10 @@ DELETE FROM idempotency WHERE key IN (
 """
 
 
-class SqliteStore:
+class SqliteStore(Reads):
+    NO_LIMIT = -1  # LIMIT -1: all
+    IN_CHUNK = 500  # `?` marks a statement: far under SQLite's limit
+
     def __init__(self, path: Path, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
         self.path = path
         self.busy_timeout_ms = busy_timeout_ms
@@ -88,6 +81,9 @@ class SqliteStore:
         if self._reader is None:
             self._reader = self._connect()
         return self._query(sql, args, self._reader)
+
+    def _among(self, column: str, values: list[Any]) -> tuple[str, tuple[Any, ...]]:
+        return f"{column} IN ({', '.join('?' for _ in values)})", tuple(values)
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -187,106 +183,6 @@ class SqliteStore:
             return False
         return True
 
-    # ---- recovery ------------------------------------------------------
-
-    async def recoverable(self, restored_since: float) -> list[OutageRow]:
-        return await self._run(self._recoverable, restored_since)
-
-    def _recoverable(self, restored_since: float) -> list[OutageRow]:
-        return [row_outage(r) for r in self._query(*recoverable_query(restored_since))]
-
-    async def signals_since(
-        self, since: float, after_seq: int = 0, limit: int | None = None
-    ) -> list[StoredSignal]:
-        return await self._run(self._signals_since, since, after_seq, limit)
-
-    def _signals_since(self, since: float, after_seq: int, limit: int | None) -> list[StoredSignal]:
-        sql = (
-            "SELECT seq, kind, at, element, payload, received_at, ext_id, actor FROM signals "
-            "WHERE (at >= ? OR kind = 'manual' OR (kind = 'maintenance' AND until_at >= ?)) "
-            "AND seq > ? ORDER BY seq LIMIT ?"  # a range of the primary key: pages cost their size
-        )
-        return [
-            StoredSignal(seq, signal_from_row(kind, at, element, payload), received, ext_id, actor)
-            for seq, kind, at, element, payload, received, ext_id, actor in self._query(
-                sql, (since, since, after_seq, -1 if limit is None else limit)
-            )
-        ]
-
-    async def last_ids(self) -> tuple[int, int]:
-        return await self._run(self._last_ids)
-
-    def _last_ids(self) -> tuple[int, int]:
-        outage = self._query("SELECT MAX(id) FROM outages", ())[0][0]
-        seq = self._query("SELECT MAX(seq) FROM signals", ())[0][0]
-        return outage or 0, seq or 0
-
-    async def last_seqs(self, outage_ids: Sequence[int]) -> dict[int, int]:
-        return await self._run(self._last_seqs, list(outage_ids))
-
-    def _last_seqs(self, outage_ids: list[int]) -> dict[int, int]:
-        found: dict[int, int] = {}
-        for chunk in chunks(outage_ids):
-            marks = ", ".join("?" for _ in chunk)
-            sql = (
-                f"SELECT outage_id, MAX(seq) FROM outage_events WHERE outage_id IN ({marks}) "
-                "GROUP BY outage_id"
-            )
-            found.update((oid, seq) for oid, seq in self._query(sql, chunk))
-        return found
-
-    async def known_ext_ids(self, ext_ids: Sequence[str]) -> set[str]:
-        return await self._run(self._known_ext_ids, list(ext_ids))
-
-    def _known_ext_ids(self, ext_ids: list[str]) -> set[str]:
-        found: set[str] = set()
-        for chunk in chunks(ext_ids):
-            marks = ", ".join("?" for _ in chunk)
-            sql = f"SELECT ext_id FROM signals WHERE ext_id IN ({marks})"
-            found.update(row[0] for row in self._query(sql, chunk))
-        return found
-
-    async def outbox_open(self) -> list[Message]:
-        sql = (
-            f"{SELECT_OUTBOX} WHERE (outage_id, seq) IN "
-            "(SELECT outage_id, seq FROM outbox WHERE state = ?) ORDER BY next_at, id"
-        )
-        rows = await self._run(self._query, sql, (Delivery.QUEUED.value,))
-        return [row_message(r) for r in rows]
-
-    # ---- reads ---------------------------------------------------------
-
-    async def outage(self, outage_id: int) -> OutageRow | None:
-        rows = await self._read(f"{SELECT_OUTAGE} WHERE id = ?", (outage_id,))
-        return row_outage(rows[0]) if rows else None
-
-    async def outages(self, query: OutageQuery) -> list[OutageRow]:
-        return [row_outage(r) for r in await self._read(*outages_query(query))]
-
-    async def timeline(self, outage_id: int) -> list[Entry]:
-        sql = (
-            "SELECT seq, at, actor, kind, payload FROM outage_events WHERE outage_id = ? "
-            "ORDER BY seq"
-        )
-        rows = await self._read(sql, (outage_id,))
-        return [row_entry(outage_id, r) for r in rows]
-
-    async def deadlines(self, outage_ids: Sequence[int]) -> dict[int, list[Deadline]]:
-        found: dict[int, list[Deadline]] = {oid: [] for oid in outage_ids}
-        for chunk in chunks(list(outage_ids)):
-            marks = ", ".join("?" for _ in chunk)
-            sql = (
-                "SELECT outage_id, name, due, met_at, owner, set_at, reminded_at, missed_at, "
-                f"escalated FROM deadlines WHERE outage_id IN ({marks}) ORDER BY due, name"
-            )
-            for oid, *row in await self._read(sql, chunk):
-                found[oid].append(Deadline(*row))
-        return found
-
-    async def outbox(self, outage_id: int) -> list[Message]:
-        sql = f"{SELECT_OUTBOX} WHERE outage_id = ? ORDER BY seq, id"
-        return [row_message(r) for r in await self._read(sql, (outage_id,))]
-
     # ---- tokens and idempotency ---------------------------------------
 
     async def add_token(self, token: Token) -> None:
@@ -330,11 +226,6 @@ class SqliteStore:
                 (at, name),
             )
         return cur.rowcount > 0
-
-    async def idempotent(self, key: str) -> Idempotent | None:
-        sql = "SELECT key, request_sha256, status, body, created_at FROM idempotency WHERE key = ?"
-        rows = await self._run(self._query, sql, (key,))
-        return Idempotent(*rows[0]) if rows else None
 
     # ---- retention -----------------------------------------------------
 
