@@ -60,8 +60,8 @@ from outaged.store.backends import store_for, store_name
 from outaged.store.base import Store
 from outaged.store.retention import Pruner
 from outaged.systemd import Notifier
+from outaged.topology import checkpoint
 from outaged.topology.graph import GraphIndex
-from outaged.topology.load import load_topology
 from outaged.topology.model import Severity, Topology
 from outaged.zones import parse_zone
 
@@ -124,9 +124,9 @@ class App:
 
     async def start(self) -> None:
         config = self.config
-        topology = await asyncio.to_thread(load_topology, config.topology)
-        index = await asyncio.to_thread(GraphIndex.build, topology)
-        directory = await asyncio.to_thread(Directory, topology)
+        cached = config.state_dir / checkpoint.NAME
+        loaded = await asyncio.to_thread(checkpoint.load, config.topology, cached)
+        topology, index, directory = loaded.topology, loaded.index, loaded.directory
         freeze_loaded()  # topology, index, directory: out of the cyclic collector's sight
         if self._outbox is None:
             zone = parse_zone(topology.timezone)  # checked by the topology loader
@@ -211,6 +211,15 @@ class App:
         if self._ha is not None:
             self._ha.advertise(self.port)
         self.status = "ready"
+        if not loaded.cached:  # written after ready, in a thread: the next start reads it
+            saving = asyncio.create_task(
+                asyncio.to_thread(checkpoint.save, loaded, config.topology, cached)
+            )
+
+            async def saved() -> None:
+                await saving
+
+            self._cleanup.append(("topology checkpoint", saved))
         log.info(
             "outaged ready on http://%s:%d (%d open outages, store %s)",
             config.api.listen,

@@ -9,7 +9,7 @@ scope questions (subscribers, communities) O(1).
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import networkx as nx
 
@@ -49,6 +49,11 @@ class GraphIndex:
     total_subscribers: int
     # element -> its lost redundancy, asked again at every election for each outage root
     _lost: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+
+    def __getstate__(self) -> list[object]:
+        """Pickled (outaged.topology.checkpoint) without the lost-redundancy memo, which
+        the running daemon fills meanwhile: all else is never changed after `build`."""
+        return [{} if f.name == "_lost" else getattr(self, f.name) for f in fields(self)]
 
     @classmethod
     def build(cls, topology: Topology) -> GraphIndex:

@@ -6,9 +6,10 @@ Everything here is immutable and already validated; `load.py` builds it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import time
 from enum import StrEnum
+from operator import attrgetter
 
 
 def display_name(ident: str, name: str, name_en: str, lang: str) -> str:
@@ -65,6 +66,14 @@ class Element:
     @property
     def passive(self) -> bool:
         return self.kind in PASSIVE_KINDS
+
+    def __reduce__(self) -> tuple[type[Element], tuple[object, ...]]:
+        """Pickled as its constructor's arguments (outaged.topology.checkpoint): read
+        back in half the time of a frozen dataclass's generic state."""
+        return Element, _element_values(self)
+
+
+_element_values = attrgetter(*(f.name for f in fields(Element)))
 
 
 @dataclass(frozen=True, slots=True)
