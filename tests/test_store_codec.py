@@ -191,3 +191,14 @@ async def test_a_store_upgraded_in_place_reads_and_prunes_both_formats(backend: 
     assert ("Report", "m1-c1-b1") not in left
     assert deleted == 5
     await store.close()
+
+
+@pytest.mark.parametrize("text", [" [2,true,1.0]", "[2,true,1.0] ", "\n[2,true,1.0]\t"])
+def test_a_payload_with_white_space_around_it_still_reads_back(text: str) -> None:
+    assert signal_from_row("probe", 5.0, "b1", text) == ProbeResult(5.0, "b1", True, 1.0)
+
+
+@pytest.mark.parametrize("text", ["[2,true,1.0]x", "[2,true,1.0][2]", "[2,true", "", "  "])
+def test_a_payload_with_anything_but_one_value_is_unreadable(text: str) -> None:
+    with pytest.raises(StoreError, match="stored probe signal is unreadable"):
+        signal_from_row("probe", 5.0, "b1", text)

