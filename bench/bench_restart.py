@@ -46,6 +46,7 @@ from typing import Any
 # main before the memory and restart work (2026-12-02)
 ANCHOR = "63390f23a86227ed469d7db4e26600b200522157"
 ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINT = "topology.checkpoint"  # what a tree with outaged.topology.checkpoint writes
 CHUNK = 5000
 
 
@@ -211,6 +212,7 @@ async def child_restart(topology: Path, state: Path, now: float) -> dict[str, An
         return done
 
     names["recover"] = timed
+    cached = _checkpoint_watched()
     app, _ = _app(topology, state, now)
     reset_peak()
     began, cpu = time.perf_counter(), time.process_time()
@@ -229,12 +231,14 @@ async def child_restart(topology: Path, state: Path, now: float) -> dict[str, An
         "outages": opened,
         "gc_worst_s": pauses.worst,
         "gc_worst_gen": pauses.worst_gen,
+        "checkpoint_read": any(cached),
     }
 
 
 async def child_load(topology: Path, state: Path) -> dict[str, Any]:
     from bench.bench_core import T0
 
+    cached = _checkpoint_watched()
     app, _ = _app(topology, state, T0)
     reset_peak()
     began, cpu = time.perf_counter(), time.process_time()
@@ -242,8 +246,34 @@ async def child_load(topology: Path, state: Path) -> dict[str, Any]:
     ready_s, ready_cpu = time.perf_counter() - began, time.process_time() - cpu
     peak = _status("VmHWM")
     after = rss()
-    await app.stop()
-    return {"ready_s": ready_s, "ready_cpu_s": ready_cpu, "rss_peak": peak, "rss_after": after}
+    cpu = time.process_time()
+    await app.stop()  # a cold start's checkpoint is written meanwhile: awaited here
+    return {
+        "ready_s": ready_s,
+        "ready_cpu_s": ready_cpu,
+        "rss_peak": peak,
+        "rss_after": after,
+        "stop_cpu_s": time.process_time() - cpu,
+        "checkpoint_read": any(cached),
+    }
+
+
+def _checkpoint_watched() -> list[bool]:
+    """Whether App.start read the topology checkpoint (a tree without one: never)."""
+    read: list[bool] = []
+    try:
+        from outaged.topology import checkpoint
+    except ImportError:
+        return read
+    load = checkpoint.load
+
+    def watched(*args: Any) -> Any:
+        loaded = load(*args)
+        read.append(loaded.cached)
+        return loaded
+
+    checkpoint.load = watched  # type: ignore[assignment]
+    return read
 
 
 def child(argv: list[str]) -> None:
@@ -330,12 +360,19 @@ def main() -> None:
             state = tmp / f"steady-{name}"
             results[name]["steady"] = spawn(tree, "steady", str(topology), str(state))
             shutil.rmtree(state)
-            state = tmp / f"restart-{name}"
-            shutil.copytree(prepared, state)
-            results[name]["restart"] = spawn(
-                tree, "restart", str(topology), str(state), repr(made["now"])
-            )
-            shutil.rmtree(state)
+            for run in ("restart", "restart_warm"):  # warm: on the cold one's checkpoint
+                state = tmp / f"{run}-{name}"
+                shutil.copytree(prepared, state)
+                if run == "restart_warm":
+                    if not (tmp / CHECKPOINT).exists():
+                        break  # a tree that writes none: its restarts are all cold
+                    shutil.move(tmp / CHECKPOINT, state / CHECKPOINT)
+                results[name][run] = spawn(
+                    tree, "restart", str(topology), str(state), repr(made["now"])
+                )
+                if (state / CHECKPOINT).exists() and run == "restart":
+                    shutil.move(state / CHECKPOINT, tmp / CHECKPOINT)
+                shutil.rmtree(state)
         if not args.no_300k:
             big = args.dir300 or tmp / "city300"
             if not (big / "topology.yaml").exists():
@@ -343,6 +380,13 @@ def main() -> None:
             for name, tree in trees.items():
                 state = tmp / f"load-{name}"
                 results[name]["load"] = spawn(tree, "load", str(big / "topology.yaml"), str(state))
+                if (state / CHECKPOINT).exists():  # again, on the checkpoint it wrote
+                    for left in state.iterdir():
+                        if left.name != CHECKPOINT:
+                            shutil.rmtree(left) if left.is_dir() else left.unlink()
+                    results[name]["load_warm"] = spawn(
+                        tree, "load", str(big / "topology.yaml"), str(state)
+                    )
                 shutil.rmtree(state)
     report(results)
 
@@ -366,6 +410,9 @@ def report(results: dict[str, dict[str, dict[str, Any]]]) -> None:
             lambda v: f"{v:.2f}x",
         ),
         ("restart: worst GC pause", lambda r: r["restart"]["gc_worst_s"], _ms),
+        ("restart warm¹: ready, wall", lambda r: _warm(r, "restart")["ready_s"], _s),
+        ("restart warm¹: ready, CPU", lambda r: _warm(r, "restart")["ready_cpu_s"], _s),
+        ("restart warm¹: peak RSS", lambda r: _warm(r, "restart")["rss_peak"], mb),
     ]
     if "load" in results[names[-1]]:
         rows += [
@@ -373,6 +420,10 @@ def report(results: dict[str, dict[str, dict[str, Any]]]) -> None:
             ("300k: ready, CPU", lambda r: r["load"]["ready_cpu_s"], _s),
             ("300k: peak RSS", lambda r: r["load"]["rss_peak"], mb),
             ("300k: RSS when ready", lambda r: r["load"]["rss_after"], mb),
+            ("300k: stop, CPU (a cold start writes the checkpoint)", _stop_cpu, _s),
+            ("300k warm¹: ready, wall", lambda r: _warm(r, "load")["ready_s"], _s),
+            ("300k warm¹: ready, CPU", lambda r: _warm(r, "load")["ready_cpu_s"], _s),
+            ("300k warm¹: peak RSS", lambda r: _warm(r, "load")["rss_peak"], mb),
         ]
     print(
         f"{'':42}"
@@ -387,6 +438,25 @@ def report(results: dict[str, dict[str, dict[str, Any]]]) -> None:
         print(line)
     opened = results[names[-1]]["restart"]["outages"]
     print(f"restart: outages opened by the recovery evaluation: {opened}")
+    for name in names:
+        read = [
+            results[name][run]["checkpoint_read"]
+            for run in ("restart", "restart_warm", "load", "load_warm")
+            if run in results[name] and "checkpoint_read" in results[name][run]
+        ]
+        print(f"{name}: topology checkpoint read (cold, warm, ...): {read}")
+    print(
+        "¹ warm: the same start on the topology checkpoint the cold one wrote; "
+        "a tree that writes none shows its cold figure"
+    )
+
+
+def _warm(r: dict[str, dict[str, Any]], run: str) -> dict[str, Any]:
+    return r.get(f"{run}_warm", r[run])
+
+
+def _stop_cpu(r: dict[str, dict[str, Any]]) -> float:
+    return float(r["load"].get("stop_cpu_s", 0.0))
 
 
 def _n(v: float) -> str:
