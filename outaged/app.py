@@ -103,6 +103,7 @@ class App:
         self._cleanup: Cleanup = []
         self._stopped = False
         self._ha: Role | None = None  # several instances (config `ha:`)
+        self.topology_writer: checkpoint.Writer | None = None  # after a start from the files
 
     @property
     def pipeline(self) -> Pipeline:
@@ -211,15 +212,10 @@ class App:
         if self._ha is not None:
             self._ha.advertise(self.port)
         self.status = "ready"
-        if not loaded.cached:  # written after ready, in a thread: the next start reads it
-            saving = asyncio.create_task(
-                asyncio.to_thread(checkpoint.save, loaded, config.topology, cached)
-            )
-
-            async def saved() -> None:
-                await saving
-
-            self._cleanup.append(("topology checkpoint", saved))
+        if not loaded.cached and checkpoint.worth(topology):  # for the next start
+            writer = await checkpoint.Writer.start(config.topology, cached)
+            self.topology_writer = writer
+            self._cleanup.append(("topology checkpoint", writer.stop))
         log.info(
             "outaged ready on http://%s:%d (%d open outages, store %s)",
             config.api.listen,

@@ -3,7 +3,8 @@
 Read back it gives the same index and directory as loading the files; a change
 to any file it came from, other code, a damaged or truncated file, or a crash
 while writing it leave it ignored (the files are loaded), never wrong. A daemon
-restarted on it decides as one restarted from the files.
+restarted on it decides as one restarted from the files; one that stops while
+its writer still writes leaves no checkpoint behind, or the old one.
 """
 
 from __future__ import annotations
@@ -144,16 +145,22 @@ def test_a_crash_while_writing_leaves_the_old_checkpoint_or_none(
 
 
 async def test_a_daemon_restarted_on_it_decides_as_one_restarted_from_the_files(
-    tmp_path: Path, city: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, city: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     caplog.set_level(logging.INFO, "outaged.topology.checkpoint")
+    monkeypatch.setattr(checkpoint, "MIN_ELEMENTS", 0)  # this city is small
     d = Daemon(tmp_path, load(city))
     saved = tmp_path / "state" / checkpoint.NAME
     await d.start()
     try:
+        writer = d.running.topology_writer
+        assert writer is not None
+        assert await writer.wait() == 0  # the child process wrote it
+        assert saved.exists()
         await d.ingest(d.calls("m1-c1", 12))
         await d.ingest(d.calls("m2-c2-b1", 4))
-        await d.restart()  # the first start wrote the checkpoint; this one reads it
+        await d.restart()  # this start reads it
+        assert _writer(d) is None
         assert "topology read from its checkpoint" in caplog.text
         await d.assert_memory_is_store()
         warm = _decided(d)
@@ -163,10 +170,15 @@ async def test_a_daemon_restarted_on_it_decides_as_one_restarted_from_the_files(
         caplog.clear()
         await d.start()
         assert "topology read from its checkpoint" not in caplog.text
+        assert _writer(d) is not None
         await d.assert_memory_is_store()
         assert _decided(d) == warm
     finally:
         await d.stop()
+
+
+def _writer(d: Daemon) -> checkpoint.Writer | None:
+    return d.running.topology_writer
 
 
 def _decided(d: Daemon) -> tuple[object, ...]:
@@ -181,3 +193,21 @@ def _decided(d: Daemon) -> tuple[object, ...]:
 def _from_files(city: Path) -> Loaded:
     topology = load_topology(city)
     return Loaded(GraphIndex.build(topology), Directory(topology), None, cached=False)
+
+
+async def test_a_daemon_stopping_while_its_writer_writes_leaves_none(
+    tmp_path: Path, city: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checkpoint, "MIN_ELEMENTS", 0)
+    d = Daemon(tmp_path, load(city))
+    await d.start()
+    writer = d.running.topology_writer
+    assert writer is not None
+    await d.stop()  # at once: the child is still starting up
+    assert writer.process.returncode == -signal.SIGTERM
+    assert not list((tmp_path / "state").glob(f"{checkpoint.NAME}*"))
+    await d.start()
+    try:
+        assert d.running.topology_writer is not None  # the next start writes it again
+    finally:
+        await d.stop()

@@ -15,11 +15,22 @@ start (100k elements / 10^6 subscribers: ~3.7 s; reading the checkpoint back:
 - it is written only from a load whose files did not change while it ran (their
   key is taken before the load and again before the write).
 
+The daemon has it written by a child process (`Writer`, `python -m
+outaged.topology.checkpoint TOPOLOGY CHECKPOINT`) after it is ready: pickling a
+city network holds the GIL for seconds (100k elements ~1.5 s, 300k ~5 s), which
+in a thread of the daemon stalled its decision loop as long (measured: a 2.8 s
+step); the child loads the files itself, costs a core and the network's memory
+for that time, and is terminated if the daemon stops first (harmless, above).
+Small networks (under `MIN_ELEMENTS` elements and `MIN_SUBSCRIBERS`
+subscribers) load in well under a second and get none.
+
 It is a pickle: whoever can write the state dir can already rewrite the store.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -34,12 +45,15 @@ import yaml
 
 from outaged.bulk import collector_paused
 from outaged.directory.index import Directory
+from outaged.errors import TopologyError
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
 from outaged.topology.model import Topology
 
 log = logging.getLogger("outaged.topology.checkpoint")
 NAME = "topology.checkpoint"  # in the state dir
+MIN_ELEMENTS = 10_000  # a network smaller than both loads in well under a second
+MIN_SUBSCRIBERS = 100_000
 MAGIC = b"outaged topology checkpoint 1\n"
 _PACKAGE = Path(__file__).resolve().parent.parent  # outaged/
 
@@ -150,8 +164,9 @@ def _read(checkpoint: Path, key: str) -> tuple[GraphIndex, Directory] | None:
     if not data.startswith(head):
         log.info("topology checkpoint %s is of other files or code: ignored", checkpoint)
         return None
-    digest, _, payload = data[len(head) :].partition(b"\n")
-    if digest.decode("ascii", "replace") != hashlib.sha256(payload).hexdigest():
+    end = data.find(b"\n", len(head))
+    digest, payload = data[len(head) : end], memoryview(data)[end + 1 :]  # not a copy
+    if end < 0 or digest.decode("ascii", "replace") != hashlib.sha256(payload).hexdigest():
         log.warning("topology checkpoint %s is damaged (checksum): ignored", checkpoint)
         return None
     try:
@@ -165,3 +180,57 @@ def _read(checkpoint: Path, key: str) -> tuple[GraphIndex, Directory] | None:
             return index, directory
     log.warning("topology checkpoint %s holds something else: ignored", checkpoint)
     return None
+
+
+def worth(topology: Topology) -> bool:
+    return len(topology.elements) >= MIN_ELEMENTS or len(topology.subscribers) >= MIN_SUBSCRIBERS
+
+
+class Writer:
+    """The child process that writes the checkpoint of the topology at `path`."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, path: Path, checkpoint: Path) -> Writer:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "outaged.topology.checkpoint",
+            str(path),
+            str(checkpoint),
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+        )
+        with contextlib.suppress(OSError):  # below the daemon's own work
+            os.setpriority(os.PRIO_PROCESS, process.pid, 10)
+        return cls(process)
+
+    async def wait(self) -> int:
+        return await self.process.wait()
+
+    async def stop(self) -> None:
+        """Terminate it if still writing: the old checkpoint or none stays."""
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.terminate()
+        await self.process.wait()
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.WARNING, format="outaged topology checkpoint: %(message)s")
+    if len(argv) != 2:
+        print("usage: python -m outaged.topology.checkpoint TOPOLOGY CHECKPOINT", file=sys.stderr)
+        return 2
+    path, checkpoint = Path(argv[0]), Path(argv[1])
+    try:
+        loaded = load(path, checkpoint)
+    except TopologyError as exc:  # changed since the daemon loaded it: nothing to write
+        log.warning("%s: not written: %s", checkpoint, exc)
+        return 1
+    return 0 if save(loaded, path, checkpoint) or loaded.cached else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
