@@ -213,7 +213,7 @@ class App:
             self._ha.advertise(self.port)
         self.status = "ready"
         if not loaded.cached and checkpoint.worth(topology):  # for the next start
-            writer = await checkpoint.Writer.start(config.topology, cached)
+            writer = checkpoint.Writer.start(loaded, config.topology, cached)
             self.topology_writer = writer
             self._cleanup.append(("topology checkpoint", writer.stop))
         log.info(

@@ -14,7 +14,9 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -199,15 +201,26 @@ async def test_a_daemon_stopping_while_its_writer_writes_leaves_none(
     tmp_path: Path, city: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(checkpoint, "MIN_ELEMENTS", 0)
+    save = checkpoint.save
+
+    def slow(*args: Any) -> bool:  # runs in the forked writer only
+        time.sleep(60)
+        return save(*args)
+
+    monkeypatch.setattr(checkpoint, "save", slow)
     d = Daemon(tmp_path, load(city))
     await d.start()
     writer = d.running.topology_writer
     assert writer is not None
-    await d.stop()  # at once: the child is still starting up
-    assert writer.process.returncode == -signal.SIGTERM
-    assert not list((tmp_path / "state").glob(f"{checkpoint.NAME}*"))
+    await d.stop()  # while it writes
+    assert await writer.wait() == -signal.SIGKILL
+    assert not (tmp_path / "state" / checkpoint.NAME).exists()
+    monkeypatch.setattr(checkpoint, "save", save)
     await d.start()
     try:
-        assert d.running.topology_writer is not None  # the next start writes it again
+        writer = d.running.topology_writer
+        assert writer is not None  # the next start from the files writes it again
+        assert await writer.wait() == 0
+        assert (tmp_path / "state" / checkpoint.NAME).exists()
     finally:
         await d.stop()

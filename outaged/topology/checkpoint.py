@@ -15,12 +15,13 @@ start (100k elements / 10^6 subscribers: ~3.7 s; reading the checkpoint back:
 - it is written only from a load whose files did not change while it ran (their
   key is taken before the load and again before the write).
 
-The daemon has it written by a child process (`Writer`, `python -m
-outaged.topology.checkpoint TOPOLOGY CHECKPOINT`) after it is ready: pickling a
-city network holds the GIL for seconds (100k elements ~1.5 s, 300k ~5 s), which
-in a thread of the daemon stalled its decision loop as long (measured: a 2.8 s
-step); the child loads the files itself, costs a core and the network's memory
-for that time, and is terminated if the daemon stops first (harmless, above).
+The daemon has it written by a forked child (`Writer`) after it is ready:
+pickling a city network holds the GIL for seconds (100k elements ~1.5 s, 300k
+~5 s), which in a thread of the daemon stalled its decision loop as long
+(measured: a 2.8 s step); a child process that loaded the files again cost 4x
+the CPU. The fork shares the loaded objects, costs a core for the pickling and,
+as it touches their reference counts, up to the network's memory again for that
+time; it is killed if the daemon stops first (harmless, above).
 Small networks (under `MIN_ELEMENTS` elements and `MIN_SUBSCRIBERS`
 subscribers) load in well under a second and get none.
 
@@ -35,6 +36,7 @@ import hashlib
 import logging
 import os
 import pickle
+import signal
 import sys
 from dataclasses import dataclass
 from functools import cache
@@ -45,7 +47,6 @@ import yaml
 
 from outaged.bulk import collector_paused
 from outaged.directory.index import Directory
-from outaged.errors import TopologyError
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
 from outaged.topology.model import Topology
@@ -187,50 +188,41 @@ def worth(topology: Topology) -> bool:
 
 
 class Writer:
-    """The child process that writes the checkpoint of the topology at `path`."""
+    """A forked child of the daemon that pickles the topology it loaded and writes the
+    checkpoint: it shares the daemon's memory (copy on write), needs no load of its
+    own, and holds no GIL of the daemon's. It touches no thread, lock or event loop
+    it inherited; its signal handlers are the default ones, so a signal for it (the
+    daemon's stop sends SIGKILL) can never reach the daemon's handlers."""
 
-    def __init__(self, process: asyncio.subprocess.Process) -> None:
-        self.process = process
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._status: int | None = None
 
     @classmethod
-    async def start(cls, path: Path, checkpoint: Path) -> Writer:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "outaged.topology.checkpoint",
-            str(path),
-            str(checkpoint),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
-        )
-        with contextlib.suppress(OSError):  # below the daemon's own work
-            os.setpriority(os.PRIO_PROCESS, process.pid, 10)
-        return cls(process)
+    def start(cls, loaded: Loaded, path: Path, checkpoint: Path) -> Writer:
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 1
+            try:
+                signal.set_wakeup_fd(-1)  # the daemon's event loop's, not ours
+                for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                    signal.signal(signum, signal.SIG_DFL)
+                os.setpriority(os.PRIO_PROCESS, 0, 10)  # below the daemon's own work
+                code = 0 if save(loaded, path, checkpoint) else 1
+            finally:
+                os._exit(code)
+        return cls(pid)
 
     async def wait(self) -> int:
-        return await self.process.wait()
+        """Its exit status: 0 written, 1 not, -N killed by signal N."""
+        if self._status is None:
+            _, status = await asyncio.to_thread(os.waitpid, self.pid, 0)
+            self._status = os.waitstatus_to_exitcode(status)
+        return self._status
 
     async def stop(self) -> None:
-        """Terminate it if still writing: the old checkpoint or none stays."""
-        if self.process.returncode is None:
+        """Kill it if still writing: the old checkpoint or none stays."""
+        if self._status is None:
             with contextlib.suppress(ProcessLookupError):
-                self.process.terminate()
-        await self.process.wait()
-
-
-def main(argv: list[str]) -> int:
-    logging.basicConfig(level=logging.WARNING, format="outaged topology checkpoint: %(message)s")
-    if len(argv) != 2:
-        print("usage: python -m outaged.topology.checkpoint TOPOLOGY CHECKPOINT", file=sys.stderr)
-        return 2
-    path, checkpoint = Path(argv[0]), Path(argv[1])
-    try:
-        loaded = load(path, checkpoint)
-    except TopologyError as exc:  # changed since the daemon loaded it: nothing to write
-        log.warning("%s: not written: %s", checkpoint, exc)
-        return 1
-    return 0 if save(loaded, path, checkpoint) or loaded.cached else 1
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+                os.kill(self.pid, signal.SIGKILL)
+        await self.wait()
