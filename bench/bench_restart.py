@@ -25,6 +25,12 @@ into a temporary directory and put first on the child's PYTHONPATH.
   heap freeze.
 - **load 300k**: `App.start` on a 300k-element / 3x10^6-subscriber network with
   an empty store: time to ready, peak RSS and RSS after.
+
+Restart and load run cold (no topology checkpoint in the state directory) and,
+for a tree that writes one (outaged/topology/checkpoint.py), warm: the same
+start again on the checkpoint the cold start's writer process left (its CPU
+is reported; the child waits for it before stopping). A tree without one
+shows its cold figure in the warm rows.
 """
 
 from __future__ import annotations
