@@ -9,6 +9,7 @@ its writer still writes leaves no checkpoint behind, or the old one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -212,6 +213,12 @@ async def test_a_daemon_stopping_while_its_writer_writes_leaves_none(
     await d.start()
     writer = d.running.topology_writer
     assert writer is not None
+    fds = Path(f"/proc/{writer.pid}/fd")
+    for _ in range(100):  # it closes the daemon's files first thing
+        if {int(fd.name) for fd in fds.iterdir()} <= {0, 1, 2}:
+            break
+        await asyncio.sleep(0.05)
+    assert {int(fd.name) for fd in fds.iterdir()} <= {0, 1, 2}  # no socket, no database
     await d.stop()  # while it writes
     assert await writer.wait() == -signal.SIGKILL
     assert not (tmp_path / "state" / checkpoint.NAME).exists()

@@ -191,7 +191,8 @@ class Writer:
     """A forked child of the daemon that pickles the topology it loaded and writes the
     checkpoint: it shares the daemon's memory (copy on write), needs no load of its
     own, and holds no GIL of the daemon's. It touches no thread, lock or event loop
-    it inherited; its signal handlers are the default ones, so a signal for it (the
+    it inherited and keeps none of the daemon's files open but standard input, output
+    and error; its signal handlers are the default ones, so a signal for it (the
     daemon's stop sends SIGKILL) can never reach the daemon's handlers."""
 
     def __init__(self, pid: int) -> None:
@@ -205,6 +206,9 @@ class Writer:
             code = 1
             try:
                 signal.set_wakeup_fd(-1)  # the daemon's event loop's, not ours
+                # nor its listening socket (a daemon restarted after a crash while
+                # this runs must be able to bind it), database or log files
+                os.closerange(3, os.sysconf("SC_OPEN_MAX"))
                 for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                     signal.signal(signum, signal.SIG_DFL)
                 os.setpriority(os.PRIO_PROCESS, 0, 10)  # below the daemon's own work
