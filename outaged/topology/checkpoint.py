@@ -40,6 +40,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,7 @@ MIN_ELEMENTS = 10_000  # a network smaller than both loads in well under a secon
 MIN_SUBSCRIBERS = 100_000
 MAGIC = b"outaged topology checkpoint 1\n"
 _PACKAGE = Path(__file__).resolve().parent.parent  # outaged/
+_LIBRARIES = ("networkx", "PyYAML")  # the topological order; the YAML's values
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +75,12 @@ class Loaded:
 
 @cache
 def code_version() -> str:
-    """sha256 of outaged's Python source and the interpreter's version: a
-    checkpoint written by other code is never read."""
+    """sha256 of outaged's Python source, the interpreter's version and those of the
+    libraries the load and the index use: a checkpoint written by other code is
+    never read."""
     h = hashlib.sha256(sys.version.encode())
+    for dist in _LIBRARIES:
+        h.update(f"{dist} {metadata.version(dist)}\0".encode())
     for path in sorted(_PACKAGE.rglob("*.py")):
         h.update(str(path.relative_to(_PACKAGE)).encode() + b"\0")
         h.update(path.read_bytes())
@@ -197,7 +202,15 @@ class Writer:
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self._status: int | None = None
+        self._pidfd = os.pidfd_open(pid)  # signals this process, never a later one of its pid
+        self.status: int | None = None  # once it ended: 0 written, 1 not, -N signal N
+        self._ended = asyncio.ensure_future(self._reap())  # no zombie while the daemon runs
+
+    async def _reap(self) -> None:
+        _, status = await asyncio.to_thread(os.waitpid, self.pid, 0)
+        self.status = os.waitstatus_to_exitcode(status)
+        if self.status != 0:
+            log.warning("topology checkpoint not written (writer ended with %d)", self.status)
 
     @classmethod
     def start(cls, loaded: Loaded, path: Path, checkpoint: Path) -> Writer:
@@ -219,14 +232,16 @@ class Writer:
 
     async def wait(self) -> int:
         """Its exit status: 0 written, 1 not, -N killed by signal N."""
-        if self._status is None:
-            _, status = await asyncio.to_thread(os.waitpid, self.pid, 0)
-            self._status = os.waitstatus_to_exitcode(status)
-        return self._status
+        await asyncio.shield(self._ended)
+        assert self.status is not None
+        return self.status
 
     async def stop(self) -> None:
         """Kill it if still writing: the old checkpoint or none stays."""
-        if self._status is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+        if self._pidfd < 0:
+            return
+        with contextlib.suppress(ProcessLookupError):  # it ended already
+            signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
         await self.wait()
+        os.close(self._pidfd)
+        self._pidfd = -1
