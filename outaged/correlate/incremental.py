@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from itertools import chain
+from typing import cast
 
 from outaged.correlate.election import Evidence, Root, join_cut_off, may_infer
 from outaged.correlate.summary import Summary, combine
@@ -36,8 +37,6 @@ class Elector:
         self._all: dict[str, tuple[tuple[Evidence, ...], Summary | None]] = {}  # its evidence
         self._absorbed: dict[str, tuple[tuple[Evidence, ...], Summary | None]] = {}
         self._leaves: dict[str, tuple[Evidence, Summary]] = {}
-        self._sums: dict[int, tuple[Root, Summary | None]] = {}  # this election's roots
-        self._sums_before: dict[int, tuple[Root, Summary | None]] = {}  # and the last one's
         self._leaf: Callable[[Evidence], Summary] = _no_leaf
         self._stale_roots: set[str] = set()
         self._stale_all: set[str] = set()
@@ -56,7 +55,6 @@ class Elector:
         evidence's summary (it may read what `changed` names)."""
         index = self.index
         self._leaf = leaf
-        self._sums_before, self._sums = self._sums, {}
         for element in changed:
             self._leaves.pop(element, None)
             line = (element, *index.dominators(element))
@@ -154,11 +152,9 @@ class Elector:
     def summary(self, root: Root) -> Summary | None:
         """All the evidence under a root of the last election (or one made of
         them, as the engine does for what an outage still answers for), summed."""
-        key = id(root)
-        known = self._sums.get(key) or self._sums_before.get(key)
-        if known is not None and known[0] is root:
-            self._sums[key] = known
-            return known[1]
+        memo = root.memo
+        if "summary" in memo:  # the same root as when it was summed: nothing under it moved
+            return cast(Summary | None, memo["summary"])
         parts = [self._of(root.own)] if root.own is not None else []
         if root.absorbed:
             held = self._absorbed.get(root.element)
@@ -171,8 +167,7 @@ class Elector:
             found = self.summary(sub)
             if found is not None:
                 parts.append(found)
-        made = combine(parts)
-        self._sums[id(root)] = (root, made)
+        made = memo["summary"] = combine(parts)
         return made
 
 

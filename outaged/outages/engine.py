@@ -164,6 +164,9 @@ class Engine:
 
     def ingest(self, signal: Signal) -> None:
         """Fold a signal in. Raises SignalError (and changes nothing) for unknown elements."""
+        if type(signal) is ProbeResult and signal.element in self.health:
+            self._probe(signal)  # most signals; `health` holds only known elements
+            return
         if signal.element not in self.index.topology.elements:
             raise SignalError(
                 [Problem("signal", None, "element", f"unknown element {signal.element!r}")]
