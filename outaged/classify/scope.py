@@ -94,9 +94,7 @@ class ScopeCalculator:
             communities_touched=tuple(sorted(touched)),
         )
 
-    def _collect(
-        self, root: Root, healthy_below: dict[str, int] | defaultdict[str, int]
-    ) -> _Parts:
+    def _collect(self, root: Root, healthy_below: dict[str, int] | defaultdict[str, int]) -> _Parts:
         """The parts of a root's scope, summed; kept with the root (`Root.memo`): the
         incremental election hands back the same root only while nothing under it,
         its health included, changed."""

@@ -109,7 +109,8 @@ class Intake:
         if not observe(health, signal.ok, signal.at, signal.rtt_ms, self.th):
             return
         self._releases.touch(element)
-        self._gather.touch(element)
+        if health.is_evidence or was_evidence:  # else no claim of its probes, before or now
+            self._gather.touch(element)
         if health.is_evidence != was_evidence:
             self._dirty = True
             if health.is_evidence:
