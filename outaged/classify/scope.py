@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import cast
 
 from outaged.correlate.election import Root
 from outaged.topology.graph import GraphIndex
@@ -44,6 +45,18 @@ def covers(index: GraphIndex, scope: Scope, element: str) -> bool:
     return element == root or any(p in elements and index.dominates(p, element) for p in rest)
 
 
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """A root's scope parts (its own, then its sub-roots', then those joined), summed."""
+
+    parts: tuple[str, ...]
+    all_whole: bool  # every part is out as a whole
+    elements: int
+    subscribers: int
+    whole_communities: frozenset[str]  # communities wholly out
+    share: dict[str, int]  # community -> its subscribers inside the parts
+
+
 class ScopeCalculator:
     def __init__(self, index: GraphIndex, th: Thresholds) -> None:
         self.index = index
@@ -54,27 +67,11 @@ class ScopeCalculator:
         )
 
     def scope(self, root: Root, healthy_below: dict[str, int] | defaultdict[str, int]) -> Scope:
-        parts: list[tuple[str, bool]] = []
-        self._collect(root, healthy_below, parts)
+        found = self._collect(root, healthy_below)
         index = self.index
-        elements = subscribers = 0
-        whole_communities: set[str] = set()
-        share: defaultdict[str, int] = defaultdict(int)
-        for part, whole in parts:
-            community = index.community_of[part]
-            if whole:
-                elements += index.subtree_size[part]
-                count = index.subtree_subscribers[part]
-                if community is None:
-                    whole_communities.update(self._communities_below(part))
-            else:
-                elements += 1
-                count = index.element(part).subscribers
-            subscribers += count
-            if community is not None:
-                share[community] += count
-                if whole and community == part:
-                    whole_communities.add(community)
+        subscribers = found.subscribers
+        whole_communities = set(found.whole_communities)
+        share = found.share
         large = {
             c
             for c, n in share.items()
@@ -88,29 +85,52 @@ class ScopeCalculator:
         return Scope(
             # listed parts that add up to everything under the root are the whole of it
             whole=platform
-            or all(whole for _, whole in parts)
+            or found.all_whole
             or (not root.joined and subscribers >= index.subtree_subscribers[root.element] > 0),
-            elements=elements,
+            elements=found.elements,
             subscribers=subscribers,
-            parts=tuple(p for p, _ in parts),
+            parts=found.parts,
             communities_hit=tuple(sorted(whole_communities | large)),
             communities_touched=tuple(sorted(touched)),
         )
 
-    def _collect(
-        self,
-        root: Root,
-        healthy_below: dict[str, int] | defaultdict[str, int],
-        parts: list[tuple[str, bool]],
-    ) -> None:
-        if self._is_whole(root, healthy_below):
-            parts.append((root.element, True))
+    def _collect(self, root: Root, healthy_below: dict[str, int] | defaultdict[str, int]) -> _Parts:
+        """The parts of a root's scope, summed; kept with the root (`Root.memo`): the
+        incremental election hands back the same root only while nothing under it,
+        its health included, changed."""
+        known = root.memo.get("scope")
+        if known is not None:
+            return cast(_Parts, known)
+        index = self.index
+        part = root.element
+        whole = self._is_whole(root, healthy_below)
+        community = index.community_of[part]
+        if whole:
+            elements, count = index.subtree_size[part], index.subtree_subscribers[part]
         else:
-            parts.append((root.element, False))
-            for sub in root.below:
-                self._collect(sub, healthy_below, parts)
-        for joined in root.joined:
-            self._collect(joined, healthy_below, parts)
+            elements, count = 1, index.element(part).subscribers
+        hit: set[str] = set()
+        if whole and community is None:
+            hit.update(self._communities_below(part))
+        share: dict[str, int] = {}
+        if community is not None:
+            share[community] = count
+            if whole and community == part:
+                hit.add(community)
+        parts = [part]
+        all_whole = whole
+        for sub in (*(() if whole else root.below), *root.joined):
+            found = self._collect(sub, healthy_below)
+            parts += found.parts
+            elements += found.elements
+            count += found.subscribers
+            hit |= found.whole_communities
+            for c, n in found.share.items():
+                share[c] = share.get(c, 0) + n
+            all_whole = all_whole and found.all_whole
+        made = _Parts(tuple(parts), all_whole, elements, count, frozenset(hit), share)
+        root.memo["scope"] = made
+        return made
 
     def _is_whole(self, root: Root, healthy_below: dict[str, int] | defaultdict[str, int]) -> bool:
         if root.residual:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from outaged.topology.graph import SUPER_ROOT, GraphIndex
 from outaged.topology.model import Kind, Thresholds
@@ -36,6 +36,10 @@ class Root:
     absorbed: tuple[Evidence, ...] = ()  # evidence under a root that is out as a whole
     joined: tuple[Root, ...] = ()  # multi-homed roots cut off only because this one failed too
     residual: bool = False  # an outage's root that recovered, kept for what is still out below
+    # What is worked out from it (its summary, its scope's parts), kept with it: a Root
+    # never changes, and the incremental election hands back the very same object
+    # while nothing under it changed, so a record rebuilt over it reads these again.
+    memo: dict[str, object] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     def evidence(self) -> Iterator[Evidence]:
         if self.own is not None:

@@ -44,6 +44,11 @@ class Health:
 
 def observe(health: Health, ok: bool, at: float, rtt_ms: float | None, th: Thresholds) -> bool:
     """Fold one probe cycle in; return True when evidence or health changed."""
+    if ok and health.state is State.UP:  # up and answering: the most common by far
+        health.last_rtt_ms = rtt_ms
+        health.fails = 0
+        health.goods += 1
+        return False
     before = (health.is_evidence, health.is_healthy, health.state)
     if ok:
         health.last_rtt_ms = rtt_ms

@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from itertools import chain
+from typing import cast
 
 from outaged.correlate.election import Evidence, Root, join_cut_off, may_infer
 from outaged.correlate.summary import Summary, combine
@@ -32,12 +33,11 @@ class Elector:
         self._present: set[str] = set()  # elements with evidence at the last election
         self._count: defaultdict[str, int] = defaultdict(int)  # evidence in the subtree
         self._kids: defaultdict[str, set[str]] = defaultdict(set)  # children with evidence below
+        self._ordered: dict[str, list[str]] = {}  # those children in tree order (`tin`)
         self._roots: dict[str, list[Root]] = {}  # node -> its subtree's roots
         self._all: dict[str, tuple[tuple[Evidence, ...], Summary | None]] = {}  # its evidence
         self._absorbed: dict[str, tuple[tuple[Evidence, ...], Summary | None]] = {}
         self._leaves: dict[str, tuple[Evidence, Summary]] = {}
-        self._sums: dict[int, tuple[Root, Summary | None]] = {}  # this election's roots
-        self._sums_before: dict[int, tuple[Root, Summary | None]] = {}  # and the last one's
         self._leaf: Callable[[Evidence], Summary] = _no_leaf
         self._stale_roots: set[str] = set()
         self._stale_all: set[str] = set()
@@ -56,13 +56,22 @@ class Elector:
         evidence's summary (it may read what `changed` names)."""
         index = self.index
         self._leaf = leaf
-        self._sums_before, self._sums = self._sums, {}
+        counted = self._count
         for element in changed:
             self._leaves.pop(element, None)
-            line = (element, *index.dominators(element))
+            above = index.dominators(element)
+            has = element in evidence
+            if not has and element not in counted:
+                # only its health moved: it is read by the nodes above that hold evidence
+                # (the others are folded afresh when evidence comes under them); what is
+                # under a node counts at the node above it too, so the top tells first
+                if not above or above[-1] not in counted:
+                    continue
+                line: tuple[str, ...] = tuple(filter(counted.__contains__, above))
+            else:
+                line = (element, *above)
             self._stale_roots.update(line)
             self._stale_all.update(line)
-            has = element in evidence
             if has == (element in self._present):
                 continue
             step = 1 if has else -1
@@ -72,14 +81,13 @@ class Elector:
                 if self._count[node] == (1 if has else 0):  # it starts or stops counting
                     parent = index.idom[node]
                     (self._kids[parent].add if has else self._kids[parent].discard)(node)
+                    self._ordered.pop(parent, None)
                     if not has:
                         del self._count[node]
                         self._roots.pop(node, None)
                         self._all.pop(node, None)
                         self._absorbed.pop(node, None)
-        tin = index.tin.__getitem__
-        tops = sorted(self._kids[SUPER_ROOT], key=tin)
-        roots = [root for top in tops for root in self._fold(top, evidence, healthy_below)]
+        roots = self._below(SUPER_ROOT, evidence, healthy_below)
         before, after = self._last
         if len(roots) == len(before) and all(a is b for a, b in zip(roots, before, strict=True)):
             return list(after)
@@ -106,7 +114,7 @@ class Elector:
         if known is not None and node not in self._stale_roots:
             return known
         own = evidence.get(node)
-        kids = sorted(self._kids.get(node, ()), key=self.index.tin.__getitem__)
+        kids = self._kids_of(node)
         if own is not None and own.hard and healthy_below.get(node, 0) == 0:
             # out as a whole: everything under it is explained, absorbed as it is
             alls = [self._everything(k, evidence) for k in kids]
@@ -114,7 +122,7 @@ class Elector:
             self._absorbed[node] = (absorbed, combine(s for _, s in alls if s is not None))
             found = [Root(node, own, (), absorbed)]
         else:
-            below = [root for kid in kids for root in self._fold(kid, evidence, healthy_below)]
+            below = self._below(node, evidence, healthy_below)
             if own is not None or may_infer(
                 self.index, node, len(kids), len(below), healthy_below, self.th
             ):
@@ -125,6 +133,27 @@ class Elector:
         self._stale_roots.discard(node)
         return found
 
+    def _kids_of(self, node: str) -> list[str]:
+        known = self._ordered.get(node)
+        if known is None:
+            known = self._ordered[node] = sorted(
+                self._kids.get(node, ()), key=self.index.tin.__getitem__
+            )
+        return known
+
+    def _below(
+        self, node: str, evidence: Mapping[str, Evidence], healthy_below: Mapping[str, int]
+    ) -> list[Root]:
+        """The roots of the node's children, in tree order (unchanged ones as they were)."""
+        found: list[Root] = []
+        known, stale = self._roots, self._stale_roots
+        for kid in self._kids_of(node):
+            roots = known.get(kid)
+            if roots is None or kid in stale:
+                roots = self._fold(kid, evidence, healthy_below)
+            found += roots
+        return found
+
     def _everything(
         self, node: str, evidence: Mapping[str, Evidence]
     ) -> tuple[tuple[Evidence, ...], Summary | None]:
@@ -132,7 +161,7 @@ class Elector:
         if known is not None and node not in self._stale_all:
             return known
         own = evidence.get(node)
-        kids = sorted(self._kids.get(node, ()), key=self.index.tin.__getitem__)
+        kids = self._kids_of(node)
         alls = [self._everything(k, evidence) for k in kids]
         below = chain.from_iterable(a for a, _ in alls)
         sums = [s for _, s in alls if s is not None]
@@ -154,11 +183,9 @@ class Elector:
     def summary(self, root: Root) -> Summary | None:
         """All the evidence under a root of the last election (or one made of
         them, as the engine does for what an outage still answers for), summed."""
-        key = id(root)
-        known = self._sums.get(key) or self._sums_before.get(key)
-        if known is not None and known[0] is root:
-            self._sums[key] = known
-            return known[1]
+        memo = root.memo
+        if "summary" in memo:  # the same root as when it was summed: nothing under it moved
+            return cast(Summary | None, memo["summary"])
         parts = [self._of(root.own)] if root.own is not None else []
         if root.absorbed:
             held = self._absorbed.get(root.element)
@@ -171,8 +198,7 @@ class Elector:
             found = self.summary(sub)
             if found is not None:
                 parts.append(found)
-        made = combine(parts)
-        self._sums[id(root)] = (root, made)
+        made = memo["summary"] = combine(parts)
         return made
 
 

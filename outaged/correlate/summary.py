@@ -10,10 +10,11 @@ over every evidence element under it.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from itertools import islice
+from itertools import chain
 
 from outaged.correlate.election import Evidence
 
@@ -62,7 +63,7 @@ def combine(parts: Iterable[Summary]) -> Summary | None:
         first_at=min(s.first_at for s in group),
         reported_at=min(reported, default=None),
         flapping=any(s.flapping for s in group),
-        smallest=tuple(islice(heapq.merge(*(s.smallest for s in group)), SHOWN)),
+        smallest=_smallest([s.smallest for s in group]),
         held=tuple(held),
         live=any(s.live for s in group),
     )
@@ -71,3 +72,16 @@ def combine(parts: Iterable[Summary]) -> Summary | None:
 def of_all(evidence: Iterable[Evidence], held_only: HeldOnly) -> Summary | None:
     """The summary of a flat group (what a walk over every evidence finds)."""
     return combine(of(e, held_only) for e in evidence)
+
+
+def _smallest(lists: list[tuple[str, ...]]) -> tuple[str, ...]:
+    """The SHOWN smallest of sorted lists (each of at most SHOWN). Only what can be
+    among them is sorted: nothing above a bound with SHOWN elements at or under it
+    (the last of a full list; the SHOWN-th smallest first element of the lists)."""
+    bounds = [part[-1] for part in lists if len(part) >= SHOWN]
+    if len(lists) >= SHOWN:
+        bounds.append(heapq.nsmallest(SHOWN, (part[0] for part in lists))[-1])
+    if bounds:
+        bound = min(bounds)
+        lists = [part[: bisect.bisect_right(part, bound)] for part in lists]
+    return tuple(sorted(chain.from_iterable(lists))[:SHOWN])

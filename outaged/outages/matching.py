@@ -41,6 +41,10 @@ class OpenIndex:
         wanted = (outage.root, outage.scope.parts) if is_open else None
         if known == wanted:
             return
+        if known is not None and wanted is not None and known[0] == wanted[0]:
+            self._move_parts(outage.id, {known[0], *known[1]}, {wanted[0], *wanted[1]})
+            self._covered[outage.id] = wanted
+            return
         if known is not None:
             self.drop(outage.id)
         if wanted is not None:
@@ -51,6 +55,17 @@ class OpenIndex:
             bisect.insort(self._roots, (self.index.tin[root], outage.id))
             if self.index.topology.elements[root].kind is Kind.PLATFORM:
                 self._platform.add(outage.id)
+
+    def _move_parts(self, outage_id: int, old: set[str], new: set[str]) -> None:
+        """The same root, other parts (the scope grew or shrank): only the difference."""
+        by_part = self._by_part
+        for part in old - new:
+            ids = by_part[part]
+            ids.discard(outage_id)
+            if not ids:
+                del by_part[part]
+        for part in new - old:
+            by_part[part].add(outage_id)
 
     def drop(self, outage_id: int) -> None:
         known = self._covered.pop(outage_id, None)
