@@ -103,6 +103,7 @@ class App:
         self._cleanup: Cleanup = []
         self._stopped = False
         self._ha: Role | None = None  # several instances (config `ha:`)
+        self._pauses: GcPauses | None = None
 
     @property
     def pipeline(self) -> Pipeline:
@@ -136,6 +137,7 @@ class App:
         metrics.start_time.set(self.started_at)
         pauses = GcPauses(self.registry)
         pauses.install()
+        self._pauses = pauses
         self._cleanup.append(("gc pauses", pauses.remove))
         self.metrics = metrics
         recorder = Recorder(metrics, lambda: self.pipeline.ledger)
@@ -147,6 +149,7 @@ class App:
         if config.ha.enabled:
             self._ha = Role(self)
         ledger, next_seq = await self._recover(index)
+        pauses.rebase()  # the freezer's budget counts from the loaded and recovered heap
         self.reloads.loaded(topology, self.clock(), metrics)
         self._pipeline = self._new_pipeline(ledger, next_seq, index)
         view = View(
@@ -337,6 +340,8 @@ class App:
         if self._reprober is not None:  # a repair report re-probes what the new file holds
             self._reprober.retarget(_addresses(loaded.index.topology))
         freeze_loaded()  # the old topology and state are collected, the new one frozen
+        if self._pauses is not None:
+            self._pauses.rebase()
         pipeline.wake()  # a step now: it commits the "removed from topology" marks
         return self.reloads.loaded(loaded.index.topology, now, self.metrics, done.orphans)
 
