@@ -70,6 +70,17 @@ log = logging.getLogger("outaged.app")
 Cleanup = list[tuple[str, Callable[[], Awaitable[None]]]]  # stop steps, run in reverse
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """The daemon's event loop: uvloop's (libuv; less CPU per HTTP request), or
+    asyncio's own where uvloop cannot be imported."""
+    try:
+        import uvloop
+    except ImportError:
+        log.info("uvloop not importable: running on asyncio's own event loop")
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 class App:
     def __init__(
         self,
