@@ -9,7 +9,9 @@ stays in the collector's sight, and each full collection walks all of it
 (87-129 ms on the 100k network). CPython runs a full collection each time the
 survivors of the younger generations reach a quarter of the last full
 collection's survivors, so the cost of consecutive full collections grows by
-about 1.25x at a time. When one takes longer than FREEZE_AFTER_S, whatever
+about 1.25x at a time. When one takes more than FREEZE_AFTER_S of the
+collecting thread's CPU time (not wall time: on a loaded machine a small
+collection can stand still for long without being big), whatever
 survived it is frozen from inside the collector's own "stop" callback: at that
 moment everything tracked is alive (the garbage was just collected), so no
 garbage is frozen, and the next full collection starts again from nearly
@@ -35,7 +37,7 @@ from prometheus_client import CollectorRegistry, Histogram
 log = logging.getLogger("outaged.gc")
 
 SLOW_PAUSE_S = 0.05  # a pause over this is logged (the daemon's goal: none)
-FREEZE_AFTER_S = 0.02  # a full collection this slow: what survived it is frozen
+FREEZE_AFTER_S = 0.02  # a full collection this much CPU: what survived it is frozen
 FREEZE_BUDGET = 1_000_000  # objects the freezer may add to the frozen heap (~100 MB)
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -65,6 +67,7 @@ class GcPauses:
         self._ceiling = gc.get_freeze_count() + budget
         self._spent_said = False
         self._began = 0.0
+        self._began_cpu = 0.0
 
     def install(self) -> None:
         gc.callbacks.append(self._on_gc)
@@ -82,8 +85,10 @@ class GcPauses:
     def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._began = time.perf_counter()
+            self._began_cpu = time.thread_time()
             return
         spent = time.perf_counter() - self._began
+        cpu = time.thread_time() - self._began_cpu
         generation = int(info["generation"])
         self.pauses.labels(str(generation)).observe(spent)
         if spent > SLOW_PAUSE_S:
@@ -93,10 +98,10 @@ class GcPauses:
                 spent * 1e3,
                 info.get("collected", 0),
             )
-        if generation == 2 and spent > self.freeze_after_s:
-            self._freeze(spent)
+        if generation == 2 and cpu > self.freeze_after_s:
+            self._freeze(cpu)
 
-    def _freeze(self, spent: float) -> None:
+    def _freeze(self, cpu: float) -> None:
         frozen = gc.get_freeze_count()
         alive = len(gc.get_objects(generation=2))  # the survivors (the young ones are empty)
         if frozen + alive > self._ceiling:
@@ -112,8 +117,8 @@ class GcPauses:
         gc.freeze()
         self.freezes += 1
         log.info(
-            "froze %d objects that survived a %.1f ms full collection (%d frozen)",
+            "froze %d objects that survived a full collection of %.1f ms CPU (%d frozen)",
             alive,
-            spent * 1e3,
+            cpu * 1e3,
             frozen + alive,
         )
