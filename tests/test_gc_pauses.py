@@ -44,7 +44,7 @@ class Held:
 async def test_survivors_of_a_slow_full_collection_are_frozen_within_the_budget() -> None:
     gc.freeze()  # what the test process holds already is not this test's
     try:
-        pauses = GcPauses(CollectorRegistry(), freeze_after_s=-1.0, budget=50_000)
+        pauses = GcPauses(CollectorRegistry(), freeze_after_s=-1.0, budget=50_000, every_s=0.0)
         pauses.install()
         try:
             kept = [Held(i) for i in range(20_000)]
@@ -68,6 +68,24 @@ async def test_survivors_of_a_slow_full_collection_are_frozen_within_the_budget(
             assert gc.get_freeze_count() < base + 50_000
             assert len(gc.get_objects(generation=2)) >= 60_000
             del more
+        finally:
+            await pauses.remove()
+    finally:
+        gc.unfreeze()
+
+
+async def test_the_freezer_freezes_at_most_once_per_interval() -> None:
+    gc.freeze()
+    try:
+        pauses = GcPauses(CollectorRegistry(), freeze_after_s=-1.0, every_s=3600.0)
+        pauses.install()
+        try:
+            gc.collect()
+            kept = [Held(i) for i in range(5_000)]
+            gc.collect()
+            assert pauses.freezes == 1
+            assert len(gc.get_objects(generation=2)) >= 5_000  # not frozen this time
+            del kept
         finally:
             await pauses.remove()
     finally:
