@@ -48,7 +48,7 @@ async def test_survivors_of_a_slow_full_collection_are_frozen_within_the_budget(
         pauses.install()
         try:
             kept = [Held(i) for i in range(20_000)]
-            garbage = [[] for _ in range(1_000)]
+            garbage: list[list[object]] = [[] for _ in range(1_000)]
             for g in garbage:
                 g.append(g)  # cycles: collected by the full collection, never frozen
             del garbage
