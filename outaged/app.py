@@ -70,6 +70,17 @@ log = logging.getLogger("outaged.app")
 Cleanup = list[tuple[str, Callable[[], Awaitable[None]]]]  # stop steps, run in reverse
 
 
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """The daemon's event loop: uvloop's (libuv; less CPU per HTTP request), or
+    asyncio's own where uvloop cannot be imported."""
+    try:
+        import uvloop
+    except ImportError:
+        log.info("uvloop not importable: running on asyncio's own event loop")
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 class App:
     def __init__(
         self,
@@ -104,6 +115,7 @@ class App:
         self._stopped = False
         self._ha: Role | None = None  # several instances (config `ha:`)
         self.topology_writer: checkpoint.Writer | None = None  # after a start from the files
+        self._pauses: GcPauses | None = None
 
     @property
     def pipeline(self) -> Pipeline:
@@ -137,6 +149,7 @@ class App:
         metrics.start_time.set(self.started_at)
         pauses = GcPauses(self.registry)
         pauses.install()
+        self._pauses = pauses
         self._cleanup.append(("gc pauses", pauses.remove))
         self.metrics = metrics
         recorder = Recorder(metrics, lambda: self.pipeline.ledger)
@@ -148,6 +161,7 @@ class App:
         if config.ha.enabled:
             self._ha = Role(self)
         ledger, next_seq = await self._recover(index)
+        pauses.rebase()  # the freezer's budget counts from the loaded and recovered heap
         self.reloads.loaded(topology, self.clock(), metrics)
         self._pipeline = self._new_pipeline(ledger, next_seq, index)
         view = View(
@@ -342,6 +356,8 @@ class App:
         if self._reprober is not None:  # a repair report re-probes what the new file holds
             self._reprober.retarget(_addresses(loaded.index.topology))
         freeze_loaded()  # the old topology and state are collected, the new one frozen
+        if self._pauses is not None:
+            self._pauses.rebase()
         pipeline.wake()  # a step now: it commits the "removed from topology" marks
         return self.reloads.loaded(loaded.index.topology, now, self.metrics, done.orphans)
 

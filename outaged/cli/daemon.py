@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from outaged.api.auth import Role, new_token
-from outaged.app import App
+from outaged.app import App, new_event_loop
 from outaged.cli.check import check
 from outaged.cli.i18n import pick_lang
 from outaged.config import Config, default_config, load_config
@@ -132,7 +132,8 @@ def _run(config: Config, log_format: str = "text") -> int:
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
     logging.basicConfig(level=config.log_level.upper(), handlers=[handler])
-    return asyncio.run(_serve(config))
+    with asyncio.Runner(loop_factory=new_event_loop) as runner:
+        return runner.run(_serve(config))
 
 
 async def _serve(config: Config) -> int:
