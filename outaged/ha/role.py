@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+
 from typing import TYPE_CHECKING, Any
 
 from outaged.errors import StoreError
@@ -30,7 +30,7 @@ from outaged.topology.graph import GraphIndex
 from outaged.zones import parse_zone
 
 if TYPE_CHECKING:
-    from outaged.app import App
+    from outaged.app import App, Cleanup
 
 log = logging.getLogger("outaged.ha")
 
@@ -52,7 +52,7 @@ class Role:
         self.node.on_members = lambda _: self.reshard()
         self.front = Front(self.node.writer, self._leading)
         app.store.fence = self.node.guard
-        self._cleanup: list[tuple[str, Callable[[], Awaitable[None]]]] = []
+        self._cleanup: Cleanup = []
         self._buffer: list[Signal] = []
         self._forwarding: asyncio.Task[None] | None = None
         self.reader: Reader | None = None
@@ -130,15 +130,9 @@ class Role:
         log.warning("leading (epoch %d): %d open outages recovered", epoch, len(ledger.records))
 
     async def _follow(self, why: str) -> None:
-        budget = self.app.config.shutdown_timeout_s
-        while self._cleanup:
-            name, step = self._cleanup.pop()
-            try:
-                await asyncio.wait_for(step(), budget)
-            except TimeoutError:
-                log.error("stopping %s took longer than %.1f s; abandoned", name, budget)
-            except Exception:
-                log.exception("stopping %s failed", name)
+        from outaged.app import run_cleanup  # here: outaged.app imports this module
+
+        await run_cleanup(self._cleanup, self.app.config.shutdown_timeout_s)
         log.warning("not leading any more (%s): deciding and sending stopped here", why)
 
     # ---- signals of this instance's probers --------------------------------
