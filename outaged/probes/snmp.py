@@ -347,6 +347,10 @@ class SnmpPoller:
         self._client = SnmpClient(self._settings.timeout_s, self._settings.retries)
         self._slots = asyncio.Semaphore(self._settings.max_in_flight)
         self._agent_slots: dict[tuple[str, int], asyncio.Semaphore] = {}
+        self._share: frozenset[str] | None = None  # several instances: what is polled here
+        self._running: dict[str, asyncio.Task[ElementStatus]] = {}
+        self._started: dict[str, float] = {}  # monotonic start of each element's last poll
+        self._interval_s: float | None = None  # while `run` runs
         self.replace_targets(targets)
 
     @property
@@ -361,6 +365,7 @@ class SnmpPoller:
             self._state.pop(element, None)
             self._statuses.pop(element, None)
             self._phase.pop(element, None)
+            self._started.pop(element, None)
         for element, target in new.items():
             old = self._targets.get(element)
             if old is not None and (old.address, old.uplinks) != (target.address, target.uplinks):
@@ -371,7 +376,7 @@ class SnmpPoller:
     async def poll(self, element: str) -> ElementStatus:
         """Poll one element now; never raises except on cancellation."""
         target = self._targets[element]
-        started = self._monotonic()
+        started = self._started[element] = self._monotonic()
         try:
             async with self._slot(target):
                 status, message = await self._poll_target(target)
@@ -395,10 +400,11 @@ class SnmpPoller:
         """Poll each element once per interval, at a stable random phase, until cancelled.
 
         An element whose previous poll is still running is skipped for that
-        cycle, so the number of tasks never exceeds the number of elements.
+        cycle, so the number of tasks never exceeds the number of elements;
+        one outside this instance's share (`reshard`) is skipped too.
         """
         loop = asyncio.get_running_loop()
-        running: dict[str, asyncio.Task[ElementStatus]] = {}
+        self._interval_s = interval_s
         try:
             while True:
                 cycle_start = loop.time()
@@ -406,22 +412,42 @@ class SnmpPoller:
                     delay = cycle_start + offset - loop.time()
                     if delay > 0:
                         await asyncio.sleep(delay)
-                    previous = running.get(element)
-                    if (previous is not None and not previous.done()) or (
-                        element not in self._targets
-                    ):
-                        continue
-                    running[element] = loop.create_task(
-                        self.poll(element), name=f"snmp-poll {element}"
-                    )
+                    self._start(element)
                 rest = cycle_start + interval_s - loop.time()
                 if rest > 0:
                     await asyncio.sleep(rest)
         finally:
-            tasks = list(running.values())
+            self._interval_s = None
+            tasks = list(self._running.values())
+            self._running.clear()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def reshard(self, share: frozenset[str] | None) -> None:
+        """Poll only `share` from now on (several instances, outaged.ha.shard);
+        None: every target. A newly held element not polled here within a cycle
+        is polled at once: its previous poller may have done so a cycle ago."""
+        old, self._share = self._share, share
+        interval = self._interval_s
+        if interval is None or old is None:
+            return  # not running yet, or it polled everything until now
+        now = self._monotonic()
+        for element in (share if share is not None else self._targets.keys()) - old:
+            last = self._started.get(element)
+            if last is None or now - last >= interval:
+                self._start(element)
+
+    def _start(self, element: str) -> None:
+        """Poll `element` on its own task, unless one runs or it is not ours to poll."""
+        previous = self._running.get(element)
+        if (previous is not None and not previous.done()) or element not in self._targets:
+            return
+        if self._share is not None and element not in self._share:
+            return
+        self._running[element] = asyncio.get_running_loop().create_task(
+            self.poll(element), name=f"snmp-poll {element}"
+        )
 
     def close(self) -> None:
         self._client.close()
