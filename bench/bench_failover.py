@@ -53,6 +53,8 @@ TARGETS = 200  # 127.0.0.2 .. 127.0.0.201
 PROBES_ON = "probes:\n  icmp:\n    enabled: true\n    interval_s: 30\n"
 STEP_S = 0.05
 STORM_BATCH = 10  # reports per POST during the storm
+STORM_EVERY_S = 0.05  # a POST this often at most: 200 reports/s, a city-wide outage's calls
+DRAIN_S = 300.0  # for the leader to decide what the standbys queued
 
 
 def write_topology(outdir: Path) -> Path:
@@ -130,6 +132,7 @@ class Storm:
                 for k, i in enumerate(ids)
             ]
             batch += 1
+            self._stop.wait(STORM_EVERY_S)
             for _ in range(2 * len(self.c.daemons)):
                 d = self.c.daemons[n % len(self.c.daemons)]
                 n += 1
@@ -204,12 +207,16 @@ def failover(c: Cluster, kills: int, rng: random.Random, storm: Storm | None) ->
             storm.stop()
 
 
-def lost(c: Cluster, storm: Storm) -> list[str]:
-    """Acknowledged reports the store does not have, once the inbox is drained."""
-    c.until(lambda: c.query("SELECT COUNT(*) FROM ha_inbox")[0][0] == 0, 60)
+def lost(c: Cluster, storm: Storm) -> tuple[list[str], float]:
+    """Acknowledged reports the store does not have as decided signals once the
+    inbox is drained, and how long the draining took after the storm."""
+    started = time.monotonic()
+    drained = c.until(lambda: c.query("SELECT COUNT(*) FROM ha_inbox")[0][0] == 0, DRAIN_S)
+    if not drained:
+        raise RuntimeError(f"the inbox did not drain in {DRAIN_S:.0f} s")
     ids = list(storm.acked)
     found = {r[0] for r in c.query("SELECT ext_id FROM signals WHERE ext_id = ANY(?)", ids)}
-    return [i for i in ids if i not in found]
+    return [i for i in ids if i not in found], time.monotonic() - started
 
 
 def own_share(d: Daemon) -> int | None:
@@ -280,7 +287,7 @@ def main() -> None:
             storm = Storm(busy)
             try:
                 stormy = failover(busy, args.storm_kills, rng, storm)
-                missing = lost(busy, storm)
+                missing, drain = lost(busy, storm)
             finally:
                 busy.stop()
             summary("storm", stormy)
@@ -288,7 +295,8 @@ def main() -> None:
             print(
                 f"  reports acknowledged: {len(storm.acked)} in all, {window} during the "
                 f"failover windows; lost (acknowledged, not stored): {len(missing)}; "
-                f"batches no instance took: {storm.refused}"
+                f"batches no instance took: {storm.refused}; inbox drained "
+                f"{drain:.1f} s after the storm"
             )
             print(f"probe work: {TARGETS} ICMP targets at 127.0.0.x")
             for size in (1, 2, 3):
