@@ -13,15 +13,8 @@ from pathlib import Path
 import pytest
 
 from outaged.errors import ConfigError
-from outaged.probes.snmp import (
-    ElementStatus,
-    PollerSettings,
-    PollStatus,
-    SnmpPoller,
-    Target,
-    is_reboot,
-    targets_for,
-)
+from outaged.probes.snmp import ElementStatus, PollerSettings, SnmpPoller, is_reboot, targets_for
+from outaged.probes.snmp_client import PollStatus, Target
 from outaged.probes.snmp_creds import SnmpV2c, SnmpV3, parse_credentials
 from outaged.signals import InterfaceStatus, ProbeResult, Reboot, Signal
 from outaged.topology.model import Element, Kind

@@ -27,7 +27,8 @@ from outaged.config import IcmpConfig, ProbesConfig, SnmpConfig
 from outaged.errors import ConfigError, ProbeError, Problem
 from outaged.probes.icmp import IcmpEngine, PingResult
 from outaged.probes.schedule import ProbeObserver, ProbePlan, ScheduleConfig, Scheduler
-from outaged.probes.snmp import ElementStatus, PollerSettings, SnmpPoller, Target, targets_for
+from outaged.probes.snmp import ElementStatus, PollerSettings, SnmpPoller, targets_for
+from outaged.probes.snmp_client import Target
 from outaged.probes.snmp_creds import SnmpV3
 from outaged.probes.traps import TrapReceiver
 from outaged.signals import ProbeResult, Signal, SignalSink
