@@ -70,7 +70,7 @@ class Role:
     async def leave(self) -> None:
         """Stopping: out of the members first, probing on until the others have
         seen it go and probe its share (they take it over at once)."""
-        await self.node.keeper.leave()
+        await self.node.leave()
         await asyncio.sleep(self.node.times.renew_s + 0.5)
 
     def reshard(self) -> None:
