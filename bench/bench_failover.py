@@ -1,45 +1,60 @@
 """Failover time and probe work per instance: real daemons on one real PostgreSQL.
 
-    .venv/bin/python -m bench.bench_failover [--kills 10] [--dir DIR]
+    .venv/bin/python -m bench.bench_failover [--kills 10] [--storm-kills 5] [--seed 13]
 
 A real PostgreSQL server (tests/postgres.py: Unix socket in a temporary
-directory) and real `outaged run` processes (tests/daemon.py), each with its
-own state directory and an `ha:` section naming it, all on one database.
+directory) and real `outaged run` processes, started and watched by the test
+suite's harness (tests/ha_cluster.py: each with its own state directory and an
+`ha:` section naming it, all on one database).
 
 - **failover**: three instances with the DEFAULT lease settings (lease_s 10,
   renew_s 2, margin_s 2). Each round finds the leader (GET /api/v1/status),
+  waits for a random phase of its renewal cycle (seeded: the time since the
+  lease row's `renewed_at`, by the database's clock, drawn from [0, renew_s)),
   `kill -9`s it, and times until another instance says it leads with a higher
   epoch AND answers a report decided in the same request (`decisions` in
-  the answer, not `queued` for a leader to decide); then the killed one is started
-  again as a standby. The anchor is the theoretical bound lease_s + renew_s
-  (the lease row can live lease_s after the leader's last renewal, and a
-  standby only tries every renew_s); the ratio is the measured time over it.
-- **probe work**: ICMP on (unprivileged sockets, 30 s interval) over a
-  topology of ICMP targets at 127.0.0.x only (loopback); 1, then 2, then 3
-  instances: how many targets each one probes, by its own log line
-  ("probing N of M elements") and by what the status says for each member;
-  max/ideal is the busiest instance over total/instances.
+  the answer, not `queued` for a leader to decide); then the killed one is
+  started again as a standby. First on an idle cluster, then during a report
+  storm: a thread posts batches of reports round-robin to all three instances
+  throughout (a call centre that moves on to the next instance when one does
+  not answer); every acknowledged report must be in the store afterwards, and
+  the reports acknowledged between the kill and the takeover are counted.
+  The anchor is the theoretical bound lease_s + renew_s (the lease row can
+  live lease_s after the leader's last renewal, and a standby only tries every
+  renew_s); the ratio is the measured time over it.
+- **probe work**: ICMP on (30 s interval) over a topology of ICMP targets at
+  127.0.0.x only (loopback); 1, then 2, then 3 instances: how many targets
+  each one probes, by its own log line ("probing N of M elements") and by what
+  the status says for each member; max/ideal is the busiest instance over
+  total/instances.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import tempfile
+import threading
 import time
 import urllib.error
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from tests.daemon import PROBES_OFF, Daemon
+from tests.ha_cluster import Cluster
 from tests.postgres import postgres_server
 
 LEASE_S, RENEW_S = 10.0, 2.0  # outaged.config.HaConfig's defaults, not set in the config
 TARGETS = 200  # 127.0.0.2 .. 127.0.0.201
-PROBES_ON = "probes:\n  icmp:\n    enabled: true\n    interval_s: 30\n    privileged: false\n"
+PROBES_ON = "probes:\n  icmp:\n    enabled: true\n    interval_s: 30\n"
 STEP_S = 0.05
+STORM_BATCH = 10  # reports per POST during the storm
+STORM_EVERY_S = 0.2  # a POST this often at most: 50 reports/s, 3,000 calls a minute
+DRAIN_S = 300.0  # for the leader to decide what the standbys queued
 
 
 def write_topology(outdir: Path) -> Path:
@@ -74,39 +89,6 @@ def write_topology(outdir: Path) -> Path:
     return path
 
 
-def make(root: Path, topology: Path, url: str, size: int, probes: str) -> list[Daemon]:
-    daemons: list[Daemon] = []
-    token: str | None = None
-    for n in range(1, size + 1):
-        extra = f"store:\n  url: '{url}'\nha:\n  name: n{n}\n"
-        (root / f"n{n}").mkdir(parents=True, exist_ok=True)
-        d = Daemon(root / f"n{n}", topology, probes=probes, extra=extra, token=token)
-        token = d.token
-        daemons.append(d)
-    return daemons
-
-
-def status(d: Daemon) -> dict[str, Any] | None:
-    if d.proc is None:
-        return None
-    try:
-        code, body = d.call("GET", "/api/v1/status")
-    except (OSError, urllib.error.URLError):
-        return None
-    return body if code == 200 and isinstance(body, dict) else None
-
-
-def find_leader(daemons: list[Daemon], timeout_s: float) -> tuple[Daemon, int]:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        for d in daemons:
-            s = status(d)
-            if s is not None and s["ha"]["leading"]:
-                return d, int(s["ha"]["epoch"])
-        time.sleep(STEP_S)
-    raise RuntimeError("no instance leads")
-
-
 def decides(d: Daemon, ident: str) -> bool:
     """A report posted to `d` is decided in the same request (it leads)."""
     body = {"reports": [{"id": ident, "subscriber": "s1-0", "code": 678}]}
@@ -117,44 +99,129 @@ def decides(d: Daemon, ident: str) -> bool:
     return code == 202 and isinstance(answer, dict) and "decisions" in answer
 
 
-def failover(root: Path, topology: Path, url: str, kills: int) -> list[float]:
-    daemons = make(root, topology, url, 3, PROBES_OFF)
-    took: list[float] = []
-    try:
-        for d in daemons:
-            d.start()
-        for k in range(kills):
-            old, epoch = find_leader(daemons, 3 * (LEASE_S + RENEW_S))
-            assert decides(old, f"R-{k}-before"), "the leader did not decide a report"
-            old.kill()
-            killed = time.monotonic()
-            end = killed + 6 * (LEASE_S + RENEW_S)
-            while time.monotonic() < end:
-                found = [
-                    d
-                    for d in daemons
-                    if d is not old
-                    and (s := status(d)) is not None
-                    and s["ha"]["leading"]
-                    and int(s["ha"]["epoch"]) > epoch
-                ]
-                if found and decides(found[0], f"R-{k}-after"):
-                    new = status(found[0])
+@dataclass
+class Storm:
+    """Batches of reports posted round-robin to every instance until stopped;
+    a batch one instance does not take goes to the next."""
+
+    c: Cluster
+    acked: dict[str, float] = field(default_factory=dict)  # report id -> when acknowledged
+    refused: int = 0  # POSTs no instance took (down, or stopping)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="report-storm", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+
+    def _run(self) -> None:
+        n = batch = 0
+        while not self._stop.is_set():
+            ids = [f"S-{batch}-{k}" for k in range(STORM_BATCH)]
+            reports = [
+                {
+                    "id": i,
+                    "subscriber": f"s{(batch * STORM_BATCH + k) % (TARGETS - 1) + 1}-{k % 5}",
+                    "code": 678,
+                }
+                for k, i in enumerate(ids)
+            ]
+            batch += 1
+            self._stop.wait(STORM_EVERY_S)
+            for _ in range(2 * len(self.c.daemons)):
+                d = self.c.daemons[n % len(self.c.daemons)]
+                n += 1
+                got = self.c.post(d, "/api/v1/reports", {"reports": reports})
+                if got is not None and got[0] == 202:
+                    now = time.monotonic()
+                    self.acked.update(dict.fromkeys(ids, now))
                     break
-                time.sleep(STEP_S)
             else:
-                raise RuntimeError(f"round {k + 1}: no standby took over")
-            took.append(time.monotonic() - killed)
-            after = "?" if new is None else new["ha"]["epoch"]
-            print(f"  kill {k + 1:2d}: {took[-1]:6.2f} s (epoch {epoch} -> {after})", flush=True)
-            old.start()  # back as a standby
+                self.refused += 1
+
+
+@dataclass
+class Round:
+    took_s: float  # until a report posted to the new leader came back decided
+    led_s: float  # until its status first said it leads (lease taken, store recovered)
+    phase_s: float  # since the leader's last renewal, at the kill
+    acked_in_window: int  # reports acknowledged between the kill and the takeover
+
+
+def since_renewal(c: Cluster) -> float:
+    """Seconds since the lease row was last renewed, by the database's clock."""
+    rows = c.query("SELECT EXTRACT(EPOCH FROM now()) - renewed_at FROM ha_lease")
+    return float(rows[0][0])
+
+
+def kill_leader(c: Cluster, k: int, rng: random.Random, storm: Storm | None) -> Round:
+    """One round: kill -9 the leader at a random phase of its renewal cycle and
+    time the takeover; the killed one comes back as a standby."""
+    old = c.leader(3 * (LEASE_S + RENEW_S))
+    status = c.status(old)
+    assert status is not None
+    epoch = int(status["ha"]["epoch"])
+    assert decides(old, f"R-{k}-before"), "the leader did not decide a report"
+    phase = rng.uniform(0.0, RENEW_S)
+    time.sleep((phase - since_renewal(c)) % RENEW_S)
+    at_kill = since_renewal(c)
+    old.kill()
+    killed = time.monotonic()
+    end = killed + 6 * (LEASE_S + RENEW_S)
+    led: float | None = None
+    while time.monotonic() < end:
+        try:
+            new = c.leader(STEP_S, other_than=old, after_epoch=epoch)
+        except AssertionError:
+            continue
+        led = led or time.monotonic() - killed
+        if decides(new, f"R-{k}-after"):
+            break
+    else:
+        raise RuntimeError(f"round {k + 1}: no standby took over")
+    took = time.monotonic() - killed
+    assert led is not None
+    window = 0
+    if storm is not None:
+        window = sum(1 for t in list(storm.acked.values()) if killed <= t <= killed + took)
+    after = c.status(new)
+    to = "?" if after is None else after["ha"]["epoch"]
+    print(
+        f"  kill {k + 1:2d} at {at_kill:4.2f} s into the renewal: leads after {led:5.2f} s, "
+        f"decides after {took:5.2f} s (epoch {epoch} -> {to}), "
+        f"{window} reports acknowledged meanwhile",
+        flush=True,
+    )
+    old.start()  # back as a standby
+    return Round(took, led, at_kill, window)
+
+
+def failover(c: Cluster, kills: int, rng: random.Random, storm: Storm | None) -> list[Round]:
+    c.start()
+    if storm is not None:
+        storm.start()
+    try:
+        return [kill_leader(c, k, rng, storm) for k in range(kills)]
     finally:
-        for d in daemons:
-            try:
-                d.stop()
-            finally:
-                d.kill()
-    return took
+        if storm is not None:
+            storm.stop()
+
+
+def lost(c: Cluster, storm: Storm) -> tuple[list[str], float]:
+    """Acknowledged reports the store does not have as decided signals once the
+    inbox is drained, and how long the draining took after the storm."""
+    started = time.monotonic()
+    drained = c.until(lambda: c.query("SELECT COUNT(*) FROM ha_inbox")[0][0] == 0, DRAIN_S)
+    if not drained:
+        raise RuntimeError(f"the inbox did not drain in {DRAIN_S:.0f} s")
+    ids = list(storm.acked)
+    found = {r[0] for r in c.query("SELECT ext_id FROM signals WHERE ext_id = ANY(?)", ids)}
+    return [i for i in ids if i not in found], time.monotonic() - started
 
 
 def own_share(d: Daemon) -> int | None:
@@ -165,51 +232,79 @@ def own_share(d: Daemon) -> int | None:
     return int(lines[-1].split("probing ", 1)[1].split()[0])
 
 
-def probe_work(root: Path, topology: Path, pg_dsn: str, size: int) -> dict[str, Any]:
-    daemons = make(root / f"x{size}", topology, pg_dsn, size, PROBES_ON)
+def probe_work(root: Path, topology: Path, url: str, size: int) -> dict[str, Any]:
+    c = Cluster(root / f"x{size}", topology, url, size=size, probes=PROBES_ON, ha="")
     try:
-        for d in daemons:
-            d.start()
+        c.start()
         # every instance sees all members and has re-sharded to the same view
         end = time.monotonic() + 6 * RENEW_S + 10
         seen: dict[str, int] = {}
         mine: dict[str, int | None] = {}
         while time.monotonic() < end:
-            views = [status(d) for d in daemons]
+            views = [c.status(d) for d in c.daemons]
             if all(v is not None and len(v["ha"]["members"]) == size for v in views):
                 first = views[0]
                 assert first is not None
                 seen = {m["name"]: int(m["probes"]) for m in first["ha"]["members"]}
-                mine = {f"n{i + 1}": own_share(d) for i, d in enumerate(daemons)}
+                mine = {c.name(d): own_share(d) for d in c.daemons}
                 if size == 1 or all(mine[name] == count for name, count in seen.items()):
                     break
             time.sleep(0.2)
         return {"status": seen, "own": mine}
     finally:
-        for d in daemons:
-            try:
-                d.stop()
-            finally:
-                d.kill()
+        c.stop()
+
+
+def summary(title: str, rounds: list[Round]) -> None:
+    took = [r.took_s for r in rounds]
+    led = [r.led_s for r in rounds]
+    anchor = LEASE_S + RENEW_S
+    p50, worst = statistics.median(took), max(took)
+    print(f"  {title}: leads after p50 {statistics.median(led):.2f} s, max {max(led):.2f} s;")
+    print(f"  decides after p50 {p50:.2f} s, max {worst:.2f} s (goal max <= 15 s);")
+    print(f"  anchor lease_s + renew_s = {anchor:.0f} s: p50/anchor {p50 / anchor:.2f},")
+    print(f"  max/anchor {worst / anchor:.2f}; kill phases {min(r.phase_s for r in rounds):.2f}")
+    print(f"  .. {max(r.phase_s for r in rounds):.2f} s into the {RENEW_S:g} s renewal cycle")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kills", type=int, default=10)
+    parser.add_argument("--kills", type=int, default=10, help="on an idle cluster")
+    parser.add_argument("--storm-kills", type=int, default=5, help="during a report storm")
+    parser.add_argument("--seed", type=int, default=13, help="the kill phases")
     parser.add_argument("--dir", type=Path, default=None, help="work here (default: a temp dir)")
     args = parser.parse_args()
+    rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory(prefix="bench-failover-", dir=args.dir) as tmp:
         root = Path(tmp)
         topology = write_topology(root / "city")
         started = time.monotonic()
+        cpu = time.process_time()
         with postgres_server(root / "pg") as pg:
-            print(f"failover: 3 instances, default lease, {args.kills} kill -9 of the leader")
-            took = failover(root / "failover", topology, pg.fresh_dsn("fo"), args.kills)
-            anchor = LEASE_S + RENEW_S
-            p50, worst = statistics.median(took), max(took)
-            print(f"  p50 {p50:.2f} s, max {worst:.2f} s (goal max <= 15 s)")
-            print(f"  anchor lease_s + renew_s = {anchor:.0f} s: p50/anchor {p50 / anchor:.2f},")
-            print(f"  max/anchor {worst / anchor:.2f}")
+            print(f"failover: 3 instances, default lease, seed {args.seed}")
+            print(f" idle: {args.kills} kill -9 of the leader")
+            idle = Cluster(root / "idle", topology, pg.fresh_dsn("fo"), probes=PROBES_OFF, ha="")
+            try:
+                rounds = failover(idle, args.kills, rng, None)
+            finally:
+                idle.stop()
+            summary("idle", rounds)
+            print(f" storm: {args.storm_kills} kill -9 of the leader, reports round-robin")
+            busy = Cluster(root / "storm", topology, pg.fresh_dsn("fs"), probes=PROBES_OFF, ha="")
+            storm = Storm(busy)
+            try:
+                stormy = failover(busy, args.storm_kills, rng, storm)
+                missing, drain = lost(busy, storm)
+            finally:
+                busy.stop()
+            summary("storm", stormy)
+            window = sum(r.acked_in_window for r in stormy)
+            print(
+                f"  reports acknowledged: {len(storm.acked)} in all, {window} during the "
+                f"failover windows; lost (acknowledged, not stored): {len(missing)}; "
+                f"batches no instance took: {storm.refused}; inbox drained "
+                f"{drain:.1f} s after the storm"
+            )
             print(f"probe work: {TARGETS} ICMP targets at 127.0.0.x")
             for size in (1, 2, 3):
                 got = probe_work(root, topology, pg.fresh_dsn(f"pw{size}"), size)
@@ -220,7 +315,10 @@ def main() -> None:
                     f"  {size} instance(s): status {counts}, own log {got['own']}, "
                     f"max/ideal {busiest / ideal:.2f}"
                 )
-        print(f"whole bench {time.monotonic() - started:.0f} s")
+        print(
+            f"whole bench {time.monotonic() - started:.0f} s wall, "
+            f"{time.process_time() - cpu:.1f} s CPU in the bench process"
+        )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ from pysnmp.hlapi.v3arch.asyncio import (
     get_cmd,
 )
 
-from outaged.probes.snmp import PollerSettings, PollStatus, SnmpPoller, Target
+from outaged.probes.snmp import PollerSettings, SnmpPoller
+from outaged.probes.snmp_client import PollStatus, Target
 from outaged.probes.snmp_creds import Credential, SnmpV2c, SnmpV3, auth_data
 from outaged.signals import Signal
 from tests.snmpd import Snmpd, client_env, running_snmpd

@@ -81,6 +81,19 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+async def run_cleanup(steps: Cleanup, budget: float) -> None:
+    """Run `steps` last first, emptying the list; each is bounded by `budget`
+    seconds, and one that fails or overruns is logged and the rest go on."""
+    while steps:
+        name, step = steps.pop()
+        try:
+            await asyncio.wait_for(step(), budget)
+        except TimeoutError:
+            log.error("stopping %s took longer than %.1f s; abandoned", name, budget)
+        except Exception:
+            log.exception("stopping %s failed", name)
+
+
 class App:
     def __init__(
         self,
@@ -442,16 +455,8 @@ class App:
         self._stopped = True
         started = self.status == "ready"
         self.status = "stopping"
-        budget = self.config.shutdown_timeout_s
         undone = [name for name, _ in reversed(self._cleanup)]
-        while self._cleanup:
-            name, step = self._cleanup.pop()
-            try:
-                await asyncio.wait_for(step(), budget)
-            except TimeoutError:
-                log.error("stopping %s took longer than %.1f s; abandoned", name, budget)
-            except Exception:
-                log.exception("stopping %s failed", name)
+        await run_cleanup(self._cleanup, self.config.shutdown_timeout_s)
         if started:
             log.info("outaged stopped")
         elif undone:  # start failed half-way (the caller reports why)

@@ -65,6 +65,7 @@ class Trap:
     element: str
     trap: TrapKind
     ifindex: int | None = None
+    uptime_s: float | None = None  # the agent's sysUpTime in the notification, when it said
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import urllib.error
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,21 +33,28 @@ class Cluster:
         *,
         notify: str = "",
         size: int = 3,
-        probes: str = PROBES_OFF,
+        probes: str | Sequence[str] = PROBES_OFF,
+        ha: str = HA,
     ) -> None:
+        """`probes`: one section for all, or one each; `ha`: the `ha:` settings
+        besides the name ("" for the defaults)."""
         self.url = url
         self.daemons: list[Daemon] = []
         token: str | None = None
+        each = [probes] * size if isinstance(probes, str) else list(probes)
         for n in range(1, size + 1):
-            extra = f"store:\n  url: '{url}'\nha:\n  name: n{n}\n{HA}{notify}"
+            extra = f"store:\n  url: '{url}'\nha:\n  name: n{n}\n{ha}{notify}"
             (workdir / f"n{n}").mkdir(parents=True, exist_ok=True)
-            d = Daemon(workdir / f"n{n}", city, probes=probes, extra=extra, token=token)
+            d = Daemon(workdir / f"n{n}", city, probes=each[n - 1], extra=extra, token=token)
             token = d.token
             self.daemons.append(d)
 
     def start(self) -> None:
         for d in self.daemons:
             d.start()
+
+    def name(self, d: Daemon) -> str:
+        return f"n{self.daemons.index(d) + 1}"
 
     def stop(self) -> None:
         for d in self.daemons:
@@ -64,17 +72,27 @@ class Cluster:
             return None
         return body if code == 200 and isinstance(body, dict) else None
 
-    def leader(self, timeout_s: float = 20.0, *, other_than: Daemon | None = None) -> Daemon:
+    def leader(
+        self, timeout_s: float = 20.0, *, other_than: Daemon | None = None, after_epoch: int = 0
+    ) -> Daemon:
+        """The first daemon (not `other_than`) whose status says it leads, with an
+        epoch above `after_epoch`."""
         end = time.monotonic() + timeout_s
         while time.monotonic() < end:
             for d in self.daemons:
                 if d is other_than:
                     continue
                 status = self.status(d)
-                if status is not None and status["ha"]["leading"]:
+                ha = None if status is None else status["ha"]
+                if ha is not None and ha["leading"] and int(ha["epoch"]) > after_epoch:
                     return d
             time.sleep(0.05)
         raise AssertionError("no instance leads")
+
+    def members(self, d: Daemon) -> list[str] | None:
+        """The live members `d` sees (its status), None when it does not answer."""
+        status = self.status(d)
+        return None if status is None else sorted(m["name"] for m in status["ha"]["members"])
 
     def leaders(self) -> list[Daemon]:
         found = []

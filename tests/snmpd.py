@@ -58,6 +58,8 @@ class Snmpd:
     user: str = V3_USER
     auth_key: str = V3_AUTH_KEY
     priv_key: str = V3_PRIV_KEY
+    extra: str = ""  # more snmpd.conf lines (trap2sink ...)
+    also_on: tuple[str, ...] = ()  # more loopback addresses it answers on, at the same port
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -78,7 +80,7 @@ class Snmpd:
             f"rocommunity {self.community} 127.0.0.1\n"
             f"createUser {self.user} SHA {self.auth_key} AES {self.priv_key}\n"
             f"rouser {self.user} priv\n"
-            "dontLogTCPWrappersConnects yes\n"
+            "dontLogTCPWrappersConnects yes\n" + self.extra
         )
         return conf
 
@@ -88,7 +90,8 @@ class Snmpd:
         conf = self._write_config()
         env = client_env(self.persistent_dir)
         cmd = [SNMPD, "-f", "-Lo", "-c", str(conf), "-p", str(self.workdir / "snmpd.pid")]
-        cmd += ["-M", "/dev/null", "-m", "", f"udp:{self.address}"]
+        listen = [self.address, *(f"{a}:{self.port}" for a in self.also_on)]
+        cmd += ["-M", "/dev/null", "-m", "", ",".join(f"udp:{a}" for a in listen)]
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:

@@ -14,9 +14,11 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from outaged.config import HaConfig
 from outaged.ha import sql
 from outaged.ha.keeper import Keeper
 from outaged.ha.lease import Fence, Fenced, LeaseTimes
+from outaged.ha.node import Node
 from tests.daemon import outaged_env
 from tests.ha import schema
 from tests.postgres import Postgres, postgres_server
@@ -191,3 +193,39 @@ def test_simultaneous_starts_never_make_two_leaders(server: Postgres, tmp_path: 
             assert first["name"] != second["name"] or first["epoch"] != second["epoch"]
             assert second["epoch"] > first["epoch"]
             assert first["to"] <= second["from"], f"round {n}: two leaders: {first} {second}"
+
+
+async def test_a_busy_daemon_loop_keeps_the_lease_a_stuck_one_gives_it_up(dsn: str) -> None:
+    """The keeper renews on a thread of its own: the daemon's loop blocked for
+    longer than the lease (recovering a large store) leads on, with the same
+    epoch; a keeper told the loop is stuck gives the lease up."""
+    config = HaConfig(
+        enabled=True, lease_s=TIMES.lease_s, renew_s=TIMES.renew_s, margin_s=TIMES.margin_s
+    )
+    followed: list[str] = []
+
+    async def lead(epoch: int) -> None:
+        return None
+
+    async def follow(why: str) -> None:
+        followed.append(why)
+
+    node = Node(dsn, "a", "http://a", config, lead=lead, follow=follow)
+    node.start()
+    try:
+        await _until(lambda: node.leading, 5)
+        time.sleep(2 * TIMES.lease_s)  # blocks this loop: no task of it runs meanwhile
+        await asyncio.sleep(2 * TIMES.renew_s)
+        assert node.leading and node.fence.holds() and node.fence.epoch == 1, followed
+        assert followed == []
+    finally:
+        await node.stop()
+    running = [True]
+    keeper = Keeper(dsn, "b", "http://b", Fence(TIMES), alive=lambda: running[0])
+    task = asyncio.create_task(keeper.run())
+    await _until(keeper.fence.holds, 5)  # "a" released it on stopping
+    running[0] = False  # its loop stuck: no renewal
+    await _until(lambda: not keeper.fence.holds(), TIMES.renew_s * 2 + 0.5)
+    keeper.stop()
+    await task
+    await keeper.close(release=False)

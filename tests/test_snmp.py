@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -12,15 +13,8 @@ from pathlib import Path
 import pytest
 
 from outaged.errors import ConfigError
-from outaged.probes.snmp import (
-    ElementStatus,
-    PollerSettings,
-    PollStatus,
-    SnmpPoller,
-    Target,
-    is_reboot,
-    targets_for,
-)
+from outaged.probes.snmp import ElementStatus, PollerSettings, SnmpPoller, is_reboot, targets_for
+from outaged.probes.snmp_client import PollStatus, Target
 from outaged.probes.snmp_creds import SnmpV2c, SnmpV3, parse_credentials
 from outaged.signals import InterfaceStatus, ProbeResult, Reboot, Signal
 from outaged.topology.model import Element, Kind
@@ -307,6 +301,38 @@ async def test_run_polls_every_element_each_interval_and_stops_on_cancel(agent: 
     assert {e: s.status for e, s in poller.statuses.items()} == {
         t.element: PollStatus.OK for t in targets
     }
+
+
+async def test_a_resharded_poller_polls_only_its_share_and_a_new_one_at_once(agent: Snmpd):
+    """Several instances: only the share is polled; an element newly held is polled
+    at once, not at its phase in the next cycle (its poller may be a cycle gone)."""
+    signals: list[Signal] = []
+    targets = [Target(f"sw-{i}", "127.0.0.1", v2c(agent), (), agent.port) for i in range(4)]
+    interval = 2.0
+    late = LatePhases()  # every phase at 0.9 of the cycle: 1.8 s, 3.8 s, ...
+    poller = SnmpPoller(targets, signals.append, fixed_clock, settings=FAST, rng=late)
+    poller.reshard(frozenset({"sw-0", "sw-1"}))
+
+    def polled() -> list[str]:
+        return [s.element for s in signals if isinstance(s, ProbeResult) and s.ok]
+
+    task = asyncio.create_task(poller.run(interval))
+    try:
+        await asyncio.sleep(2.0)
+        assert sorted(polled()) == ["sw-0", "sw-1"]  # a whole cycle: its share only
+        poller.reshard(frozenset({"sw-1", "sw-2", "sw-3"}))  # sw-2 and sw-3 are new here
+        await asyncio.sleep(0.8)  # their phase is 1 s later still
+        after = polled()[2:]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        poller.close()
+    assert sorted(after) == ["sw-2", "sw-3"], after  # at once; sw-0 given away, sw-1 waits
+
+
+class LatePhases(random.Random):
+    def random(self) -> float:
+        return 0.9
 
 
 @pytest.mark.snmp

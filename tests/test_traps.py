@@ -13,7 +13,7 @@ import pytest
 
 from outaged.errors import ConfigError, ProbeError
 from outaged.probes.snmp_creds import SnmpV3
-from outaged.probes.traps import TrapReceiver
+from outaged.probes.traps import TrapReceiver, trap_key
 from outaged.signals import Signal, Trap, TrapKind
 from tests.snmpd import free_udp_port, snmptrap
 
@@ -98,20 +98,20 @@ async def rx(tmp_path: Path) -> AsyncIterator[Listening]:
 )
 async def test_v2c_trap_becomes_a_trap_signal(rx: Listening, oid, kind, ifindex):
     varbinds = [] if ifindex is None else [f"{IF_INDEX}.{ifindex}", "i", str(ifindex)]
-    await rx.send("-v", "2c", "-c", COMMUNITY, rx.dest, "", oid, *varbinds)
+    await rx.send("-v", "2c", "-c", COMMUNITY, rx.dest, "4242", oid, *varbinds)
     await rx.wait_for(lambda: bool(rx.traps()))
-    assert rx.traps() == [Trap(clock(), "sw-1", kind, ifindex)]
+    assert rx.traps() == [Trap(clock(), "sw-1", kind, ifindex, 42.42)]  # the agent's sysUpTime
     assert rx.receiver.counters.signals == 1
 
 
 async def test_v3_authpriv_traps_and_informs(rx: Listening):
-    await rx.send(*V3_ARGS, rx.dest, "", LINK_DOWN, f"{IF_INDEX}.3", "i", "3")
+    await rx.send(*V3_ARGS, rx.dest, "100", LINK_DOWN, f"{IF_INDEX}.3", "i", "3")
     await rx.wait_for(lambda: len(rx.traps()) == 1)
-    await rx.send("-Ci", *V3_ARGS, rx.dest, "", LINK_UP, f"{IF_INDEX}.3", "i", "3")  # inform
+    await rx.send("-Ci", *V3_ARGS, rx.dest, "200", LINK_UP, f"{IF_INDEX}.3", "i", "3")  # inform
     await rx.wait_for(lambda: len(rx.traps()) == 2)
     assert rx.traps() == [
-        Trap(clock(), "sw-1", TrapKind.LINK_DOWN, 3),
-        Trap(clock(), "sw-1", TrapKind.LINK_UP, 3),
+        Trap(clock(), "sw-1", TrapKind.LINK_DOWN, 3, 1.0),
+        Trap(clock(), "sw-1", TrapKind.LINK_UP, 3, 2.0),
     ]
     assert rx.receiver.counters.engines_learned == 1  # the trap's sender; informs need none
 
@@ -128,13 +128,13 @@ async def test_v1_trap_is_converted(rx: Listening):
         "127.0.0.1",
         "2",
         "0",
-        "",
+        "777",  # time-stamp
         f"{IF_INDEX}.5",
         "i",
         "5",
     )
     await rx.wait_for(lambda: bool(rx.traps()))
-    assert rx.traps() == [Trap(clock(), "sw-1", TrapKind.LINK_DOWN, 5)]
+    assert rx.traps() == [Trap(clock(), "sw-1", TrapKind.LINK_DOWN, 5, 7.77)]
 
 
 async def test_wrong_community_or_key_is_dropped_and_counted(rx: Listening):
@@ -159,14 +159,14 @@ async def test_unknown_source_is_counted_not_raised(tmp_path: Path):
             "-c",
             COMMUNITY,
             rx.dest,
-            "",
+            "300",
             COLD_START,
             SNMP_TRAP_ADDRESS,
             "a",
             "127.0.0.50",
         )
         await rx.wait_for(lambda: bool(rx.traps()))
-        assert rx.traps() == [Trap(clock(), "sw-50", TrapKind.COLD_START, None)]
+        assert rx.traps() == [Trap(clock(), "sw-50", TrapKind.COLD_START, None, 3.0)]
         assert rx.receiver.counters.unknown_source == 1
 
 
@@ -207,3 +207,17 @@ def test_one_key_set_per_user_name():
             address_to_element={},
             clock=clock,
         )
+
+
+def test_one_notification_has_one_key_wherever_it_arrived() -> None:
+    """Two receivers hear one notification milliseconds apart: one key; the next
+    notification, another trap, or the same uptime after a reboot: other keys."""
+    down = Trap(1_700_000_000.0, "sw-1", TrapKind.LINK_DOWN, 3, 5000.0)
+    copy = Trap(1_700_000_000.004, "sw-1", TrapKind.LINK_DOWN, 3, 5000.0)
+    assert trap_key(down) == trap_key(copy) is not None
+    up = Trap(1_700_000_001.0, "sw-1", TrapKind.LINK_UP, 3, 5001.0)
+    other_port = Trap(1_700_000_000.0, "sw-1", TrapKind.LINK_DOWN, 4, 5000.0)
+    rebooted = Trap(1_700_000_600.0, "sw-1", TrapKind.LINK_DOWN, 3, 5000.0)
+    keys = {trap_key(t) for t in (down, up, other_port, rebooted)}
+    assert len(keys) == 4
+    assert trap_key(Trap(1_700_000_000.0, "sw-1", TrapKind.LINK_DOWN, 3)) is None  # API's

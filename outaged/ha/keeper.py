@@ -38,6 +38,7 @@ class Keeper:
         on_lost: Callable[[str], None] = lambda _: None,
         on_members: Callable[[list[sql.Member]], None] = lambda _: None,
         member_ttl_s: float | None = None,
+        alive: Callable[[], bool] = lambda: True,
     ) -> None:
         self.dsn = dsn
         self.me = me
@@ -48,6 +49,7 @@ class Keeper:
         self.on_lost = on_lost
         self.on_members = on_members
         self.member_ttl_s = member_ttl_s or self.times.lease_s
+        self.alive = alive  # False: what the lease is for has stopped running; give it up
         self.tries = 0
         self.failures = 0
         self.last_error: str | None = None
@@ -110,6 +112,9 @@ class Keeper:
         fence = self.fence
         if fence.epoch is not None and not fence.holds():
             self._lose("its lease was not renewed in time")
+        if not self.alive():
+            self._lose("its event loop has stalled")
+            return  # neither renews nor takes the lease; its heartbeat lapses too
         held = fence.epoch
         budget = max(0.1, fence.until - self.clock()) if held is not None else self.times.renew_s
         try:

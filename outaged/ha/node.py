@@ -9,6 +9,13 @@ Transitions run one at a time, in order, on their own task. `guard` is the
 store's fence hook (inside every decision commit) and `claim` the outbox's
 (before every send): both refuse unless this instance holds the lease now,
 by its own clock and by the row's epoch in the same transaction.
+
+The keeper runs on an event loop of its own, in a thread: a daemon whose loop
+is busy for seconds (recovering a large store when it takes the lease, a long
+decision step) still renews, instead of fencing itself and handing the lease
+to a standby that would stall the same way. A loop that does not run for
+STALL_LEASES leases is stuck, not busy: the keeper then gives the lease up.
+A paused process (SIGSTOP) pauses both: the fence works as before.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -32,6 +40,8 @@ from outaged.ha.lease import Clock, Fence, LeaseTimes
 from outaged.notify.base import Message
 
 log = logging.getLogger("outaged.ha")
+
+STALL_LEASES = 6  # the daemon's loop not running this many leases long: it is stuck
 
 
 class Node:
@@ -57,10 +67,17 @@ class Node:
             me,
             api,
             self.fence,
-            on_won=lambda epoch: self._events.put_nowait(("lead", epoch)),
-            on_lost=lambda why: self._events.put_nowait(("follow", why)),
-            on_members=self._members,
+            on_won=lambda epoch: self._call(self._events.put_nowait, ("lead", epoch)),
+            on_lost=lambda why: self._call(self._events.put_nowait, ("follow", why)),
+            on_members=lambda found: self._call(self._members, found),
+            alive=self._alive,
         )
+        self._clock = clock
+        self._ticked = clock()  # the daemon's loop last ran then
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._keeper_loop: asyncio.AbstractEventLoop | None = None
+        self._keeper_ready = threading.Event()
+        self._thread: threading.Thread | None = None
         self.writer = Writer(dsn, me)
         self.members: list[sql.Member] = []
         self.leading = False  # the leader's work runs here now
@@ -75,28 +92,66 @@ class Node:
     # ---- lifecycle -----------------------------------------------------
 
     def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._tasks = [
             asyncio.create_task(self._transitions(), name="ha-transitions"),
-            asyncio.create_task(self.keeper.run(), name="ha-lease"),
+            asyncio.create_task(self._tick(), name="ha-tick"),
         ]
+        self._thread = threading.Thread(target=self._keep, name="ha-lease", daemon=True)
+        self._thread.start()
 
     async def stop(self) -> None:
         """Finish the leader's work while the lease is still renewed, then give it up."""
-        transitions, keeper = self._tasks or (None, None)
-        if transitions is not None:
-            transitions.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await transitions
+                await task
         if self.leading:
             self.leading = False
             await self._follow("stopping")
-        self.keeper.stop()
-        if keeper is not None:
-            await keeper
-        await self.keeper.close(release=True)
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            await asyncio.to_thread(self._keeper_ready.wait)
+            assert self._keeper_loop is not None
+            self._keeper_loop.call_soon_threadsafe(self.keeper.stop)
+            await asyncio.to_thread(thread.join)  # it gives the lease up and leaves
         await self.writer.close()
         if self._claims is not None:
             await self._claims.close()
+
+    async def leave(self) -> None:
+        """Out of the members now (the others take over its probes); it may still lead."""
+        if self._thread is None:
+            return
+        await asyncio.to_thread(self._keeper_ready.wait)
+        assert self._keeper_loop is not None
+        done = asyncio.run_coroutine_threadsafe(self.keeper.leave(), self._keeper_loop)
+        await asyncio.wrap_future(done)
+
+    def _keep(self) -> None:
+        asyncio.run(self._keeping())
+
+    async def _keeping(self) -> None:
+        self._keeper_loop = asyncio.get_running_loop()
+        self._keeper_ready.set()
+        try:
+            await self.keeper.run()
+        finally:
+            await self.keeper.close(release=True)
+
+    def _call(self, fn: Callable[[Any], None], arg: Any) -> None:
+        """`fn(arg)` on the daemon's loop (the keeper calls from its own thread)."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(fn, arg)
+
+    async def _tick(self) -> None:
+        while True:
+            self._ticked = self._clock()
+            await asyncio.sleep(self.times.renew_s / 2)
+
+    def _alive(self) -> bool:
+        return self._clock() - self._ticked < STALL_LEASES * self.times.lease_s
 
     async def _transitions(self) -> None:
         while True:

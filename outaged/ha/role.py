@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from outaged.errors import StoreError
@@ -24,13 +23,14 @@ from outaged.ha.inbox import SIGNALS, Front, Reader, signals_payload
 from outaged.ha.node import Node
 from outaged.notify.config import build_outbox
 from outaged.pipeline import Pipeline
-from outaged.signals import Signal
+from outaged.probes.traps import trap_key
+from outaged.signals import Signal, Trap
 from outaged.store.postgres import PostgresStore
 from outaged.topology.graph import GraphIndex
 from outaged.zones import parse_zone
 
 if TYPE_CHECKING:
-    from outaged.app import App
+    from outaged.app import App, Cleanup
 
 log = logging.getLogger("outaged.ha")
 
@@ -52,8 +52,8 @@ class Role:
         self.node.on_members = lambda _: self.reshard()
         self.front = Front(self.node.writer, self._leading)
         app.store.fence = self.node.guard
-        self._cleanup: list[tuple[str, Callable[[], Awaitable[None]]]] = []
-        self._buffer: list[Signal] = []
+        self._cleanup: Cleanup = []
+        self._buffer: list[tuple[Signal, str | None]] = []  # with each trap's key
         self._forwarding: asyncio.Task[None] | None = None
         self.reader: Reader | None = None
 
@@ -70,7 +70,7 @@ class Role:
     async def leave(self) -> None:
         """Stopping: out of the members first, probing on until the others have
         seen it go and probe its share (they take it over at once)."""
-        await self.node.keeper.leave()
+        await self.node.leave()
         await asyncio.sleep(self.node.times.renew_s + 0.5)
 
     def reshard(self) -> None:
@@ -130,25 +130,22 @@ class Role:
         log.warning("leading (epoch %d): %d open outages recovered", epoch, len(ledger.records))
 
     async def _follow(self, why: str) -> None:
-        budget = self.app.config.shutdown_timeout_s
-        while self._cleanup:
-            name, step = self._cleanup.pop()
-            try:
-                await asyncio.wait_for(step(), budget)
-            except TimeoutError:
-                log.error("stopping %s took longer than %.1f s; abandoned", name, budget)
-            except Exception:
-                log.exception("stopping %s failed", name)
+        from outaged.app import run_cleanup  # here: outaged.app imports this module
+
+        await run_cleanup(self._cleanup, self.app.config.shutdown_timeout_s)
         log.warning("not leading any more (%s): deciding and sending stopped here", why)
 
     # ---- signals of this instance's probers --------------------------------
 
     def sink(self, signal: Signal) -> None:
+        """A trap goes with its key (traps.trap_key): a device sending to every
+        instance has each notification stored and decided once, by the leader."""
+        key = trap_key(signal) if isinstance(signal, Trap) else None
         pipeline = self._leading()
         if pipeline is not None:
-            pipeline.sink(signal)
+            _take(pipeline, [signal], [key])
             return
-        self._buffer.append(signal)
+        self._buffer.append((signal, key))
         if len(self._buffer) > MAX_FORWARD:
             del self._buffer[: len(self._buffer) - MAX_FORWARD]
         if self._forwarding is None:
@@ -160,13 +157,13 @@ class Role:
             while self._buffer:
                 await asyncio.sleep(FORWARD_EVERY_S)
                 taken, self._buffer = self._buffer, []
+                signals, keys = [s for s, _ in taken], [k for _, k in taken]
                 pipeline = self._leading()
                 if pipeline is not None:  # took the lease meanwhile
-                    for signal in taken:
-                        pipeline.sink(signal)
+                    _take(pipeline, signals, keys)
                     continue
                 try:
-                    payload = signals_payload(taken, [None] * len(taken), None)
+                    payload = signals_payload(signals, keys, None)
                     await self.node.writer.put(SIGNALS, "", payload)
                 except StoreError as exc:
                     log.warning("%d probe signals wait for the inbox: %s", len(taken), exc)
@@ -199,3 +196,18 @@ class Role:
             ],
             "last_error": node.keeper.last_error,
         }
+
+
+def _take(pipeline: Pipeline, signals: list[Signal], keys: list[str | None]) -> None:
+    """Into the decision loop, a signal with a key at most once (like a report's id)."""
+    if not any(keys):
+        for signal in signals:
+            pipeline.sink(signal)
+        return
+    done = pipeline.queue_signals(signals, keys, None)
+    done.add_done_callback(_logged)  # no caller waits for the outcome
+
+
+def _logged(done: asyncio.Future[Any]) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("probe signals not decided: %s", done.exception())

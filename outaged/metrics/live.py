@@ -20,7 +20,7 @@ from outaged.correlate.health import State as Health
 from outaged.metrics.families import KINDS, NO_AREA, SEVERITIES, STEPS, step_label
 from outaged.outages.lifecycle import ACTIVE
 from outaged.probes.probers import PROBERS, Probers, ProberState
-from outaged.probes.snmp import PollStatus
+from outaged.probes.snmp_client import PollStatus
 from outaged.records.ledger import Ledger
 from outaged.records.model import DeadlineStatus
 from outaged.topology.graph import GraphIndex

@@ -27,7 +27,8 @@ from outaged.config import IcmpConfig, ProbesConfig, SnmpConfig
 from outaged.errors import ConfigError, ProbeError, Problem
 from outaged.probes.icmp import IcmpEngine, PingResult
 from outaged.probes.schedule import ProbeObserver, ProbePlan, ScheduleConfig, Scheduler
-from outaged.probes.snmp import ElementStatus, PollerSettings, SnmpPoller, Target, targets_for
+from outaged.probes.snmp import ElementStatus, PollerSettings, SnmpPoller, targets_for
+from outaged.probes.snmp_client import Target
 from outaged.probes.snmp_creds import SnmpV3
 from outaged.probes.traps import TrapReceiver
 from outaged.signals import ProbeResult, Signal, SignalSink
@@ -140,13 +141,17 @@ class Probers:
         }
 
     def reshard(self, share: frozenset[str] | None) -> None:
-        """ICMP probes only `share` from now on (outaged.ha.shard); None: all."""
+        """ICMP probes and SNMP polls only `share` from now on (outaged.ha.shard);
+        None: all. One element's pings and polls are thus on one instance."""
         self._share = share
         if self._scheduler is not None:
             self._scheduler.reshard(share)
+        if self._poller is not None:
+            self._poller.reshard(share)
 
     def probed(self) -> list[str]:
-        """Every element ICMP would probe (what the instances share)."""
+        """Every element ICMP would probe, SNMP targets among them (they have an
+        address too): what the instances share."""
         return self._schedule_elements()
 
     def element(self, element: str) -> ElementProbes:
@@ -209,6 +214,7 @@ class Probers:
             timeout_s=cfg.timeout_s, retries=cfg.retries, max_in_flight=cfg.max_in_flight
         )
         poller = SnmpPoller(self._targets, self._emit_snmp, self._clock, settings=settings)
+        poller.reshard(self._share)
         self._poller = poller
         detail = f"{len(self._targets)} elements every {cfg.interval_s:g} s, port {cfg.port}"
         task = self._run("snmp", poller.run(cfg.interval_s), detail)
@@ -286,9 +292,12 @@ class Probers:
         return {_family(e.address) for e in self._topology.elements.values() if e.address}
 
     def _snmp_counters(self) -> dict[str, int]:
-        counts: dict[str, int] = {"elements": len(self._targets)}
+        share = self._share
+        polled = [t.element for t in self._targets if share is None or t.element in share]
+        counts: dict[str, int] = {"elements": len(polled)}
         if self._poller is not None:
-            by_status = Counter(s.status.value for s in self._poller.statuses.values())
+            statuses = self._poller.statuses
+            by_status = Counter(statuses[e].status.value for e in polled if e in statuses)
             counts.update(by_status)
         return counts
 

@@ -16,37 +16,24 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
-from contextlib import aclosing, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any
 
-from pysnmp.entity.engine import SnmpEngine
-from pysnmp.entity.rfc3413 import cmdgen
-from pysnmp.error import PySnmpError
-from pysnmp.hlapi.v3arch.asyncio import (
-    CommunityData,
-    ContextData,
-    ObjectIdentity,
-    ObjectType,
-    UdpTransportTarget,
-    UsmUserData,
-    bulk_walk_cmd,
+from outaged.errors import ConfigError, Problem
+from outaged.probes.snmp_client import (
+    ABSENT_VALUES,
+    Oid,
+    PollFailed,
+    PollStatus,
+    SnmpClient,
+    Target,
 )
-from pysnmp.hlapi.v3arch.asyncio.lcd import CommandGeneratorLcdConfigurator
-from pysnmp.proto import errind
-from pysnmp.proto.rfc1902 import Null, ObjectName
-from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
-
-from outaged.errors import ConfigError, OutagedError, Problem
-from outaged.probes.snmp_creds import Credential, auth_data
+from outaged.probes.snmp_creds import Credential
 from outaged.signals import InterfaceStatus, ProbeResult, Reboot, Signal, SignalSink
 from outaged.topology.model import Element
 
 log = logging.getLogger(__name__)
-
-Oid = tuple[int, ...]
 
 SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 IF_OPER_STATUS: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 8)
@@ -55,31 +42,6 @@ IF_DESCR: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 2)
 OPER_UP = 1
 TICKS_WRAP = 2**32  # TimeTicks is 32-bit: sysUpTime wraps after ~497 days
 
-AUTH_INDICATIONS = (
-    errind.UnknownUserName,
-    errind.UnknownSecurityName,
-    errind.WrongDigest,
-    errind.AuthenticationFailure,
-    errind.AuthenticationError,
-    errind.DecryptionError,
-    errind.NotInTimeWindow,
-    errind.UnsupportedSecurityLevel,
-    errind.UnknownEngineID,
-)
-ABSENT_VALUES = (NoSuchObject, NoSuchInstance, EndOfMibView)
-AGENT_NO_SUCH_NAME = 2  # SNMPv1-style errorStatus some agents still send
-AGENT_AUTHORIZATION_ERROR = 16
-
-
-class PollStatus(StrEnum):
-    """Outcome of one poll; doubles as a metric label."""
-
-    OK = "ok"
-    TIMEOUT = "timeout"  # no answer: agent down, wrong community or wrong v3 privacy key
-    AUTH_ERROR = "auth_error"  # the agent answered with a USM/VACM report or error
-    NO_SUCH_OBJECT = "no_such_object"  # sysUpTime or an uplink is absent on the agent
-    ERROR = "error"
-
 
 @dataclass(frozen=True, slots=True)
 class ElementStatus:
@@ -87,17 +49,6 @@ class ElementStatus:
     message: str
     at: float
     duration_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """One SNMP-enabled element, with its credential set resolved."""
-
-    element: str
-    address: str
-    credential: Credential
-    uplinks: tuple[str, ...] = ()
-    port: int = 161
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,162 +109,6 @@ def is_reboot(prev_ticks: int, ticks: int, elapsed_s: float) -> bool:
     return not wrapped
 
 
-class PollFailed(OutagedError):
-    """One request failed; caught by the poller and turned into a status."""
-
-    def __init__(self, status: PollStatus, message: str, *, responded: bool) -> None:
-        super().__init__(message)
-        self.status = status
-        self.responded = responded  # the agent answered (a report counts): it is reachable
-
-
-def _failure(indication: object) -> PollFailed:
-    if isinstance(indication, errind.RequestTimedOut):
-        return PollFailed(PollStatus.TIMEOUT, "no response", responded=False)
-    if isinstance(indication, AUTH_INDICATIONS):
-        return PollFailed(PollStatus.AUTH_ERROR, str(indication), responded=True)
-    return PollFailed(PollStatus.ERROR, str(indication), responded=False)
-
-
-def _agent_error(status: int, index: int) -> PollFailed:
-    if status == AGENT_NO_SUCH_NAME:
-        return PollFailed(PollStatus.NO_SUCH_OBJECT, "noSuchName", responded=True)
-    if status == AGENT_AUTHORIZATION_ERROR:
-        return PollFailed(PollStatus.AUTH_ERROR, "authorizationError", responded=True)
-    return PollFailed(PollStatus.ERROR, f"agent error {status} at {index}", responded=True)
-
-
-VarBinds = list[tuple[Oid, object]]
-
-
-class SnmpClient:
-    """GET and walk over pysnmp, bound to the running event loop.
-
-    One SnmpEngine per credential set: pysnmp keys USM users by user name, so
-    two sets sharing a user name with different keys would clobber each other
-    in a single engine.
-    """
-
-    def __init__(self, timeout_s: float, retries: int) -> None:
-        self._timeout_s = timeout_s
-        self._retries = retries
-        # Keyed by the whole credential set: a reload that changes a key gets a fresh engine.
-        self._engines: dict[Credential, SnmpEngine] = {}
-        self._auth: dict[Credential, CommunityData | UsmUserData] = {}
-        self._transports: dict[tuple[str, int], UdpTransportTarget] = {}
-        self._addr_names: dict[tuple[Credential, str, int], str] = {}
-        self._lcd = CommandGeneratorLcdConfigurator()
-        self._getter = cmdgen.GetCommandGenerator()
-
-    def _engine(self, cred: Credential) -> SnmpEngine:
-        engine = self._engines.get(cred)
-        if engine is None:
-            engine = self._engines[cred] = SnmpEngine()
-            self._auth[cred] = auth_data(cred)
-        return engine
-
-    async def _transport(self, address: str, port: int) -> UdpTransportTarget:
-        key = (address, port)
-        tt = self._transports.get(key)
-        if tt is None:
-            try:
-                tt = await UdpTransportTarget.create(
-                    key, timeout=self._timeout_s, retries=self._retries
-                )
-            except PySnmpError as exc:  # an address that does not resolve
-                raise PollFailed(PollStatus.ERROR, str(exc), responded=False) from exc
-            self._transports[key] = tt
-        return tt
-
-    async def _addr_name(self, engine: SnmpEngine, target: Target) -> str:
-        key = (target.credential, target.address, target.port)
-        name = self._addr_names.get(key)
-        if name is None:
-            tt = await self._transport(target.address, target.port)
-            name, _ = self._lcd.configure(engine, self._auth[target.credential], tt, b"")
-            self._addr_names[key] = name
-        return name
-
-    async def get(self, target: Target, oids: Sequence[Oid]) -> VarBinds:
-        """One GET PDU with every OID; values are pysnmp objects (absent ones included)."""
-        engine = self._engine(target.credential)
-        addr_name = await self._addr_name(engine, target)
-        future: asyncio.Future[tuple[Any, int, int, Sequence[tuple[Any, Any]]]]
-        future = asyncio.get_running_loop().create_future()
-
-        def done(
-            _engine: Any,
-            _handle: Any,
-            indication: Any,
-            status: Any,
-            index: Any,
-            varbinds: Sequence[tuple[Any, Any]],
-            _ctx: Any,
-        ) -> None:
-            if not future.done():  # cancelled, or timed out on our side
-                future.set_result((indication, int(status or 0), int(index or 0), varbinds))
-
-        varbinds = [(ObjectName(oid), Null("")) for oid in oids]
-        try:
-            self._getter.send_varbinds(engine, addr_name, None, b"", varbinds, done)
-        except PySnmpError as exc:
-            raise PollFailed(PollStatus.ERROR, str(exc), responded=False) from exc
-        try:
-            indication, status, index, answer = await asyncio.wait_for(future, self._deadline())
-        except TimeoutError:
-            raise PollFailed(PollStatus.TIMEOUT, "no response", responded=False) from None
-        if indication:
-            raise _failure(indication)
-        if status:
-            raise _agent_error(status, index)
-        return [(tuple(oid), value) for oid, value in answer]
-
-    async def walk(self, target: Target, base: Oid, max_rows: int) -> dict[int, str]:
-        """A column of a table indexed by one integer (ifName, ifDescr): {index: text}."""
-        engine = self._engine(target.credential)
-        tt = await self._transport(target.address, target.port)
-        rows: dict[int, str] = {}
-        walker = bulk_walk_cmd(
-            engine,
-            self._auth[target.credential],
-            tt,
-            ContextData(),
-            0,
-            25,
-            ObjectType(ObjectIdentity(ObjectName(base))),
-            lookupMib=False,
-            lexicographicMode=False,
-        )
-        try:
-            async with asyncio.timeout(self._deadline() * 8), aclosing(walker):
-                async for indication, status, index, varbinds in walker:
-                    if indication:
-                        raise _failure(indication)
-                    if status:
-                        raise _agent_error(int(status), int(index or 0))
-                    for oid, value in varbinds:
-                        suffix = tuple(oid)[len(base) :]
-                        if len(suffix) == 1 and not isinstance(value, ABSENT_VALUES):
-                            rows[suffix[0]] = str(value)
-                    if len(rows) >= max_rows:
-                        break
-        except TimeoutError:
-            raise PollFailed(PollStatus.TIMEOUT, "walk timed out", responded=False) from None
-        except PySnmpError as exc:
-            raise PollFailed(PollStatus.ERROR, str(exc), responded=False) from exc
-        return rows
-
-    def _deadline(self) -> float:
-        """Our own bound on pysnmp's timeout and retries, in case a callback never comes."""
-        return self._timeout_s * (self._retries + 1) + 1.0
-
-    def close(self) -> None:
-        for engine in self._engines.values():
-            engine.close_dispatcher()
-        self._engines.clear()
-        self._addr_names.clear()
-
-
 @dataclass(slots=True)
 class _ElementState:
     uptime_ticks: int | None = None
@@ -347,6 +142,10 @@ class SnmpPoller:
         self._client = SnmpClient(self._settings.timeout_s, self._settings.retries)
         self._slots = asyncio.Semaphore(self._settings.max_in_flight)
         self._agent_slots: dict[tuple[str, int], asyncio.Semaphore] = {}
+        self._share: frozenset[str] | None = None  # several instances: what is polled here
+        self._running: dict[str, asyncio.Task[ElementStatus]] = {}
+        self._started: dict[str, float] = {}  # monotonic start of each element's last poll
+        self._interval_s: float | None = None  # while `run` runs
         self.replace_targets(targets)
 
     @property
@@ -361,6 +160,7 @@ class SnmpPoller:
             self._state.pop(element, None)
             self._statuses.pop(element, None)
             self._phase.pop(element, None)
+            self._started.pop(element, None)
         for element, target in new.items():
             old = self._targets.get(element)
             if old is not None and (old.address, old.uplinks) != (target.address, target.uplinks):
@@ -371,7 +171,7 @@ class SnmpPoller:
     async def poll(self, element: str) -> ElementStatus:
         """Poll one element now; never raises except on cancellation."""
         target = self._targets[element]
-        started = self._monotonic()
+        started = self._started[element] = self._monotonic()
         try:
             async with self._slot(target):
                 status, message = await self._poll_target(target)
@@ -395,10 +195,11 @@ class SnmpPoller:
         """Poll each element once per interval, at a stable random phase, until cancelled.
 
         An element whose previous poll is still running is skipped for that
-        cycle, so the number of tasks never exceeds the number of elements.
+        cycle, so the number of tasks never exceeds the number of elements;
+        one outside this instance's share (`reshard`) is skipped too.
         """
         loop = asyncio.get_running_loop()
-        running: dict[str, asyncio.Task[ElementStatus]] = {}
+        self._interval_s = interval_s
         try:
             while True:
                 cycle_start = loop.time()
@@ -406,22 +207,42 @@ class SnmpPoller:
                     delay = cycle_start + offset - loop.time()
                     if delay > 0:
                         await asyncio.sleep(delay)
-                    previous = running.get(element)
-                    if (previous is not None and not previous.done()) or (
-                        element not in self._targets
-                    ):
-                        continue
-                    running[element] = loop.create_task(
-                        self.poll(element), name=f"snmp-poll {element}"
-                    )
+                    self._start(element)
                 rest = cycle_start + interval_s - loop.time()
                 if rest > 0:
                     await asyncio.sleep(rest)
         finally:
-            tasks = list(running.values())
+            self._interval_s = None
+            tasks = list(self._running.values())
+            self._running.clear()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    def reshard(self, share: frozenset[str] | None) -> None:
+        """Poll only `share` from now on (several instances, outaged.ha.shard);
+        None: every target. A newly held element not polled here within a cycle
+        is polled at once: its previous poller may have done so a cycle ago."""
+        old, self._share = self._share, share
+        interval = self._interval_s
+        if interval is None or old is None:
+            return  # not running yet, or it polled everything until now
+        now = self._monotonic()
+        for element in (share if share is not None else self._targets.keys()) - old:
+            last = self._started.get(element)
+            if last is None or now - last >= interval:
+                self._start(element)
+
+    def _start(self, element: str) -> None:
+        """Poll `element` on its own task, unless one runs or it is not ours to poll."""
+        previous = self._running.get(element)
+        if (previous is not None and not previous.done()) or element not in self._targets:
+            return
+        if self._share is not None and element not in self._share:
+            return
+        self._running[element] = asyncio.get_running_loop().create_task(
+            self.poll(element), name=f"snmp-poll {element}"
+        )
 
     def close(self) -> None:
         self._client.close()

@@ -46,10 +46,12 @@ TRAP_KINDS: dict[Oid, TrapKind] = {
 }
 SNMP_TRAP_OID: Oid = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
 SNMP_TRAP_ADDRESS: Oid = (1, 3, 6, 1, 6, 3, 18, 1, 3, 0)
+SYS_UPTIME: Oid = (1, 3, 6, 1, 2, 1, 1, 3, 0)
 IF_INDEX: Oid = (1, 3, 6, 1, 2, 1, 2, 2, 1, 1)
 SNMP_V3 = 3
 MAX_LEARNED_ENGINES = 65536  # learning is limited to known element addresses anyway
 MAX_LOGGED_UNKNOWN = 1024  # log each unknown source once, up to this many
+BOOT_BUCKET_S = 60.0  # trap_key: an agent's boot time to the minute
 
 
 @dataclass(slots=True)
@@ -72,20 +74,41 @@ class Notification:
     trap_oid: Oid | None
     ifindex: int | None
     agent_address: str | None
+    uptime_ticks: int | None = None  # sysUpTime.0 (a v1 trap's time-stamp)
 
 
 def read_notification(varbinds: Sequence[tuple[Oid, Any]]) -> Notification:
     trap_oid: Oid | None = None
     ifindex: int | None = None
     agent_address: str | None = None
+    ticks: int | None = None
     for oid, value in varbinds:
-        if oid == SNMP_TRAP_OID:
+        if oid == SYS_UPTIME:
+            ticks = int(value)
+        elif oid == SNMP_TRAP_OID:
             trap_oid = tuple(value)
         elif oid == SNMP_TRAP_ADDRESS:
             agent_address = socket.inet_ntoa(bytes(value.asOctets()))
         elif oid[: len(IF_INDEX)] == IF_INDEX and len(oid) == len(IF_INDEX) + 1:
             ifindex = int(value)
-    return Notification(trap_oid, ifindex, agent_address)
+    return Notification(trap_oid, ifindex, agent_address, ticks)
+
+
+def trap_key(trap: Trap) -> str | None:
+    """The same notification's key on every instance it reached (None: unknown).
+
+    A device sending to several trap receivers sends each the same PDU: the
+    same sysUpTime, trap and ifIndex. With the agent's boot time (when the
+    receiver heard it, less that uptime) to a minute, a coldStart at the same
+    uptime after the next boot is another key. A copy whose boot time falls on
+    the other side of a minute from the first copy's is kept twice, as before.
+    """
+    if trap.uptime_s is None:
+        return None
+    ticks = round(trap.uptime_s * 100)
+    boot = round((trap.at - trap.uptime_s) / BOOT_BUCKET_S)
+    where = "" if trap.ifindex is None else trap.ifindex
+    return f"trap:{trap.element}:{trap.trap.value}:{where}:{ticks}:{boot}"
 
 
 class TrapReceiver:
@@ -218,7 +241,8 @@ class TrapReceiver:
             self.counters.unknown_trap += 1
             log.debug("ignored trap %s from %s", note.trap_oid, element)
             return
-        self._sink(Trap(self._clock(), element, kind, note.ifindex))
+        uptime = None if note.uptime_ticks is None else note.uptime_ticks / 100
+        self._sink(Trap(self._clock(), element, kind, note.ifindex, uptime))
         self.counters.signals += 1
 
     def _log_unknown(self, source: str, note: Notification) -> None:
