@@ -18,9 +18,10 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from outaged.api import queued
 from outaged.errors import StoreError
 from outaged.ha import shard
-from outaged.ha.inbox import SIGNALS, Front, Reader, signals_payload
+from outaged.ha.inbox import SIGNALS, Front, Reader, settle, signals_payload
 from outaged.ha.node import Node
 from outaged.notify.config import build_outbox
 from outaged.pipeline import Pipeline
@@ -116,6 +117,8 @@ class Role:
         app._pipeline = pipeline
         if app._api is not None:
             app._api.pipeline = pipeline
+            render = queued.answer(app._api)
+            pipeline.settle = lambda step: settle(step, render)
         self._cleanup = []
         await app._decide(index, pipeline, self._cleanup)
         reader = Reader(self.url, pipeline, app.config.ha.poll_s)

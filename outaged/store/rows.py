@@ -92,6 +92,10 @@ UPDATE_OUTBOX = (
     "sent_at = ?, last_error = ? WHERE id = ?"
 )
 DELETE_INBOX = "DELETE FROM ha_inbox WHERE id = ?"  # rows the step decided (outaged.ha)
+INSERT_OUTCOME = (  # what they were answered (outaged.store.outcomes reads them)
+    "INSERT INTO ha_outcomes (id, kind, status, body, decided_at) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (id) DO NOTHING"
+)
 SELECT_OUTBOX = f"SELECT {', '.join(OUTBOX_COLUMNS)} FROM outbox"
 
 
@@ -128,6 +132,7 @@ def batch_rows(batch: Batch) -> list[tuple[str, list[tuple[Any, ...]]]]:
         (INSERT_OUTBOX, [outbox_row(m) for m in batch.outbox]),
         (UPDATE_OUTBOX, [outbox_update_row(m) for m in batch.outbox_updates]),
         (DELETE_INBOX, [(i,) for i in batch.inbox]),
+        (INSERT_OUTCOME, [(o.id, o.kind, o.status, o.body, o.decided_at) for o in batch.outcomes]),
     ]
     return [(sql, rows) for sql, rows in found if rows]
 

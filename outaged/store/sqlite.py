@@ -19,7 +19,16 @@ from outaged.errors import StoreError, StoreUnavailable, UnstorableError
 from outaged.notify.base import Message
 from outaged.notify.base import State as Delivery
 from outaged.records.model import Deadline, Entry
-from outaged.store.base import Batch, Idempotent, OutageQuery, OutageRow, StoredSignal, Token
+from outaged.store import outcomes
+from outaged.store.base import (
+    Batch,
+    Idempotent,
+    OutageQuery,
+    OutageRow,
+    QueuedOutcome,
+    StoredSignal,
+    Token,
+)
 from outaged.store.codec import payload_path, signal_from_row
 from outaged.store.migrations import MIGRATIONS
 from outaged.store.rows import (
@@ -343,6 +352,14 @@ class SqliteStore:
 
     async def prune_idempotency(self, before: float, limit: int) -> int:
         return await self._run(self._prune, _PRUNE_IDEMPOTENCY, before, limit)
+
+    # ---- queued requests (outaged.ha; outaged/store/outcomes.py) -------
+
+    async def queued(self, inbox_id: str) -> QueuedOutcome | bool:
+        return outcomes.found(await self._read(outcomes.SELECT, (inbox_id, inbox_id)))
+
+    async def prune_outcomes(self, before: float, limit: int) -> int:
+        return await self._run(self._prune, outcomes.PRUNE_SQLITE, before, limit)
 
     def _prune(self, sql: str, before: float, limit: int) -> int:
         """One short write transaction on the writer thread: commits queue behind
