@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from outaged.cli import ctl
 from tests.citygen import write_city
 from tests.daemon import Daemon
 from tests.ha_cluster import LEASE_S, RENEW_S, Cluster
@@ -98,6 +99,33 @@ def test_a_refused_queued_action_gives_its_refusal_on_every_instance(cluster: Cl
     assert c.query("SELECT COUNT(*) FROM ha_inbox")[0][0] == 0
     code, body = other.call("GET", "/api/v1/queued/" + "0" * 32)
     assert code == 404 and body["problems"][0]["field"] == "id", body
+
+
+def test_outagectl_on_a_standby_says_the_leaders_decision(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`outagectl` pointed at a standby waits for the queued action's outcome: a
+    refusal exits as the leader's 409 would (zh-CN text), an accepted action
+    says the state it led to (en)."""
+    c = cluster
+    leader = c.leader()
+    other = standby(c, leader)
+    oid = open_outage(c, leader)
+    monkeypatch.setenv("OUTAGED_URL", other.url)
+    monkeypatch.setenv("OUTAGED_TOKEN", other.token)
+
+    def run(*argv: str) -> tuple[int, str]:
+        capsys.readouterr()
+        code = ctl.main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out + err
+
+    code, text = run("--lang", "zh-CN", "close", str(oid))
+    assert code == ctl.Exit.CONFLICT, text
+    assert "操作被拒绝" in text and "不能执行" in text, text
+    code, text = run("--lang", "en", "arrive", str(oid))
+    assert code == 0, text
+    assert f"Outage {oid}: arrived on site decided by the leader; now on site." in text, text
 
 
 def test_a_leader_restarted_before_deciding_loses_no_queued_outcome(cluster: Cluster) -> None:
