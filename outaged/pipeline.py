@@ -117,6 +117,7 @@ class Pipeline(StepFailures):
         # several instances (outaged.ha.inbox.settle): each queued request's answer,
         # put in the batch of the commit that decides it
         self.settle: Callable[[Step], None] = lambda _: None
+        self.on_committed: Callable[[], None] = lambda: None  # a step wrote something
 
     @property
     def engine(self) -> Engine:
@@ -321,6 +322,8 @@ class Pipeline(StepFailures):
                 _answer(reply, twin.reply.exception() or twin.reply.result())
         self.outbox.drop(step.withdrawn)
         self.outbox.add(step.batch.outbox)
+        if step.batch:
+            self.on_committed()
         for oid in step.repaired:
             self.on_repaired(oid)
         now = step.now

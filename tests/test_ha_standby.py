@@ -1,13 +1,16 @@
-"""What became of a request a standby queued: real daemons on a real PostgreSQL.
+"""What a standby answers: real daemons on a real PostgreSQL.
 
 A standby answers 202 with a Location; the leader stores its decision in the
 commit that makes it; GET /api/v1/queued/{id} on every instance gives it, a
-refusal with the very status and body the leader answers directly."""
+refusal with the very status and body the leader answers directly. And a
+standby's in-memory views (bulletin, board, element health) follow the
+leader's commits (outaged.ha.views)."""
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,10 @@ from tests.postgres import Postgres
 
 ROOT = "m1-c1-b1"
 TAKEOVER_S = LEASE_S + RENEW_S + 5.0  # the lease, then the new leader's recovery
+# docs/deploy/ha.md: a standby's views follow a commit within poll_s (0.5 s here) +
+# views.MIN_GAP_S (1 s) + twice a rebuild; a rebuild of this small city is well
+# under a second even on a loaded machine
+VIEWS_S = 0.5 + 1.0 + 2 * 1.0
 
 
 @pytest.fixture
@@ -158,3 +165,28 @@ def test_a_leader_restarted_before_deciding_loses_no_queued_outcome(cluster: Clu
         assert action["state"] == "refused" and action["status"] == 409, action
         assert action["body"]["refused"]["action"] == "reopen", action
     assert c.query("SELECT COUNT(*) FROM signals WHERE ext_id = 'Q-1'")[0][0] == 1
+
+
+def test_a_standby_shows_what_the_leader_decided_within_the_bound(cluster: Cluster) -> None:
+    """Reports decided by the leader open an outage: a standby's bulletin lookup
+    and element health show it within VIEWS_S, with no request to the standby
+    in between (it was answering from its startup's memory before)."""
+    c = cluster
+    leader = c.leader()
+    other = standby(c, leader)
+    lookup = f"/api/v1/lookup?subscriber={ROOT}-000"
+    code, before = other.call("GET", lookup)
+    assert code == 200 and [m["outage"] for m in before["matches"]] == [None], before
+    oid = open_outage(c, leader)
+    committed = time.monotonic()
+
+    def shown() -> bool:
+        code, body = other.call("GET", lookup)
+        assert code == 200, body
+        return [(m["outage"] or {}).get("id") for m in body["matches"]] == [oid]
+
+    assert c.until(shown, VIEWS_S + 5.0), f"outage {oid} not in the standby's bulletin"
+    took = time.monotonic() - committed
+    assert took <= VIEWS_S, took
+    code, element = other.call("GET", f"/api/v1/elements/{ROOT}")
+    assert code == 200 and [o["id"] for o in element["open_outages"]] == [oid], element
