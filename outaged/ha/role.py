@@ -14,6 +14,7 @@ reads the inbox; the others hand what they take in to the inbox:
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 from collections.abc import Awaitable, Callable
@@ -170,6 +171,9 @@ class Role:
         if self._leading() is not None or app._api is None:
             return
         index = self._index()
+        # Recovery freezes what it built (outaged.heap): thaw the last rebuild's first,
+        # so its cycles are collected once dropped instead of piling up frozen.
+        gc.unfreeze()
         ledger, next_seq = await app._recover(index)
         if self._leading() is not None or app._pipeline is not before:  # took the lease
             return
