@@ -89,6 +89,8 @@ def settle(step: Step, render: Render) -> None:
     for item in step.items:
         if not isinstance(item, Intake | Act) or item.inbox is None or item.reply is None:
             continue
+        if item.actor is None:  # a standby's own probe and trap signals: nobody asks
+            continue
         outcome = answers.get(id(item.reply))
         if outcome is None:
             log.error("queued %s has no answer in its step; left without an outcome", item.inbox)
