@@ -9,6 +9,7 @@ leader's commits (outaged.ha.views)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -133,6 +134,9 @@ def test_outagectl_on_a_standby_says_the_leaders_decision(
     code, text = run("--lang", "en", "arrive", str(oid))
     assert code == 0, text
     assert f"Outage {oid}: arrived on site decided by the leader; now on site." in text, text
+    code, text = run("--lang", "en", "report-fault", "m2-c1-b1")  # the leader's decisions
+    assert code == 0 and "Manual fault on" in text, text
+    assert re.search(r"Outage \d+ \(S\d\) covers it\.", text), text
 
 
 def test_a_leader_restarted_before_deciding_loses_no_queued_outcome(cluster: Cluster) -> None:

@@ -454,14 +454,20 @@ async def cmd_action(ctx: Ctx, args: argparse.Namespace) -> None:
     ctx.show(render.action_done(outage, action, ctx.lang, ctx.tz(data), ctx.clock()))
 
 
+async def _decided(ctx: Ctx, queued_id: str, wait_s: float) -> dict[str, Any] | None:
+    """A queued request's outcome once done (None: still pending); its refusal raised
+    as if the leader had answered."""
+    found = await queued_view.wait(ctx.api.get_json, queued_id, wait_s)
+    if found is not None and found.get("state") == "refused":
+        raise ApiError.from_body(int(found["status"]), "", json.dumps(found["body"]))
+    return found
+
+
 async def _queued(
     ctx: Ctx, queued_id: str, args: argparse.Namespace, action: str | None, outage: Any
 ) -> None:
-    found = await queued_view.wait(
-        ctx.api.get_json, queued_id, 0.0 if action is None else queued_view.WAIT_S
-    )
-    if found is not None and found.get("state") == "refused":  # as if the leader answered
-        raise ApiError.from_body(int(found["status"]), "", json.dumps(found["body"]))
+    wait_s = 0.0 if action is None else queued_view.WAIT_S  # `outagectl queued`: one look
+    found = await _decided(ctx, queued_id, wait_s)
     if args.json:
         return ctx.dump(found or {"id": queued_id, "state": "pending"})
     ctx.show(queued_view.text(found, queued_id, action, outage, ctx.lang))
@@ -478,6 +484,11 @@ async def cmd_report_fault(ctx: Ctx, args: argparse.Namespace) -> None:
     if args.cleared:
         body["cleared"] = True
     data = await ctx.api.post_json("/api/v1/signals", body)
+    if "queued" in data:  # a standby stored it: the leader's answer, if it comes soon
+        found = await _decided(ctx, str(data["queued"]), queued_view.WAIT_S)
+        if found is None:
+            return await _queued(ctx, str(data["queued"]), args, None, None)
+        data = found["body"]
     if args.json:
         return ctx.dump(data)
     ctx.show(translate("ctl.fault_reported", ctx.lang, element=await _element_name(ctx, args)))
