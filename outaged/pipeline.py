@@ -114,6 +114,10 @@ class Pipeline(StepFailures):
         self.on_repaired: Callable[[int], None] = lambda _: None  # after the commit
         # what a re-probe would ping; nothing: proposed to the NOC in the same step
         self.reprobe_targets: Callable[[int], Mapping[str, str]] = lambda _: {}
+        # several instances (outaged.ha.inbox.settle): each queued request's answer,
+        # put in the batch of the commit that decides it
+        self.settle: Callable[[Step], None] = lambda _: None
+        self.on_committed: Callable[[], None] = lambda: None  # a step wrote something
 
     @property
     def engine(self) -> Engine:
@@ -300,6 +304,7 @@ class Pipeline(StepFailures):
             )
         changes = self.ledger.drain()
         self._collect(changes, step, now)
+        self.settle(step)
         self._observed = None
         await self.store.commit(step.batch)
         self._observed = (changes, suspicions)
@@ -317,6 +322,8 @@ class Pipeline(StepFailures):
                 _answer(reply, twin.reply.exception() or twin.reply.result())
         self.outbox.drop(step.withdrawn)
         self.outbox.add(step.batch.outbox)
+        if step.batch:
+            self.on_committed()
         for oid in step.repaired:
             self.on_repaired(oid)
         now = step.now

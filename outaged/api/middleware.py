@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiohttp import web
@@ -33,19 +33,25 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 TOKEN = web.RequestKey("token", Token)
 
 
-def error_response(
-    status: int,
-    message: str,
-    problems: list[Problem] = (),  # type: ignore[assignment]
-    refused: dict[str, Any] | None = None,
-) -> web.Response:
+def error_body(
+    message: str, problems: Sequence[Problem] = (), refused: dict[str, Any] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "error": message,
         "problems": [{"field": p.field, "line": p.line, "message": p.message} for p in problems],
     }
     if refused is not None:  # an action the outage's state does not allow, for clients
         body["refused"] = refused
-    return web.json_response(body, status=status, dumps=dumps)
+    return body
+
+
+def error_response(
+    status: int,
+    message: str,
+    problems: Sequence[Problem] = (),
+    refused: dict[str, Any] | None = None,
+) -> web.Response:
+    return web.json_response(error_body(message, problems, refused), status=status, dumps=dumps)
 
 
 def dumps(obj: Any) -> str:
@@ -57,35 +63,57 @@ def dumps(obj: Any) -> str:
     return text
 
 
-@web.middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except HttpError as exc:
-        return error_response(exc.status, str(exc), exc.problems)
-    except SignalError as exc:
+# What a request may be refused for: the client's to fix, never the daemon's.
+REFUSALS = (
+    HttpError,
+    SignalError,
+    TransitionError,
+    UnstorableError,
+    IdempotencyConflict,
+    NotFoundError,
+    AuthError,
+)
+
+
+def refusal(exc: Exception) -> tuple[int, dict[str, Any]]:
+    """The status and body a refusal is answered with (one of REFUSALS); also what
+    a queued request's refusal is stored as (outaged.api.queued)."""
+    if isinstance(exc, HttpError):
+        return exc.status, error_body(str(exc), exc.problems)
+    if isinstance(exc, SignalError):
         count = len(exc.problems)
         first = exc.problems[0] if exc.problems else None
         message = f"{count} problems in request"
         if first is not None and count == 1:
             where = f"line {first.line}: " if first.line is not None else ""
             message = f"{where}{first.field}: {first.message}" if first.field else first.message
-        return error_response(422, message, exc.problems)
-    except NetworkStillDown as exc:  # before TransitionError, of which it is one
+        return 422, error_body(message, exc.problems)
+    if isinstance(exc, NetworkStillDown):  # before TransitionError, of which it is one
         refused = {"action": exc.action, "state": exc.state, "allowed": [exc.state]}
-        return error_response(409, str(exc), refused=refused | {"still_down": list(exc.down)})
-    except TransitionError as exc:
+        return 409, error_body(str(exc), refused=refused | {"still_down": list(exc.down)})
+    if isinstance(exc, TransitionError):
         refused = {"action": exc.action, "state": exc.state, "allowed": list(exc.allowed)}
-        return error_response(409, str(exc), refused=refused if exc.action else None)
-    except UnstorableError as exc:  # this item, not the store: retrying it will not help
-        log.warning("refused %s %s: %s", request.method, request.path, exc)
-        return error_response(422, f"cannot be stored: {exc}", exc.problems)
-    except IdempotencyConflict as exc:
-        return error_response(409, str(exc))
-    except NotFoundError as exc:
-        return error_response(404, str(exc))
-    except AuthError as exc:
-        return error_response(401, str(exc))
+        return 409, error_body(str(exc), refused=refused if exc.action else None)
+    if isinstance(exc, UnstorableError):  # this item, not the store: retrying it will not help
+        return 422, error_body(f"cannot be stored: {exc}", exc.problems)
+    if isinstance(exc, IdempotencyConflict):
+        return 409, error_body(str(exc))
+    if isinstance(exc, NotFoundError):
+        return 404, error_body(str(exc))
+    if isinstance(exc, AuthError):
+        return 401, error_body(str(exc))
+    raise TypeError(f"not a refusal: {type(exc).__name__}")
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except REFUSALS as exc:
+        if isinstance(exc, UnstorableError):
+            log.warning("refused %s %s: %s", request.method, request.path, exc)
+        status, body = refusal(exc)
+        return web.json_response(body, status=status, dumps=dumps)
     except StoreError as exc:
         log.error("store failed during %s %s: %s", request.method, request.path, exc)
         return error_response(503, f"storage unavailable: {exc}")
@@ -105,7 +133,10 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
     except Exception:
         # A bug, not the client's fault: the traceback goes to the log, never to them.
         log.exception("internal error during %s %s", request.method, request.path)
-        return error_response(500, "internal error (logged by the daemon)")
+        return error_response(500, INTERNAL)
+
+
+INTERNAL = "internal error (logged by the daemon)"
 
 
 # The query parameters each route takes (docs/openapi.yaml); any other is refused.

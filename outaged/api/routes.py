@@ -32,6 +32,8 @@ from outaged.api.items import parse_batch
 from outaged.api.maintenance import add_routes as add_maintenance_routes
 from outaged.api.middleware import TOKEN, auth_middleware, dumps, errors_middleware
 from outaged.api.ops import add_ops_routes
+from outaged.api.queued import add_routes as add_queued_routes
+from outaged.api.queued import location
 from outaged.api.views import (
     element_json,
     element_probes_json,
@@ -87,6 +89,7 @@ def build_app(api: Api, max_body_bytes: int) -> web.Application:
     app.router.add_get("/api/v1/suspected", r.suspected)
     add_maintenance_routes(app, r)
     app.router.add_post("/api/v1/alertmanager", r.alertmanager)
+    add_queued_routes(app, api)
     if api.registry is not None:
         app.router.add_get("/metrics", r.metrics)
     if api.ops is not None:
@@ -132,7 +135,9 @@ def _replayed(outcome: Replayed) -> web.Response:
 
 def _queued(outcome: Queued, **more: Any) -> web.Response:
     """Stored for the leader to decide (another instance leads, or none does yet)."""
-    return web.json_response({"queued": outcome.id, **more}, status=202, dumps=dumps)
+    body = {"queued": outcome.id, "location": location(outcome.id), **more}
+    headers = {"Location": location(outcome.id)}  # its outcome, once decided
+    return web.json_response(body, status=202, headers=headers, dumps=dumps)
 
 
 def _outage_id(request: web.Request) -> int:

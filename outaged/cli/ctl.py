@@ -27,7 +27,7 @@ import yaml
 from rich.console import Console, RenderableType
 from rich.text import Text
 
-from outaged.cli import maint, render
+from outaged.cli import maint, queued_view, render
 from outaged.cli.i18n import ARGPARSE_ZH, MESSAGES, Lang, label, pick_lang, translate
 from outaged.cli.lookup_view import lookup_text
 from outaged.cli.status_view import reload_text, status_text
@@ -446,10 +446,35 @@ async def cmd_action(ctx: Ctx, args: argparse.Namespace) -> None:
     if getattr(args, "force", False):
         body["force"] = "true"
     data = await ctx.api.post_json(f"/api/v1/outages/{args.id}/actions", body)
+    if "queued" in data:  # a standby stored it: the leader's decision, if it comes soon
+        return await _queued(ctx, str(data["queued"]), args, action, args.id)
     if args.json:
         return ctx.dump(data)
     outage = read(lambda: render.OutageView.from_json(data))
     ctx.show(render.action_done(outage, action, ctx.lang, ctx.tz(data), ctx.clock()))
+
+
+async def _decided(ctx: Ctx, queued_id: str, wait_s: float) -> dict[str, Any] | None:
+    """A queued request's outcome once done (None: still pending); its refusal raised
+    as if the leader had answered."""
+    found = await queued_view.wait(ctx.api.get_json, queued_id, wait_s)
+    if found is not None and found.get("state") == "refused":
+        raise ApiError.from_body(int(found["status"]), "", json.dumps(found["body"]))
+    return found
+
+
+async def _queued(
+    ctx: Ctx, queued_id: str, args: argparse.Namespace, action: str | None, outage: Any
+) -> None:
+    wait_s = 0.0 if action is None else queued_view.WAIT_S  # `outagectl queued`: one look
+    found = await _decided(ctx, queued_id, wait_s)
+    if args.json:
+        return ctx.dump(found or {"id": queued_id, "state": "pending"})
+    ctx.show(queued_view.text(found, queued_id, action, outage, ctx.lang))
+
+
+async def cmd_queued(ctx: Ctx, args: argparse.Namespace) -> None:
+    await _queued(ctx, args.id, args, None, None)
 
 
 async def cmd_report_fault(ctx: Ctx, args: argparse.Namespace) -> None:
@@ -459,6 +484,11 @@ async def cmd_report_fault(ctx: Ctx, args: argparse.Namespace) -> None:
     if args.cleared:
         body["cleared"] = True
     data = await ctx.api.post_json("/api/v1/signals", body)
+    if "queued" in data:  # a standby stored it: the leader's answer, if it comes soon
+        found = await _decided(ctx, str(data["queued"]), queued_view.WAIT_S)
+        if found is None:
+            return await _queued(ctx, str(data["queued"]), args, None, None)
+        data = found["body"]
     if args.json:
         return ctx.dump(data)
     ctx.show(translate("ctl.fault_reported", ctx.lang, element=await _element_name(ctx, args)))
@@ -602,6 +632,7 @@ def build_parser(lang: Lang = "en") -> argparse.ArgumentParser:
     p.add_argument("--since", help=h("stats_since"))
     p.add_argument("--until", help=h("until"))
     command("whoami", cmd_whoami, h("whoami"))
+    command("queued", cmd_queued, h("queued")).add_argument("id", metavar="ID", help=h("queued_id"))
     command("status", cmd_status, h("status_cmd"))
     command("reload", cmd_reload, h("reload"))
     p = wide(command("lookup", cmd_lookup, h("lookup")))

@@ -311,6 +311,15 @@ _EN: dict[str, str] = {
     "ctl.show.title": "Outage {id}: {root} ({severity}, {status})",
     "ctl.show.allowed": "Next actions",
     "ctl.done": "Outage {id}: {action}; now {state}.",
+    # an action another instance queued for the leader (outaged/cli/queued_view.py)
+    "ctl.queued.pending": "Outage {id}: {action} is stored and waits for the leader's "
+    "decision (no leader decided it within {wait:.0f} s). Its outcome: outagectl queued {queued}",
+    "ctl.queued.done": "Outage {id}: {action} decided by the leader; now {state}.",
+    "ctl.queued.signals": "Queued {queued}: decided by the leader; {accepted} accepted, "
+    "{duplicates} duplicates.",
+    "ctl.queued.still": "Queued request {queued}: stored, waiting for the leader's decision.",
+    "help.queued": "what became of a request queued on a standby (several instances)",
+    "help.queued_id": "the id a standby answered with (the queued field of its 202)",
     "ctl.report_missing": (
         "The fault report still needs {fields}: outagectl note {id} TEXT {fields} "
         "(or pass them to close)"
@@ -805,6 +814,14 @@ _ZH: dict[str, str] = {
     "ctl.show.title": "故障单 {id}：{root}（{severity}，{status}）",
     "ctl.show.allowed": "可执行操作",
     "ctl.done": "故障单 {id}：{action}；当前状态 {state}。",
+    "ctl.queued.pending": "故障单 {id}：{action} 已保存，等待主实例决定"
+    "（{wait:.0f} 秒内尚无主实例处理）。查看结果：outagectl queued {queued}",
+    "ctl.queued.done": "故障单 {id}：{action} 已由主实例执行；当前状态 {state}。",
+    "ctl.queued.signals": "排队请求 {queued}：主实例已处理；"
+    "接受 {accepted} 条，重复 {duplicates} 条。",
+    "ctl.queued.still": "排队请求 {queued}：已保存，等待主实例决定。",
+    "help.queued": "查看在备用实例排队的请求的结果（多实例部署）",
+    "help.queued_id": "备用实例返回的编号（202 应答的 queued 字段）",
     "ctl.report_missing": (
         "故障处理报告尚缺 {fields}：outagectl note {id} 备注 {fields}（或在 close 时一并填写）"
     ),

@@ -3,6 +3,8 @@
     instance: POST -> checked at the edge -> INSERT ha_inbox + NOTIFY -> 202 {"queued": id}
     leader:   LISTEN (or a poll, the source of truth) -> rows by (received_at, id)
               -> the decision loop -> the step's commit deletes the rows it decided
+                 and stores what each was answered (`settle`; ha_outcomes)
+    any:      GET /api/v1/queued/{id} -> pending / done / refused (outaged.api.queued)
 
 A row is answered (202) only once its INSERT committed, so nothing acknowledged
 is lost when an instance dies; a row leaves the inbox only in the transaction
@@ -30,8 +32,9 @@ from outaged.outages.lifecycle import Action
 from outaged.pipeline import Pipeline
 from outaged.records.actions import ActionRequest
 from outaged.signals import Signal
-from outaged.steps import IdemKey, Ingested, Outcome, Queued
+from outaged.steps import Act, IdemKey, Ingested, Intake, Outcome, Queued, Step
 from outaged.store import codec
+from outaged.store.base import QueuedOutcome
 
 log = logging.getLogger("outaged.ha")
 
@@ -71,6 +74,30 @@ def action_payload(outage_id: int, request: ActionRequest, idem: IdemKey | None)
         "fields": request.fields,
         "idem": _idem(idem),
     }
+
+
+Render = Callable[[Intake | Act, Outcome | BaseException], tuple[int, str]]
+
+
+def settle(step: Step, render: Render) -> None:
+    """Pure: put what each queued request of `step` is answered into its batch,
+    next to the deletion of its inbox row, so both land in the one commit."""
+    answers: dict[int, Outcome | BaseException] = {id(r): o for r, o in step.done}
+    for reply, twin in step.twins:  # an Idempotency-Key used twice in the step
+        if twin.reply is not None and id(twin.reply) in answers:
+            answers[id(reply)] = answers[id(twin.reply)]
+    for item in step.items:
+        if not isinstance(item, Intake | Act) or item.inbox is None or item.reply is None:
+            continue
+        if item.actor is None:  # a standby's own probe and trap signals: nobody asks
+            continue
+        outcome = answers.get(id(item.reply))
+        if outcome is None:
+            log.error("queued %s has no answer in its step; left without an outcome", item.inbox)
+            continue
+        status, body = render(item, outcome)
+        kind = SIGNALS if isinstance(item, Intake) else ACTION
+        step.batch.outcomes.append(QueuedOutcome(item.inbox, kind, status, body, step.now))
 
 
 class Writer:

@@ -8,19 +8,24 @@ reads the inbox; the others hand what they take in to the inbox:
                                           ... lost -> follow: stop deciding
     API requests -> Front (decision loop if leading, else the inbox)
     probe/trap signals -> sink (decision loop if leading, else the inbox)
+    leader's commits -> Herald (NOTIFY) -> standbys' Mirror: lease and views read again
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 from typing import TYPE_CHECKING, Any
 
+from outaged.api import queued
 from outaged.errors import StoreError
 from outaged.ha import shard
-from outaged.ha.inbox import SIGNALS, Front, Reader, signals_payload
+from outaged.ha.inbox import SIGNALS, Front, Reader, settle, signals_payload
 from outaged.ha.node import Node
+from outaged.ha.sql import Lease
+from outaged.ha.views import Herald, Mirror
 from outaged.notify.config import build_outbox
 from outaged.pipeline import Pipeline
 from outaged.probes.traps import trap_key
@@ -56,9 +61,13 @@ class Role:
         self._buffer: list[tuple[Signal, str | None]] = []  # with each trap's key
         self._forwarding: asyncio.Task[None] | None = None
         self.reader: Reader | None = None
+        self.herald = Herald(url)
+        self.mirror = Mirror(url, self._lease_read, self._rebuild, config.ha.poll_s)
+        self._mirroring: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self.node.start()
+        self._mirroring = asyncio.create_task(self.mirror.run(), name="ha-views")
 
     def advertise(self, port: int) -> None:
         """The API's real port, once listening (the configured one may be 0)."""
@@ -89,7 +98,11 @@ class Role:
         return {m: len(part) for m, part in shard.assign(self.node.live(), elements).items()}
 
     async def stop(self) -> None:
+        self.mirror.stop()
+        if self._mirroring is not None:
+            await self._mirroring
         await self.node.stop()
+        await self.herald.stop()
         if self._forwarding is not None:
             await self._forwarding
 
@@ -116,6 +129,9 @@ class Role:
         app._pipeline = pipeline
         if app._api is not None:
             app._api.pipeline = pipeline
+            render = queued.answer(app._api)
+            pipeline.settle = lambda step: settle(step, render)
+        pipeline.on_committed = self.herald.poke
         self._cleanup = []
         await app._decide(index, pipeline, self._cleanup)
         reader = Reader(self.url, pipeline, app.config.ha.poll_s)
@@ -127,6 +143,7 @@ class Role:
             await task
 
         self._cleanup.append(("inbox", stop_reader))
+        self.herald.poke()  # the standbys read the new epoch at once
         log.warning("leading (epoch %d): %d open outages recovered", epoch, len(ledger.records))
 
     async def _follow(self, why: str) -> None:
@@ -134,6 +151,29 @@ class Role:
 
         await run_cleanup(self._cleanup, self.app.config.shutdown_timeout_s)
         log.warning("not leading any more (%s): deciding and sending stopped here", why)
+
+    # ---- a standby's views (outaged.ha.views) -------------------------------
+
+    def _lease_read(self, lease: Lease | None) -> None:
+        if lease is not None:
+            self.node.keeper.lease = lease  # as the keeper's next try would read it
+
+    async def _rebuild(self) -> None:
+        """The board's, bulletin's and element views from the store, while standing by."""
+        app = self.app
+        before = app._pipeline
+        if self._leading() is not None or app._api is None:
+            return
+        index = self._index()
+        # Recovery freezes what it built (outaged.heap): thaw the last rebuild's first,
+        # so its cycles are collected once dropped instead of piling up frozen.
+        gc.unfreeze()
+        ledger, next_seq = await app._recover(index)
+        if self._leading() is not None or app._pipeline is not before:  # took the lease
+            return
+        pipeline = app._new_pipeline(ledger, next_seq, index)  # read, never run here
+        app._pipeline = pipeline
+        app._api.pipeline = pipeline
 
     # ---- signals of this instance's probers --------------------------------
 

@@ -45,6 +45,22 @@ class Token:
 
 
 @dataclass(frozen=True, slots=True)
+class QueuedOutcome:
+    """What the leader answered a queued request (outaged.ha.inbox): the status and
+    JSON body it would have given directly, stored with the decision."""
+
+    id: str
+    kind: str  # "signals" or "action"
+    status: int
+    body: str
+    decided_at: float
+
+    @property
+    def refused(self) -> bool:
+        return self.status >= 400
+
+
+@dataclass(frozen=True, slots=True)
 class Idempotent:
     """The first response to a request carrying an Idempotency-Key."""
 
@@ -77,6 +93,7 @@ class Batch:
     outbox: list[Message] = field(default_factory=list)  # new; a repeated key is kept once
     outbox_updates: list[Message] = field(default_factory=list)  # delivery outcomes
     inbox: list[str] = field(default_factory=list)  # inbox rows decided (outaged.ha), deleted
+    outcomes: list[QueuedOutcome] = field(default_factory=list)  # what they were answered
 
     def __bool__(self) -> bool:
         return bool(
@@ -88,6 +105,7 @@ class Batch:
             or self.outbox
             or self.outbox_updates
             or self.inbox
+            or self.outcomes
         )
 
 
@@ -159,3 +177,11 @@ class Store(Protocol):
 
     async def prune_idempotency(self, before: float, limit: int) -> int:
         """Delete at most `limit` Idempotency-Key answers created before `before`."""
+
+    # ---- queued requests (outaged.ha) ----------------------------------
+    async def queued(self, inbox_id: str) -> QueuedOutcome | bool:
+        """The decided outcome of a queued request; True while it waits in the
+        inbox, False when the store knows no such id (or pruned its outcome)."""
+
+    async def prune_outcomes(self, before: float, limit: int) -> int:
+        """Delete at most `limit` queued outcomes decided before `before`."""

@@ -169,4 +169,17 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE INDEX ha_inbox_order ON ha_inbox (received_at, id)",
         "ALTER TABLE outbox ADD COLUMN claimed_epoch INTEGER",
     ),
+    # 7: what the leader decided for each queued request (outaged.ha.inbox), written in
+    # the commit that decided it and read by any instance (GET /api/v1/queued/{id});
+    # pruned by age like Idempotency-Key answers
+    (
+        f"""CREATE TABLE ha_outcomes (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            status INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            decided_at {_T} NOT NULL
+        )""",
+        "CREATE INDEX ha_outcomes_decided ON ha_outcomes (decided_at)",
+    ),
 ]

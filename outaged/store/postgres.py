@@ -37,6 +37,7 @@ import psycopg.errors
 from psycopg.conninfo import conninfo_to_dict
 
 from outaged.errors import StoreError, StoreUnavailable, UnstorableError
+from outaged.store import outcomes
 from outaged.store.base import Batch, Token
 from outaged.store.codec import payload_index
 from outaged.store.migrations import MIGRATIONS, postgres
@@ -318,6 +319,11 @@ class PostgresStore(Reads):
 
     async def prune_idempotency(self, before: float, limit: int) -> int:
         return await self._run(self._prune, _PRUNE_IDEMPOTENCY, before, limit)
+
+    # ---- queued requests (outaged.ha; outaged/store/outcomes.py) -------
+
+    async def prune_outcomes(self, before: float, limit: int) -> int:
+        return await self._run(self._prune, outcomes.PRUNE_POSTGRES, before, limit)
 
     def _prune(self, sql: str, before: float, limit: int) -> int:
         """One short transaction on the writer thread, as in SqliteStore."""

@@ -2,7 +2,8 @@
 
 Outages, their timelines and deadlines are kept forever; raw signals only as long
 as `retention.signals_s` (never shorter than what a restart re-ingests), and
-Idempotency-Key answers `retention.idempotency_s`. A pass deletes `batch_rows`
+Idempotency-Key answers and queued requests' outcomes (outaged.ha)
+`retention.idempotency_s`. A pass deletes `batch_rows`
 rows per transaction and sleeps `pause_s` between transactions, so the decision
 loop's commits (same writer thread) wait for one short batch at most.
 """
@@ -43,6 +44,7 @@ class Pruned:
     signals: int
     idempotency: int
     batches: int
+    outcomes: int = 0
 
 
 class Pruner:
@@ -67,9 +69,15 @@ class Pruner:
         cut = cutoffs(self.policy, now, self.lookback_s)
         signals, batches_s = await self._drain(self.store.prune_signals, cut.signals)
         keys, batches_k = await self._drain(self.store.prune_idempotency, cut.idempotency)
-        if signals or keys:
-            log.info("pruned %d signals and %d idempotency keys", signals, keys)
-        return Pruned(signals, keys, batches_s + batches_k)
+        done, batches_o = await self._drain(self.store.prune_outcomes, cut.idempotency)
+        if signals or keys or done:
+            log.info(
+                "pruned %d signals, %d idempotency keys and %d queued outcomes",
+                signals,
+                keys,
+                done,
+            )
+        return Pruned(signals, keys, batches_s + batches_k + batches_o, done)
 
     async def _drain(
         self, delete: Callable[[float, int], Awaitable[int]], before: float

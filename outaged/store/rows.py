@@ -19,7 +19,15 @@ from outaged.outages.lifecycle import TERMINAL, State
 from outaged.outages.model import Status
 from outaged.records.model import Deadline, Entry, Record
 from outaged.signals import Maintenance
-from outaged.store.base import Batch, Idempotent, OutageQuery, OutageRow, StoredSignal
+from outaged.store import outcomes
+from outaged.store.base import (
+    Batch,
+    Idempotent,
+    OutageQuery,
+    OutageRow,
+    QueuedOutcome,
+    StoredSignal,
+)
 from outaged.store.codec import (
     dump,
     outage_from_text,
@@ -101,6 +109,10 @@ UPDATE_OUTBOX = (
     "sent_at = ?, last_error = ? WHERE id = ?"
 )
 DELETE_INBOX = "DELETE FROM ha_inbox WHERE id = ?"  # rows the step decided (outaged.ha)
+INSERT_OUTCOME = (  # what they were answered (outaged.store.outcomes reads them)
+    "INSERT INTO ha_outcomes (id, kind, status, body, decided_at) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (id) DO NOTHING"
+)
 SELECT_OUTBOX = f"SELECT {', '.join(OUTBOX_COLUMNS)} FROM outbox"
 
 
@@ -142,6 +154,7 @@ def batch_rows(batch: Batch) -> list[tuple[str, list[tuple[Any, ...]]]]:
         (INSERT_OUTBOX, [outbox_row(m) for m in batch.outbox]),
         (UPDATE_OUTBOX, [outbox_update_row(m) for m in batch.outbox_updates]),
         (DELETE_INBOX, [(i,) for i in batch.inbox]),
+        (INSERT_OUTCOME, [(o.id, o.kind, o.status, o.body, o.decided_at) for o in batch.outcomes]),
     ]
     return [(sql, rows) for sql, rows in found if rows]
 
@@ -339,6 +352,9 @@ class Reads(ABC):
             else:
                 found += await self._read(statement, args)
         return found
+
+    async def queued(self, inbox_id: str) -> QueuedOutcome | bool:
+        return outcomes.found(await self._read(outcomes.SELECT, (inbox_id, inbox_id)))
 
     async def recoverable(self, restored_since: float) -> list[OutageRow]:
         rows = await self._run(self._query, *recoverable_query(restored_since))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from outaged.errors import StoreError, StoreUnavailable, UnstorableError
+from outaged.store import outcomes
 from outaged.store.base import Batch, Token
 from outaged.store.codec import payload_path
 from outaged.store.migrations import MIGRATIONS
@@ -234,6 +235,11 @@ class SqliteStore(Reads):
 
     async def prune_idempotency(self, before: float, limit: int) -> int:
         return await self._run(self._prune, _PRUNE_IDEMPOTENCY, before, limit)
+
+    # ---- queued requests (outaged.ha; outaged/store/outcomes.py) -------
+
+    async def prune_outcomes(self, before: float, limit: int) -> int:
+        return await self._run(self._prune, outcomes.PRUNE_SQLITE, before, limit)
 
     def _prune(self, sql: str, before: float, limit: int) -> int:
         """One short write transaction on the writer thread: commits queue behind

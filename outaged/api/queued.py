@@ -1,0 +1,102 @@
+"""What became of a request another instance queued (several instances, outaged.ha).
+
+    POST on a standby -> 202 {"queued": id}, Location: /api/v1/queued/{id}
+    the leader decides it -> its answer (status, JSON body) stored in that commit
+    GET /api/v1/queued/{id} on any instance -> pending | done | refused, with it
+
+The stored answer is the one the leader gives when asked directly: the same
+status and error body for a refusal; for an accepted request what it
+produced (the report's decisions, the action's outage and its state after).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from outaged.api.access import Api, require
+from outaged.api.auth import Permission, Role, allowed
+from outaged.api.bulletin import inside_json
+from outaged.api.inputs import HttpError, printable
+from outaged.api.middleware import INTERNAL, REFUSALS, TOKEN, dumps, error_body, refusal
+from outaged.errors import Problem
+from outaged.outages.model import iso
+from outaged.records.model import Record
+from outaged.steps import Act, Ingested, Intake, Outcome, Replayed
+
+PATH = "/api/v1/queued/{id}"
+_ID = re.compile(r"[0-9a-f]{32}")  # outaged.ha.inbox.Writer: uuid4().hex
+_ASKERS = (Permission.READ, Permission.REPORT, Permission.SIGNAL, Permission.ACT)
+
+
+def location(queued_id: str) -> str:
+    return PATH.replace("{id}", queued_id)
+
+
+def answer(api: Api) -> Callable[[Intake | Act, Outcome | BaseException], tuple[int, str]]:
+    """The leader's answer to a decided request, as status and JSON text."""
+
+    def render(item: Intake | Act, outcome: Outcome | BaseException) -> tuple[int, str]:
+        if isinstance(outcome, REFUSALS):
+            status, body = refusal(outcome)
+            return status, dumps(body)
+        if isinstance(outcome, BaseException):  # a bug or the store: as the API answers it
+            return 500, dumps(error_body(INTERNAL))
+        if isinstance(outcome, Replayed) and outcome.body:
+            return outcome.status, outcome.body
+        if isinstance(outcome, Ingested):
+            return 202, dumps(ingested(api, outcome))
+        return 200, dumps(acted(item, outcome))
+
+    return render
+
+
+def ingested(api: Api, outcome: Ingested) -> dict[str, Any]:
+    return {
+        "accepted": outcome.accepted,
+        "duplicates": outcome.duplicates,
+        "decisions": [d.to_json() for d in outcome.decisions],
+        "inside": inside_json(api, outcome.inside),
+    }
+
+
+def acted(item: Intake | Act, outcome: Record | Replayed) -> dict[str, Any]:
+    assert isinstance(item, Act)  # signals are answered with Ingested
+    body: dict[str, Any] = {"outage": item.outage_id, "action": item.request.action.value}
+    if isinstance(outcome, Record):
+        body["state"] = outcome.state.value
+    else:
+        body["replayed"] = True  # the Idempotency-Key's first use did it
+    return body
+
+
+def add_routes(app: web.Application, api: Api) -> None:
+    async def queued(request: web.Request) -> web.Response:
+        role = Role(request[TOKEN].role)
+        if not any(allowed(role, p) for p in _ASKERS):  # whoever may post one
+            require(request, Permission.READ, "read queued requests")
+        text = request.match_info["id"]
+        found = await api.store.queued(text) if _ID.fullmatch(text) else False
+        if found is False:
+            raise HttpError(
+                404,
+                f"unknown queued request {printable(text)[:40]!r}",
+                [Problem("api", None, "id", "never queued, or its outcome is past retention")],
+            )
+        if found is True:
+            return web.json_response({"id": text, "state": "pending"}, dumps=dumps)
+        body = {
+            "id": text,
+            "kind": found.kind,
+            "state": "refused" if found.refused else "done",
+            "status": found.status,
+            "body": json.loads(found.body),
+            "decided_at": iso(found.decided_at),
+        }
+        return web.json_response(body, dumps=dumps)
+
+    app.router.add_get(PATH, queued)
