@@ -62,7 +62,7 @@ class CtlProblem:
     path: Path
     line: int | None
     field: str
-    key: str  # `cfg.` key in outaged/cli/i18n.py
+    key: str  # `cfg.` key in outaged/cli/i18n/common.py
     fmt: tuple[tuple[str, str], ...] = ()
 
     def problem(self, lang: Lang) -> Problem:
