@@ -8,6 +8,8 @@ Used by tests/test_atomic_step.py (regressions) and tests/test_atomic_property.p
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -17,13 +19,37 @@ from outaged.pipeline import Outcome
 from outaged.records.actions import ActionRequest
 from outaged.recovery import recover
 from outaged.signals import Category, Report, Signal
+from outaged.store.sqlite import BUSY_TIMEOUT_MS
 from tests.inprocess import InProcess
+from tests.smallnet import Net
+from tests.stores import Backend
 
 ACTOR = "zhao.lei"
+CITY_PREFIX = "atomic-city-"  # tests/test_atomic_property.py's city, in a temporary directory
+_cities: set[Path] = set()
+
+
+@atexit.register
+def _remove_cities() -> None:
+    """The property test writes its city once per process to a directory of its
+    own outside pytest's tmp_path (its source stays as it is): removed at exit."""
+    for directory in _cities:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 class Daemon(InProcess):
     """Start, feed, check and restart the daemon on one state directory."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        net: Net,
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+        backend: Backend | None = None,
+    ) -> None:
+        super().__init__(tmp_path, net, busy_timeout_ms, backend)
+        if net.path.parent.name.startswith(CITY_PREFIX):
+            _cities.add(net.path.parent)
 
     async def ingest(
         self, signals: list[Signal], ext_ids: list[str | None] | None = None, actor: str = "cc"
@@ -67,8 +93,8 @@ class Daemon(InProcess):
 
 # The property test (tests/test_atomic_property.py) keeps these SQLite-only helpers,
 # not tests.stores.Backend: Hypothesis derives its derandomized examples from the
-# test's source, and a changed source finds the known replay divergence that
-# tests/test_atomic_step.py::test_recovery_matches_live_held_calls pins (xfail).
+# test's source (a changed source once found the divergence that
+# tests/test_replay_divergence.py now pins).
 def lock(db: Path) -> sqlite3.Connection:
     """Another process's write lock on the database, held until rolled back."""
     holder = sqlite3.connect(db, isolation_level=None)

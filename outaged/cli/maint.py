@@ -11,11 +11,13 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 
 from outaged.cli import render
+from outaged.cli.client import ApiError
 from outaged.cli.i18n import Lang, translate
+from outaged.cli.settings import api_time
 from outaged.errors import OutagedError
 
 if TYPE_CHECKING:
-    from outaged.cli.ctl import Ctx
+    from outaged.cli.commands import Ctx
 
 _AHEAD = re.compile(r"^\+(\d+)([mhd])$")
 _UNIT_S = {"m": 60, "h": 3600, "d": 86400}
@@ -39,8 +41,6 @@ def parse_when(text: str, now: datetime, tz: tzinfo | None) -> datetime:
 
 
 def _when(ctx: Ctx, option: str, text: str) -> str:
-    from outaged.cli.ctl import api_time
-
     try:
         return api_time(parse_when(text, ctx.clock(), ctx.settings.tz))
     except ValueError:
@@ -72,8 +72,6 @@ async def cmd_list(ctx: Ctx, args: argparse.Namespace) -> None:
 
 
 async def cmd_cancel(ctx: Ctx, args: argparse.Namespace) -> None:
-    from outaged.cli.ctl import ApiError
-
     try:
         data = await ctx.api.call("DELETE", f"/api/v1/maintenance/{args.window}")
     except ApiError as exc:

@@ -241,7 +241,7 @@ class SpikeDetector:
         self._looks = max(1, 2 * watched + len(self.platforms)) * (_PERIOD_S / th.spike_window_s)
 
     def add(self, at: float, element: str, cls: ReportClass, subscriber: str | None) -> bool:
-        """Count one report; True when a spike started (its evidence changed)."""
+        """Count one report; True when a spike started or ended (evidence changed)."""
         if subscriber is None:
             self._anonymous += 1
             subscriber = f"\x00anon{self._anonymous}"
@@ -313,8 +313,15 @@ class SpikeDetector:
         key = (element, cls)
         window = self._window(element, cls)
         self._evict(window, element, cls, call.at)
-        window.add(call, child)
         spike = self.active.get(key)
+        ended = False
+        if spike is not None and len(window.free) < self.th.spike_min_reporters:
+            # Its calls aged out before this one: it ended, whether or not `expire`
+            # ran since. A burst after a quiet gap is a new spike, the same in the
+            # running daemon and in one re-ingesting the stored calls on restart.
+            self._end(spike)
+            spike, ended = None, True
+        window.add(call, child)
         if spike is not None:
             self.active[key] = Spike(
                 element,
@@ -328,7 +335,7 @@ class SpikeDetector:
             return False
         p = self._p_value(element, cls, window, call.at)
         if p is None:
-            return False
+            return ended
         if (
             self._city_expected(len(window.free), element, cls, call.at)
             <= (self.th.false_spikes_per_30d)
@@ -358,7 +365,7 @@ class SpikeDetector:
             self.suspected[key] = found
             self.noticed.append(found)
             self._schedule(window)
-        return False
+        return ended
 
     def _evict(self, window: Window, element: str, cls: ReportClass, now: float) -> None:
         window.evict(now - self.th.spike_window_s)

@@ -153,11 +153,15 @@ class Intake:
 
     def _first_report(self, report: Report) -> None:
         """The seed report's "first report time": the first customer call inside an
-        open outage, even one that opened on probes or a person's word."""
+        open outage, even one that opened on probes or a person's word. A call made
+        before it opened was no call about it (its burst's calls are in the record
+        already): else a restart, re-ingesting the window, would date it earlier."""
         for oid in sorted(self._open_index.may_cover(report.element)):
             outage = self.outages[oid]
-            if (outage.first_report_at is None or report.at < outage.first_report_at) and covers(
-                self.index, outage.scope, report.element
+            if (
+                report.at >= outage.opened_at
+                and (outage.first_report_at is None or report.at < outage.first_report_at)
+                and covers(self.index, outage.scope, report.element)
             ):
                 known = self._first_reports.get(outage.id, report.at)
                 self._first_reports[outage.id] = min(known, report.at)

@@ -22,7 +22,7 @@ Arg = str | int | float | tuple[str, ...]
 ELEMENT_ARGS = frozenset({"element", "old", "new"})
 ELEMENT_LIST_ARGS = frozenset({"parts"})
 
-# The English templates; the zh-CN ones live in outaged/cli/i18n.py under `reason.`.
+# The English templates; the zh-CN ones live in outaged/cli/i18n/vocabulary.py under `reason.`.
 ENGLISH: dict[str, str] = {
     "evidence": "{element}: {reasons}",
     "inferred": "{element}: inferred from {n} failing branches",

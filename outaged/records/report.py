@@ -1,7 +1,7 @@
 """The fault report (故障处理报告, seed 000) as Markdown, in zh-CN or en. Pure.
 
 The words (states, causes, deadlines, timeline entries, engine reasons) come from
-outagectl's catalogue (outaged/cli/i18n.py), so the report and `outagectl show`
+outagectl's catalogue (outaged/cli/i18n/), so the report and `outagectl show`
 say the same thing the same way.
 """
 
