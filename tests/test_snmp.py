@@ -305,34 +305,45 @@ async def test_run_polls_every_element_each_interval_and_stops_on_cancel(agent: 
 
 async def test_a_resharded_poller_polls_only_its_share_and_a_new_one_at_once(agent: Snmpd):
     """Several instances: only the share is polled; an element newly held is polled
-    at once, not at its phase in the next cycle (its poller may be a cycle gone)."""
-    signals: list[Signal] = []
+    at once, not at its phase in the next cycle (its poller may be a cycle gone);
+    one given away is not polled again."""
+    loop = asyncio.get_running_loop()
+    polls: list[tuple[float, str]] = []
+
+    def sink(signal: Signal) -> None:
+        if isinstance(signal, ProbeResult) and signal.ok:
+            polls.append((loop.time(), signal.element))
+
     targets = [Target(f"sw-{i}", "127.0.0.1", v2c(agent), (), agent.port) for i in range(4)]
-    interval = 2.0
-    late = LatePhases()  # every phase at 0.9 of the cycle: 1.8 s, 3.8 s, ...
-    poller = SnmpPoller(targets, signals.append, fixed_clock, settings=FAST, rng=late)
+    interval = 4.0  # every phase at 0.25 of the cycle: slots at 1 s, 5 s, ...
+    poller = SnmpPoller(targets, sink, fixed_clock, settings=FAST, rng=EarlyPhases())
     poller.reshard(frozenset({"sw-0", "sw-1"}))
 
-    def polled() -> list[str]:
-        return [s.element for s in signals if isinstance(s, ProbeResult) and s.ok]
+    async def until(elements: set[str], after: float, deadline: float) -> None:
+        while not elements <= {e for t, e in polls if t >= after}:
+            assert loop.time() < deadline, (elements, polls)
+            await asyncio.sleep(0.02)
 
+    started = loop.time()
     task = asyncio.create_task(poller.run(interval))
     try:
-        await asyncio.sleep(2.0)
-        assert sorted(polled()) == ["sw-0", "sw-1"]  # a whole cycle: its share only
+        await until({"sw-0", "sw-1"}, started, started + interval)
+        assert {e for _, e in polls} == {"sw-0", "sw-1"}  # its share only
+        resharded = loop.time()
         poller.reshard(frozenset({"sw-1", "sw-2", "sw-3"}))  # sw-2 and sw-3 are new here
-        await asyncio.sleep(0.8)  # their phase is 1 s later still
-        after = polled()[2:]
+        await until({"sw-2", "sw-3"}, resharded, started + interval + 0.9)  # before 5 s
+        await until({"sw-1"}, started + interval, started + 2 * interval)  # its next slot
+        await asyncio.sleep(0.5)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         poller.close()
-    assert sorted(after) == ["sw-2", "sw-3"], after  # at once; sw-0 given away, sw-1 waits
+    assert "sw-0" not in {e for t, e in polls if t >= resharded}  # given away
 
 
-class LatePhases(random.Random):
+class EarlyPhases(random.Random):
     def random(self) -> float:
-        return 0.9
+        return 0.25
 
 
 @pytest.mark.snmp

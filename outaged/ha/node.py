@@ -93,6 +93,7 @@ class Node:
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._ticked = self._clock()  # a long start-up recovery before this is no stall
         self._tasks = [
             asyncio.create_task(self._transitions(), name="ha-transitions"),
             asyncio.create_task(self._tick(), name="ha-tick"),
