@@ -69,7 +69,7 @@ class Postgres:
             check=check,
             capture_output=True,
             text=True,
-            timeout=60,
+            timeout=150,
         )
 
     def start(self) -> None:
@@ -118,9 +118,25 @@ class Postgres:
         )
 
     def stop(self) -> None:
+        """Stop the server and return only once it is down (a loaded machine can
+        take longer than pg_ctl's default minute): a test that stops it relies on
+        nothing answering any more, so a stop that did not happen is an error."""
         if (self.datadir / "postmaster.pid").exists():
-            stop = [str(bindir() / "pg_ctl"), "-D", str(self.datadir), "-m", "fast", "-w", "stop"]
-            self._run(*stop, check=False)
+            pg_ctl = str(bindir() / "pg_ctl")
+            stopped = self._run(
+                pg_ctl,
+                "-D",
+                str(self.datadir),
+                "-m",
+                "fast",
+                "-w",
+                "-t",
+                "120",
+                "stop",
+                check=False,
+            )
+            if (self.datadir / "postmaster.pid").exists():
+                raise RuntimeError(f"PostgreSQL did not stop: {stopped.stdout}{stopped.stderr}")
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         out = self._run(
