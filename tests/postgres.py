@@ -151,7 +151,10 @@ class Postgres:
             "ON_ERROR_STOP=1",
             "-Atqc",
             sql,
+            check=False,
         )
+        if out.returncode != 0:
+            raise PsqlError(f"psql {sql!r} on {database}: {out.stderr.strip()}")
         return out.stdout
 
     def dsn(self, database: str = "outaged") -> str:
@@ -159,14 +162,30 @@ class Postgres:
         if database not in self._databases:
             exists = self.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}'")
             if not exists.strip():
-                self.psql(f'CREATE DATABASE "{database}"')
+                self._create(database)
             self._databases.add(database)
         return f"postgresql://{self.superuser}@/{database}?host={self.sockdir}"
+
+    def _create(self, database: str) -> None:
+        """CREATE DATABASE, tried again (bounded) while another session is still
+        on the template: PostgreSQL refuses to copy a template that is in use."""
+        for attempt in range(10):
+            try:
+                self.psql(f'CREATE DATABASE "{database}"')
+                return
+            except PsqlError as e:
+                if "being accessed by other users" not in str(e) or attempt == 9:
+                    raise
+                time.sleep(0.5)
 
     def fresh_dsn(self, prefix: str = "t") -> str:
         """A new, empty database (one per test keeps tests independent)."""
         name = f"{prefix}_{time.monotonic_ns()}"
         return self.dsn(name)
+
+
+class PsqlError(RuntimeError):
+    """psql refused a statement: its message says why."""
 
 
 @contextmanager
