@@ -23,6 +23,7 @@ from tests.daemon import Daemon
 from tests.ha_cluster import LEASE_S, RENEW_S, Cluster
 from tests.postgres import Postgres
 from tests.snmpd import COMMUNITY, Snmpd, free_udp_port
+from tests.test_probes_daemon import write_topology as probe_lab
 
 INTERVAL_S = 2.0  # the ICMP cycle
 SNMP_INTERVAL_S = 1.0
@@ -51,19 +52,7 @@ def write_topology(path: Path, addresses: list[str], snmp: str | None = None) ->
         if snmp is not None:
             e["snmp"] = snmp
         elements.append(e)
-    doc = {
-        "version": 1,
-        "name": "HA probe lab",
-        "people": [{"id": "ops", "name": "Ops", "email": "ops@example.com"}],
-        "areas": [{"id": "backbone", "name": "Backbone", "interface": "ops"}],
-        "leadership": [],
-        "service_centres": [],
-        "call_centre": ["ops"],
-        "elements": elements,
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-    return path
+    return probe_lab(path, elements)
 
 
 class Watch:
