@@ -60,6 +60,7 @@ ALLOWED = {
     "Olympus",
 }
 WORD = re.compile(r"[A-Za-z][A-Za-z0-9_.:/'+-]*")
+HEX_ID = re.compile(r"[0-9a-f]{12}")
 
 
 def _known_words() -> set[str]:
@@ -84,12 +85,24 @@ def english_words(text: str, known: set[str]) -> list[str]:
         start = match.start()
         if start and text[start - 1] == "-":  # --option or -o
             continue
+        if start and text[start - 1].isalnum():  # the tail of an id: 9158924cfbeb
+            continue
+        if HEX_ID.fullmatch(word):  # an id that happens to hold no digit
+            continue
         if any(c.isdigit() for c in word) or word.isupper() or word in known:
             continue  # ids, numbers, times, S1..S4, METAVARS, OUTAGED_URL
         if word.split("/")[0] in known or word.split(":")[0] in known:
             continue
         found.append(word)
     return found
+
+
+def test_an_id_is_not_an_english_word_but_english_still_is():
+    """A maintenance id is random hex: 9158924cfbeb once read as the word 'cfbeb'."""
+    assert english_words("割接 9158924cfbeb 已取消", set()) == []
+    assert english_words("割接 abcdefabcdef 已取消", set()) == []
+    assert english_words("割接 window cancelled", set()) == ["window", "cancelled"]
+    assert english_words("id 9158924cfbeb", set()) == ["id"]
 
 
 @pytest.fixture(scope="module")
