@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import psycopg
 import psycopg.errors
@@ -47,7 +47,6 @@ from outaged.store.rows import (
     pg,
 )
 
-T = TypeVar("T")
 Connection = psycopg.Connection[tuple[Any, ...]]
 Fence = Callable[[Connection], None]
 
@@ -120,14 +119,6 @@ class PostgresStore(Reads):
         self._opened = False
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-w")
         self._read_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-r")
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, fn, *args)
-
-    async def _read(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._read_thread, self._read_sync, sql, args)
 
     def _read_sync(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         if self._reader is None or self._reader.closed:

@@ -8,9 +8,11 @@ the column tuple both databases store (TEXT JSON, DOUBLE PRECISION times,
 
 from __future__ import annotations
 
+import asyncio
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from outaged.notify.base import Message
@@ -317,19 +319,28 @@ def row_message(row: tuple[Any, ...]) -> Message:
 
 class Reads(ABC):
     """The queries both stores ask the same way, over the backend's two threads:
-    `_read` runs a statement on the reader connection, `_run(self._query, ...)` on
+    `_read` runs a statement on the reader connection (the backend's `_read_sync`
+    on `_read_thread`), `_run(self._query, ...)` on
     the writer (what recovery and the outbox read must see the last commit of this
     process). Statements have `?` placeholders; a lookup of many values is the
     backend's `_among` clause, `IN_CHUNK` values a statement."""
 
     IN_CHUNK: int
     NO_LIMIT: int | None  # what LIMIT takes for "all rows"
+    _thread: ThreadPoolExecutor  # the writer's one thread
+    _read_thread: ThreadPoolExecutor  # the reader's one thread
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._thread, fn, *args)
+
+    async def _read(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._read_thread, self._read_sync, sql, args)
 
     @abstractmethod
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T: ...
-
-    @abstractmethod
-    async def _read(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]: ...
+    def _read_sync(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """Rows of `sql` on the reader connection (on the reader thread)."""
 
     @abstractmethod
     def _query(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]: ...

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from outaged.errors import StoreError, StoreUnavailable, UnstorableError
 from outaged.store import outcomes
@@ -26,7 +26,6 @@ from outaged.store.rows import (
     batch_rows,
 )
 
-T = TypeVar("T")
 BUSY_TIMEOUT_MS = 5000  # how long a write waits behind another process's lock
 
 # One batch of expired signals (see Store.prune_signals). A manual fault goes once
@@ -69,14 +68,6 @@ class SqliteStore(Reads):
         self._reader: sqlite3.Connection | None = None
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-w")
         self._read_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-r")
-
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._thread, fn, *args)
-
-    async def _read(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._read_thread, self._read_sync, sql, args)
 
     def _read_sync(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
         if self._reader is None:
