@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from outaged.cli import ctl, render
+from outaged.cli import api_json, ctl, detail_view, list_view, render, stats_view
 from outaged.cli.i18n import LANGS, MESSAGES, label, pick_lang, translate
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -213,8 +213,8 @@ def test_time_left_is_red_only_when_late():
 
 
 def test_list_table_in_both_languages_and_late_deadline_coloured_red():
-    view = render.OutageView.from_json(outage_json())
-    en = render.to_text(render.outage_table([view], "en", SHANGHAI, NOW))
+    view = api_json.OutageView.from_json(outage_json())
+    en = render.to_text(list_view.outage_table([view], "en", SHANGHAI, NOW))
     for text in (
         "ID",
         "Level",
@@ -226,26 +226,26 @@ def test_list_table_in_both_languages_and_late_deadline_coloured_red():
     ):
         assert text in en
     assert "8m late" in en and "m1-c1" not in en and "Times in Asia/Shanghai" in en
-    wide = render.Names("en", wide=True)
+    wide = api_json.Names("en", wide=True)
     assert "m1-c1 一号小区机房" in render.to_text(
-        render.outage_table([view], "en", SHANGHAI, NOW, wide)
+        list_view.outage_table([view], "en", SHANGHAI, NOW, wide)
     )
-    zh = render.to_text(render.outage_table([view], "zh-CN", SHANGHAI, NOW))
+    zh = render.to_text(list_view.outage_table([view], "zh-CN", SHANGHAI, NOW))
     for text in ("单号", "等级", "已接单", "1小时8分", "到达现场 17:02", "超时 8分"):
         assert text in zh
-    coloured = render.to_text(render.outage_table([view], "en", SHANGHAI, NOW), color=True)
+    coloured = render.to_text(list_view.outage_table([view], "en", SHANGHAI, NOW), color=True)
     assert re.search(r"\x1b\[[0-9;]*31m8m late", coloured)
-    on_time = render.OutageView.from_json(
+    on_time = api_json.OutageView.from_json(
         outage_json(next_deadline={"name": "on_site", "due": "2026-11-22T09:30:00Z", "late": False})
     )
-    coloured = render.to_text(render.outage_table([on_time], "en", SHANGHAI, NOW), color=True)
+    coloured = render.to_text(list_view.outage_table([on_time], "en", SHANGHAI, NOW), color=True)
     assert "20m left" in coloured
     assert not re.search(r"\x1b\[[0-9;]*31m20m left", coloured)
 
 
 def test_show_has_summary_location_scope_deadlines_and_timeline():
-    view = render.OutageView.from_json(outage_json())
-    text = render.to_text(render.outage_detail(view, "en", SHANGHAI, NOW), width=140)
+    view = api_json.OutageView.from_json(outage_json())
+    text = render.to_text(detail_view.outage_detail(view, "en", SHANGHAI, NOW), width=140)
     for expected in (
         "Outage 3: 一号小区机房 (S3, acknowledged)",
         "Occurrence time",
@@ -263,7 +263,7 @@ def test_show_has_summary_location_scope_deadlines_and_timeline():
         "assign, arrive, progress, cancel, note",
     ):
         assert expected in text, expected
-    zh = render.to_text(render.outage_detail(view, "zh-CN", SHANGHAI, NOW), width=140)
+    zh = render.to_text(detail_view.outage_detail(view, "zh-CN", SHANGHAI, NOW), width=140)
     for expected in (
         "故障发生时间",
         "故障网络中的逻辑位置",
@@ -278,14 +278,14 @@ def test_show_has_summary_location_scope_deadlines_and_timeline():
 def test_user_text_is_shown_literally_not_as_rich_markup():
     timeline = outage_json()["timeline"]
     timeline[1]["payload"]["note"] = "cable [/] cut :fire: [red]x"
-    view = render.OutageView.from_json(outage_json(timeline=timeline, root_name="[b]楼"))
-    text = render.to_text(render.outage_detail(view, "en", SHANGHAI, NOW), width=160)
+    view = api_json.OutageView.from_json(outage_json(timeline=timeline, root_name="[b]楼"))
+    text = render.to_text(detail_view.outage_detail(view, "en", SHANGHAI, NOW), width=160)
     assert "cable [/] cut :fire: [red]x" in text
-    assert "[b]楼" in render.to_text(render.outage_table([view], "en", SHANGHAI, NOW))
+    assert "[b]楼" in render.to_text(list_view.outage_table([view], "en", SHANGHAI, NOW))
 
 
 def test_stats_view():
-    stats = render.Stats.from_json(
+    stats = api_json.Stats.from_json(
         {
             "since": "2026-10-23T00:00:00.000Z",
             "until": "2026-11-22T00:00:00.000Z",
@@ -299,11 +299,11 @@ def test_stats_view():
             "deadlines": {"met": 40, "late": 3, "missed": 2, "pending": 5, "share_met": 0.889},
         }
     )
-    en = render.to_text(render.stats_view(stats, "en", SHANGHAI))
+    en = render.to_text(stats_view.stats_view(stats, "en", SHANGHAI))
     for expected in ("Outages: 14", "fibre cut", "not diagnosed", "north", "40m 10s", "1h 25m"):
         assert expected in en, expected
     assert "Deadlines met: 88.9% (40 of 45)" in en
-    zh = render.to_text(render.stats_view(stats, "zh-CN", SHANGHAI))
+    zh = render.to_text(stats_view.stats_view(stats, "zh-CN", SHANGHAI))
     assert "时限达成率：88.9%（45 项中 40 项）" in zh
     assert "光缆故障" in zh
 
@@ -312,7 +312,7 @@ def test_an_answer_not_shaped_like_the_api_is_a_bad_answer():
     broken = outage_json()
     del broken["scope"]
     with pytest.raises(ctl.BadAnswer):
-        ctl.read(lambda: render.OutageView.from_json(broken))
+        ctl.read(lambda: api_json.OutageView.from_json(broken))
 
 
 # ---- settings and arguments ----------------------------------------------------------

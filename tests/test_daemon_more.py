@@ -32,7 +32,7 @@ import pytest
 
 from outaged.cli import ctl
 from outaged.cli.i18n import Lang, label
-from outaged.cli.render import event_label
+from outaged.cli.timeline_view import event_label
 from tests.citygen import write_city
 from tests.daemon import REPO, Daemon, outaged_env, running_daemon
 

@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from outaged.cli.render import TimelineEntry, event_detail, event_label
+from outaged.cli.api_json import TimelineEntry
+from outaged.cli.timeline_view import event_detail, event_label
 from outaged.outages.engine import Engine
 from outaged.outages.lifecycle import Action, State
 from outaged.records.actions import ActionRequest

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from rich.console import Console, RenderableType
 from rich.text import Text
 
-from outaged.cli import queued_view, render
+from outaged.cli import api_json, detail_view, list_view, queued_view, stats_view
 from outaged.cli.client import Api, ApiError, BadAnswer
 from outaged.cli.i18n import Lang, label, translate
 from outaged.cli.lookup_view import lookup_text
@@ -48,10 +48,10 @@ class Ctx:
         except ValueError:
             return None
 
-    def names(self, data: Any, args: argparse.Namespace) -> render.Names:
+    def names(self, data: Any, args: argparse.Namespace) -> api_json.Names:
         found = data.get("names") if isinstance(data, dict) else None
         wide = getattr(args, "output", None) == "wide"
-        return render.Names.from_json(found, self.lang, wide)
+        return api_json.Names.from_json(found, self.lang, wide)
 
     def show(self, renderable: RenderableType) -> None:
         self.console.print(Text(renderable) if isinstance(renderable, str) else renderable)
@@ -88,11 +88,11 @@ async def cmd_list(ctx: Ctx, args: argparse.Namespace) -> None:
     data = await ctx.api.get_json("/api/v1/outages", params)
     if args.json:
         return ctx.dump(data)
-    outages = read(lambda: [render.OutageView.from_json(o) for o in data["outages"]])
+    outages = read(lambda: [api_json.OutageView.from_json(o) for o in data["outages"]])
     if not outages:
         return ctx.show(translate("ctl.list.empty", ctx.lang))
     names = ctx.names(data, args)
-    ctx.show(render.outage_table(outages, ctx.lang, ctx.tz(data), ctx.clock(), names))
+    ctx.show(list_view.outage_table(outages, ctx.lang, ctx.tz(data), ctx.clock(), names))
 
 
 async def _list_suspected(ctx: Ctx, args: argparse.Namespace) -> None:
@@ -103,16 +103,16 @@ async def _list_suspected(ctx: Ctx, args: argparse.Namespace) -> None:
     if not found:
         return ctx.show(translate("ctl.suspected.empty", ctx.lang))
     names = ctx.names(data, args)
-    ctx.show(render.suspected_table(found, ctx.lang, ctx.tz(data), ctx.clock(), names))
+    ctx.show(list_view.suspected_table(found, ctx.lang, ctx.tz(data), ctx.clock(), names))
 
 
 async def cmd_show(ctx: Ctx, args: argparse.Namespace) -> None:
     data = await ctx.api.get_json(f"/api/v1/outages/{args.id}")
     if args.json:
         return ctx.dump(data)
-    outage = read(lambda: render.OutageView.from_json(data))
+    outage = read(lambda: api_json.OutageView.from_json(data))
     names = ctx.names(data, args)
-    ctx.show(render.outage_detail(outage, ctx.lang, ctx.tz(data), ctx.clock(), names))
+    ctx.show(detail_view.outage_detail(outage, ctx.lang, ctx.tz(data), ctx.clock(), names))
 
 
 # CLI option dest -> API action field
@@ -146,8 +146,8 @@ async def cmd_action(ctx: Ctx, args: argparse.Namespace) -> None:
         return await _queued(ctx, str(data["queued"]), args, action, args.id)
     if args.json:
         return ctx.dump(data)
-    outage = read(lambda: render.OutageView.from_json(data))
-    ctx.show(render.action_done(outage, action, ctx.lang, ctx.tz(data), ctx.clock()))
+    outage = read(lambda: api_json.OutageView.from_json(data))
+    ctx.show(detail_view.action_done(outage, action, ctx.lang, ctx.tz(data), ctx.clock()))
 
 
 async def _decided(ctx: Ctx, queued_id: str, wait_s: float) -> dict[str, Any] | None:
@@ -201,7 +201,7 @@ async def _element_name(ctx: Ctx, args: argparse.Namespace) -> str:
         return str(args.element)
     if not isinstance(data, dict):
         return str(args.element)
-    names = render.Names(
+    names = api_json.Names(
         ctx.lang, {str(args.element): (data.get("name") or "", data.get("name_en") or "")}
     )
     return names.element(str(args.element))
@@ -226,8 +226,8 @@ async def cmd_stats(ctx: Ctx, args: argparse.Namespace) -> None:
     data = await ctx.api.get_json("/api/v1/stats", params)
     if args.json:
         return ctx.dump(data)
-    stats = read(lambda: render.Stats.from_json(data))
-    ctx.show(render.stats_view(stats, ctx.lang, ctx.tz(data), ctx.names(data, args)))
+    stats = read(lambda: api_json.Stats.from_json(data))
+    ctx.show(stats_view.stats_view(stats, ctx.lang, ctx.tz(data), ctx.names(data, args)))
 
 
 async def cmd_lookup(ctx: Ctx, args: argparse.Namespace) -> None:

@@ -8,8 +8,9 @@ from typing import Any
 
 from rich.text import Text
 
+from outaged.cli.api_json import Names
 from outaged.cli.i18n import Lang, label, translate
-from outaged.cli.render import Names, fmt_short
+from outaged.cli.render import fmt_short
 
 
 def _when(text: str | None, tz: tzinfo | None, now: datetime) -> str:

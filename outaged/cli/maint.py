@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
-from outaged.cli import render
+from outaged.cli import api_json, render
 from outaged.cli.client import ApiError
 from outaged.cli.i18n import Lang, translate
 from outaged.cli.settings import api_time
@@ -88,15 +88,15 @@ def table(
     lang: Lang,
     tz: tzinfo | None,
     now: datetime,
-    names: render.Names,
+    names: api_json.Names,
 ) -> Table:
     title = translate("ctl.maint.title", lang, n=len(found))
-    t = render._listing_table(title, lang, tz, now)
+    t = render.listing_table(title, lang, tz, now)
     for key in ("id", "element", "from", "to", "note", "by"):
         t.add_column(translate(f"ctl.maint.col.{key}", lang))
     for w in found:
         element = str(w.get("element") or "")
-        start, end = render.parse_time(str(w["start"])), render.parse_time(str(w["end"]))
+        start, end = api_json.parse_time(str(w["start"])), api_json.parse_time(str(w["end"]))
         t.add_row(
             str(w["id"]),
             names.element(element) if element in names.elements else element,

@@ -10,8 +10,9 @@ from collections.abc import Mapping
 from datetime import tzinfo
 from typing import Any
 
+from outaged.cli.api_json import parse_time
 from outaged.cli.i18n import Lang, label, translate
-from outaged.cli.render import fmt_duration, fmt_time, parse_time
+from outaged.cli.render import fmt_duration, fmt_time
 
 
 def _time(text: Any, tz: tzinfo | None, lang: Lang) -> str:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from outaged.cli.api_json import Names, TimelineEntry
 from outaged.cli.i18n import LANGS, Lang, label, translate
-from outaged.cli.render import Names, TimelineEntry, event_detail, event_label, owner_name
+from outaged.cli.timeline_view import event_detail, event_label, owner_name
 from outaged.records.model import Deadline, Entry
 from outaged.store.base import OutageRow
 from outaged.topology.graph import GraphIndex
