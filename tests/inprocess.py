@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from outaged.app import App
-from outaged.config import load_config
+from outaged.configfile.load import load_config
 from outaged.store.sqlite import BUSY_TIMEOUT_MS
 from tests.smallnet import Net
 from tests.stores import Backend

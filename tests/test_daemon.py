@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from outaged.config import load_config
+from outaged.configfile.load import load_config
 from outaged.errors import ConfigError
 from tests.daemon import Daemon, run_outaged, running_daemon
 

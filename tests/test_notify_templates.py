@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from outaged.config import load_config
+from outaged.configfile.load import load_config
 from outaged.dispatch.planned import notices
 from outaged.errors import ConfigError
 from outaged.notify.base import Message

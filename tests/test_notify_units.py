@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from outaged.config import load_config
+from outaged.configfile.load import load_config
 from outaged.errors import ConfigError, StoreError
 from outaged.notify.base import Failed, Message, Notice, Reason, Result, Sent, State
 from outaged.notify.digest import DigestPolicy

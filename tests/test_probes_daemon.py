@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 
-from outaged.config import IcmpOverride, load_config
+from outaged.config import IcmpOverride
+from outaged.configfile.load import load_config
 from outaged.errors import ConfigError
 from outaged.probes.probers import Probers
 from outaged.probes.snmp_creds import SnmpV2c, SnmpV3

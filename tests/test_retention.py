@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from outaged.app import App
-from outaged.config import ApiConfig, Config, IcmpConfig, ProbesConfig, RetentionConfig, load_config
+from outaged.config import ApiConfig, Config, IcmpConfig, ProbesConfig, RetentionConfig
+from outaged.configfile.load import load_config
 from outaged.errors import ConfigError
 from outaged.notify.log import LogNotifier
 from outaged.notify.outbox import Outbox

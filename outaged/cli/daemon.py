@@ -19,7 +19,8 @@ from outaged.api.auth import Role, new_token
 from outaged.app import App, new_event_loop
 from outaged.cli.check import check
 from outaged.cli.i18n import pick_lang
-from outaged.config import Config, default_config, load_config
+from outaged.config import Config, default_config
+from outaged.configfile.load import load_config
 from outaged.errors import OutagedError
 from outaged.heap import freeze_loaded
 from outaged.logfmt import JsonFormatter, TextFormatter
