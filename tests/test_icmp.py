@@ -49,7 +49,6 @@ from tests.netns import Namespaces, Netns, is_root
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_root = pytest.mark.skipif(not is_root(), reason="raw ICMP and namespaces need root")
-netns_test = [pytest.mark.netns, needs_root]
 
 
 def loopback(n: int) -> list[str]:

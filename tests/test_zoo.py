@@ -43,11 +43,6 @@ ROOT_KINDS = ("core", "egress", "platform")
 CITY_SHARE, LARGE_AREA_SHARE = 0.5, 0.3  # SPEC §3 defaults
 FAULT_AT, RECOVER_AT, END = 10, 25, 40  # minutes
 SWEEP = 30  # random single faults tried per network (the core is always tried too)
-LAGGING_SYMPTOM = (
-    "a multi-homed element cut off only by two roots, answering one probe cycle after them, "
-    "gets a new outage of its own while the record it was joined to reads restored"
-)
-LAGGING_SYMPTOM_NETS = {"Twaren", "AttMpls", "Chinanet", "Deltacom", "Cogentco"}
 
 
 def archive() -> Path:
