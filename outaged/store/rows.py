@@ -319,11 +319,11 @@ def row_message(row: tuple[Any, ...]) -> Message:
 
 class Reads(ABC):
     """The queries both stores ask the same way, over the backend's two threads:
-    `_read` runs a statement on the reader connection (the backend's `_read_sync`
-    on `_read_thread`), `_run(self._query, ...)` on
-    the writer (what recovery and the outbox read must see the last commit of this
-    process). Statements have `?` placeholders; a lookup of many values is the
-    backend's `_among` clause, `IN_CHUNK` values a statement."""
+    `_read` runs a statement on the reader connection (the backend's `_read_sync`,
+    on `_read_thread`), `_run(self._query, ...)` on the writer (on `_thread`: what
+    recovery and the outbox read must see the last commit of this process).
+    Statements have `?` placeholders; a lookup of many values is the backend's
+    `_among` clause, `IN_CHUNK` values a statement."""
 
     IN_CHUNK: int
     NO_LIMIT: int | None  # what LIMIT takes for "all rows"
