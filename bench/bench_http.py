@@ -47,7 +47,7 @@ import aiohttp
 from aiohttp import web
 
 from tests.citygen import write_city
-from tests.daemon import REPO, Daemon, outaged_env
+from tests.daemon import REPO, Daemon, outaged_command, outaged_env
 
 METROS, COMMUNITIES, SUBS = 20, 20, 50
 BACKGROUND_RATE = 1000.0  # reports/s
@@ -300,6 +300,21 @@ def archive(rev: str, into: Path) -> Path:
     return into
 
 
+def anchor_token(daemon: Daemon, code: Path) -> str:
+    done = subprocess.run(
+        outaged_command(
+            "token", "create", "--name", "bench", "--role", "admin", "--config", str(daemon.config)
+        ),
+        env={**outaged_env(), "PYTHONPATH": str(code)},
+        cwd=daemon.workdir,  # `-m` puts the working directory first on the path
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
 def against(work: Path, rev: str, quick: bool) -> None:
     code = archive(rev, work / "anchor-code")
     daemons: dict[str, Daemon] = {}
@@ -308,9 +323,12 @@ def against(work: Path, rev: str, quick: bool) -> None:
             work / f"city-{len(daemons)}", metros=METROS, communities=COMMUNITIES, subs=SUBS
         )
         (work / f"run-{len(daemons)}").mkdir()
-        daemon = Daemon(work / f"run-{len(daemons)}", city, interval_s=0.05)
-        if name == rev:
+        if name == rev:  # its token made by its own CLI (this one's schema may be newer)
+            daemon = Daemon(work / f"run-{len(daemons)}", city, interval_s=0.05, token="-")
             daemon.env["PYTHONPATH"] = str(code)
+            daemon.token = anchor_token(daemon, code)
+        else:
+            daemon = Daemon(work / f"run-{len(daemons)}", city, interval_s=0.05)
         daemons[name] = daemon
     try:
         for daemon in daemons.values():

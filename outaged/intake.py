@@ -93,6 +93,12 @@ def parse_time(value: object) -> float:
     return at
 
 
+def received(now: float) -> float:
+    """`now` in whole milliseconds: what `parse_time` gives for it written as ISO-8601
+    (outaged.outages.model.iso), without writing and parsing it."""
+    return math.floor(now * 1000) / 1000
+
+
 def span(seconds: float) -> str:
     """A duration as people write it: 24 h, 10 min, 90 s."""
     if seconds >= 3600 and seconds % 3600 == 0:
@@ -193,14 +199,16 @@ def parse_signal(
     source: str = "input",
     line: int | None = None,
     strict: bool = False,
+    received_at: float | None = None,
 ) -> Signal:
     """Parse one signal object; raise SignalError naming every bad field.
 
-    `strict` also refuses fields the kind does not have."""
+    `strict` also refuses fields the kind does not have; `received_at` is the time
+    of a signal without "at" (`received(now)`), else "at" is required."""
     if not isinstance(obj, Mapping):
         raise SignalError([Problem(source, line, "", "expected a JSON object")])
     f = _Fields(obj, source, line)
-    at = f.time("at")
+    at = received_at if received_at is not None and "at" not in obj else f.time("at")
     kind = obj.get("kind")
     known = KIND_FIELDS.get(kind) if isinstance(kind, str) else None
     if strict and known is not None:

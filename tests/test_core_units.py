@@ -196,6 +196,20 @@ def test_iso_times_never_print_later_than_they_are(ts):
     assert ts - 0.001 < parse_time(printed) <= ts  # filters like since=opened_at keep it
 
 
+def test_a_reports_received_time_is_its_iso_time_parsed_back():
+    """An API report without "at" gets `received(now)`, as it once got iso(now)."""
+    import random
+
+    from outaged.intake import parse_time, received
+    from outaged.outages.model import iso
+
+    rng = random.Random(7)
+    times = [1795000000.1239996, 1795000000.9999999, 0.0, 1795000000.5]
+    times += [rng.uniform(0, 4e9) for _ in range(2000)]
+    for ts in times:
+        assert received(ts) == parse_time(iso(ts) or ""), ts
+
+
 def test_dominators_equal_networkx_on_a_random_multi_homed_dag():
     import random
 

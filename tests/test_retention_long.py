@@ -198,7 +198,15 @@ def _outaged_bytes() -> int:
     return sum(stat.size for stat in snapshot.statistics("filename"))
 
 
-FOREVER = ("outages", "outage_events", "deadlines", "outbox", "tokens", "schema_version")
+FOREVER = (
+    "outages",
+    "outage_events",
+    "deadlines",
+    "outbox",
+    "tokens",
+    "token_generation",
+    "schema_version",
+)
 
 
 def _db(config: Config) -> dict[str, int]:

@@ -8,8 +8,7 @@ from typing import Any
 
 from outaged.api.access import Api
 from outaged.errors import Problem, SignalError
-from outaged.intake import MAX_ID_TEXT, check_limits, parse_signal, text_problem
-from outaged.outages.model import iso
+from outaged.intake import MAX_ID_TEXT, check_limits, parse_signal, received, text_problem
 from outaged.signals import Signal
 from outaged.store.base import Token
 
@@ -64,7 +63,7 @@ def parse_items(
 ) -> tuple[list[Signal], list[str | None]]:
     """Items `first`, `first` + 1, ... of a request, checked against `clock` (now)."""
     clock = api.clock() if clock is None else clock
-    now = iso(clock)
+    now = received(clock)
     problems: list[Problem] = []
     signals: list[Signal] = []
     ext_ids: list[str | None] = []
@@ -97,9 +96,10 @@ def parse_items(
                     continue
         elif obj.get("kind") in ("manual", "maintenance"):
             obj["actor"] = token.name  # who said so is the token, whatever the body says
-        obj.setdefault("at", now)
         try:
-            signal = parse_signal(obj, api.index.topology, source="api", line=line, strict=True)
+            signal = parse_signal(
+                obj, api.index.topology, source="api", line=line, strict=True, received_at=now
+            )
             late = check_limits(signal, clock, api.limits)
             problems += [Problem("api", line, prefix + f, m) for f, m in late]
             if not late:

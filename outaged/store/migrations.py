@@ -182,4 +182,11 @@ MIGRATIONS: list[tuple[str, ...]] = [
         )""",
         "CREATE INDEX ha_outcomes_decided ON ha_outcomes (decided_at)",
     ),
+    # 8: a counter bumped in the same transaction as every token added or revoked
+    # (`outaged token`, another process): a daemon keeps verified tokens in memory
+    # while the counter it reads per request has not moved (outaged/store/sqlite.py)
+    (
+        "CREATE TABLE token_generation (n INTEGER NOT NULL)",
+        "INSERT INTO token_generation (n) VALUES (0)",
+    ),
 ]

@@ -86,6 +86,9 @@ _WRITE_LOCK = (
     "IN ROW EXCLUSIVE MODE NOWAIT"
 )
 _TOKEN = "SELECT name, role, sha256, created_at, revoked_at FROM tokens"
+# Kept in step with the SQLite store's schema; this store still reads every token
+# from the server per request (a generation read would cost the same round trip).
+_BUMP_TOKENS = "UPDATE token_generation SET n = n + 1"
 # Not the item: the server, the connection, a lock, a standby, the schema.
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, psycopg.InternalError)
 # The rows themselves: a constraint, NUL in text, an int past 2^63-1, bad UTF-8.
@@ -278,6 +281,7 @@ class PostgresStore(Reads):
                     "INSERT INTO tokens (name, role, sha256, created_at) VALUES (%s, %s, %s, %s)",
                     (token.name, token.role, token.sha256, token.created_at),
                 )
+                db.execute(_BUMP_TOKENS)
         except psycopg.Error as exc:
             self._reset()
             raise _failed(exc, f"{self.where}: cannot add token") from exc
@@ -298,7 +302,11 @@ class PostgresStore(Reads):
     def revoke_token_sync(self, name: str, at: float) -> bool:
         sql = "UPDATE tokens SET revoked_at = %s WHERE name = %s AND revoked_at IS NULL"
         try:
-            return self.db.execute(sql, (at, name)).rowcount > 0
+            db = self.db
+            with db.transaction():
+                revoked = db.execute(sql, (at, name)).rowcount > 0
+                db.execute(_BUMP_TOKENS)
+            return revoked
         except psycopg.Error as exc:
             self._reset()
             raise _failed(exc, f"{self.where}: cannot revoke token") from exc

@@ -50,6 +50,7 @@ DELETE FROM signals WHERE seq IN (
     LIMIT :limit
 )
 """
+_BUMP_TOKENS = "UPDATE token_generation SET n = n + 1"
 _PRUNE_IDEMPOTENCY = """
 DELETE FROM idempotency WHERE key IN (
     SELECT key FROM idempotency WHERE created_at < :before ORDER BY created_at LIMIT :limit
@@ -66,6 +67,9 @@ class SqliteStore(Reads):
         self.busy_timeout_ms = busy_timeout_ms
         self._db: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
+        self._loop_db: sqlite3.Connection | None = None  # the token generation, per request
+        self._tokens: dict[str, Token] = {}  # by SHA-256, as of `_tokens_seen`
+        self._tokens_seen = -1
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-w")
         self._read_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-r")
 
@@ -122,6 +126,9 @@ class SqliteStore(Reads):
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
+        if self._loop_db is not None:
+            self._loop_db.close()
+            self._loop_db = None
         if self._reader is not None:
             await loop.run_in_executor(self._read_thread, self._reader.close)
             self._reader = None
@@ -193,13 +200,46 @@ class SqliteStore(Reads):
                     "INSERT INTO tokens (name, role, sha256, created_at) VALUES (?, ?, ?, ?)",
                     (token.name, token.role, token.sha256, token.created_at),
                 )
+                self.db.execute(_BUMP_TOKENS)
         except sqlite3.Error as exc:
             raise StoreError(f"{self.path}: cannot add token: {exc}") from exc
 
     async def token_by_hash(self, sha256: str) -> Token | None:
+        """From memory while the token generation has not moved since it was read.
+
+        Every add and revoke bumps `token_generation` in its own transaction
+        (`outaged token` is another process), and the generation is read here,
+        per request, on a connection of the event loop's own: one indexed page
+        read under WAL (readers never wait for the writer), far cheaper than a
+        trip through the reader thread. A revoke committed before a request
+        arrives is therefore seen by that request. Unknown tokens are never
+        kept (a client sending junk cannot grow the cache)."""
+        generation = self._token_generation()
+        if generation != self._tokens_seen:
+            self._tokens.clear()
+            self._tokens_seen = generation
+        found = self._tokens.get(sha256)
+        if found is not None:
+            return found
         sql = "SELECT name, role, sha256, created_at, revoked_at FROM tokens WHERE sha256 = ?"
         rows = await self._read(sql, (sha256,))
-        return Token(*rows[0]) if rows else None
+        if not rows:
+            return None
+        found = Token(*rows[0])
+        # Read after `generation`: at worst newer than it, and the next request, seeing
+        # the counter moved, reads it again.
+        if generation == self._tokens_seen:
+            self._tokens[sha256] = found
+        return found
+
+    def _token_generation(self) -> int:
+        try:
+            if self._loop_db is None:
+                self._loop_db = self._connect()
+            row = self._loop_db.execute("SELECT n FROM token_generation").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: cannot check the tokens: {exc}") from exc
+        return int(row[0])
 
     async def tokens(self) -> list[Token]:
         return await self._run(self.tokens_sync)
@@ -217,6 +257,7 @@ class SqliteStore(Reads):
                 "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL",
                 (at, name),
             )
+            self.db.execute(_BUMP_TOKENS)
         return cur.rowcount > 0
 
     # ---- retention -----------------------------------------------------
