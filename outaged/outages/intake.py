@@ -105,6 +105,11 @@ class Intake:
         health = self.health.get(element)
         if health is None:
             health = self.health[element] = Health()
+        elif signal.ok and health.state is State.UP:  # observe's common case, nothing changes
+            health.last_rtt_ms = signal.rtt_ms
+            health.fails = 0
+            health.goods += 1
+            return
         was_healthy, was_state, was_evidence = health.is_healthy, health.state, health.is_evidence
         if not observe(health, signal.ok, signal.at, signal.rtt_ms, self.th):
             return
