@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import re
 import socket
 import time
 from collections import Counter
@@ -35,6 +36,9 @@ from outaged.signals import ProbeResult, Signal, SignalSink
 from outaged.topology.model import Topology
 
 log = logging.getLogger(__name__)
+
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_CANONICAL_V4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")  # what str(IPv4Address) writes
 
 Clock = Callable[[], float]
 StopStep = tuple[str, Callable[[], Awaitable[None]]]
@@ -319,12 +323,16 @@ def address_map(topology: Topology) -> dict[str, str]:
     """Element by address, in the text form a socket reports (for trap sources)."""
     found: dict[str, str] = {}
     for element in topology.elements.values():
-        if element.address is None:
+        address = element.address
+        if address is None:
             continue
-        try:
-            key = str(ipaddress.ip_address(element.address))
-        except ValueError:
-            key = element.address
+        if _CANONICAL_V4.fullmatch(address):  # already its text form: ~5 µs less each
+            key = address
+        else:
+            try:
+                key = str(ipaddress.ip_address(address))
+            except ValueError:
+                key = address
         found.setdefault(key, element.id)
     return found
 
