@@ -12,10 +12,11 @@ that come back through the queue:
           -> store.commit (decisions + outbox rows) -> reply, outbox.add
 
 A step is atomic: its changes to memory count only once the commit succeeds.
-Before that, each item is checked for what the store cannot hold
-(outaged.store.storable) and refused alone, naming the field. What a failed
-step does (rebuild memory from the store, retry the requests one by one, rest
-while the store is unavailable) is in outaged.step_failures.
+Before that, each item is checked for what the store cannot hold and for a
+repeated Idempotency-Key (outaged.admission) and refused or answered alone,
+naming the field. What a failed step does (rebuild memory from the store, retry
+the requests one by one, rest while the store is unavailable) is in
+outaged.step_failures.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 
+from outaged.admission import replayed, storable_item
 from outaged.correlate.health import State as Health
 from outaged.correlate.spikes import Suspicion
 from outaged.dispatch import planned
 from outaged.dispatch.verification import Verdict, verdict
 from outaged.errors import (
-    NotFoundError,
     OutagedError,
     SignalError,
 )
@@ -61,7 +62,6 @@ from outaged.steps import (
     Replayed,
     Step,
 )
-from outaged.store import storable
 from outaged.store.base import Idempotent, OutageRow, Store, StoredSignal
 
 __all__ = ["Clock", "IdemKey", "IdempotencyConflict", "Ingested", "Outcome", "Pipeline", "Replayed"]
@@ -337,7 +337,7 @@ class Pipeline(StepFailures):
         for item in items:  # decided by this step, even if refused: its commit deletes the row
             if isinstance(item, Intake | Act) and item.inbox is not None:
                 step.batch.inbox.append(item.inbox)
-        items = [i for i in items if self._storable(i, step)]
+        items = [i for i in items if storable_item(i, step)]
         await self._prepare(items, step)
         now = self.clock()
         for item in items:
@@ -353,29 +353,6 @@ class Pipeline(StepFailures):
                 step.checks.append(item)
             else:
                 await self._take_action(item, step, now)
-
-    def _storable(self, item: Item, step: Step) -> bool:
-        """Whether the store can hold what `item` carries; if not, it is refused
-        alone (422 naming the field; an outage id past SQLite's range is unknown)
-        before it changes anything."""
-        if isinstance(item, Delivery | Check):
-            return True
-        key = item.idem.key if item.idem is not None else None
-        if isinstance(item, Act):
-            if not 1 <= item.outage_id <= storable.INT_MAX:
-                step.done.append((item.reply, NotFoundError(f"unknown outage {item.outage_id}")))
-                return False
-            found = storable.action_problems(item.request.fields, item.actor, key)
-        else:
-            found = storable.intake_problems(item.signals, item.ext_ids, item.actor, key)
-        if not found:
-            return True
-        error = SignalError(found)
-        if item.reply is None:
-            log.warning("signal dropped: the store cannot hold it: %s", error)
-        else:
-            step.done.append((item.reply, error))
-        return False
 
     async def _prepare(self, items: list[Item], step: Step) -> None:
         """Look up what the store already knows: idempotency keys, report ids, old outages."""
@@ -411,30 +388,8 @@ class Pipeline(StepFailures):
         seqs = await self.store.last_seqs([outage_id])
         self.ledger.load(row.record, deadlines, seqs.get(outage_id, 0), row.area)
 
-    def _replayed(self, item: Intake | Act, step: Step) -> bool:
-        """Answer a repeated Idempotency-Key from its first use instead of acting again."""
-        if item.idem is None or item.reply is None:
-            return False
-        key, digest = item.idem.key, item.idem.request_sha256
-        found = step.seen_keys.get(key)
-        twin = step.pending.get(key)
-        first = found.request_sha256 if found is not None else None
-        if twin is not None and twin.idem is not None:
-            first = twin.idem.request_sha256
-        if first is None:
-            step.pending[key] = item
-            return False
-        if first != digest:
-            error = IdempotencyConflict(f"Idempotency-Key {key!r} was used for a different request")
-            step.done.append((item.reply, error))
-        elif found is not None:
-            step.done.append((item.reply, Replayed(found.status, found.body)))
-        elif twin is not None:
-            step.twins.append((item.reply, twin))
-        return True
-
     async def _take_signals(self, item: Intake, step: Step, now: float) -> None:
-        if self._replayed(item, step):
+        if replayed(item, step):
             return
         accepted = duplicates = 0
         inside: list[tuple[int, int]] = []
@@ -479,7 +434,7 @@ class Pipeline(StepFailures):
         return after is not None and after.state is Health.UP and not after.flapping
 
     async def _take_action(self, item: Act, step: Step, now: float) -> None:
-        if self._replayed(item, step):
+        if replayed(item, step):
             return
         try:
             record = self.ledger.act(item.outage_id, item.request, item.actor, now)

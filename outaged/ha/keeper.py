@@ -50,7 +50,6 @@ class Keeper:
         self.on_members = on_members
         self.member_ttl_s = member_ttl_s or self.times.lease_s
         self.alive = alive  # False: what the lease is for has stopped running; give it up
-        self.tries = 0
         self.failures = 0
         self.last_error: str | None = None
         self.lease: sql.Lease | None = None  # the row as last read
@@ -108,7 +107,6 @@ class Keeper:
             log.warning("leaving the members could not be recorded: %s", exc)
 
     async def _try(self, started: float) -> None:
-        self.tries += 1
         fence = self.fence
         if fence.epoch is not None and not fence.holds():
             self._lose("its lease was not renewed in time")
