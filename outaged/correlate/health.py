@@ -42,12 +42,20 @@ class Health:
         return self.state is State.UP and not self.flapping
 
 
+def steady(health: Health, ok: bool, rtt_ms: float | None) -> bool:
+    """Fold in an answer of an element that is up (the most common probe by far)
+    and return True; anything else is left to `observe` and gives False."""
+    if not ok or health.state is not State.UP:
+        return False
+    health.last_rtt_ms = rtt_ms
+    health.fails = 0
+    health.goods += 1
+    return True
+
+
 def observe(health: Health, ok: bool, at: float, rtt_ms: float | None, th: Thresholds) -> bool:
     """Fold one probe cycle in; return True when evidence or health changed."""
-    if ok and health.state is State.UP:  # up and answering: the most common by far
-        health.last_rtt_ms = rtt_ms
-        health.fails = 0
-        health.goods += 1
+    if steady(health, ok, rtt_ms):
         return False
     before = (health.is_evidence, health.is_healthy, health.state)
     if ok:

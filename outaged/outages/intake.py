@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from outaged.classify.scope import covers
-from outaged.correlate.health import Health, State, observe
+from outaged.correlate.health import Health, State, observe, steady
 from outaged.correlate.spikes import ReportClass, SpikeDetector, report_class
 from outaged.errors import Problem, SignalError
 from outaged.outages.gather import Gatherer
@@ -105,10 +105,7 @@ class Intake:
         health = self.health.get(element)
         if health is None:
             health = self.health[element] = Health()
-        elif signal.ok and health.state is State.UP:  # observe's common case, nothing changes
-            health.last_rtt_ms = signal.rtt_ms
-            health.fails = 0
-            health.goods += 1
+        elif steady(health, signal.ok, signal.rtt_ms):  # nothing else changes
             return
         was_healthy, was_state, was_evidence = health.is_healthy, health.state, health.is_evidence
         if not observe(health, signal.ok, signal.at, signal.rtt_ms, self.th):
