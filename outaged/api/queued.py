@@ -7,6 +7,9 @@
 The stored answer is the one the leader gives when asked directly: the same
 status and error body for a refusal; for an accepted request what it
 produced (the report's decisions, the action's outage and its state after).
+A request the leader gave up (it cannot be read, or its decision step keeps
+failing: outaged.ha.inbox.Reader) is refused with 422 and `given_up` naming
+the row, its kind, the stage, the reason and the error (`given_up`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from outaged.api.bulletin import inside_json
 from outaged.api.inputs import HttpError, printable
 from outaged.api.middleware import INTERNAL, REFUSALS, TOKEN, dumps, error_body, refusal
 from outaged.errors import Problem
+from outaged.ha.inbox import READ, GivenUp
 from outaged.outages.model import iso
 from outaged.records.model import Record
 from outaged.steps import Act, Ingested, Intake, Outcome, Replayed
@@ -53,6 +57,27 @@ def answer(api: Api) -> Callable[[Intake | Act, Outcome | BaseException], tuple[
         return 200, dumps(acted(item, outcome))
 
     return render
+
+
+def given_up(given: GivenUp) -> tuple[int, str]:
+    """What a request the leader gave up is answered: 422, and why."""
+    what = "cannot be read" if given.stage == READ else "failed its decision step"
+    if given.tries > 1:
+        what += f" {given.tries} times"
+    message = (
+        f"queued {given.kind} request {given.row} {what}; the leader gave it up: {given.error}"
+    )
+    field = "payload" if given.stage == READ else given.kind
+    body = error_body(message, [Problem("inbox", None, field, given.error)])
+    body["given_up"] = {
+        "row": given.row,
+        "kind": given.kind,
+        "stage": given.stage,
+        "reason": given.reason,
+        "tries": given.tries,
+        "error": given.error,
+    }
+    return 422, dumps(body)
 
 
 def ingested(api: Api, outcome: Ingested) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from rich.console import Console, RenderableType
 from rich.text import Text
 
 from outaged.cli import api_json, detail_view, list_view, queued_view, stats_view
-from outaged.cli.client import Api, ApiError, BadAnswer
+from outaged.cli.client import Api, BadAnswer
 from outaged.cli.i18n import Lang, label, translate
 from outaged.cli.lookup_view import lookup_text
 from outaged.cli.settings import Settings, api_time
@@ -155,7 +155,7 @@ async def _decided(ctx: Ctx, queued_id: str, wait_s: float) -> dict[str, Any] | 
     as if the leader had answered."""
     found = await queued_view.wait(ctx.api.get_json, queued_id, wait_s)
     if found is not None and found.get("state") == "refused":
-        raise ApiError.from_body(int(found["status"]), "", json.dumps(found["body"]))
+        raise queued_view.refusal(found, ctx.lang)
     return found
 
 

@@ -4,10 +4,12 @@ wait briefly for the leader's decision (GET /api/v1/queued/{id}), then say it.""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from outaged.cli.client import ApiError
 from outaged.cli.i18n import Lang, label, translate
 
 WAIT_S = 5.0  # a live leader decides within its poll_s (1 s by default)
@@ -66,3 +68,23 @@ def text(
         action=label("action", str(body.get("action", action)), lang),
         state=label("state", str(body.get("state", "")), lang),
     )
+
+
+GIVEN_UP = ("unreadable", "refused", "failing")  # outaged.ha.inbox.REASONS
+
+
+def refusal(found: dict[str, Any], lang: Lang) -> ApiError:
+    """A refused queued request as the error the leader's direct answer would be;
+    one the leader gave up said in the reader's language (its error a detail)."""
+    error = ApiError.from_body(int(found["status"]), "", json.dumps(found["body"]))
+    given = found["body"].get("given_up") if isinstance(found["body"], dict) else None
+    if not isinstance(given, dict) or given.get("reason") not in GIVEN_UP:
+        return error
+    message = translate(
+        f"ctl.queued.{given['reason']}",
+        lang,
+        queued=given.get("row", found.get("id")),
+        kind=given.get("kind", found.get("kind")),
+        tries=given.get("tries", 0),
+    )
+    return ApiError(error.status, message, error.problems)

@@ -10,6 +10,18 @@ A row is answered (202) only once its INSERT committed, so nothing acknowledged
 is lost when an instance dies; a row leaves the inbox only in the transaction
 of the decision that took it in (epoch-checked), so a leader killed between
 the two leaves it for the next one.
+
+A row the leader cannot decide never holds up the rows behind it: one that
+cannot be read (not JSON, an unknown kind, a payload that is no request), or
+one whose step refuses it the same way each time (UnstorableError), is given
+up at once; one whose own decision step fails (a bug; a failed step is
+retried alone by the pipeline) after MAX_TRIES tries. Given up = its refusal
+(422, naming the row, its kind, the stage and the error; outaged.api.queued
+renders it) and the inbox row's deletion in one transaction, fenced like a
+decision commit (the store's fence hook), so a deposed leader writes none.
+The tries are counted in the leader's memory: a new leader counts again.
+The store failing (StoreUnavailable, the fence) is never the row's fault:
+not counted, the row is read again.
 """
 
 from __future__ import annotations
@@ -19,6 +31,7 @@ import contextlib
 import json
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +39,7 @@ from typing import Any
 import psycopg
 from psycopg import AsyncConnection
 
-from outaged.errors import OutagedError, StoreError, StoreUnavailable
+from outaged.errors import OutagedError, StoreError, StoreUnavailable, UnstorableError
 from outaged.ha.keeper import CONNECT_TIMEOUT_S
 from outaged.outages.lifecycle import Action
 from outaged.pipeline import Pipeline
@@ -34,13 +47,20 @@ from outaged.records.actions import ActionRequest
 from outaged.signals import Signal
 from outaged.steps import Act, IdemKey, Ingested, Intake, Outcome, Queued, Step
 from outaged.store import codec
-from outaged.store.base import QueuedOutcome
+from outaged.store.base import Batch, QueuedOutcome
 
 log = logging.getLogger("outaged.ha")
 
 CHANNEL = "outaged_inbox"
 BATCH = 500  # rows the leader takes in one read
 SIGNALS, ACTION = "signals", "action"
+MAX_TRIES = 3  # a request whose own decision step failed this often is given up
+# Why a row is given up (the metric's label): it cannot be read; its step refuses
+# it the same way each time; its step failed MAX_TRIES times.
+UNREADABLE, REFUSED, FAILING = "unreadable", "refused", "failing"
+REASONS = (UNREADABLE, REFUSED, FAILING)
+READ, DECIDE = "read", "decide"  # the stage it was given up at
+_SHOWN = 200  # characters of a row's kind or an error kept in its outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +69,28 @@ class Row:
     kind: str
     actor: str
     payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class GivenUp:
+    """A row the leader will not decide, and why (its outcome says it)."""
+
+    row: str
+    kind: str
+    reason: str  # one of REASONS
+    stage: str  # READ or DECIDE
+    error: str
+    tries: int  # decision steps that failed on it (0: never reached one)
+
+
+def _shown(text: str) -> str:
+    """Text kept in an outcome: printable, bounded."""
+    text = text if text.isprintable() else repr(text)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+
+
+def _why(exc: BaseException) -> str:
+    return _shown(f"{type(exc).__name__}: {exc}")
 
 
 def _idem(idem: IdemKey | None) -> list[str] | None:
@@ -179,12 +221,26 @@ class Front:
 class Reader:
     """The leader's side: takes inbox rows into the decision loop, oldest first."""
 
-    def __init__(self, dsn: str, pipeline: Pipeline, poll_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        pipeline: Pipeline,
+        poll_s: float = 1.0,
+        *,
+        refuse: Callable[[GivenUp], tuple[int, str]],
+        given_up: Counter[str] | None = None,
+    ) -> None:
+        """`refuse`: the status and JSON body stored for a row given up;
+        `given_up`: counted there by reason (the instance's, across leaderships)."""
         self.dsn = dsn
         self.pipeline = pipeline
         self.poll_s = poll_s
+        self.refuse = refuse
+        self.given_up: Counter[str] = Counter() if given_up is None else given_up
         self.taken = 0
         self._flight: set[str] = set()
+        self._tries: dict[str, int] = {}  # failed decision steps per row (this leadership)
+        self._dropping: dict[str, GivenUp] = {}  # given up, their outcomes not committed yet
         self._wake = asyncio.Event()
         self._stopping = False
         self._conn: AsyncConnection[Any] | None = None
@@ -213,31 +269,37 @@ class Reader:
         self._wake.set()
 
     async def _once(self) -> None:
+        await self._finish()
         if self._conn is None or self._conn.closed:
             self._conn = await AsyncConnection.connect(
                 self.dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
             )
         async with self._conn.cursor() as cur:
             await cur.execute(
-                "SELECT id, kind, actor, payload FROM ha_inbox ORDER BY received_at, id LIMIT %s",
-                (BATCH + len(self._flight),),
+                "SELECT id, kind, actor, payload FROM ha_inbox WHERE id <> ALL(%s) "
+                "ORDER BY received_at, id LIMIT %s",
+                ([*self._flight, *self._dropping], BATCH),
             )
             rows = await cur.fetchall()
         for r in rows:
-            if r[0] in self._flight or self._stopping:
-                continue
+            if self._stopping:
+                break
             try:
                 self._take(Row(r[0], r[1], r[2], json.loads(r[3])))
-            except (OutagedError, ValueError, KeyError, TypeError) as exc:  # not ours to read
-                log.error("inbox row %s cannot be read (%s); left in the inbox", r[0], exc)
+            except (OutagedError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                self._give_up(GivenUp(r[0], _shown(r[1]), UNREADABLE, READ, _why(exc), 0))
+        await self._finish()
 
     def _take(self, row: Row) -> None:
         p = row.payload
         idem = IdemKey(*p["idem"]) if p.get("idem") else None
         if row.kind == SIGNALS:
             signals = [codec.signal_from_row(k, at, el, text) for k, at, el, text in p["signals"]]
+            ext_ids = list(p["ext_ids"])
+            if len(ext_ids) != len(signals):
+                raise ValueError(f"{len(signals)} signals but {len(ext_ids)} ext_ids")
             reply = self.pipeline.queue_signals(
-                signals, list(p["ext_ids"]), row.actor or None, idem, inbox=row.id
+                signals, ext_ids, row.actor or None, idem, inbox=row.id
             )
         elif row.kind == ACTION:
             request = ActionRequest(Action(p["action"]), dict(p["fields"]))
@@ -255,10 +317,60 @@ class Reader:
         if reply.cancelled():
             return
         exc = reply.exception()
-        if isinstance(exc, StoreUnavailable):  # not decided: still in the inbox, read again
+        if exc is None or not isinstance(exc, StoreError):
+            # decided: the commit that answered it (a refusal too) stored its outcome
+            self._tries.pop(row.id, None)
+            return
+        if isinstance(exc, StoreUnavailable):  # the store or the fence: read again, not counted
             self._wake.set()
-        elif isinstance(exc, StoreError) or exc is not None:
-            log.warning("queued %s %s from %s refused: %s", row.kind, row.id, row.actor, exc)
+            return
+        tries = self._tries.get(row.id, 0) + 1
+        if isinstance(exc, UnstorableError):  # its step refuses it the same way each time
+            self._give_up(GivenUp(row.id, row.kind, REFUSED, DECIDE, _why(exc), tries))
+        elif tries >= MAX_TRIES:
+            self._give_up(GivenUp(row.id, row.kind, FAILING, DECIDE, _why(exc), tries))
+        else:
+            self._tries[row.id] = tries
+            log.warning(
+                "queued %s %s failed its decision step (%d of %d tries): %s",
+                row.kind,
+                row.id,
+                tries,
+                MAX_TRIES,
+                exc,
+            )
+            self._wake.set()
+
+    def _give_up(self, given: GivenUp) -> None:
+        self._tries.pop(given.row, None)
+        self._dropping[given.row] = given
+        self._wake.set()
+
+    async def _finish(self) -> None:
+        """The given-up rows' refusals and deletions, in one fenced commit; kept for
+        the next read while that cannot be written (fenced: never, by this leader)."""
+        if not self._dropping:
+            return
+        given = list(self._dropping.values())
+        now = self.pipeline.clock()
+        outcomes = [QueuedOutcome(g.row, g.kind, *self.refuse(g), now) for g in given]
+        try:
+            await self.pipeline.store.commit(Batch(inbox=[g.row for g in given], outcomes=outcomes))
+        except StoreError as exc:
+            log.warning("%d inbox rows given up but not finished yet: %s", len(given), exc)
+            return
+        for g in given:
+            del self._dropping[g.row]
+            self.given_up[g.reason] += 1
+            log.error(
+                "queued %s %s given up (%s at the %s stage, %d tries): %s",
+                g.kind,
+                g.row,
+                g.reason,
+                g.stage,
+                g.tries,
+                g.error,
+            )
 
     async def _listener(self) -> None:
         """Wake the reader at each NOTIFY; the poll covers a lost connection."""

@@ -17,12 +17,13 @@ import asyncio
 import gc
 import logging
 import socket
+from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from outaged.api import queued
 from outaged.errors import StoreError
 from outaged.ha import shard
-from outaged.ha.inbox import SIGNALS, Front, Reader, settle, signals_payload
+from outaged.ha.inbox import REASONS, SIGNALS, Front, Reader, settle, signals_payload
 from outaged.ha.node import Node
 from outaged.ha.sql import Lease
 from outaged.ha.views import Herald, Mirror
@@ -61,6 +62,7 @@ class Role:
         self._buffer: list[tuple[Signal, str | None]] = []  # with each trap's key
         self._forwarding: asyncio.Task[None] | None = None
         self.reader: Reader | None = None
+        self.given_up: Counter[str] = Counter()  # inbox rows, by reason, while leading
         self.herald = Herald(url)
         self.mirror = Mirror(url, self._lease_read, self._rebuild, config.ha.poll_s)
         self._mirroring: asyncio.Task[None] | None = None
@@ -134,7 +136,8 @@ class Role:
         pipeline.on_committed = self.herald.poke
         self._cleanup = []
         await app._decide(index, pipeline, self._cleanup)
-        reader = Reader(self.url, pipeline, app.config.ha.poll_s)
+        poll_s = app.config.ha.poll_s
+        reader = Reader(self.url, pipeline, poll_s, refuse=queued.given_up, given_up=self.given_up)
         self.reader = reader
         task = asyncio.create_task(reader.run(), name="ha-inbox")
 
@@ -235,6 +238,7 @@ class Role:
                 for m in node.members
             ],
             "last_error": node.keeper.last_error,
+            "inbox_given_up": {r: self.given_up[r] for r in REASONS},
         }
 
 

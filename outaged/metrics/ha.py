@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 
@@ -46,3 +46,12 @@ class HaLive(Collector):
         yield GaugeMetricFamily(
             "outaged_ha_shard_elements", "Elements this instance probes (its share).", value=mine
         )
+        given_up = CounterMetricFamily(
+            "outaged_ha_inbox_given_up",
+            "Inbox rows this instance, leading, gave up: refused with why instead of decided "
+            "(reason: unreadable, refused, failing).",
+            labels=["reason"],
+        )
+        for reason, count in ha["inbox_given_up"].items():
+            given_up.add_metric([reason], count)
+        yield given_up

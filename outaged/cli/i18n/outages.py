@@ -55,6 +55,13 @@ EN: dict[str, str] = {
     "ctl.queued.signals": "Queued {queued}: decided by the leader; {accepted} accepted, "
     "{duplicates} duplicates.",
     "ctl.queued.still": "Queued request {queued}: stored, waiting for the leader's decision.",
+    # a queued request the leader gave up (outaged.ha.inbox; the error follows as a detail)
+    "ctl.queued.unreadable": "Queued request {queued} ({kind}) cannot be read; "
+    "the leader gave it up.",
+    "ctl.queued.refused": "Queued request {queued} ({kind}) cannot be stored as it is; "
+    "the leader gave it up.",
+    "ctl.queued.failing": "Queued request {queued} ({kind}): its decision step failed "
+    "{tries} times in a row; the leader gave it up.",
     "ctl.report_missing": (
         "The fault report still needs {fields}: outagectl note {id} TEXT {fields} "
         "(or pass them to close)"
@@ -164,6 +171,10 @@ ZH: dict[str, str] = {
     "ctl.queued.signals": "排队请求 {queued}：主实例已处理；"
     "接受 {accepted} 条，重复 {duplicates} 条。",
     "ctl.queued.still": "排队请求 {queued}：已保存，等待主实例决定。",
+    "ctl.queued.unreadable": "排队请求 {queued}（{kind}）无法读取，主实例已放弃。",
+    "ctl.queued.refused": "排队请求 {queued}（{kind}）无法按原样保存，主实例已放弃。",
+    "ctl.queued.failing": "排队请求 {queued}（{kind}）的决策步骤连续失败 {tries} 次，"
+    "主实例已放弃。",
     "ctl.report_missing": (
         "故障处理报告尚缺 {fields}：outagectl note {id} 备注 {fields}（或在 close 时一并填写）"
     ),
