@@ -34,16 +34,17 @@ class Cluster:
         notify: str = "",
         size: int = 3,
         probes: str | Sequence[str] = PROBES_OFF,
-        ha: str = HA,
+        ha: str | Sequence[str] = HA,
     ) -> None:
         """`probes`: one section for all, or one each; `ha`: the `ha:` settings
-        besides the name ("" for the defaults)."""
+        besides the name ("" for the defaults), for all or one each."""
         self.url = url
         self.daemons: list[Daemon] = []
         token: str | None = None
         each = [probes] * size if isinstance(probes, str) else list(probes)
+        settings = [ha] * size if isinstance(ha, str) else list(ha)
         for n in range(1, size + 1):
-            extra = f"store:\n  url: '{url}'\nha:\n  name: n{n}\n{ha}{notify}"
+            extra = f"store:\n  url: '{url}'\nha:\n  name: n{n}\n{settings[n - 1]}{notify}"
             (workdir / f"n{n}").mkdir(parents=True, exist_ok=True)
             d = Daemon(workdir / f"n{n}", city, probes=each[n - 1], extra=extra, token=token)
             token = d.token
