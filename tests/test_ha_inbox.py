@@ -93,6 +93,8 @@ def unreadable(n: int) -> list[tuple[str, str]]:
         ("action", json.dumps({"outage": 1, "action": "teleport", "fields": {}, "idem": None})),
         ("action", json.dumps(["a", "list"])),
         ("action", json.dumps({"outage": "seven", "action": "ack", "fields": {}})),
+        ("action", json.dumps({"outage": 1, "action": "merge", "fields": {}, "idem": None})),
+        ("action", json.dumps({"outage": 1, "action": "ack", "fields": {"note": 5}})),
     ]
     return [kinds[i % len(kinds)] for i in range(n)]
 
@@ -112,7 +114,7 @@ def test_unreadable_rows_at_the_head_are_refused_at_once_and_block_nothing(
     good = queue(other, "/api/v1/reports", {"subscriber": f"{ROOT}-009", "code": 678})
     report = outcome(c, other, good)
     assert report["state"] == "done" and report["status"] == 202, report
-    for row_id, (kind, _) in zip(bad[:7], unreadable(7), strict=True):
+    for row_id, (kind, _) in zip(bad[:9], unreadable(9), strict=True):
         found = outcome(c, other, row_id)
         assert found["state"] == "refused" and found["status"] == 422, found
         body = found["body"]

@@ -43,7 +43,7 @@ from outaged.errors import OutagedError, StoreError, StoreUnavailable, Unstorabl
 from outaged.ha.keeper import CONNECT_TIMEOUT_S
 from outaged.outages.lifecycle import Action
 from outaged.pipeline import Pipeline
-from outaged.records.actions import ActionRequest
+from outaged.records.actions import INTERNAL, ActionRequest
 from outaged.signals import Signal
 from outaged.steps import Act, IdemKey, Ingested, Intake, Outcome, Queued, Step
 from outaged.store import codec
@@ -296,13 +296,16 @@ class Reader:
         if row.kind == SIGNALS:
             signals = [codec.signal_from_row(k, at, el, text) for k, at, el, text in p["signals"]]
             ext_ids = list(p["ext_ids"])
-            if len(ext_ids) != len(signals):
-                raise ValueError(f"{len(signals)} signals but {len(ext_ids)} ext_ids")
+            if len(ext_ids) != len(signals) or not all(isinstance(e, str | None) for e in ext_ids):
+                raise ValueError(f"{len(signals)} signals but ext_ids {_shown(repr(ext_ids))}")
             reply = self.pipeline.queue_signals(
                 signals, ext_ids, row.actor or None, idem, inbox=row.id
             )
         elif row.kind == ACTION:
-            request = ActionRequest(Action(p["action"]), dict(p["fields"]))
+            action, fields = Action(p["action"]), dict(p["fields"])
+            if action in INTERNAL or not all(isinstance(v, str) for v in fields.values()):
+                raise ValueError(f"not an action a person requests: {_shown(repr(p))}")
+            request = ActionRequest(action, fields)
             reply = self.pipeline.queue_act(
                 int(p["outage"]), request, row.actor, idem, inbox=row.id
             )
