@@ -1,6 +1,7 @@
 """Failover time and probe work per instance: real daemons on one real PostgreSQL.
 
-    .venv/bin/python -m bench.bench_failover [--kills 10] [--storm-kills 5] [--seed 13]
+    .venv/bin/python -m bench.bench_failover [--kills 10] [--storm-kills 5] [--rate 50]
+                                             [--seed 13] [--no-probe-work]
 
 A real PostgreSQL server (tests/postgres.py: Unix socket in a temporary
 directory) and real `outaged run` processes, started and watched by the test
@@ -16,9 +17,11 @@ suite's harness (tests/ha_cluster.py: each with its own state directory and an
   the answer, not `queued` for a leader to decide); then the killed one is
   started again as a standby. First on an idle cluster, then during a report
   storm: a thread posts batches of reports round-robin to all three instances
-  throughout (a call centre that moves on to the next instance when one does
-  not answer); every acknowledged report must be in the store afterwards, and
-  the reports acknowledged between the kill and the takeover are counted.
+  throughout, at `--rate` reports/s at most (a call centre that moves on to
+  the next instance when one does not answer; the rate reached is printed);
+  every acknowledged report must be in the store afterwards, and the reports
+  acknowledged between the kill and the takeover are counted. `--kills 0`
+  skips the idle rounds, `--storm-kills 0` the storm.
   The anchor is the theoretical bound lease_s + renew_s (the lease row can
   live lease_s after the leader's last renewal, and a standby only tries every
   renew_s); the ratio is the measured time over it.
@@ -53,7 +56,8 @@ TARGETS = 200  # 127.0.0.2 .. 127.0.0.201
 PROBES_ON = "probes:\n  icmp:\n    enabled: true\n    interval_s: 30\n"
 STEP_S = 0.05
 STORM_BATCH = 10  # reports per POST during the storm
-STORM_EVERY_S = 0.2  # a POST this often at most: 50 reports/s, 3,000 calls a minute
+RATE = 50.0  # reports/s during the storm by default: a POST every 0.2 s, 3,000 calls a minute
+MAX_RATE = 2000.0  # --rate is bounded: one thread, POSTs of STORM_BATCH reports
 DRAIN_S = 300.0  # for the leader to decide what the standbys queued
 
 
@@ -105,12 +109,16 @@ class Storm:
     a batch one instance does not take goes to the next."""
 
     c: Cluster
+    rate: float = RATE  # reports/s at most
     acked: dict[str, float] = field(default_factory=dict)  # report id -> when acknowledged
     refused: int = 0  # POSTs no instance took (down, or stopping)
+    began: float = 0.0
+    ended: float = 0.0
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def start(self) -> None:
+        self.began = time.monotonic()
         self._thread = threading.Thread(target=self._run, name="report-storm", daemon=True)
         self._thread.start()
 
@@ -118,9 +126,17 @@ class Storm:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(30)
+        self.ended = time.monotonic()
+
+    @property
+    def reached(self) -> float:
+        """Reports acknowledged per second over the storm."""
+        return len(self.acked) / max(1e-9, self.ended - self.began)
 
     def _run(self) -> None:
         n = batch = 0
+        every_s = STORM_BATCH / self.rate
+        next_at = time.monotonic()
         while not self._stop.is_set():
             ids = [f"S-{batch}-{k}" for k in range(STORM_BATCH)]
             reports = [
@@ -132,7 +148,9 @@ class Storm:
                 for k, i in enumerate(ids)
             ]
             batch += 1
-            self._stop.wait(STORM_EVERY_S)
+            # on schedule; a late POST does not make the next wait (catching up 1 s at most)
+            next_at = max(next_at + every_s, time.monotonic() - 1.0)
+            self._stop.wait(max(0.0, next_at - time.monotonic()))
             for _ in range(2 * len(self.c.daemons)):
                 d = self.c.daemons[n % len(self.c.daemons)]
                 n += 1
@@ -267,11 +285,41 @@ def summary(title: str, rounds: list[Round]) -> None:
     print(f"  .. {max(r.phase_s for r in rounds):.2f} s into the {RENEW_S:g} s renewal cycle")
 
 
+def storm_rounds(
+    root: Path, topology: Path, url: str, kills: int, rate: float, rng: random.Random
+) -> None:
+    print(f" storm: {kills} kill -9 of the leader, reports round-robin at {rate:g}/s at most")
+    busy = Cluster(root / "storm", topology, url, probes=PROBES_OFF, ha="")
+    storm = Storm(busy, rate)
+    try:
+        stormy = failover(busy, kills, rng, storm)
+        missing, drain = lost(busy, storm)
+    finally:
+        busy.stop()
+    summary(f"storm {rate:g}/s", stormy)
+    window = sum(r.acked_in_window for r in stormy)
+    print(
+        f"  reports acknowledged: {len(storm.acked)} in all ({storm.reached:.0f}/s reached), "
+        f"{window} during the failover windows; lost (acknowledged, not stored): "
+        f"{len(missing)}; batches no instance took: {storm.refused}; inbox drained "
+        f"{drain:.1f} s after the storm"
+    )
+
+
+def rate(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= MAX_RATE:
+        raise argparse.ArgumentTypeError(f"reports/s in (0, {MAX_RATE:g}], got {text}")
+    return value
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=10, help="on an idle cluster")
     parser.add_argument("--storm-kills", type=int, default=5, help="during a report storm")
+    parser.add_argument("--rate", type=rate, default=RATE, help="storm reports/s (at most)")
     parser.add_argument("--seed", type=int, default=13, help="the kill phases")
+    parser.add_argument("--probe-work", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--dir", type=Path, default=None, help="work here (default: a temp dir)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
@@ -282,39 +330,29 @@ def main() -> None:
         cpu = time.process_time()
         with postgres_server(root / "pg") as pg:
             print(f"failover: 3 instances, default lease, seed {args.seed}")
-            print(f" idle: {args.kills} kill -9 of the leader")
-            idle = Cluster(root / "idle", topology, pg.fresh_dsn("fo"), probes=PROBES_OFF, ha="")
-            try:
-                rounds = failover(idle, args.kills, rng, None)
-            finally:
-                idle.stop()
-            summary("idle", rounds)
-            print(f" storm: {args.storm_kills} kill -9 of the leader, reports round-robin")
-            busy = Cluster(root / "storm", topology, pg.fresh_dsn("fs"), probes=PROBES_OFF, ha="")
-            storm = Storm(busy)
-            try:
-                stormy = failover(busy, args.storm_kills, rng, storm)
-                missing, drain = lost(busy, storm)
-            finally:
-                busy.stop()
-            summary("storm", stormy)
-            window = sum(r.acked_in_window for r in stormy)
-            print(
-                f"  reports acknowledged: {len(storm.acked)} in all, {window} during the "
-                f"failover windows; lost (acknowledged, not stored): {len(missing)}; "
-                f"batches no instance took: {storm.refused}; inbox drained "
-                f"{drain:.1f} s after the storm"
-            )
-            print(f"probe work: {TARGETS} ICMP targets at 127.0.0.x")
-            for size in (1, 2, 3):
-                got = probe_work(root, topology, pg.fresh_dsn(f"pw{size}"), size)
-                counts = got["status"]
-                ideal = TARGETS / size
-                busiest = max(counts.values()) if counts else 0
-                print(
-                    f"  {size} instance(s): status {counts}, own log {got['own']}, "
-                    f"max/ideal {busiest / ideal:.2f}"
+            if args.kills > 0:
+                print(f" idle: {args.kills} kill -9 of the leader")
+                idle = Cluster(
+                    root / "idle", topology, pg.fresh_dsn("fo"), probes=PROBES_OFF, ha=""
                 )
+                try:
+                    rounds = failover(idle, args.kills, rng, None)
+                finally:
+                    idle.stop()
+                summary("idle", rounds)
+            if args.storm_kills > 0:
+                storm_rounds(root, topology, pg.fresh_dsn("fs"), args.storm_kills, args.rate, rng)
+            if args.probe_work:
+                print(f"probe work: {TARGETS} ICMP targets at 127.0.0.x")
+                for size in (1, 2, 3):
+                    got = probe_work(root, topology, pg.fresh_dsn(f"pw{size}"), size)
+                    counts = got["status"]
+                    ideal = TARGETS / size
+                    busiest = max(counts.values()) if counts else 0
+                    print(
+                        f"  {size} instance(s): status {counts}, own log {got['own']}, "
+                        f"max/ideal {busiest / ideal:.2f}"
+                    )
         print(
             f"whole bench {time.monotonic() - started:.0f} s wall, "
             f"{time.process_time() - cpu:.1f} s CPU in the bench process"
