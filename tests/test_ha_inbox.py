@@ -146,7 +146,7 @@ def test_unreadable_rows_at_the_head_are_refused_at_once_and_block_nothing(
 
     code, text = run("--lang", "zh-CN", "queued", bad[0])
     assert code == ctl.Exit.REJECTED, text
-    assert f"排队请求 {bad[0]}（action）无法读取，主实例已放弃" in text, text
+    assert f"排队请求 {bad[0]}（操作）无法读取，主实例已放弃" in text, text
     code, text = run("--lang", "en", "queued", bad[0])
     assert code == ctl.Exit.REJECTED, text
     assert f"Queued request {bad[0]} (action) cannot be read; the leader gave it up" in text
@@ -187,7 +187,7 @@ def test_a_request_whose_step_keeps_failing_is_given_up_after_max_tries(
     exit_code = ctl.main(["--lang", "zh-CN", "queued", bad])
     text = "".join(capsys.readouterr())
     assert exit_code == ctl.Exit.REJECTED, text
-    assert f"排队请求 {bad}（action）的决策步骤连续失败 {MAX_TRIES} 次，主实例已放弃" in text
+    assert f"排队请求 {bad}（操作）的决策步骤连续失败 {MAX_TRIES} 次，主实例已放弃" in text
 
 
 # ---- fencing: the real reader and store, no daemon --------------------------

@@ -84,7 +84,7 @@ def refusal(found: dict[str, Any], lang: Lang) -> ApiError:
         f"ctl.queued.{given['reason']}",
         lang,
         queued=given.get("row", found.get("id")),
-        kind=given.get("kind", found.get("kind")),
+        kind=label("queued", str(given.get("kind", found.get("kind"))), lang),
         tries=given.get("tries", 0),
     )
     return ApiError(error.status, message, error.problems)

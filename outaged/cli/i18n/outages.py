@@ -62,6 +62,8 @@ EN: dict[str, str] = {
     "the leader gave it up.",
     "ctl.queued.failing": "Queued request {queued} ({kind}): its decision step failed "
     "{tries} times in a row; the leader gave it up.",
+    "queued.signals": "signals",
+    "queued.action": "action",
     "ctl.report_missing": (
         "The fault report still needs {fields}: outagectl note {id} TEXT {fields} "
         "(or pass them to close)"
@@ -175,6 +177,8 @@ ZH: dict[str, str] = {
     "ctl.queued.refused": "排队请求 {queued}（{kind}）无法按原样保存，主实例已放弃。",
     "ctl.queued.failing": "排队请求 {queued}（{kind}）的决策步骤连续失败 {tries} 次，"
     "主实例已放弃。",
+    "queued.signals": "信号",
+    "queued.action": "操作",
     "ctl.report_missing": (
         "故障处理报告尚缺 {fields}：outagectl note {id} 备注 {fields}（或在 close 时一并填写）"
     ),
