@@ -47,6 +47,7 @@ from typing import Any
 
 import yaml
 
+import tests.daemon
 from tests.daemon import PROBES_OFF, Daemon
 from tests.ha_cluster import Cluster
 from tests.postgres import postgres_server
@@ -59,6 +60,9 @@ STORM_BATCH = 10  # reports per POST during the storm
 RATE = 50.0  # reports/s during the storm by default: a POST every 0.2 s, 3,000 calls a minute
 MAX_RATE = 2000.0  # --rate is bounded: one thread, POSTs of STORM_BATCH reports
 DRAIN_S = 300.0  # for the leader to decide what the standbys queued
+# An instance restarted during a storm re-ingests the stored signals before it is
+# ready: at 200 reports/s that takes longer than the test harness's start timeout.
+START_S = 120.0
 
 
 def write_topology(outdir: Path) -> Path:
@@ -323,6 +327,8 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=None, help="work here (default: a temp dir)")
     args = parser.parse_args()
     rng = random.Random(args.seed)
+    tests.daemon.START_TIMEOUT_S = max(tests.daemon.START_TIMEOUT_S, START_S)
+    tests.daemon.STOP_TIMEOUT_S = max(tests.daemon.STOP_TIMEOUT_S, START_S)
     with tempfile.TemporaryDirectory(prefix="bench-failover-", dir=args.dir) as tmp:
         root = Path(tmp)
         topology = write_topology(root / "city")
