@@ -1,12 +1,31 @@
 """`outaged.ha.inbox.settle`, pure: what each queued request of a step is answered
-goes into the step's batch, next to its inbox row's deletion."""
+goes into the step's batch, next to its inbox row's deletion; and `verdict`:
+what a step's answer means for the inbox row."""
 
 from __future__ import annotations
 
 import asyncio
 
-from outaged.errors import NotFoundError
-from outaged.ha.inbox import ACTION, SIGNALS, settle
+from outaged.errors import (
+    NotFoundError,
+    StoreError,
+    StoreUnavailable,
+    TransitionError,
+    UnstorableError,
+)
+from outaged.ha.inbox import (
+    ACTION,
+    AGAIN,
+    DONE,
+    FAILING,
+    MAX_TRIES,
+    REFUSED,
+    RETRY,
+    SIGNALS,
+    settle,
+    verdict,
+)
+from outaged.ha.lease import Fenced
 from outaged.outages.lifecycle import Action
 from outaged.records.actions import ActionRequest
 from outaged.steps import Act, IdemKey, Ingested, Intake, Outcome, Step
@@ -43,3 +62,18 @@ async def test_each_queued_request_gets_its_answer_in_the_batch() -> None:
         QueuedOutcome("c" * 32, ACTION, 404, "refused: unknown outage 9", 100.0),
         QueuedOutcome("d" * 32, SIGNALS, 202, "ok Intake", 100.0),
     ]
+
+
+def test_what_a_steps_answer_means_for_a_queued_row() -> None:
+    """`verdict`, pure: a decided row (a refusal too) is done; the store's or
+    the fence's failure is retried uncounted; a refusal the same each time is
+    given up at once; a failed step after MAX_TRIES tries."""
+    fenced = Fenced("another instance leads")
+    assert verdict(None, 0) == DONE
+    assert verdict(TransitionError("cannot close"), 2) == DONE  # stored with its commit
+    assert verdict(NotFoundError("unknown outage 9"), 0) == DONE
+    assert verdict(StoreUnavailable("locked"), MAX_TRIES + 5) == RETRY
+    assert verdict(fenced, 0) == RETRY
+    assert verdict(UnstorableError("a NUL"), 0) == REFUSED
+    bug = StoreError("decision step: ValueError: 'S9' is not a valid Severity")
+    assert [verdict(bug, t) for t in range(MAX_TRIES)] == [AGAIN] * (MAX_TRIES - 1) + [FAILING]

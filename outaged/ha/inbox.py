@@ -60,6 +60,7 @@ MAX_TRIES = 3  # a request whose own decision step failed this often is given up
 UNREADABLE, REFUSED, FAILING = "unreadable", "refused", "failing"
 REASONS = (UNREADABLE, REFUSED, FAILING)
 READ, DECIDE = "read", "decide"  # the stage it was given up at
+DONE, RETRY, AGAIN = "done", "retry", "again"  # what else a step's answer means (`verdict`)
 _SHOWN = 200  # characters of a row's kind or an error kept in its outcome
 
 
@@ -91,6 +92,21 @@ def _shown(text: str) -> str:
 
 def _why(exc: BaseException) -> str:
     return _shown(f"{type(exc).__name__}: {exc}")
+
+
+def verdict(exc: BaseException | None, tries: int) -> str:
+    """Pure: what becomes of a row whose decision step answered `exc`, after
+    `tries` failed steps before: DONE (decided; the commit that answered it, a
+    refusal too, stored its outcome), RETRY (the store or the fence failed: read
+    again, not counted), AGAIN (its step failed: read again, counted), or the
+    reason it is given up (REFUSED, FAILING)."""
+    if exc is None or not isinstance(exc, StoreError):
+        return DONE
+    if isinstance(exc, StoreUnavailable):
+        return RETRY
+    if isinstance(exc, UnstorableError):  # its step refuses it the same way each time
+        return REFUSED
+    return FAILING if tries + 1 >= MAX_TRIES else AGAIN
 
 
 def _idem(idem: IdemKey | None) -> list[str] | None:
@@ -320,29 +336,22 @@ class Reader:
         if reply.cancelled():
             return
         exc = reply.exception()
-        if exc is None or not isinstance(exc, StoreError):
-            # decided: the commit that answered it (a refusal too) stored its outcome
-            self._tries.pop(row.id, None)
+        tries = self._tries.pop(row.id, 0)
+        found = verdict(exc, tries)
+        if found == DONE:
             return
-        if isinstance(exc, StoreUnavailable):  # the store or the fence: read again, not counted
-            self._wake.set()
-            return
-        tries = self._tries.get(row.id, 0) + 1
-        if isinstance(exc, UnstorableError):  # its step refuses it the same way each time
-            self._give_up(GivenUp(row.id, row.kind, REFUSED, DECIDE, _why(exc), tries))
-        elif tries >= MAX_TRIES:
-            self._give_up(GivenUp(row.id, row.kind, FAILING, DECIDE, _why(exc), tries))
-        else:
+        if found == RETRY:
             self._tries[row.id] = tries
+            self._wake.set()
+        elif found == AGAIN:
+            self._tries[row.id] = tries + 1
+            why = f"{tries + 1} of {MAX_TRIES} tries"
             log.warning(
-                "queued %s %s failed its decision step (%d of %d tries): %s",
-                row.kind,
-                row.id,
-                tries,
-                MAX_TRIES,
-                exc,
+                "queued %s %s failed its decision step (%s): %s", row.kind, row.id, why, exc
             )
             self._wake.set()
+        elif exc is not None:  # REFUSED or FAILING
+            self._give_up(GivenUp(row.id, row.kind, found, DECIDE, _why(exc), tries + 1))
 
     def _give_up(self, given: GivenUp) -> None:
         self._tries.pop(given.row, None)
