@@ -8,8 +8,8 @@ The stored answer is the one the leader gives when asked directly: the same
 status and error body for a refusal; for an accepted request what it
 produced (the report's decisions, the action's outage and its state after).
 A request the leader gave up (it cannot be read, or its decision step keeps
-failing: outaged.ha.inbox.Reader) is refused with 422 and `given_up` naming
-the row, its kind, the stage, the reason and the error (`given_up`).
+failing: outaged.ha.inbox.Reader) is refused with 422 and a `given_up` object
+naming the row, its kind, the stage, the reason and the error (`given_up`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Gauges of several instances (config `ha:`), read at scrape time from what
-/api/v1/status reports under `ha` (outaged.ha.role.Role.status_json).
+"""Gauges of several instances (config `ha:`) and the count of inbox rows given
+up (outaged.ha.inbox), read at scrape time from what /api/v1/status reports
+under `ha` (outaged.ha.role.Role.status_json).
 
 Registered only with `ha:`; every instance exposes them, the leader and the
 standbys alike. Before the lease row is first read, epoch and lease age are
