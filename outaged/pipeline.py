@@ -62,7 +62,7 @@ from outaged.steps import (
     Replayed,
     Step,
 )
-from outaged.store.base import Idempotent, OutageRow, Store, StoredSignal
+from outaged.store.base import Idempotent, Learned, OutageRow, Store, StoredSignal
 
 __all__ = ["Clock", "IdemKey", "IdempotencyConflict", "Ingested", "Outcome", "Pipeline", "Replayed"]
 
@@ -304,6 +304,9 @@ class Pipeline(StepFailures):
             )
         changes = self.ledger.drain()
         self._collect(changes, step, now)
+        learned = self.engine.spikes.baselines.export(now)  # about once a minute
+        if learned is not None:  # after every signal up to the last seq given out
+            step.batch.learned = Learned(self._seq - 1, learned)
         self.settle(step)
         self._observed = None
         await self.store.commit(step.batch)

@@ -1,7 +1,9 @@
 """The decision state rebuilt from the store on a topology: at start, and on reload.
 
 `recover` adopts the persisted outages that still matter into a fresh engine and
-ledger built on `index`, re-ingests the recent signals, and reconciles the open
+ledger built on `index`, takes back the learned report baselines of the last
+checkpoint (outaged.correlate.baselines; rows of elements the topology lost are
+dropped), re-ingests the recent signals, and reconciles the open
 outages with the topology: one naming elements the topology no longer has stays
 open and workable (detached from correlation if its root is gone; one that lost only parts keeps
 correlating, its scope recomputed on the new topology) and
@@ -22,12 +24,14 @@ from collections import Counter
 from dataclasses import dataclass
 
 from outaged import heap
+from outaged.correlate.spikes import Call, report_class
 from outaged.dispatch.escalation import Policy
 from outaged.errors import SignalError
 from outaged.outages.engine import Engine
 from outaged.outages.orphans import REMOVED, Orphan, orphans
 from outaged.records.ledger import Ledger
-from outaged.store.base import Store
+from outaged.signals import Maintenance, ManualFault, Report, Signal
+from outaged.store.base import Learned, Store
 from outaged.topology.graph import GraphIndex
 
 log = logging.getLogger("outaged.recovery")
@@ -72,7 +76,12 @@ async def recover(
         ledger.load(row.record, deadlines[row.outage.id], seqs.get(row.outage.id, 0), row.area)
     if lookback_s is None:
         lookback_s = max(th.spike_window_s, th.flap_window_s)
-    stored, reingested = await _reingest(engine, store, now - lookback_s)
+    learned = await store.learned()
+    if learned is not None:
+        dropped = engine.spikes.baselines.restore(learned.baselines, index.topology.elements)
+        if dropped:
+            log.info("learned baselines of %d elements no longer in the topology dropped", dropped)
+    stored, reingested = await _reingest(engine, store, now - lookback_s, learned)
     active = [r.outage for r in rows if r.record.active]
     found = tuple(orphans(active, index.topology.elements))
     for orphan in found:
@@ -87,7 +96,9 @@ async def recover(
     return Recovered(ledger, last_seq + 1, len(rows), stored, reingested, found)
 
 
-async def _reingest(engine: Engine, store: Store, since: float) -> tuple[int, int]:
+async def _reingest(
+    engine: Engine, store: Store, since: float, learned: Learned | None
+) -> tuple[int, int]:
     """Feed the stored signals from `since` on to `engine` in pages: memory holds
     one page, not the window (10^6 signals: ~0.5 GB at once). Pages are read one
     after the other (reading the next in the store's thread meanwhile cost 20 %
@@ -95,25 +106,45 @@ async def _reingest(engine: Engine, store: Store, since: float) -> tuple[int, in
     enabled = gc.isenabled()
     gc.disable()  # re-ingesting builds state, not cycles: no full collections over it meanwhile
     try:
-        return await _pages(engine, store, since)
+        return await _pages(engine, store, since, learned)
     finally:
         heap.freeze_recovered()  # else the first collection after would walk all of it
         if enabled:
             gc.enable()
 
 
-async def _pages(engine: Engine, store: Store, since: float) -> tuple[int, int]:
+async def _pages(
+    engine: Engine, store: Store, since: float, learned: Learned | None
+) -> tuple[int, int]:
+    """With a checkpoint of the baselines, a call it holds settled (up to its seq,
+    before its window) is not taken again, and one after its window start but
+    before `since` (the daemon was down a while) is only learned."""
     refused: Counter[str] = Counter()
-    stored = 0
+    stored = skipped = 0
     after = 0
+    settled_seq, settled_at = (learned.seq, learned.baselines.since) if learned else (0, since)
+    elements = engine.index.topology.elements
     while True:
-        page = await store.signals_since(since, after, PAGE)
+        page = await store.signals_since(min(since, settled_at), after, PAGE)
         stored += len(page)
         for one in page:
+            signal = one.signal
+            if type(signal) is Report:
+                if signal.at <= settled_at and one.seq <= settled_seq:
+                    skipped += 1
+                    continue
+                if signal.at < since:
+                    if signal.element in elements:
+                        _learn(engine, signal)
+                    skipped += 1
+                    continue
+            elif signal.at < since and not _in_force(signal, since):
+                skipped += 1
+                continue
             try:
-                engine.ingest(one.signal)
+                engine.ingest(signal)
             except SignalError:  # the topology changed under it
-                refused[one.signal.element] += 1
+                refused[signal.element] += 1
         if len(page) < PAGE:
             break
         after = page[-1].seq
@@ -126,7 +157,24 @@ async def _pages(engine: Engine, store: Store, since: float) -> tuple[int, int]:
             listed,
             more,
         )
-    return stored, stored - refused.total()
+    return stored - skipped, stored - skipped - refused.total()
+
+
+def _in_force(signal: Signal, since: float) -> bool:
+    """What `Store.signals_since(since)` returns from before `since`."""
+    if type(signal) is Maintenance:
+        return signal.end >= since
+    return type(signal) is ManualFault
+
+
+def _learn(engine: Engine, report: Report) -> None:
+    """A call the engine's windows no longer need, for the baselines only."""
+    cls = report_class(report.category)
+    if cls is None:
+        return
+    spikes = engine.spikes
+    call = Call(report.at, report.subscriber or "", report.element, cls, None)
+    spikes.baselines.observe(call, cls, spikes.targets(report.element, cls))
 
 
 async def _mark(ledger: Ledger, store: Store, orphan: Orphan, now: float) -> None:

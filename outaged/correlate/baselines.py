@@ -18,12 +18,19 @@ not calls at 04:00), as Downdetector compares with the same time on past weeks.
 Calls are learned as they arrive (a cold start sees the noise that is there at
 once) and unlearned when a spike claims them, so a burst never raises the bar it
 is measured against once it is recognised.
+
+A restart keeps what was learned: `export` is the state less the calls of the
+last window that still count as background (their claims are not settled yet),
+stored with the decision step it belongs to; `restore` takes it back and the
+restart re-ingests those calls as the running daemon saw them (outaged.recovery).
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Container, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from outaged.topology.model import Thresholds
@@ -35,6 +42,27 @@ _HOURS = 24
 _PROFILE_WEIGHT_S = 3600.0  # pseudo-time of each hour's profile estimate
 _DECAY_STEP_S = 60.0  # fold elapsed time into the accumulators at most this often
 _FADED = 0.01  # a learned count below this is as good as none
+
+_Key = tuple[str, "ReportClass"]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """What `Baselines.export` hands the store: the learned state less the calls
+    after `since` still counted (a restart re-ingests every call after `since`).
+
+    `own` holds the element rows that changed since the previous export (None: the
+    row is gone), or every row when `whole` (the first export of a process)."""
+
+    start: float
+    now: float
+    folded: float
+    since: float
+    hour_time: tuple[float, ...]
+    hour_count: dict[str, tuple[float, ...]]  # report class -> per hour
+    city: dict[str, tuple[float, float]]  # report class -> (count, at)
+    own: dict[tuple[str, str], tuple[float, float] | None]  # (element, class) -> (count, at)
+    whole: bool
 
 
 class _Decayed:
@@ -59,6 +87,17 @@ class _Decayed:
             self.count = max(0.0, self.count + n * math.exp(-(self.at - at) / tau))
 
 
+def _subtract(row: list[float], at: float, tau: float) -> None:
+    """[count, at] less one call at `at` (at or before `at` of the row), unclipped."""
+    row[0] -= math.exp(-(row[1] - at) / tau)
+
+
+def _decayed(count: float, at: float) -> _Decayed:
+    found = _Decayed(at)
+    found.count = count
+    return found
+
+
 class Baselines:
     def __init__(self, total_subscribers: int, th: Thresholds) -> None:
         self.th = th
@@ -69,8 +108,15 @@ class Baselines:
         self._city: dict[ReportClass, _Decayed] = {}
         self._hour_count: dict[ReportClass, list[float]] = {}
         self._hour_time = [0.0] * _HOURS
-        self._recent: deque[tuple[Call, ReportClass]] = deque()
+        # the calls of the last window, with the elements each counts at
+        self._recent: deque[tuple[Call, ReportClass, tuple[str, ...]]] = deque()
         self._recent_count: dict[ReportClass, int] = {}
+        # element rows changed since the last export (None: none exported yet),
+        # rows swept since, and the rows the last export left calls out of
+        self._touched: set[_Key] | None = None
+        self._gone: set[_Key] = set()
+        self._left_out: set[_Key] = set()
+        self._exported = float("-inf")
 
     # ---- time observed -------------------------------------------------
 
@@ -112,6 +158,9 @@ class Baselines:
         tau = self.th.baseline_tau_s
         for key in [k for k, d in self._own.items() if d.value(now, tau) < _FADED]:
             del self._own[key]
+            if self._touched is not None:
+                self._touched.discard(key)
+                self._gone.add(key)
 
     def observed_s(self, now: float) -> float:
         """Watched time, decayed like the counts."""
@@ -127,7 +176,7 @@ class Baselines:
         background until a spike claims it (`forget`)."""
         self.advance(call.at)
         self._change(call, cls, counted_at, 1.0)
-        self._recent.append((call, cls))
+        self._recent.append((call, cls, counted_at))
         self._recent_count[cls] = self._recent_count.get(cls, 0) + 1
         self._slide(self._now)
 
@@ -142,7 +191,7 @@ class Baselines:
         horizon = now - self.th.spike_window_s
         recent = self._recent
         while recent and recent[0][0].at <= horizon:
-            call, cls = recent.popleft()
+            call, cls, _ = recent.popleft()
             if call.owner_depth < 0:
                 self._recent_count[cls] -= 1
 
@@ -155,11 +204,91 @@ class Baselines:
         hours = self._hour_count.setdefault(cls, [0.0] * _HOURS)
         hour = int(call.at // 3600.0) % _HOURS
         hours[hour] = max(0.0, hours[hour] + n)
+        touched = self._touched
         for element in counted_at:
             found = self._own.get((element, cls))
             if found is None:
                 found = self._own[(element, cls)] = _Decayed(call.at)
             found.add(call.at, tau, n)
+            if touched is not None:
+                touched.add((element, cls))
+
+    # ---- kept across a restart ---------------------------------------------
+
+    def export(self, now: float) -> Snapshot | None:
+        """The learned state for the store, at most once per decay step (else None,
+        as before anything was watched); the first one of a process is `whole`.
+
+        A call of the last window that still counts may yet be claimed by a spike
+        and unlearned; a restart re-ingests it and decides that again, so it is
+        left out here: subtracted as `_Decayed.add` of a late call adds it back."""
+        if self.start is None or now < self._exported + _DECAY_STEP_S:
+            return None
+        self._exported = now
+        tau = self.th.baseline_tau_s
+        since = self._now - self.th.spike_window_s
+        city = {cls: [d.count, d.at] for cls, d in self._city.items()}
+        hours = {cls: list(h) for cls, h in self._hour_count.items()}
+        own: dict[_Key, list[float]] = {}
+        for call, cls, counted_at in self._recent:
+            if call.at <= since or call.owner_depth >= 0:  # settled: claimed, or out of reach
+                continue
+            _subtract(city[cls], call.at, tau)
+            hours[cls][int(call.at // 3600.0) % _HOURS] -= 1.0
+            for element in counted_at:
+                key = (element, cls)
+                row = own.get(key)
+                if row is None:
+                    learned = self._own[key]
+                    row = own[key] = [learned.count, learned.at]
+                _subtract(row, call.at, tau)
+        rows: dict[tuple[str, str], tuple[float, float] | None]
+        if self._touched is None:
+            keys: Iterable[_Key] = self._own
+            rows = {}
+        else:
+            keys = self._touched | self._left_out | own.keys()
+            rows = {(e, str(c)): None for e, c in self._gone}
+        for key in keys:
+            found = own.get(key)
+            if found is not None:
+                rows[(key[0], str(key[1]))] = (found[0], found[1])
+            elif (d := self._own.get(key)) is not None:  # else swept: in `_gone`
+                rows[(key[0], str(key[1]))] = (d.count, d.at)
+        whole = self._touched is None
+        self._touched, self._gone, self._left_out = set(), set(), set(own)
+        return Snapshot(
+            self.start,
+            self._now,
+            self._folded,
+            since,
+            tuple(self._hour_time),
+            {str(c): tuple(h) for c, h in hours.items()},
+            {str(c): (v[0], v[1]) for c, v in city.items()},
+            rows,
+            whole,
+        )
+
+    def restore(self, snapshot: Snapshot, elements: Container[str]) -> int:
+        """Take back an export into fresh baselines, less the rows of elements not
+        in `elements` (the topology changed); returns how many rows were dropped.
+        The calls after `snapshot.since` are to be observed again."""
+        from outaged.correlate.spikes import ReportClass
+
+        self.start = snapshot.start
+        self._now, self._folded = snapshot.now, snapshot.folded
+        self._hour_time = list(snapshot.hour_time)
+        self._hour_count = {ReportClass(c): list(h) for c, h in snapshot.hour_count.items()}
+        self._city = {ReportClass(c): _decayed(*v) for c, v in snapshot.city.items()}
+        dropped = 0
+        for (element, cls), row in snapshot.own.items():
+            if row is None:
+                continue
+            if element not in elements:
+                dropped += 1
+                continue
+            self._own[(element, ReportClass(cls))] = _decayed(*row)
+        return dropped
 
     # ---- rates -----------------------------------------------------------
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from outaged.correlate.baselines import Snapshot
 from outaged.notify.base import Message
 from outaged.outages.model import Outage
 from outaged.records.model import Deadline, Entry, Record
@@ -81,6 +82,15 @@ class OutageQuery:
     limit: int = 200
 
 
+@dataclass(frozen=True, slots=True)
+class Learned:
+    """The learned report baselines as a decision step left them, after the
+    signals up to `seq` (outaged.store.learned)."""
+
+    seq: int
+    baselines: Snapshot
+
+
 @dataclass(slots=True)
 class Batch:
     """Everything one decision step changed, committed in one transaction."""
@@ -94,10 +104,12 @@ class Batch:
     outbox_updates: list[Message] = field(default_factory=list)  # delivery outcomes
     inbox: list[str] = field(default_factory=list)  # inbox rows decided (outaged.ha), deleted
     outcomes: list[QueuedOutcome] = field(default_factory=list)  # what they were answered
+    learned: Learned | None = None  # the baselines' checkpoint, about once a minute
 
     def __bool__(self) -> bool:
         return bool(
-            self.signals
+            self.learned
+            or self.signals
             or self.outages
             or self.deadlines
             or self.entries
@@ -137,6 +149,9 @@ class Store(Protocol):
 
     async def last_ids(self) -> tuple[int, int]:
         """(highest outage id, highest signal seq), 0 when empty."""
+
+    async def learned(self) -> Learned | None:
+        """The last checkpoint of the learned report baselines (None: none yet)."""
 
     async def last_seqs(self, outage_ids: Sequence[int]) -> dict[int, int]: ...
 

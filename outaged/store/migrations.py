@@ -189,4 +189,25 @@ MIGRATIONS: list[tuple[str, ...]] = [
         "CREATE TABLE token_generation (n INTEGER NOT NULL)",
         "INSERT INTO token_generation (n) VALUES (0)",
     ),
+    # 9: the learned report baselines (outaged.correlate.baselines), checkpointed in a
+    # decision step's commit about once a minute, so a restart re-reads only the
+    # calls after it (outaged/store/learned.py)
+    (
+        f"""CREATE TABLE learned (
+            id INTEGER PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            start_at {_T} NOT NULL,
+            now_at {_T} NOT NULL,
+            folded_at {_T} NOT NULL,
+            since {_T} NOT NULL,
+            payload TEXT NOT NULL
+        )""",
+        f"""CREATE TABLE learned_counts (
+            element TEXT NOT NULL,
+            cls TEXT NOT NULL,
+            learned {_T} NOT NULL,
+            at {_T} NOT NULL,
+            PRIMARY KEY (element, cls)
+        )""",
+    ),
 ]

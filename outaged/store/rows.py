@@ -21,10 +21,12 @@ from outaged.outages.lifecycle import TERMINAL, State
 from outaged.outages.model import Status
 from outaged.records.model import Deadline, Entry, Record
 from outaged.signals import Maintenance
+from outaged.store import learned as checkpoint
 from outaged.store import outcomes
 from outaged.store.base import (
     Batch,
     Idempotent,
+    Learned,
     OutageQuery,
     OutageRow,
     QueuedOutcome,
@@ -157,6 +159,7 @@ def batch_rows(batch: Batch) -> list[tuple[str, list[tuple[Any, ...]]]]:
         (UPDATE_OUTBOX, [outbox_update_row(m) for m in batch.outbox_updates]),
         (DELETE_INBOX, [(i,) for i in batch.inbox]),
         (INSERT_OUTCOME, [(o.id, o.kind, o.status, o.body, o.decided_at) for o in batch.outcomes]),
+        *checkpoint.rows(batch.learned),
     ]
     return [(sql, rows) for sql, rows in found if rows]
 
@@ -385,6 +388,12 @@ class Reads(ABC):
         sql = "SELECT (SELECT MAX(id) FROM outages), (SELECT MAX(seq) FROM signals)"
         ((outage, seq),) = await self._run(self._query, sql, ())
         return outage or 0, seq or 0
+
+    async def learned(self) -> Learned | None:
+        state = await self._run(self._query, checkpoint.SELECT_STATE, ())
+        if not state:
+            return None
+        return checkpoint.found(state, await self._run(self._query, checkpoint.SELECT_COUNTS, ()))
 
     async def last_seqs(self, outage_ids: Sequence[int]) -> dict[int, int]:
         sql = "SELECT outage_id, MAX(seq) FROM outage_events WHERE {among} GROUP BY outage_id"
