@@ -21,6 +21,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from outaged import heap
@@ -31,7 +32,7 @@ from outaged.outages.engine import Engine
 from outaged.outages.orphans import REMOVED, Orphan, orphans
 from outaged.records.ledger import Ledger
 from outaged.signals import Maintenance, ManualFault, Report, Signal
-from outaged.store.base import Learned, Store
+from outaged.store.base import Learned, Store, StoredSignal
 from outaged.topology.graph import GraphIndex
 
 log = logging.getLogger("outaged.recovery")
@@ -116,38 +117,15 @@ async def _reingest(
 async def _pages(
     engine: Engine, store: Store, since: float, learned: Learned | None
 ) -> tuple[int, int]:
-    """With a checkpoint of the baselines, a call it holds settled (up to its seq,
-    before its window) is not taken again, and one after its window start but
-    before `since` (the daemon was down a while) is only learned."""
-    refused: Counter[str] = Counter()
-    stored = skipped = 0
+    replay = Replay(engine, since, learned)
     after = 0
-    settled_seq, settled_at = (learned.seq, learned.baselines.since) if learned else (0, since)
-    elements = engine.index.topology.elements
     while True:
-        page = await store.signals_since(min(since, settled_at), after, PAGE)
-        stored += len(page)
-        for one in page:
-            signal = one.signal
-            if type(signal) is Report:
-                if signal.at <= settled_at and one.seq <= settled_seq:
-                    skipped += 1
-                    continue
-                if signal.at < since:
-                    if signal.element in elements:
-                        _learn(engine, signal)
-                    skipped += 1
-                    continue
-            elif signal.at < since and not _in_force(signal, since):
-                skipped += 1
-                continue
-            try:
-                engine.ingest(signal)
-            except SignalError:  # the topology changed under it
-                refused[signal.element] += 1
+        page = await store.signals_since(replay.reads_from, after, PAGE)
+        replay.feed(page)
         if len(page) < PAGE:
             break
         after = page[-1].seq
+    refused = replay.refused
     if refused:
         listed = ", ".join(f"{e} ({n})" for e, n in sorted(refused.items())[:20])
         more = f" and {len(refused) - 20} more" if len(refused) > 20 else ""
@@ -157,7 +135,46 @@ async def _pages(
             listed,
             more,
         )
-    return stored - skipped, stored - skipped - refused.total()
+    return replay.taken, replay.taken - refused.total()
+
+
+class Replay:
+    """The stored signals from `reads_from` on, in seq order, into a fresh engine.
+
+    Without a checkpoint of the baselines it takes the signals from `since` on.
+    With one (restored already), a call it holds settled (up to its seq, before
+    its window) is not taken again, and one after its window start but before
+    `since` (the daemon was down a while) is only learned."""
+
+    def __init__(self, engine: Engine, since: float, learned: Learned | None) -> None:
+        self.engine = engine
+        self.since = since
+        self.settled_seq, self.settled_at = (
+            (learned.seq, learned.baselines.since) if learned else (0, since)
+        )
+        self.reads_from = min(since, self.settled_at)
+        self.taken = 0  # signals looked at for the engine
+        self.refused: Counter[str] = Counter()  # by element: not in the topology
+
+    def feed(self, page: Iterable[StoredSignal]) -> None:
+        engine, since = self.engine, self.since
+        elements = engine.index.topology.elements
+        for one in page:
+            signal = one.signal
+            if type(signal) is Report:
+                if signal.at <= self.settled_at and one.seq <= self.settled_seq:
+                    continue
+                if signal.at < since:
+                    if signal.element in elements:
+                        _learn(engine, signal)
+                    continue
+            elif signal.at < since and not _in_force(signal, since):
+                continue
+            self.taken += 1
+            try:
+                engine.ingest(signal)
+            except SignalError:  # the topology changed under it
+                self.refused[signal.element] += 1
 
 
 def _in_force(signal: Signal, since: float) -> bool:

@@ -15,6 +15,7 @@ report (outaged.outages.engine `_first_report`).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import fields
 from pathlib import Path
@@ -23,10 +24,13 @@ from typing import Any
 import pytest
 
 import tests.test_atomic_property as prop
+from outaged.correlate.baselines import Snapshot
 from outaged.outages.engine import Engine
 from outaged.outages.lifecycle import Action
 from outaged.outages.model import Outage
+from outaged.recovery import Replay
 from outaged.signals import Category, ManualFault, Report, Signal
+from outaged.store.base import Learned, StoredSignal
 from tests.atomic import Daemon
 from tests.citygen import write_city
 from tests.smallnet import Net, load
@@ -136,29 +140,65 @@ def differ(live: Outage, other: Outage | None) -> dict[str, tuple[object, object
     }
 
 
-@pytest.mark.parametrize("seed", range(40))
+class Checkpoints:
+    """What the store holds of the baselines' exports (outaged.store.learned): the
+    last state, the element rows merged, replaced by a `whole` one."""
+
+    def __init__(self) -> None:
+        self.last: Learned | None = None
+
+    def commit(self, seq: int, snapshot: Snapshot | None) -> None:
+        if snapshot is None:
+            return
+        own: dict[tuple[str, str], tuple[float, float] | None] = {}
+        if not snapshot.whole and self.last is not None:
+            own.update(self.last.baselines.own)
+        own.update(snapshot.own)
+        rows: dict[tuple[str, str], tuple[float, float] | None] = {
+            k: v for k, v in own.items() if v is not None
+        }
+        self.last = Learned(seq, dataclasses.replace(snapshot, own=rows, whole=True))
+
+
+def restarted(net: Net, live: Engine, log: list[Signal], kept: Checkpoints, now: float) -> Engine:
+    """An engine built as outaged.recovery builds one: the live one's outages,
+    the baselines' last checkpoint, the stored signals of the real window."""
+    fresh = Engine(net.index, first_id=live.next_id)
+    fresh.adopt(list(live.outages.values()), live.next_id)
+    if kept.last is not None:
+        fresh.spikes.baselines.restore(kept.last.baselines, net.index.topology.elements)
+    th = net.index.topology.thresholds
+    replay = Replay(fresh, now - max(th.spike_window_s, th.flap_window_s), kept.last)
+    stored = [StoredSignal(seq, s, s.at) for seq, s in enumerate(log, start=1)]
+    replay.feed(  # what Store.signals_since(replay.reads_from) returns
+        s for s in stored if s.signal.at >= replay.reads_from or isinstance(s.signal, ManualFault)
+    )
+    fresh.evaluate(now)
+    return fresh
+
+
+@pytest.mark.parametrize("seed", range(200))
 def test_restart_equals_the_live_engine_on_random_bursts(city: Net, seed: int) -> None:
-    """After any step, an engine that adopts the live one's outages and re-ingests
-    the signals (as outaged.recovery does) and evaluates has the same outages and
-    spikes. Every signal is re-ingested: the background a spike is judged against
-    is learned from the calls, and one before the re-ingest window is not stored
-    (a restart relearns it), so a shorter window would differ by that alone."""
+    """After any step, an engine that adopts the live one's outages, takes back the
+    learned baselines' last checkpoint (exported as the daemon's decision step
+    does, about once a minute) and re-ingests the stored signals of the re-ingest
+    window (as outaged.recovery does) has the same outages and spikes. Before the
+    checkpoint, re-reading only the window differed in 13 of these 200 seeds: the
+    background a spike is judged against was learned again from the window alone."""
     rng = random.Random(-seed)
     live = Engine(city.index)
     log: list[Signal] = []
+    kept = Checkpoints()
     plan = bursts(city, seed)
     for n, (now, signals) in enumerate(plan):
         for signal in signals:
             live.ingest(signal)
         log += signals
         live.evaluate(now)
+        kept.commit(len(log), live.spikes.baselines.export(now))
         if rng.random() >= 0.3 and n != len(plan) - 1:
             continue
-        fresh = Engine(city.index, first_id=live.next_id)
-        fresh.adopt(list(live.outages.values()), live.next_id)
-        for signal in log:
-            fresh.ingest(signal)
-        fresh.evaluate(now)
+        fresh = restarted(city, live, log, kept, now)
         where = f"seed {seed}, step {n}"
         assert sorted(fresh.outages) == sorted(live.outages), where
         for oid, outage in live.outages.items():

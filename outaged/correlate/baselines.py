@@ -108,9 +108,12 @@ class Baselines:
         self._city: dict[ReportClass, _Decayed] = {}
         self._hour_count: dict[ReportClass, list[float]] = {}
         self._hour_time = [0.0] * _HOURS
-        # the calls of the last window, with the elements each counts at
-        self._recent: deque[tuple[Call, ReportClass, tuple[str, ...]]] = deque()
+        self._recent: deque[tuple[Call, ReportClass]] = deque()
         self._recent_count: dict[ReportClass, int] = {}
+        # the calls a restart re-ingests (the longest window: a spike keeps the date
+        # of its first call), with the elements each counts at
+        self._horizon = max(th.spike_window_s, th.flap_window_s)
+        self._unsettled: deque[tuple[Call, ReportClass, tuple[str, ...]]] = deque()
         # element rows changed since the last export (None: none exported yet),
         # rows swept since, and the rows the last export left calls out of
         self._touched: set[_Key] | None = None
@@ -176,7 +179,8 @@ class Baselines:
         background until a spike claims it (`forget`)."""
         self.advance(call.at)
         self._change(call, cls, counted_at, 1.0)
-        self._recent.append((call, cls, counted_at))
+        self._recent.append((call, cls))
+        self._unsettled.append((call, cls, counted_at))
         self._recent_count[cls] = self._recent_count.get(cls, 0) + 1
         self._slide(self._now)
 
@@ -191,9 +195,12 @@ class Baselines:
         horizon = now - self.th.spike_window_s
         recent = self._recent
         while recent and recent[0][0].at <= horizon:
-            call, cls, _ = recent.popleft()
+            call, cls = recent.popleft()
             if call.owner_depth < 0:
                 self._recent_count[cls] -= 1
+        unsettled, horizon = self._unsettled, now - self._horizon
+        while unsettled and unsettled[0][0].at <= horizon:
+            unsettled.popleft()
 
     def _change(self, call: Call, cls: ReportClass, counted_at: tuple[str, ...], n: float) -> None:
         tau = self.th.baseline_tau_s
@@ -226,11 +233,11 @@ class Baselines:
             return None
         self._exported = now
         tau = self.th.baseline_tau_s
-        since = self._now - self.th.spike_window_s
+        since = self._now - self._horizon
         city = {cls: [d.count, d.at] for cls, d in self._city.items()}
         hours = {cls: list(h) for cls, h in self._hour_count.items()}
         own: dict[_Key, list[float]] = {}
-        for call, cls, counted_at in self._recent:
+        for call, cls, counted_at in self._unsettled:
             if call.at <= since or call.owner_depth >= 0:  # settled: claimed, or out of reach
                 continue
             _subtract(city[cls], call.at, tau)
