@@ -25,7 +25,15 @@ from outaged.signals import (
     TrapKind,
 )
 from outaged.store.base import Batch, StoredSignal
-from outaged.store.codec import SIGNAL_TYPES, signal_from_row, signal_kind, signal_to_text
+from outaged.store.codec import (
+    SIGNAL_TYPES,
+    signal_from_row,
+    signal_kind,
+    signal_to_text,
+)
+from outaged.store.codec import (
+    decoded as through_decoder,
+)
 from tests.stores import Backend
 
 T0 = 1_790_000_000.0
@@ -202,3 +210,24 @@ def test_a_payload_with_white_space_around_it_still_reads_back(text: str) -> Non
 def test_a_payload_with_anything_but_one_value_is_unreadable(text: str) -> None:
     with pytest.raises(StoreError, match="stored probe signal is unreadable"):
         signal_from_row("probe", 5.0, "b1", text)
+
+
+@given(
+    st.booleans(),
+    st.none() | st.floats() | st.integers(-(10**6), 10**6).map(float),
+    st.sampled_from(["", " ", ",1", "]", "x", "_1", "e5", "1 "]),
+)
+def test_a_probe_read_without_the_decoder_is_what_the_decoder_reads(
+    ok: bool, rtt: float | None, tail: str
+) -> None:
+    """Probe payloads take a short way past the JSON decoder (outaged.store.codec
+    `_probe`); written ones and damaged ones read as the decoder reads them."""
+    text = signal_to_text(ProbeResult(5.0, "b1", ok, rtt))
+    text = text[:-1] + tail + "]" if tail else text
+    outcomes = []
+    for read in (signal_from_row, through_decoder):
+        try:
+            outcomes.append(repr(read("probe", 5.0, "b1", text)))  # repr: NaN is NaN
+        except StoreError as exc:
+            outcomes.append(str(exc))
+    assert outcomes[0] == outcomes[1], text
