@@ -25,13 +25,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from outaged import heap
+from outaged.correlate.health import steady
 from outaged.correlate.spikes import Call, report_class
 from outaged.dispatch.escalation import Policy
 from outaged.errors import SignalError
 from outaged.outages.engine import Engine
 from outaged.outages.orphans import REMOVED, Orphan, orphans
 from outaged.records.ledger import Ledger
-from outaged.signals import Maintenance, ManualFault, Report, Signal
+from outaged.signals import Maintenance, ManualFault, ProbeResult, Report, Signal
 from outaged.store.base import Learned, Store, StoredSignal
 from outaged.topology.graph import GraphIndex
 
@@ -158,23 +159,34 @@ class Replay:
 
     def feed(self, page: Iterable[StoredSignal]) -> None:
         engine, since = self.engine, self.since
-        elements = engine.index.topology.elements
+        elements, healths = engine.index.topology.elements, engine.health
+        taken = 0
         for one in page:
             signal = one.signal
-            if type(signal) is Report:
+            if type(signal) is ProbeResult:  # most rows: one that changes nothing stops here
+                if signal.at < since:
+                    continue
+                taken += 1
+                health = healths.get(signal.element)
+                if health is not None and steady(health, signal.ok, signal.rtt_ms):
+                    continue
+            elif type(signal) is Report:
                 if signal.at <= self.settled_at and one.seq <= self.settled_seq:
                     continue
                 if signal.at < since:
                     if signal.element in elements:
                         _learn(engine, signal)
                     continue
+                taken += 1
             elif signal.at < since and not _in_force(signal, since):
                 continue
-            self.taken += 1
+            else:
+                taken += 1
             try:
                 engine.ingest(signal)
             except SignalError:  # the topology changed under it
                 self.refused[signal.element] += 1
+        self.taken += taken
 
 
 def _in_force(signal: Signal, since: float) -> bool:
