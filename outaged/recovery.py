@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 from outaged import heap
 from outaged.correlate.health import steady
-from outaged.correlate.spikes import Call, report_class
 from outaged.dispatch.escalation import Policy
 from outaged.errors import SignalError
 from outaged.outages.engine import Engine
@@ -144,8 +143,10 @@ class Replay:
 
     Without a checkpoint of the baselines it takes the signals from `since` on.
     With one (restored already), a call it holds settled (up to its seq, before
-    its window) is not taken again, and one after its window start but before
-    `since` (the daemon was down a while) is only learned."""
+    its window) is not taken again; the calls it left out are, all of them, even
+    from before `since` (the daemon was down a while): whether a spike claims
+    them, so that they are no background, is decided again as the running
+    daemon would have (a spike of old calls alone ends at the first evaluation)."""
 
     def __init__(self, engine: Engine, since: float, learned: Learned | None) -> None:
         self.engine = engine
@@ -159,7 +160,7 @@ class Replay:
 
     def feed(self, page: Iterable[StoredSignal]) -> None:
         engine, since = self.engine, self.since
-        elements, healths = engine.index.topology.elements, engine.health
+        healths = engine.health
         taken = 0
         for one in page:
             signal = one.signal
@@ -173,11 +174,7 @@ class Replay:
             elif type(signal) is Report:
                 if signal.at <= self.settled_at and one.seq <= self.settled_seq:
                     continue
-                if signal.at < since:
-                    if signal.element in elements:
-                        _learn(engine, signal)
-                    continue
-                taken += 1
+                taken += 1  # from before `since` too, if after the checkpoint's window
             elif signal.at < since and not _in_force(signal, since):
                 continue
             else:
@@ -194,16 +191,6 @@ def _in_force(signal: Signal, since: float) -> bool:
     if type(signal) is Maintenance:
         return signal.end >= since
     return type(signal) is ManualFault
-
-
-def _learn(engine: Engine, report: Report) -> None:
-    """A call the engine's windows no longer need, for the baselines only."""
-    cls = report_class(report.category)
-    if cls is None:
-        return
-    spikes = engine.spikes
-    call = Call(report.at, report.subscriber or "", report.element, cls, None)
-    spikes.baselines.observe(call, cls, spikes.targets(report.element, cls))
 
 
 async def _mark(ledger: Ledger, store: Store, orphan: Orphan, now: float) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from outaged.correlate.baselines import Snapshot
 from outaged.correlate.spikes import Call, ReportClass
 from outaged.recovery import recover
-from outaged.signals import Category, Report
+from outaged.signals import Category, Report, Signal
 from outaged.store.base import Batch, Learned, StoredSignal
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
@@ -167,3 +169,46 @@ async def test_the_decision_step_commits_the_checkpoint_with_its_signals(tmp_pat
         await daemon.assert_memory_is_store()
     finally:
         await daemon.stop()
+
+
+def test_after_a_long_stop_the_calls_left_out_are_taken_again(tmp_path: Path) -> None:
+    """Calls the checkpoint left out that are older than the re-ingest window at
+    the restart (the daemon was down an hour) are re-ingested, not lost: the
+    rates equal those of an engine that ran through the gap."""
+    from outaged.outages.engine import Engine
+    from tests.test_replay_divergence import Checkpoints, restarted
+
+    net = load(write_city(tmp_path / "city", metros=2, communities=3))
+    buildings = sorted(e.id for e in net.index.topology.elements.values() if e.kind == "building")
+    live = Engine(net.index)
+    log: list[Signal] = []
+    kept = Checkpoints()
+    now = T0
+    for i in range(12):  # background: a call every 3 minutes at one of a few buildings
+        now = T0 + 180.0 * i
+        building = buildings[i % 4]
+        (sub,) = net.subs(building, 1, i)
+        signal = Report(now, building, Category.DOWN, sub)
+        live.ingest(signal)
+        log.append(signal)
+        live.evaluate(now)
+        kept.commit(len(log), live.spikes.baselines.export(now))
+    assert not live.spikes.active and kept.last is not None
+    later = now + 3600.0
+    fresh = restarted(net, live, log, kept, later)
+    live.evaluate(later)
+    subs = net.index.subtree_subscribers
+    city = live.spikes.baselines._city[ReportClass.DOWN]
+    assert city.value(later, net.index.topology.thresholds.baseline_tau_s) > 11.0  # learned
+    for building in buildings[:5]:
+        args = (building, ReportClass.DOWN, subs[building], later)
+        assert fresh.spikes.baselines.rate(*args) == pytest.approx(
+            live.spikes.baselines.rate(*args), rel=1e-9
+        ), building
+    without = Engine(net.index)  # the checkpoint alone: the calls it left out are missing
+    without.spikes.baselines.restore(kept.last.baselines, net.index.topology.elements)
+    without.evaluate(later)
+    args = (buildings[0], ReportClass.DOWN, subs[buildings[0]], later)
+    assert without.spikes.baselines.rate(*args) != pytest.approx(
+        live.spikes.baselines.rate(*args), rel=1e-6
+    )
