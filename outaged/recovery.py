@@ -23,6 +23,7 @@ import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from outaged import heap
 from outaged.correlate.health import steady
@@ -31,8 +32,9 @@ from outaged.errors import SignalError
 from outaged.outages.engine import Engine
 from outaged.outages.orphans import REMOVED, Orphan, orphans
 from outaged.records.ledger import Ledger
-from outaged.signals import Maintenance, ManualFault, ProbeResult, Report, Signal
-from outaged.store.base import Learned, Store, StoredSignal
+from outaged.signals import Maintenance, ManualFault, Signal
+from outaged.store.base import Learned, Store
+from outaged.store.codec import probe_fields, signal_from_row
 from outaged.topology.graph import GraphIndex
 
 log = logging.getLogger("outaged.recovery")
@@ -120,11 +122,11 @@ async def _pages(
     replay = Replay(engine, since, learned)
     after = 0
     while True:
-        page = await store.signals_since(replay.reads_from, after, PAGE)
+        page = await store.signal_rows_since(replay.reads_from, after, PAGE)
         replay.feed(page)
         if len(page) < PAGE:
             break
-        after = page[-1].seq
+        after = page[-1][0]
     refused = replay.refused
     if refused:
         listed = ", ".join(f"{e} ({n})" for e, n in sorted(refused.items())[:20])
@@ -158,26 +160,32 @@ class Replay:
         self.taken = 0  # signals looked at for the engine
         self.refused: Counter[str] = Counter()  # by element: not in the topology
 
-    def feed(self, page: Iterable[StoredSignal]) -> None:
+    def feed(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Take rows of `Store.signal_rows_since`, decoding only what is taken."""
         engine, since = self.engine, self.since
         healths = engine.health
         taken = 0
-        for one in page:
-            signal = one.signal
-            if type(signal) is ProbeResult:  # most rows: one that changes nothing stops here
-                if signal.at < since:
+        for row in rows:
+            seq, kind, at, element, payload = row[:5]
+            if kind == "probe":  # most rows: one that changes nothing stops here
+                if at < since:
                     continue
                 taken += 1
-                health = healths.get(signal.element)
-                if health is not None and steady(health, signal.ok, signal.rtt_ms):
-                    continue
-            elif type(signal) is Report:
-                if signal.at <= self.settled_at and one.seq <= self.settled_seq:
+                health = healths.get(element)
+                if health is not None:
+                    fields = probe_fields(payload)
+                    if fields is not None and steady(health, fields[0], fields[1]):
+                        continue
+                signal = signal_from_row(kind, at, element, payload)
+            elif kind == "report":
+                if at <= self.settled_at and seq <= self.settled_seq:
                     continue
                 taken += 1  # from before `since` too, if after the checkpoint's window
-            elif signal.at < since and not _in_force(signal, since):
-                continue
+                signal = signal_from_row(kind, at, element, payload)
             else:
+                signal = signal_from_row(kind, at, element, payload)
+                if at < since and not _in_force(signal, since):
+                    continue
                 taken += 1
             try:
                 engine.ingest(signal)

@@ -30,7 +30,8 @@ from outaged.outages.lifecycle import Action
 from outaged.outages.model import Outage
 from outaged.recovery import Replay
 from outaged.signals import Category, ManualFault, Report, Signal
-from outaged.store.base import Learned, StoredSignal
+from outaged.store.base import Learned
+from outaged.store.codec import signal_kind, signal_to_text
 from tests.atomic import Daemon
 from tests.citygen import write_city
 from tests.smallnet import Net, load
@@ -169,9 +170,12 @@ def restarted(net: Net, live: Engine, log: list[Signal], kept: Checkpoints, now:
         fresh.spikes.baselines.restore(kept.last.baselines, net.index.topology.elements)
     th = net.index.topology.thresholds
     replay = Replay(fresh, now - max(th.spike_window_s, th.flap_window_s), kept.last)
-    stored = [StoredSignal(seq, s, s.at) for seq, s in enumerate(log, start=1)]
-    replay.feed(  # what Store.signals_since(replay.reads_from) returns
-        s for s in stored if s.signal.at >= replay.reads_from or isinstance(s.signal, ManualFault)
+    rows = [  # as the store holds them (Store.signal_rows_since)
+        (seq, signal_kind(s), s.at, s.element, signal_to_text(s), s.at, None, None)
+        for seq, s in enumerate(log, start=1)
+    ]
+    replay.feed(  # what the store returns from replay.reads_from on
+        r for r in rows if r[2] >= replay.reads_from or r[1] == "manual"
     )
     fresh.evaluate(now)
     return fresh

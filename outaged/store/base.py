@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from outaged.correlate.baselines import Snapshot
 from outaged.notify.base import Message
@@ -146,6 +146,13 @@ class Store(Protocol):
         maintenance window before it, in the order they were received (by seq);
         only those with a seq above `after_seq`, at most `limit` (None: all), so a
         caller can read them in pages."""
+
+    async def signal_rows_since(
+        self, since: float, after_seq: int = 0, limit: int | None = None
+    ) -> list[tuple[Any, ...]]:
+        """`signals_since` undecoded: (seq, kind, at, element, payload, received_at,
+        ext_id, actor) rows, for a reader that decodes only what it needs
+        (outaged.recovery; outaged.store.rows `stored_signal` decodes one)."""
 
     async def last_ids(self) -> tuple[int, int]:
         """(highest outage id, highest signal seq), 0 when empty."""

@@ -123,9 +123,9 @@ _PROBE_OK, _PROBE_FAILED = f"[{SIGNAL_FORMAT},true,", f"[{SIGNAL_FORMAT},false,"
 _JSON_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 
 
-def _probe(at: float, element: str, text: str) -> Signal | None:
-    """A probe result's payload as `_encode` writes it (most stored rows), read
-    without the JSON decoder (~1.5 µs a row less); None for anything else."""
+def probe_fields(text: str) -> tuple[bool, float | None] | None:
+    """(ok, rtt_ms) of a probe result's payload as `_encode` writes it (most
+    stored rows), read without the JSON decoder; None for anything else."""
     if text.startswith(_PROBE_OK):
         ok, rest = True, text[len(_PROBE_OK) : -1]
     elif text.startswith(_PROBE_FAILED):
@@ -135,17 +135,17 @@ def _probe(at: float, element: str, text: str) -> Signal | None:
     if not text.endswith("]") or "," in rest:
         return None
     if rest == "null":
-        return ProbeResult(at, element, ok, None)
+        return ok, None
     if _JSON_NUMBER.fullmatch(rest) is None:  # Infinity, NaN, odd text: the decoder's
         return None
-    return ProbeResult(at, element, ok, float(rest))
+    return ok, float(rest)
 
 
 def signal_from_row(kind: str, at: float, element: str, text: str) -> Signal:
     """A stored signal from its kind, `at` and `element` columns and its payload
     in either format."""
-    if kind == "probe" and (probe := _probe(at, element, text)) is not None:
-        return probe
+    if kind == "probe" and (fields := probe_fields(text)) is not None:
+        return ProbeResult(at, element, *fields)
     return decoded(kind, at, element, text)
 
 

@@ -234,6 +234,12 @@ def deadline_row(d: Deadline) -> tuple[object, ...]:
     return (d.name, d.due, d.met_at, d.owner, d.set_at, d.reminded_at, d.missed_at, d.escalated)
 
 
+def stored_signal(row: tuple[Any, ...]) -> StoredSignal:
+    """A row of SIGNALS_SINCE decoded."""
+    seq, kind, at, element, payload, received, ext_id, actor = row
+    return StoredSignal(seq, signal_from_row(kind, at, element, payload), received, ext_id, actor)
+
+
 def signal_row(stored: StoredSignal) -> tuple[Any, ...]:
     signal = stored.signal
     until = signal.end if isinstance(signal, Maintenance) else None
@@ -377,12 +383,13 @@ class Reads(ABC):
     async def signals_since(
         self, since: float, after_seq: int = 0, limit: int | None = None
     ) -> list[StoredSignal]:
+        return [stored_signal(r) for r in await self.signal_rows_since(since, after_seq, limit)]
+
+    async def signal_rows_since(
+        self, since: float, after_seq: int = 0, limit: int | None = None
+    ) -> list[tuple[Any, ...]]:
         args = (since, since, after_seq, self.NO_LIMIT if limit is None else limit)
-        rows = await self._run(self._query, SIGNALS_SINCE, args)
-        return [
-            StoredSignal(seq, signal_from_row(kind, at, element, payload), received, ext_id, actor)
-            for seq, kind, at, element, payload, received, ext_id, actor in rows
-        ]
+        return await self._run(self._query, SIGNALS_SINCE, args)
 
     async def last_ids(self) -> tuple[int, int]:
         sql = "SELECT (SELECT MAX(id) FROM outages), (SELECT MAX(seq) FROM signals)"
