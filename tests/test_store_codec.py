@@ -221,7 +221,7 @@ def test_a_probe_read_without_the_decoder_is_what_the_decoder_reads(
     ok: bool, rtt: float | None, tail: str
 ) -> None:
     """Probe payloads take a short way past the JSON decoder (outaged.store.codec
-    `_probe`); written ones and damaged ones read as the decoder reads them."""
+    `probe_fields`); written ones and damaged ones read as the decoder reads them."""
     text = signal_to_text(ProbeResult(5.0, "b1", ok, rtt))
     text = text[:-1] + tail + "]" if tail else text
     outcomes = []
