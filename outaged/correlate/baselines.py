@@ -20,9 +20,10 @@ once) and unlearned when a spike claims them, so a burst never raises the bar it
 is measured against once it is recognised.
 
 A restart keeps what was learned: `export` is the state less the calls of the
-last window that still count as background (their claims are not settled yet),
-stored with the decision step it belongs to; `restore` takes it back and the
-restart re-ingests those calls as the running daemon saw them (outaged.recovery).
+re-ingest window (the longest one) that still count as background (whether a
+spike claims them is not settled yet), stored with the decision step it belongs
+to; `restore` takes it back and the restart re-ingests those calls as the
+running daemon saw them (outaged.recovery).
 """
 
 from __future__ import annotations
@@ -246,7 +247,9 @@ class Baselines:
                 key = (element, cls)
                 row = own.get(key)
                 if row is None:
-                    learned = self._own[key]
+                    learned = self._own.get(key)
+                    if learned is None:  # swept: faded to nothing meanwhile, nothing to take
+                        continue
                     row = own[key] = [learned.count, learned.at]
                 _subtract(row, call.at, tau)
         rows: dict[tuple[str, str], tuple[float, float] | None]
