@@ -372,7 +372,9 @@ def main() -> None:
         topology = city / "topology.yaml"
         prepared = tmp / "prepared"
         began = time.perf_counter()
-        made = spawn(ROOT, "prepare", str(topology), str(prepared), str(args.signals))
+        # written by the oldest tree: a newer schema is one the anchor refuses to open
+        oldest = trees.get("anchor", ROOT)
+        made = spawn(oldest, "prepare", str(topology), str(prepared), str(args.signals))
         print(
             f"store prepared: {made['signals']:,} signals over {made['span_s']:.0f} s "
             f"({time.perf_counter() - began:.0f} s)"
