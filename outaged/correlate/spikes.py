@@ -223,6 +223,8 @@ class SpikeDetector:
         self._next_check = float("inf")  # no active spike can change before this
         self._recovered: dict[str, float] = {}  # element -> when it was seen recover
         self._next_sweep = float("-inf")
+        # `expire` has nothing to do before this: min(_next_check, _next_sweep)
+        self.due = float("-inf")
         # "Calling from all over" is asked of communities and what is above them.
         self._n_children = {
             e: len(c)
@@ -462,6 +464,7 @@ class SpikeDetector:
     def _schedule(self, window: Window) -> None:
         if window.events:
             self._next_check = min(self._next_check, window.events[0].at + self.th.spike_window_s)
+            self.due = min(self.due, self._next_check)
 
     def _sweep(self, now: float) -> None:
         """Once a window: drop windows with nothing left in them, and what has faded
@@ -471,6 +474,7 @@ class SpikeDetector:
             return
         horizon = now - self.th.spike_window_s
         self._next_sweep = now + self.th.spike_window_s
+        self.due = min(self._next_check, self._next_sweep)
         for key in [
             k for k, w in self.windows.items() if not w.events or w.events[-1].at <= horizon
         ]:
@@ -508,6 +512,7 @@ class SpikeDetector:
             (w.events[0].at + th.spike_window_s for w in pending if w.events),
             default=float("inf"),
         )
+        self.due = min(self._next_check, self._next_sweep)
         return ended
 
     def clear_below(self, element: str, at: float) -> list[Spike]:
