@@ -222,6 +222,10 @@ class SpikeDetector:
         self._created = 0  # windows ever created (each one's `seq`)
         self._next_check = float("inf")  # no active spike can change before this
         self._recovered: dict[str, float] = {}  # element -> when it was seen recover
+        # element -> network-class calls made at or under it and not retired (those
+        # aged out of every window stay counted): none, and `clear_below` has none to retire
+        self._unretired: dict[str, int] = {}
+        self._spiking: dict[str, int] = {}  # element -> its active spikes (of any class)
         self._next_sweep = float("-inf")
         # `expire` has nothing to do before this: min(_next_check, _next_sweep)
         self.due = float("-inf")
@@ -255,6 +259,10 @@ class SpikeDetector:
         targets = self.targets(element, cls)
         self.baselines.observe(call, cls, targets)
         changed = False
+        if not auth:
+            unretired = self._unretired
+            for target in targets:
+                unretired[target] = unretired.get(target, 0) + 1
         below: str | None = element  # a call at the element itself: its own corner
         for target in targets:
             changed |= self._count(target, cls, call, None if auth else below)
@@ -347,6 +355,7 @@ class SpikeDetector:
             self.active[key] = Spike(
                 element, cls, first, call.at, len(window.free), len(window.communities)
             )
+            self._spiking[element] = self._spiking.get(element, 0) + 1
             self.moved.add(element)
             self.suspected.pop(key, None)
             for claimed in list(window.events):
@@ -522,51 +531,68 @@ class SpikeDetector:
         counted at an element below that never spiked, start nothing new."""
         index = self.index
         self._recovered[element] = max(at, self._recovered.get(element, at))
-        related = self._related_keys(element)
         active = self.active
-        if related is None:
-            near = [s for s in active.values() if self.index.in_line(element, s.element)]
+        # the places at, above or cut off by it, when listing them is cheaper than a
+        # scan of every window (else None)
+        places: tuple[str, ...] | None = None
+        if 2 * (index.subtree_size[element] + len(index.dominators(element))) < len(self.windows):
+            places = (*index.dominators(element), *index.cut_off(element))
+        if places is None:
+            near = [s for s in active.values() if index.in_line(element, s.element)]
         else:  # the order they end in changes nothing
-            auth = [(p, ReportClass.AUTH) for p, _ in related[::2]]
-            near = [active[k] for k in (*related, *auth) if k in active]
+            spiking = self._spiking
+            near = [
+                active[(p, cls)]
+                for p in places
+                if p in spiking
+                for cls in ReportClass
+                if (p, cls) in active
+            ]
         ended = [s for s in near if s.first_at <= at]
         for spike in ended:
             self._end(spike)
-        if related is None:
+        if not self._unretired.get(element):
+            return ended
+        if places is None:
             windows = [
                 w
                 for (target, cls), w in self.windows.items()
-                if cls is not ReportClass.AUTH and self.index.in_line(element, target)
+                if cls is not ReportClass.AUTH and index.in_line(element, target)
             ]
         else:
-            windows = sorted(
-                (self.windows[k] for k in related if k in self.windows), key=lambda w: w.seq
-            )
+            found = self.windows
+            keys = [(p, cls) for p in places for cls in (ReportClass.DOWN, ReportClass.DEGRADED)]
+            windows = sorted((found[k] for k in keys if k in found), key=lambda w: w.seq)
         low, high = index.tin[element], index.tout[element]
         tin = index.tin
         depth = index.depth[element]
         path = (element, *index.dominators(element))
         for window in windows:
-            if related is not None and window.depth < depth:  # above: only one child leads here
+            if places is not None and window.depth < depth:  # above: only one child leads here
                 events: Iterable[Call] = window.through.get(path[depth - window.depth - 1], ())
             else:
                 events = window.events
-            for call in [c for c in events if c.at <= at and low <= tin[c.element] < high]:
+            for call in [
+                c
+                for c in events
+                if c.owner_depth != _RETIRED and c.at <= at and low <= tin[c.element] < high
+            ]:  # one retired already (under an element back before) counts nowhere
                 self._retire(call)
         return ended
 
-    def _related_keys(self, element: str) -> list[tuple[str, ReportClass]] | None:
-        """The window keys (network classes) at the element, above it or cut off by it,
-        when listing them is cheaper than a scan of every window (else None)."""
-        index = self.index
-        if 2 * (index.subtree_size[element] + len(index.dominators(element))) >= len(self.windows):
-            return None
-        places = [*index.dominators(element), *index.cut_off(element)]
-        return [(p, cls) for p in places for cls in (ReportClass.DOWN, ReportClass.DEGRADED)]
-
     def _retire(self, call: Call) -> None:
         """The call is explained by a fault that is over: it counts nowhere again."""
+        if call.owner_depth == _RETIRED:
+            return
         targets = self.targets(call.element, call.cls)
+        if call.cls is not ReportClass.AUTH:
+            unretired = self._unretired
+            for target in targets:
+                left = unretired[target] - 1
+                if left:
+                    unretired[target] = left
+                else:
+                    del unretired[target]
         for target in targets:
             window = self.windows.get((target, call.cls))
             if window is not None:
@@ -578,6 +604,9 @@ class SpikeDetector:
     def _end(self, spike: Spike) -> None:
         key = (spike.element, spike.cls)
         del self.active[key]
+        left = self._spiking.pop(spike.element) - 1
+        if left:
+            self._spiking[spike.element] = left
         self.moved.add(spike.element)
         self.windows[key].clear()  # count afresh; the learned baseline stays
 
