@@ -127,22 +127,27 @@ def join_cut_off(
     its own: it joins the root that holds its first uplink. `joined(host, root)`
     makes the host with the root joined (a memo may hand back last election's)."""
     join = joined or _join
-
-    def covers(root: Root, element: str) -> bool:
-        return index.dominates(root.element, element) or any(
-            covers(j, element) for j in root.joined
-        )
-
+    chain = index.chain
     pending = True
     while pending:
         pending = False
+        # element -> positions of the roots it is part of (the root or one joined to
+        # it): the first root covering an element is the first found along its chain
+        at: dict[str, list[int]] | None = None
         for root in roots:
             parents = index.element(root.element).parents
             if len(parents) < 2:
                 continue
-            hosts = [
-                next((h for h in roots if h is not root and covers(h, p)), None) for p in parents
-            ]
+            if at is None:
+                at = {}
+                for position, other in enumerate(roots):
+                    for element in other.elements():
+                        at.setdefault(element, []).append(position)
+            hosts: list[Root | None] = []
+            for parent in parents:
+                line = (parent, *chain[parent])
+                found = [i for e in line for i in at.get(e, ()) if roots[i] is not root]
+                hosts.append(roots[min(found)] if found else None)
             host = hosts[0]
             if host is not None and all(h is not None for h in hosts):
                 roots = [r for r in roots if r is not root]
