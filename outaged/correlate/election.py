@@ -131,20 +131,23 @@ def join_cut_off(
     pending = True
     while pending:
         pending = False
-        # element -> positions of the roots it is part of (the root or one joined to
-        # it): the first root covering an element is the first found along its chain
-        at: dict[str, list[int]] | None = None
-        for root in roots:
-            parents = index.element(root.element).parents
-            if len(parents) < 2:
-                continue
-            if at is None:
-                at = {}
-                for position, other in enumerate(roots):
-                    for element in other.elements():
-                        at.setdefault(element, []).append(position)
+        multi = [r for r in roots if len(index.element(r.element).parents) > 1]
+        if not multi:
+            break
+        # the roots (positions) holding an element on an uplink's dominator chain
+        # (the root's own element or one joined to it): the first to cover an
+        # uplink is the first found along its chain
+        wanted = {
+            e for r in multi for p in index.element(r.element).parents for e in (p, *chain[p])
+        }
+        at: dict[str, list[int]] = {}
+        for position, other in enumerate(roots):
+            for element in other.elements() if other.joined else (other.element,):
+                if element in wanted:
+                    at.setdefault(element, []).append(position)
+        for root in multi:
             hosts: list[Root | None] = []
-            for parent in parents:
+            for parent in index.element(root.element).parents:
                 line = (parent, *chain[parent])
                 found = [i for e in line for i in at.get(e, ()) if roots[i] is not root]
                 hosts.append(roots[min(found)] if found else None)
