@@ -11,7 +11,10 @@ subscribers call in during each of the first two), then three healthy cycles
 (an element is up after `up_after` = 2 good cycles, so the second sees them
 come back element by element).
 Signals go through `Engine.ingest`, and `evaluate` runs whenever simulated time
-moves on, at most once per simulated second (`replay`'s default).
+moves on (every probe has its own time, so once per signal: ~96k calls a
+cycle), electing at most once per simulated second (`replay`'s default).
+To compare with other code (e.g. the `int` branch), run this command from a
+`git archive` of it with its own PYTHONPATH right before or after this one.
 
 Anchor in the same run: `tests.reference_engine.ReferenceEngine`, the engine
 with the full election and full search for the outage hosting a root (the code
@@ -181,8 +184,8 @@ def main() -> None:
             f" healthy cycle {new.cpu_per_cycle[0]:.2f} s CPU,"
             f" worst step {new.worst_step * 1e3:.0f} ms"
             f" ({new.worst_step_no_gc * 1e3:.0f} ms less GC pauses),"
-            f" worst GC pause {new.worst_gc * 1e3:.0f} ms,"
-            f" {len(new.decisions)} decisions"
+            f" worst GC pause {new.worst_gc * 1e3:.0f} ms"
+            f" (GC {new.gc_total:.2f} s in all), {len(new.decisions)} decisions"
         )
         if args.no_anchor:
             continue

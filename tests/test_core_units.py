@@ -9,7 +9,8 @@ import pytest
 from outaged.classify.scope import Scope
 from outaged.classify.severity import on_site_by, restore_by, severity
 from outaged.correlate.health import Health, State, expire_flap, observe
-from outaged.correlate.spikes import ReportClass, SpikeDetector, poisson_tail
+from outaged.correlate.significance import poisson_tail
+from outaged.correlate.spikes import ReportClass, SpikeDetector
 from outaged.topology.graph import GraphIndex
 from outaged.topology.model import Area, Element, Kind, Person, Severity, Thresholds, Topology
 

@@ -127,22 +127,30 @@ def join_cut_off(
     its own: it joins the root that holds its first uplink. `joined(host, root)`
     makes the host with the root joined (a memo may hand back last election's)."""
     join = joined or _join
-
-    def covers(root: Root, element: str) -> bool:
-        return index.dominates(root.element, element) or any(
-            covers(j, element) for j in root.joined
-        )
-
+    chain = index.chain
     pending = True
     while pending:
         pending = False
-        for root in roots:
-            parents = index.element(root.element).parents
-            if len(parents) < 2:
-                continue
-            hosts = [
-                next((h for h in roots if h is not root and covers(h, p)), None) for p in parents
-            ]
+        multi = [r for r in roots if len(index.element(r.element).parents) > 1]
+        if not multi:
+            break
+        # the roots (positions) holding an element on an uplink's dominator chain
+        # (the root's own element or one joined to it): the first to cover an
+        # uplink is the first found along its chain
+        wanted = {
+            e for r in multi for p in index.element(r.element).parents for e in (p, *chain[p])
+        }
+        at: dict[str, list[int]] = {}
+        for position, other in enumerate(roots):
+            for element in other.elements() if other.joined else (other.element,):
+                if element in wanted:
+                    at.setdefault(element, []).append(position)
+        for root in multi:
+            hosts: list[Root | None] = []
+            for parent in index.element(root.element).parents:
+                line = (parent, *chain[parent])
+                found = [i for e in line for i in at.get(e, ()) if roots[i] is not root]
+                hosts.append(roots[min(found)] if found else None)
             host = hosts[0]
             if host is not None and all(h is not None for h in hosts):
                 roots = [r for r in roots if r is not root]

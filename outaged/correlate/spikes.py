@@ -32,41 +32,19 @@ at a gap much longer than its own typical spacing.
 
 from __future__ import annotations
 
-import math
-import statistics
-from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass
 
 from outaged.correlate.baselines import Baselines
-from outaged.signals import DEGRADED_CATEGORIES, Category
+from outaged.correlate.significance import Significance, poisson_tail
+from outaged.correlate.windows import ReportClass, Window, report_class
 from outaged.topology.graph import GraphIndex
 from outaged.topology.model import Kind, Thresholds
 
-_PERIOD_S = 30 * 86400.0  # the city-wide false-alarm budget is per 30 days
-_MIN_SPAN_S = 60.0  # the shortest interval a burst's rate is judged over
-_SPREAD_MIN_CHILDREN = 3  # below this many children, spread says nothing
-_SPREAD_KINDS = frozenset({Kind.COMMUNITY, Kind.METRO, Kind.CORE, Kind.EGRESS})
+# ReportClass and report_class are where the windows are kept, and read from here too
+__all__ = ["Call", "ReportClass", "Spike", "SpikeDetector", "Suspicion", "report_class"]
+
 _RETIRED = 1 << 30  # owner depth of a call no window counts any more
-_BURST_GAP_FACTOR = 4.0  # a gap this many times the run's median spacing ends it
-
-
-class ReportClass(StrEnum):
-    DOWN = "down"
-    DEGRADED = "degraded"
-    AUTH = "auth"
-
-
-def report_class(category: Category) -> ReportClass | None:
-    """The class a report counts in; None for single-customer categories."""
-    if category is Category.DOWN:
-        return ReportClass.DOWN
-    if category is Category.AUTH:
-        return ReportClass.AUTH
-    if category in DEGRADED_CATEGORIES:
-        return ReportClass.DEGRADED
-    return None
 
 
 @dataclass(slots=True)
@@ -79,88 +57,6 @@ class Call:
     cls: ReportClass
     community: str | None
     owner_depth: int = -1  # depth of the deepest spike it belongs to; -1: none
-
-
-@dataclass(slots=True)
-class Window:
-    """Reports of one class at one element over the sliding window.
-
-    `free` counts the reporters of the calls counted here: those no deeper
-    element's spike owns; `children` the dominator-tree child each came through."""
-
-    depth: int
-    seq: int = 0  # creation order: the order of `SpikeDetector.windows`
-    events: deque[Call] = field(default_factory=deque)
-    # the same events by the dominator-tree child each came through (None: its own
-    # or an authentication call), in the same order: what is under one child is a lookup
-    through: dict[str | None, deque[Call]] = field(default_factory=dict)
-    _via: deque[str | None] = field(default_factory=deque)  # each event's child
-    free: dict[str, int] = field(default_factory=dict)
-    children: dict[str, int] = field(default_factory=dict)
-    communities: dict[str, int] = field(default_factory=dict)
-    counted: dict[int, str | None] = field(default_factory=dict)  # id(call) -> child
-
-    def add(self, call: Call, child: str | None) -> None:
-        self.events.append(call)
-        self._via.append(child)
-        found = self.through.get(child)
-        if found is None:
-            found = self.through[child] = deque()
-        found.append(call)
-        if call.owner_depth > self.depth:  # a deeper spike owns it already
-            return
-        self.counted[id(call)] = child
-        _increment(self.free, call.reporter)
-        if call.community is not None:
-            _increment(self.communities, call.community)
-        if child is not None:
-            _increment(self.children, child)
-
-    def release(self, call: Call) -> None:
-        """The call stops counting here (evicted, or owned by a deeper spike)."""
-        key = id(call)
-        if key not in self.counted:
-            return
-        child = self.counted.pop(key)
-        _decrement(self.free, call.reporter)
-        if call.community is not None:
-            _decrement(self.communities, call.community)
-        if child is not None:
-            _decrement(self.children, child)
-
-    def evict(self, horizon: float) -> None:
-        events = self.events
-        while events and events[0].at <= horizon:  # the window is (now - w, now]
-            child = self._via.popleft()
-            same = self.through[child]
-            same.popleft()  # the oldest event through that child is this one
-            if not same:
-                del self.through[child]
-            self.release(events.popleft())
-
-    def counts(self, call: Call) -> bool:
-        return id(call) in self.counted
-
-    def clear(self) -> None:
-        self.events.clear()
-        self._via.clear()
-        self.through.clear()
-        self.free.clear()
-        self.children.clear()
-        self.communities.clear()
-        self.counted.clear()
-
-
-def _increment(counts: dict[str, int], key: str) -> None:
-    counts[key] = counts.get(key, 0) + 1
-
-
-def _decrement(counts: dict[str, int], key: str) -> None:
-    left = counts.get(key, 0) - 1
-    if left > 0:
-        counts[key] = left
-    else:
-        counts.pop(key, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,25 +82,7 @@ class Suspicion:
     p_value: float
 
 
-def poisson_tail(k: int, lam: float) -> float:
-    """P(X >= k) for X ~ Poisson(lam); the series converges fast when k > lam."""
-    if k <= 0:
-        return 1.0
-    if lam <= 0.0:
-        return 0.0
-    if k <= lam:
-        return 1.0  # not above the expectation (the true tail is about 1/2 or more)
-    # Regularised lower incomplete gamma P(k, lam) by its power series.
-    log_lead = k * math.log(lam) - lam - math.lgamma(k + 1)
-    term, total, n = 1.0, 1.0, 1
-    while term > 1e-12 * total and n < 10_000:
-        term *= lam / (k + n)
-        total += term
-        n += 1
-    return min(1.0, math.exp(log_lead) * total)
-
-
-class SpikeDetector:
+class SpikeDetector(Significance):
     def __init__(self, index: GraphIndex, th: Thresholds) -> None:
         self.index = index
         self.th = th
@@ -222,23 +100,14 @@ class SpikeDetector:
         self._created = 0  # windows ever created (each one's `seq`)
         self._next_check = float("inf")  # no active spike can change before this
         self._recovered: dict[str, float] = {}  # element -> when it was seen recover
+        # element -> network-class calls made at or under it and not retired (those
+        # aged out of every window stay counted): none, and `clear_below` has none to retire
+        self._unretired: dict[str, int] = {}
+        self._spiking: dict[str, int] = {}  # element -> its active spikes (of any class)
         self._next_sweep = float("-inf")
-        # "Calling from all over" is asked of communities and what is above them.
-        self._n_children = {
-            e: len(c)
-            for e, c in index.dom_children.items()
-            if e in index.topology.elements and index.element(e).kind in _SPREAD_KINDS
-        }
-        communities = [e.id for e in index.topology.elements.values() if e.kind is Kind.COMMUNITY]
-        self._community_subs = [index.subtree_subscribers[c] for c in communities]
-        # Places watched, for the city-wide test: elements a spike could form at,
-        # in the two network classes, and the platform's authentication class.
-        watched = sum(
-            1
-            for e, n in index.subtree_subscribers.items()
-            if n >= th.spike_min_reporters and index.element(e).kind is not Kind.PLATFORM
-        )
-        self._looks = max(1, 2 * watched + len(self.platforms)) * (_PERIOD_S / th.spike_window_s)
+        # `expire` has nothing to do before this: min(_next_check, _next_sweep)
+        self.due = float("-inf")
+        self._init_significance(index, th, self.platforms)
 
     def add(self, at: float, element: str, cls: ReportClass, subscriber: str | None) -> bool:
         """Count one report; True when a spike started or ended (evidence changed)."""
@@ -253,6 +122,10 @@ class SpikeDetector:
         targets = self.targets(element, cls)
         self.baselines.observe(call, cls, targets)
         changed = False
+        if not auth:
+            unretired = self._unretired
+            for target in targets:
+                unretired[target] = unretired.get(target, 0) + 1
         below: str | None = element  # a call at the element itself: its own corner
         for target in targets:
             changed |= self._count(target, cls, call, None if auth else below)
@@ -337,7 +210,7 @@ class SpikeDetector:
         if p is None:
             return ended
         if (
-            self._city_expected(len(window.free), element, cls, call.at)
+            self._city_expected(len(window.free), element, cls, window, call.at)
             <= (self.th.false_spikes_per_30d)
             and p <= self.th.spike_p_value
         ):
@@ -345,6 +218,7 @@ class SpikeDetector:
             self.active[key] = Spike(
                 element, cls, first, call.at, len(window.free), len(window.communities)
             )
+            self._spiking[element] = self._spiking.get(element, 0) + 1
             self.moved.add(element)
             self.suspected.pop(key, None)
             for claimed in list(window.events):
@@ -370,81 +244,6 @@ class SpikeDetector:
     def _evict(self, window: Window, element: str, cls: ReportClass, now: float) -> None:
         window.evict(now - self.th.spike_window_s)
 
-    def _subscribers(self, element: str, cls: ReportClass) -> int:
-        if cls is ReportClass.AUTH:
-            return self.index.total_subscribers
-        return self.index.subtree_subscribers[element]
-
-    def _p_value(self, element: str, cls: ReportClass, window: Window, at: float) -> float | None:
-        """The element's own test, or None when the cluster cannot be a spike at all."""
-        th = self.th
-        reporters = len(window.free)
-        if reporters < th.spike_min_reporters:
-            return None
-        subscribers = self._subscribers(element, cls)
-        if cls is ReportClass.AUTH:
-            if not self._auth_spread(window, at):
-                return None
-        else:
-            if reporters < th.spike_min_share * subscribers:
-                return None
-            children = self._n_children.get(element, 0)
-            if children >= _SPREAD_MIN_CHILDREN and len(window.children) < max(
-                2, math.ceil(th.spike_spread_share * children)
-            ):
-                return None  # a few callers from one corner do not speak for all of it
-        lam = self._rate(element, cls, window, at) * th.spike_window_s
-        return poisson_tail(reporters, lam)
-
-    def _rate(self, element: str, cls: ReportClass, window: Window, at: float) -> float:
-        subscribers = self._subscribers(element, cls)
-        run = None
-        counted = [c.at for c in window.events if window.counts(c)]
-        if counted and subscribers >= self.index.total_subscribers:  # see Baselines
-            run = (min(counted), len(counted))
-        return self.baselines.rate(element, cls, subscribers, at, run, len(counted))
-
-    def _auth_spread(self, window: Window, at: float) -> bool:
-        """An AAA failure makes people call again and again from many communities:
-        the communities with two or more 691 calls must be at least
-        `auth_min_communities` and far more than background alone makes
-        (a typed password is one call; a city of hundreds of communities has a
-        few repeaters every window by chance)."""
-        repeated = sum(1 for n in window.communities.values() if n >= 2)
-        if repeated < self.th.auth_min_communities:
-            return False
-        city = self.index.total_subscribers
-        per_sub = self._rate(self.platforms[0], ReportClass.AUTH, window, at) / max(1, city)
-        per_sub *= self.th.spike_window_s
-        expected = 0.0
-        for subs in self._community_subs:
-            lam = per_sub * subs
-            expected += -math.expm1(-lam) - lam * math.exp(-lam)  # P(X >= 2)
-        return poisson_tail(repeated, expected) <= self.th.spike_p_value
-
-    def _city_expected(self, k: int, element: str, cls: ReportClass, at: float) -> float:
-        """Expected chance clusters this large, city-wide, per 30 days (Naus's scan
-        approximation: looks x (k - lambda) x P(X >= k))."""
-        lam = self._rate(element, cls, self._window(element, cls), at) * self.th.spike_window_s
-        return self._looks * max(1.0, k - lam) * poisson_tail(k, lam)
-
-    def _burst_start(self, window: Window, now: float) -> float:
-        """The first call of the run that made the spike: walking back from the newest
-        call, a gap much longer than the run's own typical spacing (and than a minute)
-        leaves the earlier calls to the background."""
-        times = sorted(c.at for c in window.events if window.counts(c))
-        if not times:
-            return now
-        start = len(times) - 1
-        gaps: list[float] = []
-        while start > 0:
-            gap = times[start] - times[start - 1]
-            if gaps and gap > max(_MIN_SPAN_S, _BURST_GAP_FACTOR * statistics.median(gaps)):
-                break
-            gaps.append(gap)
-            start -= 1
-        return times[start]
-
     def _claim(self, call: Call, depth: int) -> None:
         """A call in a spike at depth `depth` is that spike's evidence: it stops
         counting in the windows above (where it would only repeat the spike)."""
@@ -462,6 +261,7 @@ class SpikeDetector:
     def _schedule(self, window: Window) -> None:
         if window.events:
             self._next_check = min(self._next_check, window.events[0].at + self.th.spike_window_s)
+            self.due = min(self.due, self._next_check)
 
     def _sweep(self, now: float) -> None:
         """Once a window: drop windows with nothing left in them, and what has faded
@@ -471,6 +271,7 @@ class SpikeDetector:
             return
         horizon = now - self.th.spike_window_s
         self._next_sweep = now + self.th.spike_window_s
+        self.due = min(self._next_check, self._next_sweep)
         for key in [
             k for k, w in self.windows.items() if not w.events or w.events[-1].at <= horizon
         ]:
@@ -508,6 +309,7 @@ class SpikeDetector:
             (w.events[0].at + th.spike_window_s for w in pending if w.events),
             default=float("inf"),
         )
+        self.due = min(self._next_check, self._next_sweep)
         return ended
 
     def clear_below(self, element: str, at: float) -> list[Spike]:
@@ -517,51 +319,68 @@ class SpikeDetector:
         counted at an element below that never spiked, start nothing new."""
         index = self.index
         self._recovered[element] = max(at, self._recovered.get(element, at))
-        related = self._related_keys(element)
         active = self.active
-        if related is None:
-            near = [s for s in active.values() if self.index.in_line(element, s.element)]
+        # the places at, above or cut off by it, when listing them is cheaper than a
+        # scan of every window (else None)
+        places: tuple[str, ...] | None = None
+        if 2 * (index.subtree_size[element] + len(index.dominators(element))) < len(self.windows):
+            places = (*index.dominators(element), *index.cut_off(element))
+        if places is None:
+            near = [s for s in active.values() if index.in_line(element, s.element)]
         else:  # the order they end in changes nothing
-            auth = [(p, ReportClass.AUTH) for p, _ in related[::2]]
-            near = [active[k] for k in (*related, *auth) if k in active]
+            spiking = self._spiking
+            near = [
+                active[(p, cls)]
+                for p in places
+                if p in spiking
+                for cls in ReportClass
+                if (p, cls) in active
+            ]
         ended = [s for s in near if s.first_at <= at]
         for spike in ended:
             self._end(spike)
-        if related is None:
+        if not self._unretired.get(element):
+            return ended
+        if places is None:
             windows = [
                 w
                 for (target, cls), w in self.windows.items()
-                if cls is not ReportClass.AUTH and self.index.in_line(element, target)
+                if cls is not ReportClass.AUTH and index.in_line(element, target)
             ]
         else:
-            windows = sorted(
-                (self.windows[k] for k in related if k in self.windows), key=lambda w: w.seq
-            )
+            found = self.windows
+            keys = [(p, cls) for p in places for cls in (ReportClass.DOWN, ReportClass.DEGRADED)]
+            windows = sorted((found[k] for k in keys if k in found), key=lambda w: w.seq)
         low, high = index.tin[element], index.tout[element]
         tin = index.tin
         depth = index.depth[element]
         path = (element, *index.dominators(element))
         for window in windows:
-            if related is not None and window.depth < depth:  # above: only one child leads here
+            if places is not None and window.depth < depth:  # above: only one child leads here
                 events: Iterable[Call] = window.through.get(path[depth - window.depth - 1], ())
             else:
                 events = window.events
-            for call in [c for c in events if c.at <= at and low <= tin[c.element] < high]:
+            for call in [
+                c
+                for c in events
+                if c.owner_depth != _RETIRED and c.at <= at and low <= tin[c.element] < high
+            ]:  # one retired already (under an element back before) counts nowhere
                 self._retire(call)
         return ended
 
-    def _related_keys(self, element: str) -> list[tuple[str, ReportClass]] | None:
-        """The window keys (network classes) at the element, above it or cut off by it,
-        when listing them is cheaper than a scan of every window (else None)."""
-        index = self.index
-        if 2 * (index.subtree_size[element] + len(index.dominators(element))) >= len(self.windows):
-            return None
-        places = [*index.dominators(element), *index.cut_off(element)]
-        return [(p, cls) for p in places for cls in (ReportClass.DOWN, ReportClass.DEGRADED)]
-
     def _retire(self, call: Call) -> None:
         """The call is explained by a fault that is over: it counts nowhere again."""
+        if call.owner_depth == _RETIRED:
+            return
         targets = self.targets(call.element, call.cls)
+        if call.cls is not ReportClass.AUTH:
+            unretired = self._unretired
+            for target in targets:
+                left = unretired[target] - 1
+                if left:
+                    unretired[target] = left
+                else:
+                    del unretired[target]
         for target in targets:
             window = self.windows.get((target, call.cls))
             if window is not None:
@@ -573,6 +392,9 @@ class SpikeDetector:
     def _end(self, spike: Spike) -> None:
         key = (spike.element, spike.cls)
         del self.active[key]
+        left = self._spiking.pop(spike.element) - 1
+        if left:
+            self._spiking[spike.element] = left
         self.moved.add(spike.element)
         self.windows[key].clear()  # count afresh; the learned baseline stays
 

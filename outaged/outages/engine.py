@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from outaged.classify.scope import ScopeCalculator, covers
 from outaged.correlate.election import Root
-from outaged.correlate.health import Health, expire_flap, flap_expiry
+from outaged.correlate.health import Health, expire_flap, flap_due, flap_expiry
 from outaged.correlate.incremental import Elector
 from outaged.correlate.spikes import SpikeDetector, Suspicion
 from outaged.outages.describe import decision
@@ -33,6 +33,8 @@ from outaged.signals import (
     ManualFault,
 )
 from outaged.topology.graph import GraphIndex
+
+_EARLY_S = 1e-3  # a clock compared as `t <= now - window` is looked at this early
 
 
 class Engine(Intake, Records):
@@ -80,6 +82,9 @@ class Engine(Intake, Records):
         self._last_eval: float | None = None
         self._last_election = float("-inf")
         self.min_interval = min_interval
+        # No clock of the engine's own is due before this (see `_clocks_due`);
+        # lowered by what sets a new one between evaluations.
+        self._due = float("-inf")
 
     def adopt(self, outages: Iterable[Outage], next_id: int) -> None:
         """Take back persisted outages after a restart, so the evidence that is
@@ -168,6 +173,11 @@ class Engine(Intake, Records):
             times.append(self._hold_expiry)
         return min((t for t in times if t is not None), default=None)
 
+    def _clocks_due(self, now: float) -> bool:
+        """Something of `_expire` may be due at `now` (False: it would change nothing):
+        a spike to re-judge or sweep, or a clock of the engine's own (`_due`)."""
+        return now >= self._due or now >= self.spikes.due
+
     def _expire(self, now: float) -> None:
         if self.spikes.expire(now):
             self._dirty = True
@@ -192,24 +202,44 @@ class Engine(Intake, Records):
             if any(last < t <= now for t in (window.start, window.end)):
                 self._dirty = True
         self.maintenance = [w for w in self.maintenance if w.end > now - self.th.relapse_window_s]
+        self._due = self._next_due(now)
+
+    def _next_due(self, now: float) -> float:
+        """After `_expire` at `now`, the earliest time its next run can change
+        anything with no new signal: the wake-ups `next_wakeup` names for the
+        engine's own clocks (flaps settling, planned work starting or ending, holds
+        giving up) and the pruning of long-ended planned work; those compared the
+        other way round (`t <= now - window`) a little early."""
+        th = self.th
+        times = [t for w in self.maintenance for t in (w.start, w.end) if t > now]
+        times += [w.end + th.relapse_window_s - _EARLY_S for w in self.maintenance]
+        times += [flap_due(self.health[e], th) for e in self._flapping]
+        if self._hold_expiry > now:  # else the election it makes due is wanted already
+            times.append(self._hold_expiry)
+        return min(times, default=float("inf"))
 
     # ---- decisions -----------------------------------------------------
 
     def evaluate(self, now: float) -> list[Decision]:
+        """Decisions at `now`. Called once per signal time in a probe cycle, so each
+        pass runs only when something in it can be due (`_clocks_due`, and what was
+        noted since the last call)."""
         self.spikes.baselines.advance(now)
-        self._expire(now)
+        if self._clocks_due(now):
+            self._expire(now)
         decisions = self._review_releases(now)
         noticed = self.spikes.drain_noticed()
         self._last_eval = now
-        decisions += self._notes_to_decisions(now)
-        if not self._dirty or now < self._last_election + self.min_interval:
+        if self._first_reports or self._notes:
+            decisions += self._notes_to_decisions(now)
+        if self._dirty and now >= self._last_election + self.min_interval:
+            self._dirty = False
+            self._last_election = now
+            roots, overruns = self._elect(now)
+            decisions += self._reconcile(roots, overruns, now)
+            self._due = min(self._due, self._hold_expiry)
+        if noticed:
             self._suspect(noticed)
-            return decisions
-        self._dirty = False
-        self._last_election = now
-        roots, overruns = self._elect(now)
-        decisions += self._reconcile(roots, overruns, now)
-        self._suspect(noticed)
         return decisions
 
     def _suspect(self, noticed: list[Suspicion]) -> None:

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from outaged.classify.scope import covers
-from outaged.correlate.health import Health, State, observe, steady
+from outaged.correlate.health import Health, State, flap_due, observe, steady
 from outaged.correlate.spikes import ReportClass, SpikeDetector, report_class
 from outaged.errors import Problem, SignalError
 from outaged.outages.gather import Gatherer
@@ -55,6 +55,7 @@ class Intake:
     _first_reports: dict[int, float]
     _remembered: dict[str, tuple[str, float, int]]
     _dirty: bool
+    _due: float  # see Engine._clocks_due: lowered here when a signal sets a clock
 
     def ingest(self, signal: Signal) -> None:
         """Fold a signal in. Raises SignalError (and changes nothing) for unknown elements."""
@@ -96,9 +97,11 @@ class Intake:
             case Maintenance(cancelled=True):  # planned work called off: faults count again
                 self.maintenance = [w for w in self.maintenance if w.key != signal.key]
                 self._dirty = True
+                self._due = float("-inf")
             case Maintenance():
                 self.maintenance.append(signal)
                 self._dirty = True
+                self._due = float("-inf")
 
     def _probe(self, signal: ProbeResult) -> None:
         element = signal.element
@@ -133,6 +136,7 @@ class Intake:
             self._suspects.discard(element)
         if health.flapping:
             self._flapping.add(element)
+            self._due = min(self._due, flap_due(health, self.th))
         if was_state is State.DOWN and health.state is State.UP:
             self.spikes.clear_below(element, signal.at)
             self._forget_below(element, signal.at)
