@@ -28,11 +28,12 @@ def ticket_id(raw: object) -> str | None:
 
 
 async def parse_batch(
-    api: Api, items: list[Any], plural: str, batch: bool, token: Token
+    api: Api, items: list[Any], plural: str, batch: bool, token: Token, clock: float | None = None
 ) -> tuple[list[Signal], list[str | None]]:
     """`parse_items` in chunks, letting the loop run between them: a batch of
-    1,000 takes tens of ms to validate, which /healthz and replies would wait out."""
-    clock = api.clock()
+    1,000 takes tens of ms to validate, which /healthz and replies would wait out.
+    Checked against `clock` (now; read here if not given)."""
+    clock = api.clock() if clock is None else clock
     problems: list[Problem] = []
     signals: list[Signal] = []
     ext_ids: list[str | None] = []

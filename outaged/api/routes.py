@@ -29,6 +29,7 @@ from outaged.api.inputs import (
     unknown_outage,
 )
 from outaged.api.items import parse_batch
+from outaged.api.lean import lean_report
 from outaged.api.maintenance import add_routes as add_maintenance_routes
 from outaged.api.middleware import TOKEN, auth_middleware, dumps, errors_middleware
 from outaged.api.ops import add_ops_routes
@@ -57,6 +58,7 @@ from outaged.records.actions import parse_action
 from outaged.records.model import Deadline, Entry
 from outaged.records.report import LANGS, render_report
 from outaged.records.stats import stats
+from outaged.signals import Signal
 from outaged.steps import Queued
 from outaged.store.base import OutageQuery, OutageRow, Token
 from outaged.topology.graph import GraphIndex
@@ -277,7 +279,34 @@ class Routes:
         return self._by_address[1]
 
     async def _ingest(self, request: web.Request, token: Token, plural: str) -> web.Response:
-        body, raw = await _body(request)
+        raw = await request.read()
+        clock = self.api.clock()
+        lean = None
+        signals: list[Signal]
+        if plural == "reports":
+            lean = lean_report(raw, self.index.topology, clock, self.api.limits)
+        if lean is not None:  # nothing to say about it: straight to the pipeline
+            signals, ext_ids = [lean[0]], [lean[1]]
+            idem = _idem(request, raw)
+        else:
+            signals, ext_ids, idem = await self._parse(request, token, plural, raw, clock)
+
+        def render(outcome: Ingested) -> str:
+            return dumps(self._ingested(outcome))
+
+        outcome = await self.api.decider().ingest(signals, ext_ids, token.name, idem, render)
+        if isinstance(outcome, Queued):
+            return _queued(outcome, accepted=len(signals))
+        if isinstance(outcome, Replayed):
+            return _replayed(outcome)
+        assert isinstance(outcome, Ingested)
+        return web.json_response(self._ingested(outcome), status=202, dumps=dumps)
+
+    async def _parse(
+        self, request: web.Request, token: Token, plural: str, raw: bytes, clock: float
+    ) -> tuple[list[Signal], list[str | None], IdemKey | None]:
+        """The body's signals, every problem of it named (the general validator)."""
+        body = read_json(raw)
         idem = _idem(request, raw)
         if plural in body:
             items = body[plural]
@@ -300,18 +329,8 @@ class Routes:
             items, batch = [body], False
         if plural == "signals":
             self._require_kinds(request, token, items, batch)
-        signals, ext_ids = await parse_batch(self.api, items, plural, batch, token)
-
-        def render(outcome: Ingested) -> str:
-            return dumps(self._ingested(outcome))
-
-        outcome = await self.api.decider().ingest(signals, ext_ids, token.name, idem, render)
-        if isinstance(outcome, Queued):
-            return _queued(outcome, accepted=len(signals))
-        if isinstance(outcome, Replayed):
-            return _replayed(outcome)
-        assert isinstance(outcome, Ingested)
-        return web.json_response(self._ingested(outcome), status=202, dumps=dumps)
+        signals, ext_ids = await parse_batch(self.api, items, plural, batch, token, clock)
+        return signals, ext_ids, idem
 
     def _ingested(self, outcome: Ingested) -> dict[str, Any]:
         body = _ingested(outcome)
