@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -149,58 +148,7 @@ QUERY_PARAMS: dict[str, frozenset[str]] = {
 }
 
 
-class Tokens:
-    """`store.token_by_hash` once for every request that arrived with the same token
-    in the same turn of the event loop.
-
-    The first such request schedules the lookup for the end of the turn (after the
-    handlers of everything read with it have started), the others join it. Each
-    waiter arrived before the store is asked, so a revoke committed before a request
-    arrives still refuses that request (the store reads its token generation per
-    call); a burst of requests pays for one read instead of one each."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._waiting: dict[str, list[asyncio.Future[Token | None]]] = {}
-        self._lookups: set[asyncio.Task[None]] = set()  # held until done
-
-    async def find(self, sha256: str) -> Token | None:
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[Token | None] = loop.create_future()
-        if not self._waiting:
-            loop.call_soon(self._ask)
-        self._waiting.setdefault(sha256, []).append(waiter)
-        return await waiter  # a cancelled request cancels only its own waiter
-
-    def _ask(self) -> None:
-        waiting, self._waiting = self._waiting, {}
-        for sha256, waiters in waiting.items():
-            task = asyncio.ensure_future(self._answer(sha256, waiters))
-            self._lookups.add(task)
-            task.add_done_callback(self._lookups.discard)
-
-    async def _answer(self, sha256: str, waiters: list[asyncio.Future[Token | None]]) -> None:
-        try:
-            found = await self.store.token_by_hash(sha256)
-        except BaseException as exc:  # each request answers it as its own lookup's
-            for waiter in waiters:
-                if waiter.done():
-                    continue
-                if isinstance(exc, asyncio.CancelledError):
-                    waiter.cancel()
-                else:
-                    waiter.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        for waiter in waiters:
-            if not waiter.done():
-                waiter.set_result(found)
-
-
 def auth_middleware(store: Store) -> Middleware:
-    tokens = Tokens(store)
-
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith("/api/"):
@@ -212,7 +160,7 @@ def auth_middleware(store: Store) -> Middleware:
             return error_response(401, "missing bearer token")
         token = token.strip()
         # Tokens are ASCII (`new_token`): any other byte cannot name one.
-        found = await tokens.find(token_hash(token)) if token.isascii() else None
+        found = await store.token_by_hash(token_hash(token)) if token.isascii() else None
         if found is None:
             log.warning("refused %s %s: unknown token", request.method, request.path)
             return error_response(401, "unknown or revoked token")
