@@ -105,35 +105,32 @@ def refusal(exc: Exception) -> tuple[int, dict[str, Any]]:
     raise TypeError(f"not a refusal: {type(exc).__name__}")
 
 
-@web.middleware
-async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except REFUSALS as exc:
+def answer(request: web.Request, exc: Exception) -> web.StreamResponse:
+    """The JSON answer to what a handler raised (a redirect is raised on)."""
+    if isinstance(exc, REFUSALS):
         if isinstance(exc, UnstorableError):
             log.warning("refused %s %s: %s", request.method, request.path, exc)
         status, body = refusal(exc)
         return web.json_response(body, status=status, dumps=dumps)
-    except StoreError as exc:
+    if isinstance(exc, StoreError):
         log.error("store failed during %s %s: %s", request.method, request.path, exc)
         return error_response(503, f"storage unavailable: {exc}")
-    except (RequestPayloadError, BadHttpMessage):  # the body does not decode as sent
+    if isinstance(exc, RequestPayloadError | BadHttpMessage):  # the body does not decode
         coding = request.headers.get("Content-Encoding", "identity")
         log.warning("refused %s %s: body unreadable as %r", request.method, request.path, coding)
         return error_response(400, f"request body is not valid Content-Encoding {coding!r}")
-    except web.HTTPRequestEntityTooLarge as exc:
+    if isinstance(exc, web.HTTPRequestEntityTooLarge):
         return error_response(413, f"request body too large: {exc.text}")
-    except web.HTTPException as exc:
+    if isinstance(exc, web.HTTPException):
         if exc.status < 400:
-            raise
+            raise exc
         response = error_response(exc.status, exc.reason)
         if "Allow" in exc.headers:  # 405 says which methods are (RFC 9110)
             response.headers["Allow"] = exc.headers["Allow"]
         return response
-    except Exception:
-        # A bug, not the client's fault: the traceback goes to the log, never to them.
-        log.exception("internal error during %s %s", request.method, request.path)
-        return error_response(500, INTERNAL)
+    # A bug, not the client's fault: the traceback goes to the log, never to them.
+    log.error("internal error during %s %s", request.method, request.path, exc_info=exc)
+    return error_response(500, INTERNAL)
 
 
 INTERNAL = "internal error (logged by the daemon)"
@@ -148,29 +145,43 @@ QUERY_PARAMS: dict[str, frozenset[str]] = {
 }
 
 
-def auth_middleware(store: Store) -> Middleware:
+def api_middleware(store: Store) -> Middleware:
+    """Every error answered as JSON (`answer`), and a bearer token required under
+    /api/: one middleware, so a request pays for one frame and one try."""
+
     @web.middleware
-    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith("/api/"):
+    async def api(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            if request.path.startswith("/api/"):
+                refused = await _authorise(request, store)
+                if refused is not None:
+                    return refused
             return await handler(request)
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            log.warning("refused %s %s: missing bearer token", request.method, request.path)
-            return error_response(401, "missing bearer token")
-        token = token.strip()
-        # Tokens are ASCII (`new_token`): any other byte cannot name one.
-        found = await store.token_by_hash(token_hash(token)) if token.isascii() else None
-        if found is None:
-            log.warning("refused %s %s: unknown token", request.method, request.path)
-            return error_response(401, "unknown or revoked token")
-        if found.revoked_at is not None:
-            log.warning("refused %s %s: revoked token %r", request.method, request.path, found.name)
-            return error_response(401, "unknown or revoked token")
-        request[TOKEN] = found
+        except Exception as exc:
+            return answer(request, exc)
+
+    return api
+
+
+async def _authorise(request: web.Request, store: Store) -> web.Response | None:
+    """None with the request's token kept (`TOKEN`), or the 401 answer."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        log.warning("refused %s %s: missing bearer token", request.method, request.path)
+        return error_response(401, "missing bearer token")
+    token = token.strip()
+    # Tokens are ASCII (`new_token`): any other byte cannot name one.
+    found = await store.token_by_hash(token_hash(token)) if token.isascii() else None
+    if found is None:
+        log.warning("refused %s %s: unknown token", request.method, request.path)
+        return error_response(401, "unknown or revoked token")
+    if found.revoked_at is not None:
+        log.warning("refused %s %s: revoked token %r", request.method, request.path, found.name)
+        return error_response(401, "unknown or revoked token")
+    request[TOKEN] = found
+    if "?" in request.raw_path:  # without a query there is no parameter to refuse
         resource = request.match_info.route.resource
         if resource is not None:
             check_query(request.query, QUERY_PARAMS.get(resource.canonical, frozenset()))
-        return await handler(request)
-
-    return auth
+    return None

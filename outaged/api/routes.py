@@ -31,7 +31,7 @@ from outaged.api.inputs import (
 from outaged.api.items import parse_batch
 from outaged.api.lean import lean_report
 from outaged.api.maintenance import add_routes as add_maintenance_routes
-from outaged.api.middleware import TOKEN, auth_middleware, dumps, errors_middleware
+from outaged.api.middleware import TOKEN, api_middleware, dumps
 from outaged.api.ops import add_ops_routes
 from outaged.api.queued import add_routes as add_queued_routes
 from outaged.api.queued import location
@@ -73,9 +73,7 @@ STATS_DEFAULT_S = 30 * 86400.0
 
 
 def build_app(api: Api, max_body_bytes: int) -> web.Application:
-    app = web.Application(
-        client_max_size=max_body_bytes, middlewares=[errors_middleware, auth_middleware(api.store)]
-    )
+    app = web.Application(client_max_size=max_body_bytes, middlewares=[api_middleware(api.store)])
     r = Routes(api)
     app.router.add_get("/healthz", r.healthz)
     app.router.add_get("/readyz", r.readyz)
