@@ -1,7 +1,8 @@
 """The lean path for a single report (outaged/api/lean.py) against the general
 validator it stands in for: where it answers, the full path accepts the same body
 and makes the same Report and ticket id; where the full path refuses a body, the
-lean path never answers (so every error still comes from the full path)."""
+lean path never answers (so every error still comes from the full path). And the
+answer encoded once for a report that decided nothing is the one encoding gives."""
 
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ from outaged.api.access import Api
 from outaged.api.inputs import HttpError, read_json
 from outaged.api.items import parse_items
 from outaged.api.lean import FIELDS, lean_report
+from outaged.api.middleware import encoded
+from outaged.api.routes import _PLAIN, _ingested
 from outaged.errors import SignalError
 from outaged.intake import KIND_FIELDS, Limits
 from outaged.signals import Signal
+from outaged.steps import Ingested
 from outaged.store.base import Token
 from outaged.topology.load import load_topology
 from outaged.topology.model import Topology
@@ -150,3 +154,10 @@ def test_a_clock_outside_the_limits_is_left_to_the_full_path(topology: Topology)
 
 def test_the_lean_fields_are_a_reports_own_plus_its_ticket_id() -> None:
     assert FIELDS - {"id"} <= KIND_FIELDS["report"]
+
+
+@pytest.mark.parametrize("accepted", [0, 1])
+def test_the_answer_kept_for_a_plain_report_is_what_encoding_it_gives(accepted: int) -> None:
+    outcome = Ingested(accepted, 1 - accepted, [], [])
+    assert _PLAIN[(accepted, 1 - accepted)] == encoded({**_ingested(outcome), "inside": []})
+    assert json.loads(_PLAIN[(accepted, 1 - accepted)])["accepted"] == accepted
