@@ -93,7 +93,7 @@ def start_echo(port: int) -> subprocess.Popen[bytes]:
 
 
 class Target:
-    def __init__(self, session: aiohttp.ClientSession, url: str, token: str | None) -> None:
+    def __init__(self, session: aiohttp.ClientSession | None, url: str, token: str | None) -> None:
         self.session = session
         self.url = url
         self.echo = token is None  # the anchor answers with the request itself
@@ -102,6 +102,7 @@ class Target:
             self.headers["Authorization"] = f"Bearer {token}"
 
     async def post(self, body: Any) -> tuple[int, Any]:
+        assert self.session is not None, "a target for throughput() only"
         async with self.session.post(self.url, data=json.dumps(body), headers=self.headers) as r:
             return r.status, await r.json(content_type=None)
 
@@ -159,11 +160,16 @@ def post_bytes(target: Target, body: Any) -> bytes:
 
 
 async def throughput(
-    target: Target, requests: int, per_request: int, in_flight: int, seed: int
+    target: Target,
+    requests: int,
+    per_request: int,
+    in_flight: int,
+    seed: int,
+    seconds: float | None = None,
 ) -> float:
     """Reports/s for `requests` POSTs of `per_request` reports, `in_flight` at a time
     (each on a kept-alive connection of its own; every answer must be a 2xx that
-    accepted every report of its request)."""
+    accepted every report of its request); with `seconds`, those sent until then."""
     rng = random.Random(seed)
     bodies = []
     for _ in range(requests):
@@ -172,18 +178,22 @@ async def throughput(
         bodies.append(post_bytes(target, body))
     queue = list(reversed(bodies))
     connections = [await Connection.open(target.url) for _ in range(in_flight)]
+    done = 0
+    started = time.perf_counter()
+    until = started + (seconds if seconds is not None else 3600.0)
 
     async def worker(connection: Connection) -> None:
-        while queue:
+        nonlocal done
+        while queue and time.perf_counter() < until:
             status, answer = await connection.send(queue.pop())
             assert status in (200, 202), answer
             if not target.echo:
                 assert json.loads(answer)["accepted"] == per_request, answer
+            done += 1
 
     try:
-        started = time.perf_counter()
         await asyncio.gather(*(worker(c) for c in connections))
-        return requests * per_request / (time.perf_counter() - started)
+        return done * per_request / (time.perf_counter() - started)
     finally:
         for connection in connections:
             connection.close()
@@ -314,34 +324,54 @@ Figures = tuple[float, float, float]  # reports/s, daemon CPU s/report, loop thr
 
 
 async def single_rounds(
-    daemons: dict[str, Daemon], quick: bool, rounds: int
+    daemons: dict[str, Daemon], quick: bool, rounds: int, together: bool
 ) -> dict[str, list[Figures]]:
     """Single-report throughput and the daemon's CPU per report (the whole process,
-    and its event-loop thread) on each daemon, alternating, `rounds` rounds (after a
-    warm-up POST burst on each)."""
+    and its event-loop thread) on each daemon, `rounds` rounds (after a warm-up POST
+    burst on each): 4,000 POSTs to one daemon after the other, or with `together`
+    every daemon loaded at once for 4 s (then load from elsewhere on the machine
+    hits them alike, and each gets about the same share of the cores)."""
     scale = 4 if quick else 1
     count = 4000 // scale
     found: dict[str, list[Figures]] = {name: [] for name in daemons}
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64)) as session:
-        targets = {
-            name: Target(session, f"{d.url}/api/v1/reports", d.token) for name, d in daemons.items()
-        }
-        for target in targets.values():
-            await throughput(target, 200, 1, 32, seed=9)
-        for seed in range(rounds):
-            for name, daemon in daemons.items():
-                assert daemon.proc is not None
-                pid = daemon.proc.pid
-                before, loop_before = process_cpu(pid), process_cpu(pid, pid)
-                rate = await throughput(targets[name], count, 1, 32, seed=10 + seed)
-                spent, loop_spent = process_cpu(pid) - before, process_cpu(pid, pid) - loop_before
-                found[name].append((rate, spent / count, loop_spent / count))
+    targets = {
+        name: Target(None, f"{d.url}/api/v1/reports", d.token) for name, d in daemons.items()
+    }
+    for target in targets.values():
+        await throughput(target, 200, 1, 32, seed=9)
+    pids = {}
+    for name, daemon in daemons.items():
+        assert daemon.proc is not None
+        pids[name] = daemon.proc.pid
+
+    def cpu(name: str) -> tuple[float, float]:
+        return process_cpu(pids[name]), process_cpu(pids[name], pids[name])
+
+    for seed in range(rounds):
+        groups = [list(daemons)] if together else [[name] for name in daemons]
+        for group in groups:
+            before = {name: cpu(name) for name in group}
+            started = time.perf_counter()
+            rates = await asyncio.gather(
+                *(
+                    throughput(targets[name], 10 * count, 1, 32, 10 + seed, 4.0 / scale)
+                    if together
+                    else throughput(targets[name], count, 1, 32, seed=10 + seed)
+                    for name in group
+                )
+            )
+            elapsed = time.perf_counter() - started
+            for name, rate in zip(group, rates, strict=True):
+                sent = rate * elapsed
+                (total, loop), (total0, loop0) = cpu(name), before[name]
+                found[name].append((rate, (total - total0) / sent, (loop - loop0) / sent))
     return found
 
 
-def report_against(rounds: dict[str, list[Figures]], revs: list[str]) -> None:
+def report_against(rounds: dict[str, list[Figures]], revs: list[str], together: bool) -> None:
     count = len(rounds["this"])
-    print(f"Single-report POSTs, this code against {', '.join(revs)} ({count} alternating rounds)")
+    how = "every daemon loaded at once" if together else "alternating"
+    print(f"Single-report POSTs, this code against {', '.join(revs)} ({count} rounds, {how})")
     for name, figures in rounds.items():
         rates = "  ".join(f"{r:6.0f}/s" for r, _, _ in figures)
         cpus = " ".join(f"{c * 1e6:4.0f}" for _, c, _ in figures)
@@ -391,7 +421,7 @@ def anchor_token(daemon: Daemon, code: Path) -> str:
     return done.stdout.strip()
 
 
-def against(work: Path, revs: list[str], quick: bool, rounds: int) -> None:
+def against(work: Path, revs: list[str], quick: bool, rounds: int, together: bool) -> None:
     daemons: dict[str, Daemon] = {}
     for name in ("this", *revs):
         number = len(daemons)
@@ -410,12 +440,12 @@ def against(work: Path, revs: list[str], quick: bool, rounds: int) -> None:
     try:
         for daemon in daemons.values():
             daemon.start()
-        found = asyncio.run(asyncio.wait_for(single_rounds(daemons, quick, rounds), 1200))
+        found = asyncio.run(asyncio.wait_for(single_rounds(daemons, quick, rounds, together), 1200))
     finally:
         for daemon in daemons.values():
             if daemon.proc is not None:
                 daemon.stop()
-    report_against(found, revs)
+    report_against(found, revs, together)
 
 
 def free_port() -> int:
@@ -437,13 +467,18 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="with --against: alternating rounds (default 3)"
     )
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="with --against: load every daemon at once in each round, not one after the other",
+    )
     args = parser.parse_args()
     if args.echo_server:
         echo_server(args.echo_server)
         return
     if args.against:
         with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
-            against(Path(tmp), args.against, args.quick, max(1, args.rounds))
+            against(Path(tmp), args.against, args.quick, max(1, args.rounds), args.together)
         return
     with tempfile.TemporaryDirectory(prefix="bench-http-") as tmp:
         work = Path(tmp)
