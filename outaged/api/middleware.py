@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -158,15 +159,55 @@ QUERY_PARAMS: dict[str, frozenset[str]] = {
 }
 
 
+class Tokens:
+    """`store.token_by_hash`, its answers reused within one turn of the event loop.
+
+    The store reads its token generation on every call, so a revoke committed
+    before a request arrives refuses that request. Kept here is what a call
+    answered, until a callback queued just before the call runs: the event loop
+    runs its callbacks in the order they were queued, and a request's handler is
+    queued only after its bytes arrived, so every request that finds the answer
+    here arrived before the store was asked (a request arriving after the call
+    is queued behind the callback and finds nothing kept). An answer the store
+    gave after waiting (a read through its thread) is not kept: the turn it was
+    asked in is over. Only valid tokens are kept."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._kept: dict[str, Token] = {}
+        self._turn = 0  # turns ended so far
+        self._armed = False  # the end of this turn is queued
+
+    async def find(self, sha256: str) -> Token | None:
+        found = self._kept.get(sha256)
+        if found is not None:
+            return found
+        if not self._armed:
+            asyncio.get_running_loop().call_soon(self._end_turn)
+            self._armed = True
+        turn = self._turn
+        found = await self.store.token_by_hash(sha256)
+        if found is not None and found.revoked_at is None and turn == self._turn:
+            self._kept[sha256] = found
+        return found
+
+    def _end_turn(self) -> None:
+        self._kept.clear()
+        self._turn += 1
+        self._armed = False
+
+
 def api_middleware(store: Store) -> Middleware:
     """Every error answered as JSON (`answer`), and a bearer token required under
     /api/: one middleware, so a request pays for one frame and one try."""
+
+    tokens = Tokens(store)
 
     @web.middleware
     async def api(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             if request.path.startswith("/api/"):
-                refused = await _authorise(request, store)
+                refused = await _authorise(request, tokens)
                 if refused is not None:
                     return refused
             return await handler(request)
@@ -176,7 +217,7 @@ def api_middleware(store: Store) -> Middleware:
     return api
 
 
-async def _authorise(request: web.Request, store: Store) -> web.Response | None:
+async def _authorise(request: web.Request, tokens: Tokens) -> web.Response | None:
     """None with the request's token kept (`TOKEN`), or the 401 answer."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -185,7 +226,7 @@ async def _authorise(request: web.Request, store: Store) -> web.Response | None:
         return error_response(401, "missing bearer token")
     token = token.strip()
     # Tokens are ASCII (`new_token`): any other byte cannot name one.
-    found = await store.token_by_hash(token_hash(token)) if token.isascii() else None
+    found = await tokens.find(token_hash(token)) if token.isascii() else None
     if found is None:
         log.warning("refused %s %s: unknown token", request.method, request.path)
         return error_response(401, "unknown or revoked token")
