@@ -46,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -445,15 +446,35 @@ def against(work: Path, revs: list[str], quick: bool, rounds: int, together: boo
     try:
         for daemon in daemons.values():
             daemon.start()
+        steps_before = {name: decision_steps(d) for name, d in daemons.items()}
         with asyncio.Runner(loop_factory=new_event_loop) as runner:  # uvloop: a cheaper client
             found = runner.run(
                 asyncio.wait_for(single_rounds(daemons, quick, rounds, together), 1200)
             )
+        steps = {name: decision_steps(d) for name, d in daemons.items()}
     finally:
         for daemon in daemons.values():
             if daemon.proc is not None:
                 daemon.stop()
     report_against(found, revs, together)
+    print("  decision steps while measured (outaged_decision_step_duration_seconds):")
+    for name, (count, seconds) in steps.items():
+        count0, seconds0 = steps_before[name]
+        n, spent = count - count0, seconds - seconds0
+        mean = spent / max(1, n) * 1e3
+        print(f"  {name:10} {n:.0f} steps, mean {mean:.1f} ms (take in, decide, commit)")
+
+
+def decision_steps(daemon: Daemon) -> tuple[float, float]:
+    """How many decision steps the daemon has made and their wall time (its /metrics)."""
+    with urllib.request.urlopen(f"{daemon.url}/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    found = dict.fromkeys(("_count", "_sum"), 0.0)
+    for line in text.splitlines():
+        for suffix in found:
+            if line.startswith(f"outaged_decision_step_duration_seconds{suffix} "):
+                found[suffix] = float(line.split()[1])
+    return found["_count"], found["_sum"]
 
 
 def free_port() -> int:
