@@ -1,6 +1,6 @@
 """The real daemon during a held 4-metro storm with flapping probes.
 
-    .venv/bin/python -m bench.bench_daemon [--dir DIR] [--cycle 20] [--no-anchor]
+    .venv/bin/python -m bench.bench_daemon [--dir DIR] [--cycle 20] [--no-anchor | --against REV]
 
 Starts `outaged run` (SQLite, default `decide.interval_s`, probes off) on the
 100k-element / 10^6-subscriber network of bench/gen_topology.py (generated
@@ -23,14 +23,19 @@ the storm held and everything it cut off down:
   50 ms) between the two.
 
 Anchor in the same run (unless --no-anchor): the same load on a 5,000-element
-/ 50,000-subscriber network of the same shape. Only 127.0.0.1 is contacted;
-every loop is bounded in count and time.
+/ 50,000-subscriber network of the same shape; with `--against REV` instead,
+the same load on the same 100k network with the daemon of git REV (`git
+archive` into a temporary directory), right after this code's run, and the
+ratios this/REV. Each run also reads the daemon's CPU time over the measured
+window (/proc/PID/stat), as the machine may be shared. Only 127.0.0.1 is
+contacted; every loop is bounded in count and time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import re
 import tempfile
@@ -42,6 +47,7 @@ from typing import Any
 import aiohttp
 
 import tests.daemon
+from bench.bench_http import anchor_token, archive
 from bench.gen_topology import generate
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
@@ -112,6 +118,8 @@ class Result:
     seconds: float = 0.0  # the measured window
     sent: int = 0
     behind: float = 0.0  # how late the feed fell behind its schedule, worst
+    cpu: float = 0.0  # the daemon's CPU seconds (user + system) in the measured window
+    label: str = ""  # which code ran
 
 
 class Feed:
@@ -212,11 +220,12 @@ async def drive(daemon: Daemon, p: Plan, cycle_s: float, result: Result) -> None
         before = gc_histogram(await feed.get("/metrics"))
         offset = len(daemon.log_text())
         stop = asyncio.Event()
-        began = time.perf_counter()
+        began, cpu = time.perf_counter(), cpu_seconds(daemon)
         polls = asyncio.create_task(healthz(feed, stop, result))
         calls = asyncio.create_task(reports(feed, p, stop, result))
         await feeding  # to the end of the held storm
         result.seconds = time.perf_counter() - began
+        result.cpu = cpu_seconds(daemon) - cpu
         stop.set()
         await asyncio.gather(polls, calls)
         after = gc_histogram(await feed.get("/metrics"))
@@ -228,9 +237,22 @@ async def drive(daemon: Daemon, p: Plan, cycle_s: float, result: Result) -> None
         ]
 
 
-def run_one(work: Path, topology: Path, cycle_s: float) -> Result:
+def cpu_seconds(daemon: Daemon) -> float:
+    """The daemon process's user + system CPU time so far (all its threads)."""
+    assert daemon.proc is not None
+    fields = Path(f"/proc/{daemon.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_one(work: Path, topology: Path, cycle_s: float, code: Path | None = None) -> Result:
+    """The storm against this code's daemon, or (`code`) that of another revision."""
     p = plan(topology)
-    daemon = Daemon(work, topology, interval_s=0.05)
+    if code is None:
+        daemon = Daemon(work, topology, interval_s=0.05)
+    else:  # its token made by its own CLI (this code's schema may be newer)
+        daemon = Daemon(work, topology, interval_s=0.05, token="-")
+        daemon.env["PYTHONPATH"] = str(code)
+        daemon.token = anchor_token(daemon, code)
     result = Result(p.elements)
     try:
         daemon.start()
@@ -268,18 +290,18 @@ def report(results: list[Result]) -> None:
         pauses = r.gc_buckets.get("+Inf", 0.0)
         rows.append((r, gc_s))
         print(
-            f"  {r.elements:>7,} elements: report->outage committed n={len(r.report)} "
+            f"  {r.label} {r.elements:>7,} elements: report->outage committed n={len(r.report)} "
             f"p50 {pct(r.report, 50) * ms:.1f} p99 {pct(r.report, 99) * ms:.1f} "
             f"max {max(r.report, default=0) * ms:.1f}; /healthz n={len(r.healthz)} "
             f"p50 {pct(r.healthz, 50) * ms:.1f} p99 {pct(r.healthz, 99) * ms:.1f} "
             f"max {max(r.healthz, default=0) * ms:.1f}; GC: {pauses:.0f} pauses, worst "
             f"{'<= ' if how != 'log' else ''}{gc_s * ms:.0f} ({how}), "
-            f"{len(r.gc_slow)} over 50"
+            f"{len(r.gc_slow)} over 50; daemon CPU {r.cpu:.1f} s in {r.seconds:.0f} s"
         )
         if r.steps:
             busy = sum(t for t, _, _ in r.steps) / 1e3
             print(
-                f"    why: {len(r.steps)} decision steps over the 50 ms budget in "
+                f"    why: {len(r.steps)} decision steps over the budget in "
                 f"{r.seconds:.0f} s, {busy:.1f} s of loop time ({busy / r.seconds:.0%}); "
                 f"worst {max(t for t, _, _ in r.steps)} ms; in them the election "
                 f"(ledger.decide) took {sum(d for _, _, d in r.steps) / 1e3:.1f} s, "
@@ -296,14 +318,21 @@ def report(results: list[Result]) -> None:
         f"({figures[name] * ms:.0f} vs {goal * ms:.0f})"
         for name, goal in GOALS.items()
     )
-    print(f"  goals on the {big[0].elements:,}-element network: {goals}")
+    print(f"  goals on the {big[0].elements:,}-element network ({big[0].label}): {goals}")
     if len(rows) > 1:
-        small = rows[1]
+        (one, one_gc), (other, other_gc) = rows[0], rows[1]
         print(
-            f"  ratio {big[0].elements:,} / {small[0].elements:,} elements: "
-            f"report p99 {pct(big[0].report, 99) / max(pct(small[0].report, 99), 1e-9):.1f}, "
-            f"/healthz p99 {pct(big[0].healthz, 99) / max(pct(small[0].healthz, 99), 1e-9):.1f}"
+            f"  ratio {one.label} {one.elements:,} / {other.label} {other.elements:,}: "
+            f"report p99 {_ratio(pct(one.report, 99), pct(other.report, 99))}, "
+            f"/healthz p99 {_ratio(pct(one.healthz, 99), pct(other.healthz, 99))}, "
+            f"/healthz max {_ratio(max(one.healthz), max(other.healthz))}, "
+            f"worst GC pause {_ratio(one_gc, other_gc)}, "
+            f"daemon CPU {_ratio(one.cpu, other.cpu)}"
         )
+
+
+def _ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b > 0 else "n/a"
 
 
 def network(directory: Path, elements: int, subscribers: int) -> Path:
@@ -317,19 +346,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, help="where the 100k network is (or is generated)")
     parser.add_argument("--cycle", type=float, default=20.0, help="probe cycle, real seconds")
-    parser.add_argument("--no-anchor", action="store_true")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--no-anchor", action="store_true")
+    which.add_argument("--against", metavar="REV", help="the anchor: git REV's daemon, 100k")
     args = parser.parse_args()
     tests.daemon.START_TIMEOUT_S = 300.0  # the 100k network loads in tens of seconds
     with tempfile.TemporaryDirectory(prefix="bench-daemon-") as tmp:
         work = Path(tmp)
         big = network(args.dir or work / "net-100k", 100_000, 1_000_000)
-        shapes = [big]
-        if not args.no_anchor:
-            shapes.append(network(work / "net-5k", 5_000, 50_000))
+        runs: list[tuple[str, Path, Path | None]] = [("this", big, None)]
+        if args.against:
+            runs.append((args.against, big, archive(args.against, work / "anchor-code")))
+        elif not args.no_anchor:
+            runs.append(("this", network(work / "net-5k", 5_000, 50_000), None))
         results = []
-        for n, topology in enumerate(shapes):
+        for n, (label, topology, code) in enumerate(runs):
             (work / f"run-{n}").mkdir()
-            results.append(run_one(work / f"run-{n}", topology, args.cycle))
+            result = run_one(work / f"run-{n}", topology, args.cycle, code)
+            result.label = label
+            results.append(result)
     report(results)
 
 
