@@ -62,8 +62,9 @@ GOALS = {"report": 0.100, "healthz": 0.020, "gc": 0.050}
 SLOW_GC = re.compile(r"slow garbage collection: generation (\d), ([\d.]+) ms")
 SLOW_STEP = re.compile(
     r"slow decision step: (\d+) ms \((\d+) signals in (\d+) ms, yielded (\d+) times;"
-    r" decisions (\d+) ms; commit (\d+) ms\)"
+    r" decisions (\d+) ms; commit (\d+) ms(?:; held the loop (\d+) ms at most)?\)"
 )
+FROZE = re.compile(r"froze (\d+) objects that survived a full collection of ([\d.]+) ms CPU")
 
 
 @dataclass
@@ -115,6 +116,8 @@ class Result:
     gc_buckets: dict[str, float] = field(default_factory=dict)  # le -> pauses in window
     gc_slow: list[float] = field(default_factory=list)  # ms, from the log
     steps: list[tuple[int, int, int]] = field(default_factory=list)  # slow: total, signals, decide
+    held: list[int] = field(default_factory=list)  # slow steps' longest hold of the loop, ms
+    freezes: int = 0  # the GC freezer's freezes in the window
     seconds: float = 0.0  # the measured window
     sent: int = 0
     behind: float = 0.0  # how late the feed fell behind its schedule, worst
@@ -232,9 +235,10 @@ async def drive(daemon: Daemon, p: Plan, cycle_s: float, result: Result) -> None
         result.gc_buckets = {le: after[le] - before.get(le, 0.0) for le in after}
         window = daemon.log_text()[offset:]
         result.gc_slow = [float(m.group(2)) for m in SLOW_GC.finditer(window)]
-        result.steps = [
-            (int(m.group(1)), int(m.group(3)), int(m.group(5))) for m in SLOW_STEP.finditer(window)
-        ]
+        slow = list(SLOW_STEP.finditer(window))
+        result.steps = [(int(m.group(1)), int(m.group(3)), int(m.group(5))) for m in slow]
+        result.held = [int(m.group(7)) for m in slow if m.group(7) is not None]
+        result.freezes = len(FROZE.findall(window))
 
 
 def cpu_seconds(daemon: Daemon) -> float:
@@ -306,7 +310,9 @@ def report(results: list[Result]) -> None:
                 f"worst {max(t for t, _, _ in r.steps)} ms; in them the election "
                 f"(ledger.decide) took {sum(d for _, _, d in r.steps) / 1e3:.1f} s, "
                 f"taking in signals {sum(s for _, s, _ in r.steps) / 1e3:.1f} s"
+                + (f"; longest hold of the loop {max(r.held)} ms" if r.held else "")
             )
+        print(f"    GC freezer: {r.freezes} freezes in the window")
     big = rows[0]
     figures = {
         "report": pct(big[0].report, 99),

@@ -89,12 +89,15 @@ class Pipeline(StepFailures):
         lookback_s: float | None = None,
         verify_auto: bool = True,
         observer: StepObserver | None = None,
+        budget_s: float = STEP_BUDGET_S,
     ) -> None:
         """`evict`: drop finished outages from memory (`Ledger.evict`); the store
         keeps them and an action on one loads it back. `lookback_s`: what a
         rebuild after a failed step re-ingests (as the daemon's start does).
-        `observer` hears of each step after its commit (metrics)."""
+        `observer` hears of each step after its commit (metrics). `budget_s`: how
+        long a step may hold the event loop in one go (outaged.steps)."""
         super().__init__()
+        self.budget_s = budget_s
         self.observer: StepObserver = observer or NoObserver()
         self._turn = asyncio.Lock()  # held by a step; a reload takes it between steps
         self._observed: tuple[Changes, list[Suspicion]] | None = None  # the last attempt's
@@ -256,9 +259,10 @@ class Pipeline(StepFailures):
 
         Atomic: if anything fails before the commit has succeeded, memory is
         rebuilt from the store and the requests are retried alone (module doc)."""
-        step = Step(items=list(items))
-        if not await self._usable(step.items):
+        items = list(items)
+        if not await self._usable(items):
             return False
+        step = Step(items=items, budget_s=self.budget_s)
         started, began = self.clock(), time.perf_counter()
         try:
             await self._attempt(step, gather)
@@ -267,6 +271,8 @@ class Pipeline(StepFailures):
             await self._failed(step, exc)
             return step.stopping
         self._committed(step)
+        step.gave_back()
+        self.observer.paced(step.held, _slow(step))
         if self._observed is not None:
             changes, suspicions = self._observed
             signals = (s for intake, _, _, _ in step.intakes for s in intake.signals)
@@ -279,18 +285,18 @@ class Pipeline(StepFailures):
         await self._take(step.items, step)
         pause = self._last_eval + self.interval_s - time.monotonic()
         if gather and pause > 0 and self.engine.dirty:
-            await asyncio.sleep(pause)
+            await step.aside(asyncio.sleep(pause))
             step.waited += pause
-            step.held_since = time.monotonic()
             more, step.stopping = self._drain(None)
             step.items += more
             await self._take(more, step)
         if self.engine.dirty:
             self._last_eval = time.monotonic()
+        await step.pace()  # the election starts with the loop's budget whole
         step.now = now = self.clock()
-        taken = time.monotonic()
+        step.taken = time.monotonic()
         self.ledger.decide(now)
-        decided = time.monotonic()
+        step.decided = time.monotonic()
         for check in step.checks:  # after the evaluation that took its probes in
             self.ledger.network_check(check.outage, check.verdict, now, auto=self.verify_auto)
         suspicions = self.engine.drain_suspicions()
@@ -309,9 +315,9 @@ class Pipeline(StepFailures):
             step.batch.learned = Learned(self._seq - 1, learned)
         self.settle(step)
         self._observed = None
-        await self.store.commit(step.batch)
+        await step.aside(self.store.commit(step.batch))  # on the store's thread
+        step.committed = time.monotonic()
         self._observed = (changes, suspicions)
-        _slow(step, taken, decided)
 
     def _committed(self, step: Step) -> None:
         self._suspect = False
@@ -363,12 +369,12 @@ class Pipeline(StepFailures):
             if isinstance(item, Delivery | Check):
                 continue
             if item.idem is not None and item.idem.key not in step.seen_keys:
-                found = await self.store.idempotent(item.idem.key)
+                found = await step.aside(self.store.idempotent(item.idem.key))
                 if found is not None:
                     step.seen_keys[found.key] = found
         ext_ids = [e for i in items if isinstance(i, Intake) for e in i.ext_ids if e]
         if ext_ids:
-            step.seen_ext = await self.store.known_ext_ids(ext_ids)
+            step.seen_ext = await step.aside(self.store.known_ext_ids(ext_ids))
         for item in items:
             oid = (
                 item.outage_id
@@ -380,7 +386,7 @@ class Pipeline(StepFailures):
                 else None
             )
             if oid is not None and oid not in self.ledger.records:
-                await self._load(oid)
+                await step.aside(self._load(oid))
 
     async def _load(self, outage_id: int) -> None:
         row = await self.store.outage(outage_id)
@@ -487,21 +493,24 @@ class Pipeline(StepFailures):
                 )
 
 
-def _slow(step: Step, taken: float, decided: float) -> None:
-    """Say where a step over the budget spent its time (it let the loop run between chunks)."""
-    done = time.monotonic()
-    if done - step.began - step.waited <= STEP_BUDGET_S:
-        return
+def _slow(step: Step) -> bool:
+    """Whether the step's work (its wall time, less what it waited on purpose) took
+    longer than its budget; if so, say in one line where the time went."""
+    work = step.committed - step.began - step.waited
+    if work <= step.budget_s:
+        return False
     log.warning(
         "slow decision step: %.0f ms (%d signals in %.0f ms, yielded %d times;"
-        " decisions %.0f ms; commit %.0f ms)",
-        (done - step.began - step.waited) * 1e3,
+        " decisions %.0f ms; commit %.0f ms; held the loop %.0f ms at most)",
+        work * 1e3,
         step.signals,
-        (taken - step.began - step.waited) * 1e3,
+        (step.taken - step.began - step.waited) * 1e3,
         step.yields,
-        (decided - taken) * 1e3,
-        (done - decided) * 1e3,
+        (step.decided - step.taken) * 1e3,
+        (step.committed - step.decided) * 1e3,
+        step.held * 1e3,
     )
+    return True
 
 
 def _answer(reply: asyncio.Future[Outcome], outcome: Outcome | BaseException) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from outaged.dispatch.verification import Verdict
 from outaged.errors import OutagedError
@@ -25,9 +25,16 @@ from outaged.signals import Maintenance, Signal
 from outaged.store.base import Batch, Idempotent
 from outaged.topology.model import Person
 
+T = TypeVar("T")
+
 # Wall time a step may hold the event loop in one go: past it, it lets the loop
-# answer the API and health checks between chunks of signals, and says so in the log.
-STEP_BUDGET_S = 0.05
+# answer the API and health checks between chunks of signals (and before the
+# election), and a step whose work took longer says so in the log and a metric.
+STEP_BUDGET_S = 0.02
+# How long a step past its budget stands aside. Not a bare `sleep(0)`: that is one
+# turn of the loop, and a request needs several (read, run the handler, write),
+# each of which would wait for another chunk of the step first.
+YIELD_S = 0.001
 
 
 class IdempotencyConflict(OutagedError):
@@ -142,15 +149,34 @@ class Step:
     withdrawn: list[str] = field(default_factory=list)  # outbox rows of called-off ones
     began: float = field(default_factory=time.monotonic)
     held_since: float = field(default_factory=time.monotonic)  # last gave the loop back
+    held: float = 0.0  # the longest the step held the loop in one go, seconds
     waited: float = 0.0  # seconds the step waited on purpose (gathering a burst)
     signals: int = 0
     yields: int = 0
+    budget_s: float = STEP_BUDGET_S
+    taken: float = 0.0  # time.monotonic() when the signals were in, the election began
+    decided: float = 0.0  # ... when it ended
+    committed: float = 0.0  # ... when the commit was done
 
     async def pace(self) -> None:
-        """Past the budget, let the event loop run (the API, /healthz) once."""
-        if time.monotonic() - self.held_since > STEP_BUDGET_S:
+        """Past the budget, stand aside for YIELD_S so the event loop serves what
+        waits (the API, /healthz) before the next chunk."""
+        if time.monotonic() - self.held_since > self.budget_s:
+            self.gave_back()
             self.yields += 1
-            await asyncio.sleep(0)
+            await asyncio.sleep(YIELD_S)
+            self.held_since = time.monotonic()
+
+    def gave_back(self) -> None:
+        """The step lets the loop run now (a yield, or an await on the store)."""
+        self.held = max(self.held, time.monotonic() - self.held_since)
+
+    async def aside(self, pending: Awaitable[T]) -> T:
+        """Await `pending` (the store's thread, a pause): the loop runs meanwhile."""
+        self.gave_back()
+        try:
+            return await pending
+        finally:
             self.held_since = time.monotonic()
 
 

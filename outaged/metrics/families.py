@@ -160,6 +160,19 @@ class Metrics:
             buckets=STEP_BUCKETS,
             registry=r,
         )
+        self.step_held = Histogram(
+            "outaged_decision_step_loop_held_seconds",
+            "Longest time one committed decision step held the event loop in one go"
+            " (the API and health checks waited that long at most).",
+            buckets=STEP_BUCKETS,
+            registry=r,
+        )
+        self.steps_over_budget = Counter(
+            "outaged_decision_steps_over_budget_total",
+            "Committed decision steps whose work took longer than the step budget"
+            ' (each also logged as "slow decision step").',
+            registry=r,
+        )
         self.step_failures = Counter(
             "outaged_decision_step_failures_total",
             "Decision steps that failed (nothing of them was committed or acknowledged).",

@@ -1,7 +1,8 @@
 """Feeding the event metrics at the edges, from what the pipeline already has.
 
 The decision loop calls `committed` after a step's commit (its changes, the
-signals it took in, the suspicions it logged), the ICMP scheduler calls
+signals it took in, the suspicions it logged) and `paced` (how long it held the
+event loop; over its budget or not), the ICMP scheduler calls
 `on_result` for each probe cycle, and the outbox's delivery reports go through
 `delivered`. Nothing here decides anything or touches the engine.
 """
@@ -45,6 +46,10 @@ class StepObserver(Protocol):
 
     def failed(self, duration_s: float) -> None: ...
 
+    def paced(self, held_s: float, over_budget: bool) -> None:
+        """A committed step held the event loop `held_s` at most in one go; its work
+        took longer than its budget (outaged.steps.STEP_BUDGET_S)."""
+
 
 class NoObserver:
     """The loop without metrics (tests, the replay, the bench's anchor)."""
@@ -60,6 +65,9 @@ class NoObserver:
         return None
 
     def failed(self, duration_s: float) -> None:
+        return None
+
+    def paced(self, held_s: float, over_budget: bool) -> None:
         return None
 
 
@@ -114,6 +122,11 @@ class Recorder:
     def failed(self, duration_s: float) -> None:
         self.m.step_seconds.observe(duration_s)
         self.m.step_failures.inc()
+
+    def paced(self, held_s: float, over_budget: bool) -> None:
+        self.m.step_held.observe(held_s)
+        if over_budget:
+            self.m.steps_over_budget.inc()
 
     def _new_spikes(self, elements: Mapping[str, Element]) -> None:
         """Count each spike once, in the step that found it (the detector keeps them).
