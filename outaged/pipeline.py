@@ -72,7 +72,7 @@ Clock = Callable[[], float]
 MAX_STEP_SIGNALS = 20_000  # bound one step's work so replies keep flowing
 MAX_IDLE_S = 60.0
 EVICT_EVERY_S = 60.0  # of the clock: how often finished outages leave memory
-_CHUNK = 500  # signals folded in between two looks at the step's time budget
+CHUNK = 500  # signals folded in between two looks at the step's time budget
 
 
 class Pipeline(StepFailures):
@@ -403,7 +403,7 @@ class Pipeline(StepFailures):
         accepted = duplicates = 0
         inside: list[tuple[int, int]] = []
         for position, (signal, ext_id) in enumerate(zip(item.signals, item.ext_ids, strict=True)):
-            if (position + 1) % _CHUNK == 0:
+            if (position + 1) % CHUNK == 0:
                 await step.pace()
             if ext_id is not None:
                 if ext_id in step.seen_ext:

@@ -1,15 +1,28 @@
-"""The decision loop never holds the event loop past its budget, and the heap is
-frozen once the topology is loaded (and again, collecting the old one, on reload)."""
+"""The decision loop never holds the event loop past its budget (a big batch is
+taken in by chunks, the loop answering between them, and the step says it was
+slow in the log and the metrics), and the heap is frozen once the topology is
+loaded (and again, collecting the old one, on reload)."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 import weakref
+from pathlib import Path
+
+import aiohttp
+import pytest
 
 from outaged.heap import freeze_loaded
+from outaged.outages.model import Event
+from outaged.pipeline import CHUNK, Ingested
+from outaged.signals import ProbeResult, Signal
 from outaged.steps import STEP_BUDGET_S, Step
+from tests.atomic import Daemon
+from tests.citygen import write_city
+from tests.smallnet import load
 
 
 class _Node:
@@ -59,3 +72,71 @@ def test_freeze_keeps_what_is_loaded_and_a_reload_frees_the_old() -> None:
         assert alive() is None
     finally:
         gc.unfreeze()
+
+
+BUILDING = "m1-c2-b3"
+ROUNDS = 80  # probe results per probed element (38) in the one batch: several chunks
+
+
+async def test_a_big_batch_lets_health_checks_through_between_its_chunks(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One step of a batch bigger than a chunk, with a budget every chunk exceeds:
+    /healthz and /readyz are answered while it is half taken in, and what they see
+    is the state before the step (its outage is there only once committed); the
+    step is logged as slow and counted in the metrics."""
+    net = load(write_city(tmp_path / "city", metros=2, communities=3))
+    d = Daemon(tmp_path, net)
+    app = await d.start()
+    try:
+        app.pipeline.budget_s = 0.0  # every look at the budget finds it spent
+        engine = app.pipeline.engine
+        taken: list[Signal] = []
+        ingest = engine.ingest
+
+        def counted(signal: Signal) -> None:
+            ingest(signal)
+            taken.append(signal)
+
+        engine.ingest = counted  # type: ignore[method-assign]
+        probes: list[Signal] = []
+        for _ in range(ROUNDS):
+            probes += [ProbeResult(d.clock(), element, True, 1.0) for element in net.probed()]
+        batch = probes + d.calls(BUILDING, 10)  # the calls last: decided after every chunk
+        assert len(batch) > 4 * CHUNK
+        seen: list[tuple[int, str, int]] = []  # (signals taken in, path, open outages)
+        url = f"http://127.0.0.1:{app.port}"
+        async with aiohttp.ClientSession() as session:
+
+            async def check(path: str) -> None:
+                async with session.get(url + path) as response:
+                    assert response.status == 200
+                    body = await response.json()
+                seen.append((len(taken), path, body.get("open_outages", -1)))
+
+            await check("/readyz")  # connected before the step begins
+            caplog.set_level(logging.WARNING, "outaged.pipeline")
+            reply = app.pipeline.queue_signals(batch, [None] * len(batch), "cc")
+            for _ in range(1000):  # bounded: one step of a few thousand signals
+                if reply.done():
+                    break
+                await check("/healthz")
+                await check("/readyz")
+            outcome = await reply
+            await check("/readyz")
+        assert isinstance(outcome, Ingested) and outcome.accepted == len(batch)
+        assert [x.event for x in outcome.decisions] == [Event.OPENED]
+        between = [(n, path, o) for n, path, o in seen if 0 < n < len(batch)]
+        assert {path for _, path, _ in between} == {"/healthz", "/readyz"}, seen
+        assert all(o == 0 for _, path, o in between if path == "/readyz")  # not yet decided
+        assert seen[-1] == (len(batch), "/readyz", 1)  # committed: there
+        ours = f"({len(batch)} signals in"  # any step is over a budget of 0: this one's line
+        slow = [r.getMessage() for r in caplog.records if ours in r.getMessage()]
+        assert len(slow) == 1 and slow[0].startswith("slow decision step: "), slow
+        yielded = int(slow[0].split("yielded ", 1)[1].split()[0])
+        assert yielded >= len(batch) // CHUNK
+        over = app.registry.get_sample_value("outaged_decision_steps_over_budget_total")
+        held = app.registry.get_sample_value("outaged_decision_step_loop_held_seconds_count")
+        assert over is not None and over >= 1.0 and held is not None and held >= over
+    finally:
+        await d.stop()
