@@ -117,7 +117,8 @@ class Result:
     gc_slow: list[float] = field(default_factory=list)  # ms, from the log
     steps: list[tuple[int, int, int]] = field(default_factory=list)  # slow: total, signals, decide
     held: list[int] = field(default_factory=list)  # slow steps' longest hold of the loop, ms
-    freezes: int = 0  # the GC freezer's freezes in the window
+    gc_generations: list[int] = field(default_factory=list)  # of the slow pauses
+    froze: list[int] = field(default_factory=list)  # objects each freeze of the freezer took
     seconds: float = 0.0  # the measured window
     sent: int = 0
     behind: float = 0.0  # how late the feed fell behind its schedule, worst
@@ -235,10 +236,11 @@ async def drive(daemon: Daemon, p: Plan, cycle_s: float, result: Result) -> None
         result.gc_buckets = {le: after[le] - before.get(le, 0.0) for le in after}
         window = daemon.log_text()[offset:]
         result.gc_slow = [float(m.group(2)) for m in SLOW_GC.finditer(window)]
+        result.gc_generations = [int(m.group(1)) for m in SLOW_GC.finditer(window)]
+        result.froze = [int(m.group(1)) for m in FROZE.finditer(window)]
         slow = list(SLOW_STEP.finditer(window))
         result.steps = [(int(m.group(1)), int(m.group(3)), int(m.group(5))) for m in slow]
         result.held = [int(m.group(7)) for m in slow if m.group(7) is not None]
-        result.freezes = len(FROZE.findall(window))
 
 
 def cpu_seconds(daemon: Daemon) -> float:
@@ -312,7 +314,10 @@ def report(results: list[Result]) -> None:
                 f"taking in signals {sum(s for _, s, _ in r.steps) / 1e3:.1f} s"
                 + (f"; longest hold of the loop {max(r.held)} ms" if r.held else "")
             )
-        print(f"    GC freezer: {r.freezes} freezes in the window")
+        print(
+            f"    GC: slow pauses by generation {sorted(r.gc_generations)}, "
+            f"{len(r.froze)} freezes in the window ({', '.join(f'{n:,}' for n in r.froze)} objects)"
+        )
     big = rows[0]
     figures = {
         "report": pct(big[0].report, 99),

@@ -43,7 +43,7 @@ log = logging.getLogger("outaged.gc")
 SLOW_PAUSE_S = 0.05  # a pause over this is logged (the daemon's goal: none)
 FREEZE_AFTER_S = 0.02  # a full collection this much CPU: what survived it is frozen
 FREEZE_BUDGET = 1_000_000  # objects the freezer may add to the frozen heap (~100 MB)
-FREEZE_EVERY_S = 60.0  # at most one freeze a minute: each can keep some garbage-to-be
+FREEZE_EVERY_S = 10.0  # at most one freeze per 10 s: each can keep some garbage-to-be
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
