@@ -1,6 +1,7 @@
 """The real daemon during a held 4-metro storm with flapping probes.
 
-    .venv/bin/python -m bench.bench_daemon [--dir DIR] [--cycle 20] [--no-anchor | --against REV]
+    .venv/bin/python -m bench.bench_daemon [--dir DIR] [--cycle 20]
+        [--no-anchor | --against REV [--rounds N]]
 
 Starts `outaged run` (SQLite, default `decide.interval_s`, probes off) on the
 100k-element / 10^6-subscriber network of bench/gen_topology.py (generated
@@ -26,9 +27,11 @@ Anchor in the same run (unless --no-anchor): the same load on a 5,000-element
 / 50,000-subscriber network of the same shape; with `--against REV` instead,
 the same load on the same 100k network with the daemon of git REV (`git
 archive` into a temporary directory), right after this code's run, and the
-ratios this/REV. Each run also reads the daemon's CPU time over the measured
-window (/proc/PID/stat), as the machine may be shared. Only 127.0.0.1 is
-contacted; every loop is bounded in count and time.
+ratios this/REV (`--rounds N`: N pairs in the order this, REV, REV, this, ...;
+the goals on the median of this code's runs, the median of the pairs'
+ratios). Each run also reads the daemon's CPU time over the measured window
+(/proc/PID/stat), as the machine may be shared. Only 127.0.0.1 is contacted;
+every loop is bounded in count and time.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import asyncio
 import os
 import random
 import re
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -318,32 +322,39 @@ def report(results: list[Result]) -> None:
             f"    GC: slow pauses by generation {sorted(r.gc_generations)}, "
             f"{len(r.froze)} freezes in the window ({', '.join(f'{n:,}' for n in r.froze)} objects)"
         )
-    big = rows[0]
+    big = rows[0][0].elements
+    mine = [(r, gc_s) for r, gc_s in rows if r.label == "this" and r.elements == big]
     figures = {
-        "report": pct(big[0].report, 99),
-        "healthz": pct(big[0].healthz, 99),
-        "gc": big[1],
+        "report": statistics.median(pct(r.report, 99) for r, _ in mine),
+        "healthz": statistics.median(pct(r.healthz, 99) for r, _ in mine),
+        "gc": statistics.median(gc_s for _, gc_s in mine),
     }
     goals = ", ".join(
         f"{name} {'met' if figures[name] <= goal else 'NOT met'} "
         f"({figures[name] * ms:.0f} vs {goal * ms:.0f})"
         for name, goal in GOALS.items()
     )
-    print(f"  goals on the {big[0].elements:,}-element network ({big[0].label}): {goals}")
-    if len(rows) > 1:
-        (one, one_gc), (other, other_gc) = rows[0], rows[1]
-        print(
-            f"  ratio {one.label} {one.elements:,} / {other.label} {other.elements:,}: "
-            f"report p99 {_ratio(pct(one.report, 99), pct(other.report, 99))}, "
-            f"/healthz p99 {_ratio(pct(one.healthz, 99), pct(other.healthz, 99))}, "
-            f"/healthz max {_ratio(max(one.healthz), max(other.healthz))}, "
-            f"worst GC pause {_ratio(one_gc, other_gc)}, "
-            f"daemon CPU {_ratio(one.cpu, other.cpu)}"
-        )
-
-
-def _ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}" if b > 0 else "n/a"
+    runs = f"median of {len(mine)} runs" if len(mine) > 1 else "this code"
+    print(f"  goals on the {big:,}-element network ({runs}): {goals}")
+    others = [row for row in rows if row not in mine]
+    if not others:
+        return
+    ratios: dict[str, list[float]] = {}
+    for (one, one_gc), (other, other_gc) in zip(mine, others, strict=False):
+        for name, a, b in (
+            ("report p99", pct(one.report, 99), pct(other.report, 99)),
+            ("/healthz p99", pct(one.healthz, 99), pct(other.healthz, 99)),
+            ("/healthz max", max(one.healthz, default=0.0), max(other.healthz, default=0.0)),
+            ("worst GC pause", one_gc, other_gc),
+            ("daemon CPU", one.cpu, other.cpu),
+        ):
+            ratios.setdefault(name, []).append(a / b if b > 0 else float("nan"))
+    other = others[0][0]
+    pairs = f"median of {len(mine)} pairs" if len(mine) > 1 else "one pair"
+    print(
+        f"  ratio this / {other.label} {other.elements:,} ({pairs}): "
+        + ", ".join(f"{name} {statistics.median(r):.2f}" for name, r in ratios.items())
+    )
 
 
 def network(directory: Path, elements: int, subscribers: int) -> Path:
@@ -360,6 +371,9 @@ def main() -> None:
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--no-anchor", action="store_true")
     which.add_argument("--against", metavar="REV", help="the anchor: git REV's daemon, 100k")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="with --against: pairs of runs, in ABBA order"
+    )
     args = parser.parse_args()
     tests.daemon.START_TIMEOUT_S = 300.0  # the 100k network loads in tens of seconds
     with tempfile.TemporaryDirectory(prefix="bench-daemon-") as tmp:
@@ -367,7 +381,11 @@ def main() -> None:
         big = network(args.dir or work / "net-100k", 100_000, 1_000_000)
         runs: list[tuple[str, Path, Path | None]] = [("this", big, None)]
         if args.against:
-            runs.append((args.against, big, archive(args.against, work / "anchor-code")))
+            anchor = (args.against, big, archive(args.against, work / "anchor-code"))
+            runs = []
+            for n in range(args.rounds):  # this, REV, REV, this, ...: drift cancels out
+                pair = [("this", big, None), anchor]
+                runs += pair if n % 2 == 0 else pair[::-1]
         elif not args.no_anchor:
             runs.append(("this", network(work / "net-5k", 5_000, 50_000), None))
         results = []
