@@ -17,6 +17,14 @@ repeated Idempotency-Key (outaged.admission) and refused or answered alone,
 naming the field. What a failed step does (rebuild memory from the store, retry
 the requests one by one, rest while the store is unavailable) is in
 outaged.step_failures.
+
+A step holds the event loop for at most its budget in one go where it can
+(outaged.steps.STEP_BUDGET_S): past it, it stands aside between chunks of
+CHUNK signals and before the election, so the API and health checks are
+answered meanwhile; they see memory as of whole signals taken in, never half
+an election (it runs in one piece, and is what can still exceed the budget). A
+step whose work took longer says where the time went in one "slow decision
+step" log line and counts in outaged_decision_steps_over_budget_total.
 """
 
 from __future__ import annotations
@@ -272,7 +280,7 @@ class Pipeline(StepFailures):
             return step.stopping
         self._committed(step)
         step.gave_back()
-        self.observer.paced(step.held, _slow(step))
+        self.observer.paced(step.held, step.over_budget())
         if self._observed is not None:
             changes, suspicions = self._observed
             signals = (s for intake, _, _, _ in step.intakes for s in intake.signals)
@@ -491,26 +499,6 @@ class Pipeline(StepFailures):
                 step.batch.idempotent.append(
                     Idempotent(item.idem.key, item.idem.request_sha256, 202, body, now)
                 )
-
-
-def _slow(step: Step) -> bool:
-    """Whether the step's work (its wall time, less what it waited on purpose) took
-    longer than its budget; if so, say in one line where the time went."""
-    work = step.committed - step.began - step.waited
-    if work <= step.budget_s:
-        return False
-    log.warning(
-        "slow decision step: %.0f ms (%d signals in %.0f ms, yielded %d times;"
-        " decisions %.0f ms; commit %.0f ms; held the loop %.0f ms at most)",
-        work * 1e3,
-        step.signals,
-        (step.taken - step.began - step.waited) * 1e3,
-        step.yields,
-        (step.decided - step.taken) * 1e3,
-        (step.committed - step.decided) * 1e3,
-        step.held * 1e3,
-    )
-    return True
 
 
 def _answer(reply: asyncio.Future[Outcome], outcome: Outcome | BaseException) -> None:

@@ -10,6 +10,7 @@ step collects on its way to the store's one transaction.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from outaged.store.base import Batch, Idempotent
 from outaged.topology.model import Person
 
 T = TypeVar("T")
+log = logging.getLogger("outaged.pipeline")  # the decision loop's log
 
 # Wall time a step may hold the event loop in one go: past it, it lets the loop
 # answer the API and health checks between chunks of signals (and before the
@@ -170,6 +172,25 @@ class Step:
     def gave_back(self) -> None:
         """The step lets the loop run now (a yield, or an await on the store)."""
         self.held = max(self.held, time.monotonic() - self.held_since)
+
+    def over_budget(self) -> bool:
+        """Whether the step's work (its wall time to the commit, less what it waited
+        on purpose) took longer than its budget; if so, say in one line where."""
+        work = self.committed - self.began - self.waited
+        if work <= self.budget_s:
+            return False
+        log.warning(
+            "slow decision step: %.0f ms (%d signals in %.0f ms, yielded %d times;"
+            " decisions %.0f ms; commit %.0f ms; held the loop %.0f ms at most)",
+            work * 1e3,
+            self.signals,
+            (self.taken - self.began - self.waited) * 1e3,
+            self.yields,
+            (self.decided - self.taken) * 1e3,
+            (self.committed - self.decided) * 1e3,
+            self.held * 1e3,
+        )
+        return True
 
     async def aside(self, pending: Awaitable[T]) -> T:
         """Await `pending` (the store's thread, a pause): the loop runs meanwhile."""

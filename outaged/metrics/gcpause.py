@@ -22,7 +22,9 @@ usual (and leaves the frozen count); only one that dies inside a reference
 cycle is never collected (measured: forced to freeze after every full
 collection, tests/test_retention_long.py's traced memory grows 1.38x over 20
 simulated days: ~22 KB in 45 freezes; which objects was not analysed). So the
-freezer freezes at most once per FREEZE_EVERY_S, only after a full collection
+freezer freezes at most once per FREEZE_EVERY_S (10 s: once a minute let the
+full collections of a storm's first minute grow to 100-250 ms on the 100k
+network, bench/bench_daemon.py), only after a full collection
 that cost FREEZE_AFTER_S (tens of thousands of new long-lived objects), and
 the frozen heap may grow by at most FREEZE_BUDGET objects over the count at
 the last `rebase()` (after load, recovery and each reload); past that the
