@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -67,11 +66,6 @@ from outaged.topology.model import Severity, Topology
 from outaged.zones import parse_zone
 
 log = logging.getLogger("outaged.app")
-
-# How long the event loop's thread waits at most for the GIL that another thread
-# (the store's writer, encoding a commit) holds: Python's default is 5 ms, and a
-# request needs the GIL at each of its few turns of the loop.
-GIL_SWITCH_S = 0.001
 
 Cleanup = list[tuple[str, Callable[[], Awaitable[None]]]]  # stop steps, run in reverse
 
@@ -156,7 +150,6 @@ class App:
 
     async def start(self) -> None:
         config = self.config
-        sys.setswitchinterval(GIL_SWITCH_S)
         cached = config.state_dir / checkpoint.NAME
         loaded = await asyncio.to_thread(checkpoint.load, config.topology, cached)
         topology, index, directory = loaded.topology, loaded.index, loaded.directory

@@ -33,10 +33,11 @@ log = logging.getLogger("outaged.pipeline")  # the decision loop's log
 # answer the API and health checks between chunks of signals (and before the
 # election), and a step whose work took longer says so in the log and a metric.
 STEP_BUDGET_S = 0.02
-# How long a step past its budget stands aside. Not a bare `sleep(0)`: that is one
-# turn of the loop, and a request needs several (read, run the handler, write),
-# each of which would wait for another chunk of the step first.
-YIELD_S = 0.001
+# How many turns of the event loop a step past its budget stands aside for. Not
+# one: a request needs a few (read it, run the handler, write), and after one the
+# step's next chunk would run first. Not a timed sleep either: with nothing else
+# to do the loop would sleep in the kernel, and a loaded machine wakes it late.
+YIELD_TURNS = 3
 
 
 class IdempotencyConflict(OutagedError):
@@ -161,12 +162,13 @@ class Step:
     committed: float = 0.0  # ... when the commit was done
 
     async def pace(self) -> None:
-        """Past the budget, stand aside for YIELD_S so the event loop serves what
-        waits (the API, /healthz) before the next chunk."""
+        """Past the budget, stand aside for YIELD_TURNS turns of the event loop so
+        it serves what waits (the API, /healthz) before the next chunk."""
         if time.monotonic() - self.held_since > self.budget_s:
             self.gave_back()
             self.yields += 1
-            await asyncio.sleep(YIELD_S)
+            for _ in range(YIELD_TURNS):
+                await asyncio.sleep(0)
             self.held_since = time.monotonic()
 
     def gave_back(self) -> None:

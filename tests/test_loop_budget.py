@@ -75,7 +75,7 @@ def test_freeze_keeps_what_is_loaded_and_a_reload_frees_the_old() -> None:
 
 
 BUILDING = "m1-c2-b3"
-ROUNDS = 20  # probe results per probed element (38) in the one batch: several chunks
+ROUNDS = 40  # probe results per probed element (38) in the one batch: several chunks
 
 
 async def test_a_big_batch_lets_health_checks_through_between_its_chunks(
