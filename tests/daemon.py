@@ -29,6 +29,9 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+
 from tests.citygen import write_city
 from tests.stores import Backend
 
@@ -245,6 +248,17 @@ class Daemon:
         # descriptor until a garbage collection (which test_icmp counts).
         with closing(sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)) as db:
             return db.execute(sql, args).fetchall()
+
+
+def checked_samples(d: Daemon) -> list[Sample]:
+    """Every sample of `d`'s /metrics, once the exposition passed `promtool check metrics`."""
+    code, text = d.call("GET", "/metrics", token=None)
+    assert code == 200 and isinstance(text, str)
+    done = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [s for f in text_string_to_metric_families(text) for s in f.samples]
 
 
 @contextmanager

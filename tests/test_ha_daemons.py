@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import os
 import signal
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -14,10 +13,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.citygen import write_city
-from tests.daemon import Daemon
+from tests.daemon import Daemon, checked_samples
 from tests.ha_cluster import LEASE_S, RENEW_S, Cluster
 from tests.postgres import Postgres
 from tests.smtpd import SmtpServer, delivered, free_port
@@ -85,18 +83,7 @@ def calm(c: Cluster, d: Daemon, city: Path) -> None:
 
 def ha_gauges(d: Daemon) -> dict[str, float]:
     """The outaged_ha_* gauges of one daemon's /metrics (which passes promtool)."""
-    code, text = d.call("GET", "/metrics", token=None)
-    assert code == 200 and isinstance(text, str)
-    done = subprocess.run(
-        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return {
-        s.name: s.value
-        for f in text_string_to_metric_families(text)
-        for s in f.samples
-        if s.name.startswith("outaged_ha_")
-    }
+    return {s.name: s.value for s in checked_samples(d) if s.name.startswith("outaged_ha_")}
 
 
 def check_ha_metrics(c: Cluster, city: Path, members: int) -> int:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -19,7 +18,6 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from outaged.api import queued
 from outaged.cli import ctl
@@ -34,10 +32,10 @@ from outaged.store.postgres import Connection, PostgresStore
 from outaged.topology.graph import GraphIndex
 from outaged.topology.load import load_topology
 from tests.citygen import write_city
-from tests.daemon import Daemon
+from tests.daemon import Daemon, checked_samples
 from tests.ha_cluster import Cluster
 from tests.postgres import Postgres
-from tests.test_ha_standby import ROOT, open_outage, outcome, queue, standby
+from tests.test_ha_standby import ROOT, ctl_run, open_outage, outcome, queue, standby
 
 
 @pytest.fixture(scope="module")
@@ -69,16 +67,9 @@ def put(dsn: str, rows: list[tuple[str, str]], before_s: float = 0.0) -> list[st
 
 def given_up(d: Daemon) -> dict[str, float]:
     """outaged_ha_inbox_given_up_total by reason on `d`'s /metrics (which passes promtool)."""
-    code, text = d.call("GET", "/metrics", token=None)
-    assert code == 200 and isinstance(text, str)
-    done = subprocess.run(
-        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
     return {
         s.labels["reason"]: s.value
-        for f in text_string_to_metric_families(text)
-        for s in f.samples
+        for s in checked_samples(d)
         if s.name == "outaged_ha_inbox_given_up_total"
     }
 
@@ -138,16 +129,10 @@ def test_unreadable_rows_at_the_head_are_refused_at_once_and_block_nothing(
     monkeypatch.setenv("OUTAGED_URL", other.url)
     monkeypatch.setenv("OUTAGED_TOKEN", other.token)
 
-    def run(*argv: str) -> tuple[int, str]:
-        capsys.readouterr()
-        code = ctl.main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out + err
-
-    code, text = run("--lang", "zh-CN", "queued", bad[0])
+    code, text = ctl_run(capsys, "--lang", "zh-CN", "queued", bad[0])
     assert code == ctl.Exit.REJECTED, text
     assert f"排队请求 {bad[0]}（操作）无法读取，主实例已放弃" in text, text
-    code, text = run("--lang", "en", "queued", bad[0])
+    code, text = ctl_run(capsys, "--lang", "en", "queued", bad[0])
     assert code == ctl.Exit.REJECTED, text
     assert f"Queued request {bad[0]} (action) cannot be read; the leader gave it up" in text
     assert "Expecting property name" in text, text  # the error itself, as a detail

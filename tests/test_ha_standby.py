@@ -82,6 +82,14 @@ def outcome(c: Cluster, d: Daemon, queued_id: str) -> dict[str, Any]:
     return dict(found)
 
 
+def ctl_run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """`outagectl ARGV` in this process: its exit code and all it printed."""
+    capsys.readouterr()
+    code = ctl.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
 def test_a_refused_queued_action_gives_its_refusal_on_every_instance(cluster: Cluster) -> None:
     """A close the outage's state does not allow, queued on a standby: every
     instance then answers it refused with the leader's own 409 and body; an
@@ -122,19 +130,14 @@ def test_outagectl_on_a_standby_says_the_leaders_decision(
     monkeypatch.setenv("OUTAGED_URL", other.url)
     monkeypatch.setenv("OUTAGED_TOKEN", other.token)
 
-    def run(*argv: str) -> tuple[int, str]:
-        capsys.readouterr()
-        code = ctl.main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out + err
-
-    code, text = run("--lang", "zh-CN", "close", str(oid))
+    code, text = ctl_run(capsys, "--lang", "zh-CN", "close", str(oid))
     assert code == ctl.Exit.CONFLICT, text
     assert "操作被拒绝" in text and "不能执行" in text, text
-    code, text = run("--lang", "en", "arrive", str(oid))
+    code, text = ctl_run(capsys, "--lang", "en", "arrive", str(oid))
     assert code == 0, text
     assert f"Outage {oid}: arrived on site decided by the leader; now on site." in text, text
-    code, text = run("--lang", "en", "report-fault", "m2-c1-b1")  # the leader's decisions
+    # the leader's decisions
+    code, text = ctl_run(capsys, "--lang", "en", "report-fault", "m2-c1-b1")
     assert code == 0 and "Manual fault on" in text, text
     assert re.search(r"Outage \d+ \(S\d\) covers it\.", text), text
 
