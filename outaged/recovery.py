@@ -32,9 +32,9 @@ from outaged.errors import SignalError
 from outaged.outages.engine import Engine
 from outaged.outages.orphans import REMOVED, Orphan, orphans
 from outaged.records.ledger import Ledger
-from outaged.signals import Maintenance, ManualFault, Signal
+from outaged.signals import Maintenance, ManualFault, ProbeResult, Signal
 from outaged.store.base import Learned, Store
-from outaged.store.codec import probe_fields, signal_from_row
+from outaged.store.codec import decoded, probe_fields, signal_from_row
 from outaged.topology.graph import GraphIndex
 
 log = logging.getLogger("outaged.recovery")
@@ -171,12 +171,14 @@ class Replay:
                 if at < since:
                     continue
                 taken += 1
-                health = healths.get(element)
-                if health is not None:
-                    fields = probe_fields(payload)
-                    if fields is not None and steady(health, fields[0], fields[1]):
+                fields = probe_fields(payload)
+                if fields is None:  # not as `_encode` writes it: the decoder's
+                    signal = decoded(kind, at, element, payload)
+                else:
+                    health = healths.get(element)
+                    if health is not None and steady(health, fields[0], fields[1]):
                         continue
-                signal = signal_from_row(kind, at, element, payload)
+                    signal = ProbeResult(at, element, fields[0], fields[1])
             elif kind == "report":
                 if at <= self.settled_at and seq <= self.settled_seq:
                     continue

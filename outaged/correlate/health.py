@@ -114,10 +114,10 @@ def flap_expiry(health: Health, th: Thresholds) -> float | None:
     return health.transitions[-1] + th.flap_window_s
 
 
-_EARLY_S = 1e-3  # `expire_flap` compares `t <= now - window`: look a little before `t + window`
+EARLY_S = 1e-3  # a clock compared as `t <= now - window` (`expire_flap`) is looked at this early
 
 
 def flap_due(health: Health, th: Thresholds) -> float:
     """A time at or before the one `expire_flap` can end its flapping (-inf: at once)."""
     expiry = flap_expiry(health, th)
-    return float("-inf") if expiry is None else expiry - _EARLY_S
+    return float("-inf") if expiry is None else expiry - EARLY_S

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from outaged.classify.scope import ScopeCalculator, covers
 from outaged.correlate.election import Root
-from outaged.correlate.health import Health, expire_flap, flap_due, flap_expiry
+from outaged.correlate.health import EARLY_S, Health, expire_flap, flap_due, flap_expiry
 from outaged.correlate.incremental import Elector
 from outaged.correlate.spikes import SpikeDetector, Suspicion
 from outaged.outages.describe import decision
@@ -33,8 +33,6 @@ from outaged.signals import (
     ManualFault,
 )
 from outaged.topology.graph import GraphIndex
-
-_EARLY_S = 1e-3  # a clock compared as `t <= now - window` is looked at this early
 
 
 class Engine(Intake, Records):
@@ -212,7 +210,7 @@ class Engine(Intake, Records):
         other way round (`t <= now - window`) a little early."""
         th = self.th
         times = [t for w in self.maintenance for t in (w.start, w.end) if t > now]
-        times += [w.end + th.relapse_window_s - _EARLY_S for w in self.maintenance]
+        times += [w.end + th.relapse_window_s - EARLY_S for w in self.maintenance]
         times += [flap_due(self.health[e], th) for e in self._flapping]
         if self._hold_expiry > now:  # else the election it makes due is wanted already
             times.append(self._hold_expiry)
