@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from outaged import heap
-from outaged.correlate.health import steady
+from outaged.correlate.health import steady, still_down
 from outaged.dispatch.escalation import Policy
 from outaged.errors import SignalError
 from outaged.outages.engine import Engine
@@ -122,7 +122,7 @@ async def _pages(
     replay = Replay(engine, since, learned)
     after = 0
     while True:
-        page = await store.signal_rows_since(replay.reads_from, after, PAGE)
+        page = await store.replay_rows_since(replay.reads_from, after, PAGE)
         replay.feed(page)
         if len(page) < PAGE:
             break
@@ -161,7 +161,8 @@ class Replay:
         self.refused: Counter[str] = Counter()  # by element: not in the topology
 
     def feed(self, rows: Iterable[tuple[Any, ...]]) -> None:
-        """Take rows of `Store.signal_rows_since`, decoding only what is taken."""
+        """Take rows of `Store.replay_rows_since` (or of `signal_rows_since`: their
+        first five columns), decoding only what is taken."""
         engine, since = self.engine, self.since
         healths = engine.health
         taken = 0
@@ -176,7 +177,9 @@ class Replay:
                     signal = decoded(kind, at, element, payload)
                 else:
                     health = healths.get(element)
-                    if health is not None and steady(health, fields[0], fields[1]):
+                    if health is not None and (
+                        steady(health, fields[0], fields[1]) or still_down(health, fields[0], at)
+                    ):
                         continue
                     signal = ProbeResult(at, element, fields[0], fields[1])
             elif kind == "report":

@@ -53,9 +53,22 @@ def steady(health: Health, ok: bool, rtt_ms: float | None) -> bool:
     return True
 
 
+def still_down(health: Health, ok: bool, at: float) -> bool:
+    """Fold in a failed answer of an element that is down (a fault's every probe
+    cycle) and return True: nothing `observe` reports changes (state, evidence,
+    health); anything else is left to `observe` and gives False."""
+    if ok or health.state is not State.DOWN:
+        return False
+    health.goods = 0
+    health.fails += 1
+    if health.fails == 1:
+        health.streak_start = at
+    return True
+
+
 def observe(health: Health, ok: bool, at: float, rtt_ms: float | None, th: Thresholds) -> bool:
     """Fold one probe cycle in; return True when evidence or health changed."""
-    if steady(health, ok, rtt_ms):
+    if steady(health, ok, rtt_ms) or still_down(health, ok, at):
         return False
     before = (health.is_evidence, health.is_healthy, health.state)
     if ok:

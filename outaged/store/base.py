@@ -152,7 +152,14 @@ class Store(Protocol):
     ) -> list[tuple[Any, ...]]:
         """`signals_since` undecoded: (seq, kind, at, element, payload, received_at,
         ext_id, actor) rows, for a reader that decodes only what it needs
-        (outaged.recovery; outaged.store.rows `stored_signal` decodes one)."""
+        (outaged.store.rows `stored_signal` decodes one)."""
+
+    async def replay_rows_since(
+        self, since: float, after_seq: int = 0, limit: int | None = None
+    ) -> list[tuple[Any, ...]]:
+        """The first five columns of `signal_rows_since`, (seq, kind, at, element,
+        payload): what a replay of the signals reads (outaged.recovery.Replay; on
+        10^6 rows the three columns fewer save about a third of the read)."""
 
     async def last_ids(self) -> tuple[int, int]:
         """(highest outage id, highest signal seq), 0 when empty."""

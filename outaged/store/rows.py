@@ -124,11 +124,12 @@ INSERT_SIGNAL = (
     "INSERT INTO signals (seq, at, received_at, kind, element, ext_id, actor, "
     "until_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-SIGNALS_SINCE = (
-    "SELECT seq, kind, at, element, payload, received_at, ext_id, actor FROM signals "
-    "WHERE (at >= ? OR kind = 'manual' OR (kind = 'maintenance' AND until_at >= ?)) "
+_SINCE = (
+    "FROM signals WHERE (at >= ? OR kind = 'manual' OR (kind = 'maintenance' AND until_at >= ?)) "
     "AND seq > ? ORDER BY seq LIMIT ?"  # a range of the primary key: pages cost their size
 )
+SIGNALS_SINCE = f"SELECT seq, kind, at, element, payload, received_at, ext_id, actor {_SINCE}"
+REPLAY_SINCE = f"SELECT seq, kind, at, element, payload {_SINCE}"
 DELETE_DEADLINES = "DELETE FROM deadlines WHERE outage_id = ?"
 INSERT_DEADLINE = (
     "INSERT INTO deadlines (outage_id, name, due, met_at, owner, set_at, "
@@ -390,6 +391,12 @@ class Reads(ABC):
     ) -> list[tuple[Any, ...]]:
         args = (since, since, after_seq, self.NO_LIMIT if limit is None else limit)
         return await self._run(self._query, SIGNALS_SINCE, args)
+
+    async def replay_rows_since(
+        self, since: float, after_seq: int = 0, limit: int | None = None
+    ) -> list[tuple[Any, ...]]:
+        args = (since, since, after_seq, self.NO_LIMIT if limit is None else limit)
+        return await self._run(self._query, REPLAY_SINCE, args)
 
     async def last_ids(self) -> tuple[int, int]:
         sql = "SELECT (SELECT MAX(id) FROM outages), (SELECT MAX(seq) FROM signals)"
