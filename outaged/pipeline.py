@@ -318,7 +318,8 @@ class Pipeline(StepFailures):
             )
         changes = self.ledger.drain()
         self._collect(changes, step, now)
-        learned = self.engine.spikes.baselines.export(now)  # about once a minute
+        # about once a minute, when something was learned or a signal stored since
+        learned = self.engine.spikes.baselines.export(now, self._seq - 1)
         if learned is not None:  # after every signal up to the last seq given out
             step.batch.learned = Learned(self._seq - 1, learned)
         self.settle(step)

@@ -212,3 +212,66 @@ def test_after_a_long_stop_the_calls_left_out_are_taken_again(tmp_path: Path) ->
     assert without.spikes.baselines.rate(*args) != pytest.approx(
         live.spikes.baselines.rate(*args), rel=1e-6
     )
+
+
+async def test_an_idle_daemon_commits_no_checkpoint_and_restarts_the_same(
+    tmp_path: Path,
+) -> None:
+    """No call and no stored signal since the last checkpoint: the decision steps
+    of the next 40 minutes (up elements answering, nothing stored) write none;
+    a restart on the older one learns what the running daemon holds."""
+    from outaged.correlate.spikes import SpikeDetector
+    from outaged.signals import ProbeResult
+
+    daemon = Daemon(tmp_path, load(write_city(tmp_path / "city")))
+    await daemon.start()
+    try:
+        store = daemon.running.store
+        probed = sorted(e.id for e in daemon.net.index.topology.elements.values() if e.address)[:3]
+        daemon.clock.now += 61.0
+        await daemon.ingest([ProbeResult(daemon.clock.now, e, True, 1.0) for e in probed])
+        await daemon.ingest(daemon.calls("m1-c1-b1", 2) + daemon.calls("m1-c2-b3", 1))
+        daemon.clock.now += 61.0
+        await daemon.ingest(daemon.calls("m1-c1-b2", 1))
+        last = await store.learned()
+        _, last_seq = await store.last_ids()
+        assert last is not None and last.seq == last_seq and last.baselines.now == daemon.clock.now
+        for _ in range(40):  # past the re-ingest window: the calls it left out are old now
+            daemon.clock.now += 61.0
+            await daemon.ingest([ProbeResult(daemon.clock.now, e, True, 1.0) for e in probed])
+            assert await store.learned() == last
+        assert (await store.last_ids())[1] == last_seq  # the answers were not stored
+        live = daemon.running.pipeline.engine.spikes.baselines
+        await daemon.restart()
+        fresh = daemon.running.pipeline.engine.spikes.baselines
+        index, now = daemon.net.index, daemon.clock.now
+        unlearned = SpikeDetector(index, index.topology.thresholds).baselines
+        unlearned.advance(now)
+        for element in ("m1-c1-b1", "m1-c1-b2", "m1-c2-b3", "m1-c1", "m1"):
+            args = (element, ReportClass.DOWN, index.subtree_subscribers[element], now)
+            assert fresh.rate(*args) == pytest.approx(live.rate(*args), rel=1e-9), element
+            assert live.rate(*args) != pytest.approx(unlearned.rate(*args), rel=1e-3), element
+        await daemon.assert_memory_is_store()
+        daemon.clock.now += 61.0  # something stored: the next step writes one
+        await daemon.ingest(daemon.calls("m1-c1-b3", 1))
+        after = await daemon.running.store.learned()
+        assert after is not None and after.seq == last_seq + 1
+    finally:
+        await daemon.stop()
+
+
+def test_an_export_is_skipped_only_when_nothing_changed_since_the_last(tmp_path: Path) -> None:
+    net = load(write_city(tmp_path / "city"))
+    from outaged.correlate.spikes import SpikeDetector
+
+    baselines = SpikeDetector(net.index, net.index.topology.thresholds).baselines
+    targets = ("m1-c1-b1", *net.index.dominators("m1-c1-b1"))
+    call = Call(T0, "x", "m1-c1-b1", ReportClass.DOWN, None)
+    baselines.observe(call, ReportClass.DOWN, targets)
+    assert baselines.export(T0, 1) is not None
+    assert baselines.export(T0 + 61.0, 1) is None  # nothing new
+    assert baselines.export(T0 + 122.0, 2) is not None  # a signal stored since
+    assert baselines.export(T0 + 183.0, 2) is None
+    baselines.forget(call, ReportClass.DOWN, targets)  # unlearned: a spike claimed it
+    assert baselines.export(T0 + 244.0, 2) is not None
+    assert baselines.export(T0 + 305.0) is not None  # no seq given: as before, once a step

@@ -199,7 +199,7 @@ def test_restart_equals_the_live_engine_on_random_bursts(city: Net, seed: int) -
             live.ingest(signal)
         log += signals
         live.evaluate(now)
-        kept.commit(len(log), live.spikes.baselines.export(now))
+        kept.commit(len(log), live.spikes.baselines.export(now, len(log)))
         if rng.random() >= 0.3 and n != len(plan) - 1:
             continue
         fresh = restarted(city, live, log, kept, now)

@@ -121,6 +121,10 @@ class Baselines:
         self._gone: set[_Key] = set()
         self._left_out: set[_Key] = set()
         self._exported = float("-inf")
+        # what the last export saw: the last signal seq it was given, and whether
+        # anything was learned, unlearned or swept since
+        self._exported_seq: int | None = None
+        self._changed = True
 
     # ---- time observed -------------------------------------------------
 
@@ -162,6 +166,7 @@ class Baselines:
         tau = self.th.baseline_tau_s
         for key in [k for k, d in self._own.items() if d.value(now, tau) < _FADED]:
             del self._own[key]
+            self._changed = True
             if self._touched is not None:
                 self._touched.discard(key)
                 self._gone.add(key)
@@ -220,19 +225,28 @@ class Baselines:
             found.add(call.at, tau, n)
             if touched is not None:
                 touched.add((element, cls))
+        self._changed = True
 
     # ---- kept across a restart ---------------------------------------------
 
-    def export(self, now: float) -> Snapshot | None:
+    def export(self, now: float, seq: int | None = None) -> Snapshot | None:
         """The learned state for the store, at most once per decay step (else None,
         as before anything was watched); the first one of a process is `whole`.
+
+        `seq`: the last signal seq given out. When it is the last export's and
+        nothing was learned, unlearned or swept since, there is nothing new to
+        write (None: an idle daemon commits no checkpoint a minute): the last one
+        stands, and a restart on it re-ingests what it left out and advances its
+        clock over the time since, as after a stop (outaged.recovery).
 
         A call of the last window that still counts may yet be claimed by a spike
         and unlearned; a restart re-ingests it and decides that again, so it is
         left out here: subtracted as `_Decayed.add` of a late call adds it back."""
         if self.start is None or now < self._exported + _DECAY_STEP_S:
             return None
-        self._exported = now
+        if seq is not None and seq == self._exported_seq and not self._changed:
+            return None
+        self._exported, self._exported_seq, self._changed = now, seq, False
         tau = self.th.baseline_tau_s
         since = self._now - self._horizon
         city = {cls: [d.count, d.at] for cls, d in self._city.items()}
