@@ -182,7 +182,7 @@ class Prometheus:
             assert self.proc.poll() is None, "prometheus exited"
             try:
                 body = self.get("/api/v1/query", query=query)
-            except OSError:  # not listening yet
+            except (OSError, ValueError):  # not listening yet, or 503 "Service Unavailable" (text)
                 body = {}
             result = body.get("data", {}).get("result")
             if result:
