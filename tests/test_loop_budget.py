@@ -17,8 +17,9 @@ import pytest
 
 from outaged.heap import freeze_loaded
 from outaged.outages.model import Event
-from outaged.pipeline import CHUNK, Ingested
+from outaged.pipeline import Ingested
 from outaged.signals import ProbeResult, Signal
+from outaged.step_items import CHUNK
 from outaged.steps import STEP_BUDGET_S, Step
 from tests.atomic import Daemon
 from tests.citygen import write_city
