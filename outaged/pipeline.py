@@ -50,6 +50,7 @@ from outaged.step_items import StepItems
 from outaged.steps import (
     STEP_BUDGET_S,
     STOP,
+    YIELD_TURNS,
     Act,
     Check,
     Delivery,
@@ -285,9 +286,11 @@ class Pipeline(StepItems, StepFailures):
             more, step.stopping = self._drain(None)
             step.items += more
             await self._take(more, step)
-        if self.engine.dirty:
-            self._last_eval = time.monotonic()
-        await step.pace()  # the election starts with the loop's budget whole
+        if self.engine.dirty:  # an election follows: what waits is served before it,
+            self._last_eval = time.monotonic()  # so a hold is the intake's or the election's
+            await step.aside(_turns())  # never both (each ~20 ms in a 4-metro storm)
+        else:
+            await step.pace()
         step.now = now = self.clock()
         step.taken = time.monotonic()
         self.ledger.decide(now)
@@ -336,6 +339,11 @@ class Pipeline(StepItems, StepFailures):
             evicted = self.ledger.evict(now)
             if evicted:
                 log.debug("outages %s finished: out of memory", evicted)
+
+
+async def _turns() -> None:
+    for _ in range(YIELD_TURNS):
+        await asyncio.sleep(0)
 
 
 def _answer(reply: asyncio.Future[Outcome], outcome: Outcome | BaseException) -> None:
