@@ -14,7 +14,6 @@ Stop runs the named steps in reverse, each bounded in time, and is safe twice.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter
@@ -175,9 +174,9 @@ class App:
             self._ha = Role(self)
         ledger, next_seq = await self._recover(index)
         keeper = Keeper()  # its budget counts from the loaded and recovered heap
+        keeper.install(asyncio.get_running_loop())
         self._keeper = keeper
-        keeping = asyncio.create_task(keeper.run(), name="heap keeper")
-        self._cleanup.append(("heap keeper", lambda: _cancelled(keeping)))
+        self._cleanup.append(("heap keeper", keeper.remove))
         self.reloads.loaded(topology, self.clock(), metrics)
         self._pipeline = self._new_pipeline(ledger, next_seq, index)
         view = View(
@@ -485,9 +484,3 @@ def _bound_port(runner: web.AppRunner, configured: int) -> int:
         for sock in sockets:
             return int(sock.getsockname()[1])
     return configured
-
-
-async def _cancelled(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task

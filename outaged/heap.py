@@ -18,11 +18,12 @@ a full collection costs ~0.1-0.5 us per object it walks (measured on the 100k
 network: 96k `Health` 8 ms of CPU; those plus a 4-metro storm's state, 250k
 objects, 60 ms). Freezing only after a slow one (the earlier freezer) paid that
 pause first, and the storm's state grew past the goal (50 ms) between two
-freezes. Once a second the keeper counts the objects in the oldest generation
-(a list of pointers: ~1 ms per 50k) and when they are FREEZE_AT or more,
-collects (a walk of about that many objects: a few ms) and freezes what is
-alive. CPython's own full collections then walk about that many at most, plus
-what a second adds.
+freezes. The oldest generation grows only when a young (generation 1)
+collection ends, so the keeper counts it then (a list of pointers: ~0.5 ms per
+25k; a couple of times a second in a storm) and, when it holds FREEZE_AT objects
+or more, collects on the event loop's next turn (a walk of about that many
+objects: 3-15 ms measured) and freezes what is alive. CPython's own full
+collections, which wait for 10 young ones, then walk about that many at most.
 
 Bounded: a frozen object that later dies by reference counting is freed as
 usual (and leaves the frozen count); only one that dies inside a reference
@@ -39,11 +40,11 @@ import asyncio
 import gc
 import logging
 import time
+from typing import Any
 
 log = logging.getLogger("outaged.heap")
 
 FREEZE_AT = 20_000  # objects outside the frozen heap that make a full collection ~5-10 ms
-CHECK_EVERY_S = 1.0  # how often the keeper counts them (about 1 ms each time)
 FREEZE_BUDGET = 1_000_000  # objects the keeper may add to the frozen heap (~100 MB)
 
 
@@ -94,6 +95,8 @@ class Keeper:
         self._ceiling = 0
         self._frozen = 0  # at most this many frozen (the real count, plus what it froze since)
         self._spent_said = False
+        self._loop: asyncio.AbstractEventLoop | None = None  # where `install` freezes
+        self._due = False  # a freeze is scheduled on the loop
         self.rebase()
 
     def rebase(self) -> None:
@@ -135,8 +138,27 @@ class Keeper:
         )
         return alive
 
-    async def run(self, every_s: float = CHECK_EVERY_S) -> None:
-        """Check every `every_s` seconds until cancelled."""
-        while True:
-            await asyncio.sleep(every_s)
-            self.check()
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Count the oldest generation each time a young collection has added to it
+        (from `gc.callbacks`, in whichever thread collected), and freeze on `loop`."""
+        self._loop = loop
+        gc.callbacks.append(self._on_gc)
+
+    async def remove(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        # Only a generation-1 collection moves objects into the oldest generation;
+        # the collector cannot collect from inside its own callback, so the freeze
+        # (a collection first) runs on the loop's next turn: between two chunks of
+        # a step at the latest, before the 10 young collections a full one needs.
+        if phase != "stop" or info["generation"] != 1 or self._due or self._loop is None:
+            return
+        if len(gc.get_objects(generation=2)) >= self.at and not self._loop.is_closed():
+            self._due = True
+            self._loop.call_soon_threadsafe(self._freeze_due)
+
+    def _freeze_due(self) -> None:
+        self._due = False
+        self.check()

@@ -99,8 +99,9 @@ async def test_a_probe_cycle_s_health_ends_up_frozen_and_a_reload_refreezes(
     tmp_path: Path,
 ) -> None:
     """In the daemon: the per-element state a probe cycle made is frozen by the
-    keeper's own task; a reload collects what was frozen and died since (the old
-    engine's cycles) and freezes the new state."""
+    keeper as soon as a young collection has moved it to the oldest generation;
+    a reload collects what was frozen and died since (the old engine's cycles)
+    and freezes the new state."""
     net = load(write_city(tmp_path / "city", metros=2, communities=3))
     d = Daemon(tmp_path, net)
     app = await d.start()
@@ -113,11 +114,11 @@ async def test_a_probe_cycle_s_health_ends_up_frozen_and_a_reload_refreezes(
         await d.ingest(cycle)
         assert len(engine.health) == len(cycle)
         frozen_before = keeper.freezes
-        for _ in range(50):  # bounded: the keeper looks once a second
-            promote()
+        promote()  # the young collection that moves them to the oldest generation
+        for _ in range(10):  # bounded: the keeper freezes on the loop's next turn
             if keeper.freezes > frozen_before:
                 break
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0)
         assert keeper.freezes > frozen_before
         walked = unfrozen()
         assert not {id(h) for h in engine.health.values()} & walked  # all of them frozen
