@@ -54,7 +54,8 @@ def promote() -> None:
     gc.collect(1)
 
 
-def test_long_lived_objects_are_frozen_once_there_are_enough(own_heap: None) -> None:
+@pytest.mark.usefixtures("own_heap")
+def test_long_lived_objects_are_frozen_once_there_are_enough() -> None:
     keeper = Keeper(at=10_000, budget=50_000)
     base = gc.get_freeze_count()
     kept = [Held(i) for i in range(5_000)]
@@ -76,8 +77,9 @@ def test_long_lived_objects_are_frozen_once_there_are_enough(own_heap: None) -> 
     assert gc.get_freeze_count() < base + 500
 
 
+@pytest.mark.usefixtures("own_heap")
 def test_past_its_budget_the_keeper_freezes_nothing_and_says_so_once(
-    own_heap: None, caplog: pytest.LogCaptureFixture
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     keeper = Keeper(at=1_000, budget=20_000)
     caplog.set_level(logging.WARNING, "outaged.heap")
