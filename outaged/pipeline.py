@@ -22,10 +22,11 @@ the steps: the callers' queue, when a step starts and gathers, its commit.
 
 A step holds the event loop for at most its budget in one go where it can
 (outaged.steps.STEP_BUDGET_S): past it, it stands aside between chunks of
-outaged.step_items.CHUNK signals and before the election, so the API and
-health checks are answered meanwhile; they see memory as of whole signals taken in, never half
-an election (it runs in one piece, and is what can still exceed the budget). A
-step whose work took longer says where the time went in one "slow decision
+outaged.step_items.CHUNK signals, and before an election it stands aside in
+any case, so one hold is the intake's or the election's, never both. The API
+and health checks are answered meanwhile; they see memory as of whole signals
+taken in, never half an election (it runs in one piece, and is what can still
+exceed the budget). A step whose work took longer says where the time went in one "slow decision
 step" log line and counts in outaged_decision_steps_over_budget_total.
 """
 
