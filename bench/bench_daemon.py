@@ -68,7 +68,7 @@ SLOW_STEP = re.compile(
     r"slow decision step: (\d+) ms \((\d+) signals in (\d+) ms, yielded (\d+) times;"
     r" decisions (\d+) ms; commit (\d+) ms(?:; held the loop (\d+) ms at most)?\)"
 )
-FROZE = re.compile(r"froze (\d+) objects that survived a full collection of ([\d.]+) ms CPU")
+FROZE = re.compile(r"froze (\d+) (?:objects that survived a full collection|long-lived objects)")
 
 
 @dataclass

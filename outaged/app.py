@@ -31,7 +31,7 @@ from outaged.config import Config
 from outaged.directory.index import Directory
 from outaged.errors import ListenError, OutagedError
 from outaged.ha.role import Role
-from outaged.heap import freeze_loaded
+from outaged.heap import Keeper, freeze_loaded
 from outaged.intake import Limits
 from outaged.metrics.families import Metrics
 from outaged.metrics.gcpause import GcPauses
@@ -128,7 +128,7 @@ class App:
         self._stopped = False
         self._ha: Role | None = None  # several instances (config `ha:`)
         self.topology_writer: checkpoint.Writer | None = None  # after a start from the files
-        self._pauses: GcPauses | None = None
+        self._keeper: Keeper | None = None  # freezes long-lived state as it grows
 
     @property
     def pipeline(self) -> Pipeline:
@@ -162,7 +162,6 @@ class App:
         metrics.start_time.set(self.started_at)
         pauses = GcPauses(self.registry)
         pauses.install()
-        self._pauses = pauses
         self._cleanup.append(("gc pauses", pauses.remove))
         self.metrics = metrics
         recorder = Recorder(metrics, lambda: self.pipeline.ledger)
@@ -174,7 +173,10 @@ class App:
         if config.ha.enabled:
             self._ha = Role(self)
         ledger, next_seq = await self._recover(index)
-        pauses.rebase()  # the freezer's budget counts from the loaded and recovered heap
+        keeper = Keeper()  # its budget counts from the loaded and recovered heap
+        keeper.install(asyncio.get_running_loop())
+        self._keeper = keeper
+        self._cleanup.append(("heap keeper", keeper.remove))
         self.reloads.loaded(topology, self.clock(), metrics)
         self._pipeline = self._new_pipeline(ledger, next_seq, index)
         view = View(
@@ -369,8 +371,8 @@ class App:
         if self._reprober is not None:  # a repair report re-probes what the new file holds
             self._reprober.retarget(_addresses(loaded.index.topology))
         freeze_loaded()  # the old topology and state are collected, the new one frozen
-        if self._pauses is not None:
-            self._pauses.rebase()
+        if self._keeper is not None:
+            self._keeper.rebase()
         pipeline.wake()  # a step now: it commits the "removed from topology" marks
         return self.reloads.loaded(loaded.index.topology, now, self.metrics, done.orphans)
 
@@ -443,6 +445,13 @@ class App:
         """How far back a restart re-ingests stored signals (pruning keeps them)."""
         th = index.topology.thresholds
         return self.config.decide.lookback_s or max(th.spike_window_s, th.flap_window_s)
+
+    @property
+    def keeper(self) -> Keeper:
+        """What freezes the long-lived heap as it grows (outaged.heap)."""
+        if self._keeper is None:
+            raise RuntimeError("the daemon is not started")
+        return self._keeper
 
     async def _finish(self, worker: Pipeline | Pruner, task: asyncio.Task[None]) -> None:
         worker.stop()

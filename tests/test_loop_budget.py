@@ -16,9 +16,10 @@ import aiohttp
 import pytest
 
 from outaged.heap import freeze_loaded
-from outaged.outages.model import Event
-from outaged.pipeline import CHUNK, Ingested
+from outaged.outages.model import Decision, Event
+from outaged.pipeline import Ingested
 from outaged.signals import ProbeResult, Signal
+from outaged.step_items import CHUNK
 from outaged.steps import STEP_BUDGET_S, Step
 from tests.atomic import Daemon
 from tests.citygen import write_city
@@ -138,5 +139,41 @@ async def test_a_big_batch_lets_health_checks_through_between_its_chunks(
         over = app.registry.get_sample_value("outaged_decision_steps_over_budget_total")
         held = app.registry.get_sample_value("outaged_decision_step_loop_held_seconds_count")
         assert over is not None and over >= 1.0 and held is not None and held >= over
+    finally:
+        await d.stop()
+
+
+async def test_a_step_within_its_budget_lets_waiting_requests_in_before_its_election(
+    tmp_path: Path,
+) -> None:
+    """A request that arrives while a step takes its signals in is answered before
+    the election, even when the step is within its budget: one hold of the loop
+    is the intake or the election, never both."""
+    net = load(write_city(tmp_path / "city", metros=2, communities=3))
+    d = Daemon(tmp_path, net)
+    app = await d.start()
+    try:
+        app.pipeline.budget_s = 3600.0  # never past it: no chunk stands aside
+        app.pipeline.interval_s = 0.0  # nor does it wait to gather a burst
+        order: list[str] = []
+        loop = asyncio.get_running_loop()
+        engine, ledger = app.pipeline.engine, app.pipeline.ledger
+        ingest, decide = engine.ingest, ledger.decide
+
+        def taking(signal: Signal) -> None:
+            if not order:  # a request's handler, ready to run from the first signal on
+                order.append("intake")
+                loop.call_soon(order.append, "request")
+            ingest(signal)
+
+        def deciding(now: float) -> list[Decision]:
+            order.append("election")
+            return decide(now)
+
+        engine.ingest = taking  # type: ignore[method-assign]
+        ledger.decide = deciding  # type: ignore[method-assign]
+        outcome = await d.ingest(d.calls(BUILDING, 10))
+        assert isinstance(outcome, Ingested) and outcome.decisions  # it did elect
+        assert order[:3] == ["intake", "request", "election"], order
     finally:
         await d.stop()
