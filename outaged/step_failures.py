@@ -140,7 +140,9 @@ class StepFailures:
         failures = self.failed_steps
         await self.step([])  # the daemon's own changes (timers) first, with no request
         if self.failed_steps > failures:  # not the requests' fault: none is to blame
-            own = StoreError(f"decision step: the daemon's own changes failed: {exc}")
+            # Not the requests' fault: StoreUnavailable, so a caller (the HA inbox
+            # reader) retries them without counting a try; HTTP answers 503 either way.
+            own = StoreUnavailable(f"decision step: the daemon's own changes failed: {exc}")
             self._refused_quietly(items, own)
             return
         log.warning("retrying the failed step's %d requests one by one", len(units))
