@@ -31,7 +31,8 @@ cycle is kept until the next reload, which unfreezes and collects everything.
 Nothing is frozen without a collection just before, so no garbage is; and the
 frozen heap may grow by at most FREEZE_BUDGET objects over the count at the
 last `rebase()` (after load, recovery and each reload): past that the keeper
-stops freezing and says so once, and full collections walk the rest again.
+stops freezing (and counting) until the next rebase, says so once, and full
+collections walk the rest again.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ class Keeper:
         self.freezes = 0  # how often it froze (for tests and the log)
         self._ceiling = 0
         self._frozen = 0  # at most this many frozen (the real count, plus what it froze since)
-        self._spent_said = False
+        self._spent = False  # past the budget: nothing more until the next rebase()
         self._loop: asyncio.AbstractEventLoop | None = None  # where `install` freezes
         self._due = False  # a freeze is scheduled on the loop
         self.rebase()
@@ -104,25 +105,26 @@ class Keeper:
         the budget counts from."""
         self._frozen = gc.get_freeze_count()
         self._ceiling = self._frozen + self.budget
-        self._spent_said = False
+        self._spent = False
 
     def check(self) -> int:
         """Freeze what is alive outside the frozen heap if it is `at` objects or more;
         returns how many objects were frozen (0: none)."""
+        if self._spent:  # said once; no recount (a walk of the frozen heap) per call
+            return 0
         old = len(gc.get_objects(generation=2))
         if old < self.at:
             return 0
         if self._frozen + old > self._ceiling:
             self._frozen = gc.get_freeze_count()  # what died since was counted as frozen
             if self._frozen + old > self._ceiling:
-                if not self._spent_said:
-                    log.warning(
-                        "garbage-collector freeze budget spent: %d objects frozen; "
-                        "full collections walk the remaining %d",
-                        self._frozen,
-                        old,
-                    )
-                    self._spent_said = True
+                log.warning(
+                    "garbage-collector freeze budget spent: %d objects frozen; "
+                    "full collections walk the remaining %d",
+                    self._frozen,
+                    old,
+                )
+                self._spent = True
                 return 0
         began = time.perf_counter()
         gc.collect()  # only what is not frozen: no garbage goes into the frozen heap
@@ -153,7 +155,14 @@ class Keeper:
         # the collector cannot collect from inside its own callback, so the freeze
         # (a collection first) runs on the loop's next turn: between two chunks of
         # a step at the latest, before the 10 young collections a full one needs.
-        if phase != "stop" or info["generation"] != 1 or self._due or self._loop is None:
+        # Once the budget is spent, nothing is counted or scheduled until a rebase.
+        if (
+            phase != "stop"
+            or info["generation"] != 1
+            or self._due
+            or self._spent
+            or self._loop is None
+        ):
             return
         if len(gc.get_objects(generation=2)) >= self.at and not self._loop.is_closed():
             self._due = True

@@ -79,7 +79,7 @@ def test_long_lived_objects_are_frozen_once_there_are_enough() -> None:
 
 @pytest.mark.usefixtures("own_heap")
 def test_past_its_budget_the_keeper_freezes_nothing_and_says_so_once(
-    caplog: pytest.LogCaptureFixture,
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     keeper = Keeper(at=1_000, budget=20_000)
     caplog.set_level(logging.WARNING, "outaged.heap")
@@ -88,7 +88,17 @@ def test_past_its_budget_the_keeper_freezes_nothing_and_says_so_once(
     assert keeper.check() >= 15_000
     kept += [Held(i) for i in range(10_000)]  # 25,000 over the base: past the budget
     promote()
-    assert keeper.check() == 0 and keeper.check() == 0
+    assert keeper.check() == 0
+    walks: list[int] = []  # spent: later checks do not walk the frozen heap again
+    count = gc.get_freeze_count
+
+    def counted() -> int:
+        walks.append(1)
+        return count()
+
+    monkeypatch.setattr(gc, "get_freeze_count", counted)
+    assert keeper.check() == 0 and keeper.check() == 0 and not walks
+    monkeypatch.undo()
     assert id(kept[-1]) in unfrozen()
     spent = [r for r in caplog.records if "freeze budget spent" in r.getMessage()]
     assert len(spent) == 1
