@@ -399,7 +399,11 @@ def test_snmp_poll_reboot_and_traps_through_the_daemon(tmp_path: Path) -> None:
                 5,
             )
             assert counters["unknown_source"] == 0
-            kinds = d.query_db("SELECT kind FROM signals WHERE kind = 'trap'")
-            assert len(kinds) == 2
+            # counted when received, stored with the decision step that takes them
+            wait_for(
+                "both traps stored",
+                lambda: len(d.query_db("SELECT kind FROM signals WHERE kind = 'trap'")) == 2,
+                5,
+            )
         log = d.log_text()
         assert "Traceback" not in log and COMMUNITY not in log and TRAP_COMMUNITY not in log
