@@ -24,9 +24,11 @@ A step holds the event loop for at most its budget in one go where it can
 (outaged.steps.STEP_BUDGET_S): past it, it stands aside between chunks of
 outaged.step_items.CHUNK signals, and before an election it stands aside in
 any case, so one hold is the intake's or the election's, never both. The API
-and health checks are answered meanwhile; they see memory as of whole signals
-taken in, never half an election (it runs in one piece, and is what can still
-exceed the budget). A step whose work took longer says where the time went in one "slow decision
+and health checks are answered meanwhile; a read of memory (the bulletin, the
+board, planned work, an element's state) waits in `settled` for the step's
+commit, so it never shows what a failed commit takes back; reads of the store
+and /healthz do not wait. The election runs in one piece, and is what can still
+exceed the budget. A step whose work took longer says where the time went in one "slow decision
 step" log line and counts in outaged_decision_steps_over_budget_total.
 """
 
@@ -40,6 +42,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 from outaged.correlate.spikes import Suspicion
 from outaged.dispatch.verification import Verdict
+from outaged.errors import StoreUnavailable
 from outaged.metrics.observe import NoObserver, StepObserver
 from outaged.notify.base import Message, Result
 from outaged.outages.model import iso
@@ -75,6 +78,7 @@ Clock = Callable[[], float]
 MAX_STEP_SIGNALS = 20_000  # bound one step's work so replies keep flowing
 MAX_IDLE_S = 60.0
 EVICT_EVERY_S = 60.0  # of the clock: how often finished outages leave memory
+SETTLE_WAIT_S = 5.0  # a read of memory waits at most this for the step in flight
 
 
 class Pipeline(StepItems, StepFailures):
@@ -102,6 +106,8 @@ class Pipeline(StepItems, StepFailures):
         self.budget_s = budget_s
         self.observer: StepObserver = observer or NoObserver()
         self._turn = asyncio.Lock()  # held by a step; a reload takes it between steps
+        self._settled = asyncio.Event()  # set while no step has memory ahead of the store
+        self._settled.set()
         self._observed: tuple[Changes, list[Suspicion]] | None = None  # the last attempt's
         self.ledger = ledger
         self.store = store
@@ -201,9 +207,29 @@ class Pipeline(StepItems, StepFailures):
                 done = await self.step(items, gather=not stopping)
             if done or stopping:
                 return
+            await asyncio.sleep(0)  # reads waiting in `settled` are answered before the next
             if self._pause > 0:  # the last step failed: let the store breathe
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop_asked.wait(), self._pause)
+
+    async def settled(self) -> None:
+        """Return when memory holds only what the store holds: no step is between
+        taking its items in and its commit (or its rollback after a failure). A
+        read of memory (the bulletin, the board, planned work, an element's state)
+        awaits this right before it reads, with no await in between, so it never
+        shows a decision that may not be committed. StoreUnavailable (a 503) when
+        that takes over SETTLE_WAIT_S (memory waits for a rebuild from a store
+        that failed, or steps follow each other without a gap)."""
+        try:
+            async with asyncio.timeout(SETTLE_WAIT_S):
+                while not self._settled.is_set():  # set, then cleared by the next step
+                    await self._settled.wait()
+        except TimeoutError:
+            why = self.last_failure or "decision steps without a gap"
+            raise StoreUnavailable(
+                f"the decision state is not settled with the store within {SETTLE_WAIT_S:g} s "
+                f"({why}); retry"
+            ) from None
 
     @contextlib.asynccontextmanager
     async def between_steps(self) -> AsyncIterator[None]:
@@ -259,6 +285,14 @@ class Pipeline(StepItems, StepFailures):
         items = list(items)
         if not await self._usable(items):
             return False
+        self._settled.clear()
+        try:
+            return await self._step(items, gather)
+        finally:
+            if not self._stale:  # else memory waits for a rebuild from the store
+                self._settled.set()
+
+    async def _step(self, items: list[Item], gather: bool) -> bool:
         step = Step(items=items, budget_s=self.budget_s)
         started, began = self.clock(), time.perf_counter()
         try:

@@ -90,6 +90,7 @@ class Bulletin:
     async def lookup(self, request: web.Request) -> web.Response:
         require(request, Permission.LOOKUP, "look up subscribers")
         key, value, limit = lookup_query(request)
+        await self.api.pipeline.settled()  # what the store holds, not a step ahead of it
         return web.json_response(lookup_body(self.api, key, value, limit), dumps=dumps)
 
 

@@ -68,6 +68,7 @@ class MaintenanceRoutes:
 
     async def list(self, request: web.Request) -> web.Response:
         _require(request, Permission.READ, "read planned work")
+        await self.api.pipeline.settled()
         found = [window_json(w) for w in self._windows()]
         topology = self.api.index.topology
         body = {
@@ -80,6 +81,7 @@ class MaintenanceRoutes:
     async def cancel(self, request: web.Request) -> web.Response:
         token = _require(request, Permission.SIGNAL, "call off planned work")
         wanted = request.match_info["id"]
+        await self.api.pipeline.settled()
         found = [w for w in self._windows() if window_id(w) == wanted]
         if not found:
             raise NotFoundError(f"no planned work {wanted!r} under way or to come")

@@ -423,6 +423,7 @@ class Routes:
         deadlines = await self.api.store.deadlines([r.outage.id for r in rows])
         now = self.api.clock()
         found = [outage_json(r, deadlines[r.outage.id], self.index, now) for r in rows]
+        await self.api.pipeline.settled()
         health = self.api.pipeline.engine.health.get(element_id)
         body = element_json(element_id, self.index, health, found)
         if self.api.probers is not None:
@@ -443,6 +444,7 @@ class Routes:
     async def suspected(self, request: web.Request) -> web.Response:
         """Suspected concentrations: calls unusual for one place, not for the city."""
         _require(request, Permission.READ, "read suspected concentrations")
+        await self.api.pipeline.settled()
         found = [suspicion_json(s) for s in self.api.pipeline.engine.suspected_now()]
         body = {
             "suspected": found,

@@ -181,6 +181,7 @@ class Pages:
             raise PageError(422, "q", f"expected at most {MAX_QUERY} printable characters")
         results: list[dict[str, Any]] | None = None
         total = 0
+        await self.api.pipeline.settled()  # no await from here to the page's last read
         if q:
             if not allowed(Role(session.role), Permission.LOOKUP):
                 raise PageError(403, "q", f"role {session.role!r} may not look up subscribers")
@@ -211,6 +212,7 @@ class Pages:
         """The board's changing part, polled by its page."""
 
         async def show(session: Session, lang: Lang) -> web.Response:
+            await self.api.pipeline.settled()
             return self.render("live.html", lang, **self._live_context(lang))
 
         return await self.guarded(request, show)
