@@ -337,6 +337,7 @@ class App:
         async with self._reloading:  # one at a time
             self.notify.reloading()
             result = await self._reload()
+            await self.quiet()  # the status line counts what memory holds
             self.notify.send("READY=1", f"STATUS={self.status_line()}; {result.message}")
             return result
 
@@ -375,6 +376,10 @@ class App:
             self._keeper.rebase()
         pipeline.wake()  # a step now: it commits the "removed from topology" marks
         return self.reloads.loaded(loaded.index.topology, now, self.metrics, done.orphans)
+
+    async def quiet(self) -> None:
+        """No election runs on its thread: memory may be iterated (outaged.pipeline)."""
+        await self.pipeline.quiet()
 
     def status_json(self) -> dict[str, Any]:
         """`outagectl status`: what runs, since when, and whether it can be trusted."""

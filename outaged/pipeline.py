@@ -20,15 +20,16 @@ outaged.step_failures; what a step does with each item, and how the ledger's
 changes become the batch it commits, in outaged.step_items. This module runs
 the steps: the callers' queue, when a step starts and gathers, its commit.
 
-A step holds the event loop for at most its budget in one go where it can
-(outaged.steps.STEP_BUDGET_S): past it, it stands aside between chunks of
-outaged.step_items.CHUNK signals, and before an election it stands aside in
-any case, so one hold is the intake's or the election's, never both. The API
-and health checks are answered meanwhile; a read of memory (the bulletin, the
-board, planned work, an element's state) waits in `settled` for the step's
-commit, so it never shows what a failed commit takes back; reads of the store
-and /healthz do not wait. The election runs in one piece, and is what can still
-exceed the budget. A step whose work took longer says where the time went in one "slow decision
+A step holds the event loop for at most its budget in one go (outaged.steps.
+STEP_BUDGET_S): past it, it stands aside between chunks of
+outaged.step_items.CHUNK signals; an election (tens to hundreds of ms in a
+city-wide storm) runs on a worker thread, the loop answering meanwhile (the GIL
+passes between them every few ms). Nothing on the loop iterates memory while it
+runs: a read of memory (the bulletin, the board, planned work, an element's
+state) waits in `settled` for the step's commit, so it never shows what a failed
+commit takes back; /readyz, /metrics and the status wait in `quiet` for the
+election only; reads of the store and /healthz do not wait. A step whose work
+took longer than its budget says where the time went in one "slow decision
 step" log line and counts in outaged_decision_steps_over_budget_total.
 """
 
@@ -108,6 +109,8 @@ class Pipeline(StepItems, StepFailures):
         self._turn = asyncio.Lock()  # held by a step; a reload takes it between steps
         self._settled = asyncio.Event()  # set while no step has memory ahead of the store
         self._settled.set()
+        self._quiet = asyncio.Event()  # set while no election runs on a worker thread
+        self._quiet.set()
         self._observed: tuple[Changes, list[Suspicion]] | None = None  # the last attempt's
         self.ledger = ledger
         self.store = store
@@ -212,6 +215,21 @@ class Pipeline(StepItems, StepFailures):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop_asked.wait(), self._pause)
 
+    async def _off_loop(self, decide: Callable[[float], object], now: float) -> None:
+        """`decide(now)` on a worker thread; `quiet` is clear until the thread is
+        done (not merely until this await ends: a cancelled step leaves it running)."""
+        self._quiet.clear()
+        done = asyncio.get_running_loop().run_in_executor(None, decide, now)
+        done.add_done_callback(lambda _: self._quiet.set())
+        await done
+
+    async def quiet(self) -> None:
+        """Return when no election runs on its thread: what iterates memory on the
+        loop (/readyz, /metrics, the status) awaits this right before it reads, with
+        no await in between; a read that must also be committed awaits `settled`."""
+        while not self._quiet.is_set():
+            await self._quiet.wait()
+
     async def settled(self) -> None:
         """Return when memory holds only what the store holds: no step is between
         taking its items in and its commit (or its rollback after a failure). A
@@ -224,6 +242,7 @@ class Pipeline(StepItems, StepFailures):
             async with asyncio.timeout(SETTLE_WAIT_S):
                 while not self._settled.is_set():  # set, then cleared by the next step
                     await self._settled.wait()
+                await self.quiet()  # the thread of a step cancelled on the way out
         except TimeoutError:
             why = self.last_failure or "decision steps without a gap"
             raise StoreUnavailable(
@@ -321,14 +340,18 @@ class Pipeline(StepItems, StepFailures):
             more, step.stopping = self._drain(None)
             step.items += more
             await self._take(more, step)
-        if self.engine.dirty:  # an election follows: what waits is served before it,
-            self._last_eval = time.monotonic()  # so a hold is the intake's or the election's
-            await step.aside(_turns())  # never both (each ~20 ms in a 4-metro storm)
+        elect = self.engine.dirty
+        if elect:  # an election follows: what waits is served before it starts
+            self._last_eval = time.monotonic()
+            await step.aside(_turns())
         else:
             await step.pace()
         step.now = now = self.clock()
         step.taken = time.monotonic()
-        self.ledger.decide(now)
+        if elect:  # on a thread of its own: the loop answers meanwhile (module doc)
+            await step.aside(self._off_loop(self.ledger.decide, now))
+        else:  # the clock's and the engine's timers: cheap
+            self.ledger.decide(now)
         step.decided = time.monotonic()
         for check in step.checks:  # after the evaluation that took its probes in
             self.ledger.network_check(check.outage, check.verdict, now, auto=self.verify_auto)

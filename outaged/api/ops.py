@@ -16,6 +16,8 @@ from outaged.reload import ReloadResult
 
 
 class Operations(Protocol):
+    async def quiet(self) -> None: ...  # no election runs on its thread (outaged.pipeline)
+
     def status_json(self) -> dict[str, Any]: ...
 
     async def reload(self) -> ReloadResult: ...
@@ -26,6 +28,7 @@ def add_ops_routes(app: web.Application, ops: Operations, require: Any) -> None:
 
     async def status(request: web.Request) -> web.Response:
         require(request, Permission.READ, "read the daemon's status")
+        await ops.quiet()
         return web.json_response(ops.status_json(), dumps=dumps)
 
     async def reload(request: web.Request) -> web.Response:

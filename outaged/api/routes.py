@@ -162,6 +162,7 @@ class Routes:
     async def metrics(self, request: web.Request) -> web.Response:
         """Prometheus text format; unauthenticated like /healthz (bind to the NOC's network)."""
         assert self.api.registry is not None  # routed only with one
+        await self.api.pipeline.quiet()  # the collectors iterate memory
         body = generate_latest(self.api.registry)
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -172,6 +173,7 @@ class Routes:
         failing = self.api.pipeline.failing
         if failing is not None:
             return web.json_response({"status": "failing", "reason": failing}, status=503)
+        await self.api.pipeline.quiet()
         engine = self.api.pipeline.engine
         body: dict[str, Any] = {
             "status": "ready",
@@ -302,6 +304,8 @@ class Routes:
             plain = _PLAIN.get((outcome.accepted, outcome.duplicates))
             if plain is not None:
                 return json_answer(plain, status=202)
+        if outcome.inside:
+            await self.api.pipeline.quiet()  # what it tells the callers iterates memory
         return json_answer(encoded(self._ingested(outcome)), status=202)
 
     async def _parse(
