@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 
 from outaged.api.auth import token_hash
+from outaged.outages.model import Decision
 from outaged.pipeline import Ingested
 from outaged.records.ledger import Ledger
 from outaged.store.base import Token
@@ -51,15 +52,15 @@ def slow_elections(ledger: Ledger, ended: list[float]) -> None:
     it runs on); `ended` gets the time each such decide returned."""
     decide = ledger.decide
 
-    def slow(now: float) -> None:
-        if ledger.engine.dirty:
-            end = time.monotonic() + SPIN_S
-            while time.monotonic() < end:  # pure Python: the GIL is held, as in a storm
-                pass
-            decide(now)
-            ended.append(time.monotonic())
-            return
-        decide(now)
+    def slow(now: float) -> list[Decision]:
+        if not ledger.engine.dirty:
+            return decide(now)
+        end = time.monotonic() + SPIN_S
+        while time.monotonic() < end:  # pure Python: the GIL is held, as in a storm
+            pass
+        decided = decide(now)
+        ended.append(time.monotonic())
+        return decided
 
     ledger.decide = slow  # type: ignore[method-assign]
 
