@@ -109,10 +109,12 @@ def elect(
     results: dict[str, list[Root]] = {}
     for node in sorted(touched, key=depth.__getitem__, reverse=True):
         kids = sorted(branches.get(node, ()), key=tin.__getitem__)
-        below = [root for kid in kids for root in results.pop(kid)]
+        per_kid = [results.pop(kid) for kid in kids]
+        below = [root for roots in per_kid for root in roots]
+        inside, apart, branched = split_apart(index, per_kid, below)
         own = evidence.get(node)
-        if own is not None or may_infer(index, node, len(kids), len(below), healthy_below, th):
-            results[node] = [Root(node, own, tuple(below), tuple(absorbed.get(node, ())))]
+        if own is not None or may_infer(index, node, branched, len(inside), healthy_below, th):
+            results[node] = [Root(node, own, tuple(inside), tuple(absorbed.get(node, ()))), *apart]
         else:
             results[node] = below
     tops = sorted(branches.get(SUPER_ROOT, ()), key=tin.__getitem__)
@@ -162,6 +164,33 @@ def join_cut_off(
 
 def _join(host: Root, root: Root) -> Root:
     return replace(host, joined=(*host.joined, root))
+
+
+def stands_apart(index: GraphIndex, element: str) -> bool:
+    """A root at a platform (AAA/billing) is no branch of the network above it: its
+    fault (691 calls from all over the city) says nothing of the path to it, so no
+    root above is inferred from it, nor explains it unless that one is out as a
+    whole (SPEC §2: 691 points at the platform, not at the access network)."""
+    return index.element(element).kind is Kind.PLATFORM
+
+
+def split_apart(
+    index: GraphIndex, per_kid: list[list[Root]], below: list[Root]
+) -> tuple[list[Root], list[Root], int]:
+    """Of the roots under a node's children (each child's in `per_kid`, all of them
+    `below`): those a root inferred at the node may explain, those that stand
+    apart, and how many children are branches (hold a root that does not)."""
+    if not any(stands_apart(index, root.element) for root in below):  # nearly always
+        return below, [], len(per_kid)
+    inside: list[Root] = []
+    apart: list[Root] = []
+    branched = 0
+    for roots in per_kid:
+        mine = [r for r in roots if not stands_apart(index, r.element)]
+        branched += bool(mine)
+        inside += mine
+        apart += [r for r in roots if stands_apart(index, r.element)]
+    return inside, apart, branched
 
 
 def may_infer(

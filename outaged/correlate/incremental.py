@@ -20,7 +20,7 @@ from dataclasses import replace
 from itertools import chain
 from typing import cast
 
-from outaged.correlate.election import Evidence, Root, join_cut_off, may_infer
+from outaged.correlate.election import Evidence, Root, join_cut_off, may_infer, split_apart
 from outaged.correlate.summary import Summary, combine
 from outaged.topology.graph import SUPER_ROOT, GraphIndex
 from outaged.topology.model import Thresholds
@@ -122,11 +122,13 @@ class Elector:
             self._absorbed[node] = (absorbed, combine(s for _, s in alls if s is not None))
             found = [Root(node, own, (), absorbed)]
         else:
-            below = self._below(node, evidence, healthy_below)
+            per_kid = self._per_kid(kids, evidence, healthy_below)
+            below = [root for roots in per_kid for root in roots]
+            inside, apart, branched = split_apart(self.index, per_kid, below)
             if own is not None or may_infer(
-                self.index, node, len(kids), len(below), healthy_below, self.th
+                self.index, node, branched, len(inside), healthy_below, self.th
             ):
-                found = [Root(node, own, tuple(below))]
+                found = [Root(node, own, tuple(inside)), *apart]
             else:
                 found = below
         self._roots[node] = found
@@ -146,12 +148,21 @@ class Elector:
     ) -> list[Root]:
         """The roots of the node's children, in tree order (unchanged ones as they were)."""
         found: list[Root] = []
+        for roots in self._per_kid(self._kids_of(node), evidence, healthy_below):
+            found += roots
+        return found
+
+    def _per_kid(
+        self, kids: list[str], evidence: Mapping[str, Evidence], healthy_below: Mapping[str, int]
+    ) -> list[list[Root]]:
+        """Each child's roots (unchanged ones as they were)."""
         known, stale = self._roots, self._stale_roots
-        for kid in self._kids_of(node):
+        found: list[list[Root]] = []
+        for kid in kids:
             roots = known.get(kid)
             if roots is None or kid in stale:
                 roots = self._fold(kid, evidence, healthy_below)
-            found += roots
+            found.append(roots)
         return found
 
     def _everything(
