@@ -33,7 +33,7 @@ from outaged.outages.engine import Engine
 from outaged.outages.orphans import REMOVED, Orphan, orphans
 from outaged.records.ledger import Ledger
 from outaged.signals import Maintenance, ManualFault, ProbeResult, Signal
-from outaged.store.base import Learned, Store
+from outaged.store.base import Learned, OutageRow, Store
 from outaged.store.codec import decoded, probe_fields, signal_from_row
 from outaged.topology.graph import GraphIndex
 
@@ -49,6 +49,9 @@ class Recovered:
     stored_signals: int  # looked at for re-ingestion
     reingested: int
     orphans: tuple[Orphan, ...]  # active outages that name elements the topology lacks
+    # hooks of a warm standby (outaged.ha.warm): the rows adopted, the replay that fed the engine
+    rows: tuple[OutageRow, ...] = ()
+    replay: Replay | None = None
 
     @property
     def refused(self) -> int:
@@ -61,14 +64,16 @@ async def recover(
     now: float,
     lookback_s: float | None = None,
     policy: Policy | None = None,
+    engine_type: type[Engine] = Engine,
 ) -> Recovered:
     """Rebuild engine and ledger from `store` on `index`: same outages, no twins.
 
     `lookback_s`: how far back signals are re-ingested (default: the longest
-    window of the topology's thresholds)."""
+    window of the topology's thresholds). `engine_type`: a hook for a warm
+    standby's engine (outaged.ha.warm.Followed), which notes what it may need again."""
     th = index.topology.thresholds
     last_outage, last_seq = await store.last_ids()
-    engine = Engine(index, first_id=last_outage + 1)
+    engine = engine_type(index, first_id=last_outage + 1)
     rows = await store.recoverable(now - th.relapse_window_s)
     engine.adopt([r.outage for r in rows], last_outage + 1)
     ids = [r.outage.id for r in rows]
@@ -84,11 +89,9 @@ async def recover(
         dropped = engine.spikes.baselines.restore(learned.baselines, index.topology.elements)
         if dropped:
             log.info("learned baselines of %d elements no longer in the topology dropped", dropped)
-    stored, reingested = await _reingest(engine, store, now - lookback_s, learned)
-    active = [r.outage for r in rows if r.record.active]
-    found = tuple(orphans(active, index.topology.elements))
-    for orphan in found:
-        await _mark(ledger, store, orphan, now)
+    replay = await _reingest(engine, store, now - lookback_s, learned)
+    stored, reingested = replay.taken, replay.taken - replay.refused.total()
+    found = await mark_orphans(ledger, store, rows, index, now)
     log.info(
         "recovered %d outages; re-ingested %d of %d stored signals, refused %d",
         len(rows),
@@ -96,16 +99,28 @@ async def recover(
         stored,
         stored - reingested,
     )
-    return Recovered(ledger, last_seq + 1, len(rows), stored, reingested, found)
+    return Recovered(
+        ledger, last_seq + 1, len(rows), stored, reingested, found, tuple(rows), replay
+    )
 
 
-async def _reingest(
-    engine: Engine, store: Store, since: float, learned: Learned | None
-) -> tuple[int, int]:
+async def mark_orphans(
+    ledger: Ledger, store: Store, rows: Iterable[OutageRow], index: GraphIndex, now: float
+) -> tuple[Orphan, ...]:
+    """The active outages of `rows` that name elements `index` lacks, marked on the
+    ledger (also the hook of a warm standby's takeover, outaged.ha.warm)."""
+    active = [r.outage for r in rows if r.record.active]
+    found = tuple(orphans(active, index.topology.elements))
+    for orphan in found:
+        await _mark(ledger, store, orphan, now)
+    return found
+
+
+async def _reingest(engine: Engine, store: Store, since: float, learned: Learned | None) -> Replay:
     """Feed the stored signals from `since` on to `engine` in pages: memory holds
     one page, not the window (10^6 signals: ~0.5 GB at once). Pages are read one
     after the other (reading the next in the store's thread meanwhile cost 20 %
-    more CPU: both threads want the GIL). Returns (stored, re-ingested)."""
+    more CPU: both threads want the GIL). Returns the replay (its counts)."""
     enabled = gc.isenabled()
     gc.disable()  # re-ingesting builds state, not cycles: no full collections over it meanwhile
     try:
@@ -116,17 +131,15 @@ async def _reingest(
             gc.enable()
 
 
-async def _pages(
-    engine: Engine, store: Store, since: float, learned: Learned | None
-) -> tuple[int, int]:
+async def _pages(engine: Engine, store: Store, since: float, learned: Learned | None) -> Replay:
     replay = Replay(engine, since, learned)
-    after = 0
     while True:
-        page = await store.replay_rows_since(replay.reads_from, after, PAGE)
+        page = await store.replay_rows_since(replay.reads_from, replay.upto, PAGE)
         replay.feed(page)
+        if page:
+            replay.upto = page[-1][0]
         if len(page) < PAGE:
             break
-        after = page[-1][0]
     refused = replay.refused
     if refused:
         listed = ", ".join(f"{e} ({n})" for e, n in sorted(refused.items())[:20])
@@ -137,7 +150,7 @@ async def _pages(
             listed,
             more,
         )
-    return replay.taken, replay.taken - refused.total()
+    return replay
 
 
 class Replay:
@@ -159,6 +172,7 @@ class Replay:
         self.reads_from = min(since, self.settled_at)
         self.taken = 0  # signals looked at for the engine
         self.refused: Counter[str] = Counter()  # by element: not in the topology
+        self.upto = 0  # the seq of the last row read (a warm standby reads on after it)
 
     def feed(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """Take rows of `Store.replay_rows_since` (or of `signal_rows_since`: their

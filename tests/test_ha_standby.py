@@ -197,3 +197,10 @@ def test_a_standby_shows_what_the_leader_decided_within_the_bound(cluster: Clust
     assert took <= VIEWS_S, took
     code, element = other.call("GET", f"/api/v1/elements/{ROOT}")
     assert code == 200 and [o["id"] for o in element["open_outages"]] == [oid], element
+    # caught up warm (outaged.ha.warm): each refresh read the rows stored since, not the window
+    code, status = other.call("GET", "/api/v1/status")
+    assert code == 200, status
+    standby = status["ha"]["standby"]
+    assert standby["refreshes"]["warm"] >= 1, standby
+    stored = c.query("SELECT COUNT(*) FROM signals")[0][0]
+    assert standby["signal_rows_read"]["warm"] <= stored, (standby, stored)

@@ -9,12 +9,12 @@ reads the inbox; the others hand what they take in to the inbox:
     API requests -> Front (decision loop if leading, else the inbox)
     probe/trap signals -> sink (decision loop if leading, else the inbox)
     leader's commits -> Herald (NOTIFY) -> standbys' Mirror: lease and views read again
+    a standby's state -> kept warm between refreshes, led on at a takeover (outaged.ha.warm)
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import socket
 from collections import Counter
@@ -27,6 +27,7 @@ from outaged.ha.inbox import REASONS, SIGNALS, Front, Reader, settle, signals_pa
 from outaged.ha.node import Node
 from outaged.ha.sql import Lease
 from outaged.ha.views import Herald, Mirror
+from outaged.ha.warm import Warm
 from outaged.notify.config import build_outbox
 from outaged.pipeline import Pipeline
 from outaged.probes.traps import trap_key
@@ -65,6 +66,9 @@ class Role:
         self.given_up: Counter[str] = Counter()  # inbox rows, by reason, while leading
         self.herald = Herald(url)
         self.mirror = Mirror(url, self._lease_read, self._rebuild, config.ha.poll_s)
+        self.warm = Warm(app.store, url, config.escalation)
+        self._warming = asyncio.Lock()  # a refresh and a takeover never interleave
+        self._taking = False  # from the start of a takeover until it follows again
         self._mirroring: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -105,6 +109,7 @@ class Role:
             await self._mirroring
         await self.node.stop()
         await self.herald.stop()
+        await self.warm.close()
         if self._forwarding is not None:
             await self._forwarding
 
@@ -122,7 +127,10 @@ class Role:
     async def _lead(self, epoch: int) -> None:
         app = self.app
         index = self._index()
-        ledger, next_seq = await app._recover(index)
+        self._taking = True
+        async with self._warming:  # the standby's state, caught up (cold if it must)
+            done = await self.warm.takeover(index, app.clock(), app._lookback(index))
+        ledger, next_seq = done.ledger, done.next_seq
         zone = parse_zone(index.topology.timezone)
         outbox = build_outbox(app.config.notify, clock=app.clock, tz=zone)
         outbox.claim = self.node.claim
@@ -147,12 +155,20 @@ class Role:
 
         self._cleanup.append(("inbox", stop_reader))
         self.herald.poke()  # the standbys read the new epoch at once
-        log.warning("leading (epoch %d): %d open outages recovered", epoch, len(ledger.records))
+        how = "warm" if done.cold is None else f"cold: {done.cold}"
+        log.warning(
+            "leading (epoch %d): %d open outages recovered (%s, %d signal rows read)",
+            epoch,
+            len(ledger.records),
+            how,
+            done.fed,
+        )
 
     async def _follow(self, why: str) -> None:
         from outaged.app import run_cleanup  # here: outaged.app imports this module
 
         await run_cleanup(self._cleanup, self.app.config.shutdown_timeout_s)
+        self._taking = False
         log.warning("not leading any more (%s): deciding and sending stopped here", why)
 
     # ---- a standby's views (outaged.ha.views) -------------------------------
@@ -162,19 +178,18 @@ class Role:
             self.node.keeper.lease = lease  # as the keeper's next try would read it
 
     async def _rebuild(self) -> None:
-        """The board's, bulletin's and element views from the store, while standing by."""
+        """The board's, bulletin's and element views from the store, while standing by:
+        the warm state caught up (outaged.ha.warm)."""
         app = self.app
         before = app._pipeline
-        if self._leading() is not None or app._api is None:
-            return
-        index = self._index()
-        # Recovery freezes what it built (outaged.heap): thaw the last rebuild's first,
-        # so its cycles are collected once dropped instead of piling up frozen.
-        gc.unfreeze()
-        ledger, next_seq = await app._recover(index)
+        async with self._warming:
+            if self._taking or app._api is None:
+                return
+            index = self._index()
+            done = await self.warm.refresh(index, app.clock(), app._lookback(index))
         if self._leading() is not None or app._pipeline is not before:  # took the lease
             return
-        pipeline = app._new_pipeline(ledger, next_seq, index)  # read, never run here
+        pipeline = app._new_pipeline(done.ledger, done.next_seq, index)  # read, never run here
         app._pipeline = pipeline
         app._api.pipeline = pipeline
 
@@ -239,6 +254,11 @@ class Role:
             ],
             "last_error": node.keeper.last_error,
             "inbox_given_up": {r: self.given_up[r] for r in REASONS},
+            "standby": {
+                "refreshes": dict(self.warm.refreshes),
+                "signal_rows_read": dict(self.warm.fed),
+                "last_cold": self.warm.last_cold,
+            },
         }
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from psycopg import AsyncConnection
 
+from outaged.errors import StoreError
 from outaged.ha import sql
 from outaged.ha.keeper import CONNECT_TIMEOUT_S
 
@@ -126,7 +127,7 @@ class Mirror:
                         conn if conn is not None and not conn.closed else await _connect(self.dsn)
                     )
                     await self._once(conn, heard)
-                except (psycopg.Error, OSError) as exc:
+                except (psycopg.Error, OSError, StoreError) as exc:
                     log.warning("a standby's views cannot be refreshed now: %s", exc)
                     conn = None
         finally:

@@ -56,3 +56,20 @@ class HaLive(Collector):
         for reason, count in ha["inbox_given_up"].items():
             given_up.add_metric([reason], count)
         yield given_up
+        standby = ha["standby"]
+        refreshes = CounterMetricFamily(
+            "outaged_ha_standby_refreshes",
+            "Refreshes of this instance's state while standing by (outaged.ha.warm): warm "
+            "(caught up from the last row read) or cold (a whole recovery).",
+            labels=["how"],
+        )
+        rows = CounterMetricFamily(
+            "outaged_ha_standby_signal_rows",
+            "Stored signal rows those refreshes read and fed to the standby's engine.",
+            labels=["how"],
+        )
+        for how in ("warm", "cold"):
+            refreshes.add_metric([how], standby["refreshes"][how])
+            rows.add_metric([how], standby["signal_rows_read"][how])
+        yield refreshes
+        yield rows
