@@ -200,7 +200,7 @@ def test_a_standby_shows_what_the_leader_decided_within_the_bound(cluster: Clust
     # caught up warm (outaged.ha.warm): each refresh read the rows stored since, not the window
     code, status = other.call("GET", "/api/v1/status")
     assert code == 200, status
-    standby = status["ha"]["standby"]
-    assert standby["refreshes"]["warm"] >= 1, standby
+    held = status["ha"]["standby"]
+    assert held["refreshes"]["warm"] >= 1, held
     stored = c.query("SELECT COUNT(*) FROM signals")[0][0]
-    assert standby["signal_rows_read"]["warm"] <= stored, (standby, stored)
+    assert held["signal_rows_read"]["warm"] <= stored, (held, stored)
