@@ -1,7 +1,8 @@
 """Failover time and probe work per instance: real daemons on one real PostgreSQL.
 
     .venv/bin/python -m bench.bench_failover [--kills 10] [--storm-kills 5] [--rate 50]
-                                             [--seed 13] [--no-probe-work]
+                                             [--seed 13] [--no-probe-work] [--settle 10]
+                                             [--against REV]
 
 A real PostgreSQL server (tests/postgres.py: Unix socket in a temporary
 directory) and real `outaged run` processes, started and watched by the test
@@ -19,9 +20,17 @@ suite's harness (tests/ha_cluster.py: each with its own state directory and an
   storm: a thread posts batches of reports round-robin to all three instances
   throughout, at `--rate` reports/s at most (a call centre that moves on to
   the next instance when one does not answer; the rate reached is printed);
-  every acknowledged report must be in the store afterwards, and the reports
-  acknowledged between the kill and the takeover are counted. `--kills 0`
-  skips the idle rounds, `--storm-kills 0` the storm.
+  every acknowledged report must be in the store afterwards (lost), none twice
+  (duplicated), and no root may have two open outages; the reports
+  acknowledged between the kill and the takeover are counted. Before each
+  storm kill the cluster runs `--settle` seconds, over which each instance's
+  CPU time (/proc/PID/stat utime + stime) is read: the standbys' CPU per
+  second of the storm (what refreshing their views costs them; the leader's
+  beside it), and how long the killed instance then takes to be ready again
+  as a standby. `--kills 0` skips the idle rounds, `--storm-kills 0` the storm.
+  `--against REV`: the same rounds (same seed) on git REV's daemons right
+  after this code's (`git archive` into a temporary directory), and the ratios
+  this / REV.
   The anchor is the theoretical bound lease_s + renew_s (the lease row can
   live lease_s after the leader's last renewal, and a standby only tries every
   renew_s); the ratio is the measured time over it.
@@ -35,6 +44,7 @@ suite's harness (tests/ha_cluster.py: each with its own state directory and an
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import tempfile
@@ -48,6 +58,7 @@ from typing import Any
 import yaml
 
 import tests.daemon
+from bench.bench_http import archive
 from tests.daemon import PROBES_OFF, Daemon
 from tests.ha_cluster import Cluster
 from tests.postgres import postgres_server
@@ -63,6 +74,19 @@ DRAIN_S = 300.0  # for the leader to decide what the standbys queued
 # An instance restarted during a storm re-ingests the stored signals before it is
 # ready: at 200 reports/s that takes longer than the test harness's start timeout.
 START_S = 120.0
+SETTLE_S = 10.0  # the storm runs this long before each kill: the CPU per second is read over it
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(d: Daemon) -> float:
+    """CPU seconds the daemon's process has used (user + system), 0 if not running."""
+    if d.proc is None or d.proc.poll() is not None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{d.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def write_topology(outdir: Path) -> Path:
@@ -173,6 +197,9 @@ class Round:
     led_s: float  # until its status first said it leads (lease taken, store recovered)
     phase_s: float  # since the leader's last renewal, at the kill
     acked_in_window: int  # reports acknowledged between the kill and the takeover
+    standby_cpu: list[float] = field(default_factory=list)  # CPU s per s, before the kill
+    leader_cpu: float = 0.0
+    restart_s: float = 0.0  # the killed one, until ready again as a standby
 
 
 def since_renewal(c: Cluster) -> float:
@@ -181,7 +208,20 @@ def since_renewal(c: Cluster) -> float:
     return float(rows[0][0])
 
 
-def kill_leader(c: Cluster, k: int, rng: random.Random, storm: Storm | None) -> Round:
+def settle(c: Cluster, leader: Daemon, seconds: float) -> tuple[list[float], float]:
+    """Each standby's CPU seconds per second over `seconds`, and the leader's."""
+    before = [cpu_s(d) for d in c.daemons]
+    began = time.monotonic()
+    time.sleep(seconds)
+    wall = time.monotonic() - began
+    per_s = [(cpu_s(d) - b) / wall for d, b in zip(c.daemons, before, strict=True)]
+    standbys = [x for d, x in zip(c.daemons, per_s, strict=True) if d is not leader]
+    return standbys, per_s[c.daemons.index(leader)]
+
+
+def kill_leader(
+    c: Cluster, k: int, rng: random.Random, storm: Storm | None, settle_s: float
+) -> Round:
     """One round: kill -9 the leader at a random phase of its renewal cycle and
     time the takeover; the killed one comes back as a standby."""
     old = c.leader(3 * (LEASE_S + RENEW_S))
@@ -189,6 +229,7 @@ def kill_leader(c: Cluster, k: int, rng: random.Random, storm: Storm | None) -> 
     assert status is not None
     epoch = int(status["ha"]["epoch"])
     assert decides(old, f"R-{k}-before"), "the leader did not decide a report"
+    standby_cpu, leader_cpu = settle(c, old, settle_s) if storm is not None else ([], 0.0)
     phase = rng.uniform(0.0, RENEW_S)
     time.sleep((phase - since_renewal(c)) % RENEW_S)
     at_kill = since_renewal(c)
@@ -213,37 +254,61 @@ def kill_leader(c: Cluster, k: int, rng: random.Random, storm: Storm | None) -> 
         window = sum(1 for t in list(storm.acked.values()) if killed <= t <= killed + took)
     after = c.status(new)
     to = "?" if after is None else after["ha"]["epoch"]
+    cpu = ""
+    if storm is not None:
+        shown = ", ".join(f"{x:.2f}" for x in standby_cpu)
+        cpu = f"; before it standbys {shown} CPU s/s, leader {leader_cpu:.2f}"
     print(
         f"  kill {k + 1:2d} at {at_kill:4.2f} s into the renewal: leads after {led:5.2f} s, "
         f"decides after {took:5.2f} s (epoch {epoch} -> {to}), "
-        f"{window} reports acknowledged meanwhile",
+        f"{window} reports acknowledged meanwhile{cpu}",
         flush=True,
     )
+    began = time.monotonic()
     old.start()  # back as a standby
-    return Round(took, led, at_kill, window)
+    restart = time.monotonic() - began
+    print(f"           the killed one ready again as a standby after {restart:.2f} s", flush=True)
+    return Round(took, led, at_kill, window, standby_cpu, leader_cpu, restart)
 
 
-def failover(c: Cluster, kills: int, rng: random.Random, storm: Storm | None) -> list[Round]:
+def failover(
+    c: Cluster, kills: int, rng: random.Random, storm: Storm | None, settle_s: float = 0.0
+) -> list[Round]:
     c.start()
     if storm is not None:
         storm.start()
     try:
-        return [kill_leader(c, k, rng, storm) for k in range(kills)]
+        return [kill_leader(c, k, rng, storm, settle_s) for k in range(kills)]
     finally:
         if storm is not None:
             storm.stop()
 
 
-def lost(c: Cluster, storm: Storm) -> tuple[list[str], float]:
+@dataclass
+class Outcome:
+    missing: list[str]  # acknowledged, not stored
+    twice: int  # acknowledged reports stored more than once
+    twins: int  # roots with more than one open outage
+    drain_s: float  # the inbox drained this long after the storm
+
+
+def lost(c: Cluster, storm: Storm) -> Outcome:
     """Acknowledged reports the store does not have as decided signals once the
-    inbox is drained, and how long the draining took after the storm."""
+    inbox is drained (or has twice), roots with two open outages, and how long
+    the draining took after the storm."""
     started = time.monotonic()
     drained = c.until(lambda: c.query("SELECT COUNT(*) FROM ha_inbox")[0][0] == 0, DRAIN_S)
     if not drained:
         raise RuntimeError(f"the inbox did not drain in {DRAIN_S:.0f} s")
+    drain = time.monotonic() - started
     ids = list(storm.acked)
-    found = {r[0] for r in c.query("SELECT ext_id FROM signals WHERE ext_id = ANY(?)", ids)}
-    return [i for i in ids if i not in found], time.monotonic() - started
+    rows = c.query("SELECT ext_id FROM signals WHERE ext_id = ANY(?)", ids)
+    found = {r[0] for r in rows}
+    twins = c.query(
+        "SELECT COUNT(*) FROM (SELECT root FROM outages WHERE network_status = 'open' "
+        "GROUP BY root HAVING COUNT(*) > 1) AS t"
+    )[0][0]
+    return Outcome([i for i in ids if i not in found], len(rows) - len(found), int(twins), drain)
 
 
 def own_share(d: Daemon) -> int | None:
@@ -277,7 +342,7 @@ def probe_work(root: Path, topology: Path, url: str, size: int) -> dict[str, Any
         c.stop()
 
 
-def summary(title: str, rounds: list[Round]) -> None:
+def summary(title: str, rounds: list[Round]) -> dict[str, float]:
     took = [r.took_s for r in rounds]
     led = [r.led_s for r in rounds]
     anchor = LEASE_S + RENEW_S
@@ -287,27 +352,100 @@ def summary(title: str, rounds: list[Round]) -> None:
     print(f"  anchor lease_s + renew_s = {anchor:.0f} s: p50/anchor {p50 / anchor:.2f},")
     print(f"  max/anchor {worst / anchor:.2f}; kill phases {min(r.phase_s for r in rounds):.2f}")
     print(f"  .. {max(r.phase_s for r in rounds):.2f} s into the {RENEW_S:g} s renewal cycle")
+    figures = {"decides p50": p50, "decides max": worst}
+    cpu = [x for r in rounds for x in r.standby_cpu]
+    if cpu:
+        leader = [r.leader_cpu for r in rounds]
+        restart = [r.restart_s for r in rounds]
+        print(
+            f"  standbys' CPU during the storm: mean {statistics.mean(cpu):.2f}, max "
+            f"{max(cpu):.2f} CPU s per s (leader mean {statistics.mean(leader):.2f}); "
+            f"restarted standby ready after p50 {statistics.median(restart):.2f} s, "
+            f"max {max(restart):.2f} s"
+        )
+        figures |= {"standby CPU mean": statistics.mean(cpu), "standby CPU max": max(cpu)}
+        figures |= {"restart max": max(restart)}
+    return figures
+
+
+def refreshes(c: Cluster) -> str:
+    """What the live instances' statuses say of their standby refreshes (this code's)."""
+    out = []
+    for d in c.daemons:
+        status = c.status(d)
+        held = None if status is None else status["ha"].get("standby")
+        if held is not None:
+            out.append(f"{c.name(d)} {held['refreshes']} rows {held['signal_rows_read']}")
+    return "; ".join(out) or "not reported"
 
 
 def storm_rounds(
-    root: Path, topology: Path, url: str, kills: int, rate: float, rng: random.Random
-) -> None:
+    root: Path,
+    topology: Path,
+    url: str,
+    kills: int,
+    rate: float,
+    rng: random.Random,
+    settle_s: float,
+    code: Path | None,
+) -> dict[str, float]:
     print(f" storm: {kills} kill -9 of the leader, reports round-robin at {rate:g}/s at most")
-    busy = Cluster(root / "storm", topology, url, probes=PROBES_OFF, ha="")
+    busy = cluster(root / "storm", topology, url, code)
     storm = Storm(busy, rate)
     try:
-        stormy = failover(busy, kills, rng, storm)
-        missing, drain = lost(busy, storm)
+        stormy = failover(busy, kills, rng, storm, settle_s)
+        out = lost(busy, storm)
+        print(f"  standby refreshes: {refreshes(busy)}")
     finally:
         busy.stop()
-    summary(f"storm {rate:g}/s", stormy)
+    figures = summary(f"storm {rate:g}/s", stormy)
     window = sum(r.acked_in_window for r in stormy)
     print(
         f"  reports acknowledged: {len(storm.acked)} in all ({storm.reached:.0f}/s reached), "
         f"{window} during the failover windows; lost (acknowledged, not stored): "
-        f"{len(missing)}; batches no instance took: {storm.refused}; inbox drained "
-        f"{drain:.1f} s after the storm"
+        f"{len(out.missing)}; stored twice: {out.twice}; roots with two open outages: "
+        f"{out.twins}; batches no instance took: {storm.refused}; inbox drained "
+        f"{out.drain_s:.1f} s after the storm"
     )
+    return figures
+
+
+def cluster(root: Path, topology: Path, url: str, code: Path | None) -> Cluster:
+    """Three instances; `code`: run that tree's daemon (`--against`), else this one."""
+    c = Cluster(root, topology, url, probes=PROBES_OFF, ha="")
+    if code is not None:
+        for d in c.daemons:
+            d.env["PYTHONPATH"] = str(code)  # the daemon runs in its own directory
+    return c
+
+
+def rounds_of(
+    root: Path, topology: Path, pg: Any, args: argparse.Namespace, code: Path | None
+) -> dict[str, float]:
+    """The idle and storm rounds on this code's daemons or (`code`) another's."""
+    rng = random.Random(args.seed)
+    figures: dict[str, float] = {}
+    if args.kills > 0:
+        print(f" idle: {args.kills} kill -9 of the leader")
+        idle = cluster(root / "idle", topology, pg.fresh_dsn("fo"), code)
+        try:
+            rounds = failover(idle, args.kills, rng, None)
+        finally:
+            idle.stop()
+        figures |= {f"idle {k}": v for k, v in summary("idle", rounds).items()}
+    if args.storm_kills > 0:
+        got = storm_rounds(
+            root,
+            topology,
+            pg.fresh_dsn("fs"),
+            args.storm_kills,
+            args.rate,
+            rng,
+            args.settle,
+            code,
+        )
+        figures |= {f"storm {k}": v for k, v in got.items()}
+    return figures
 
 
 def rate(text: str) -> float:
@@ -325,8 +463,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13, help="the kill phases")
     parser.add_argument("--probe-work", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--dir", type=Path, default=None, help="work here (default: a temp dir)")
+    parser.add_argument(
+        "--settle", type=float, default=SETTLE_S, help="storm seconds before each kill (CPU)"
+    )
+    parser.add_argument("--against", metavar="REV", help="the same rounds on git REV's daemons")
     args = parser.parse_args()
-    rng = random.Random(args.seed)
     tests.daemon.START_TIMEOUT_S = max(tests.daemon.START_TIMEOUT_S, START_S)
     tests.daemon.STOP_TIMEOUT_S = max(tests.daemon.STOP_TIMEOUT_S, START_S)
     with tempfile.TemporaryDirectory(prefix="bench-failover-", dir=args.dir) as tmp:
@@ -336,18 +477,16 @@ def main() -> None:
         cpu = time.process_time()
         with postgres_server(root / "pg") as pg:
             print(f"failover: 3 instances, default lease, seed {args.seed}")
-            if args.kills > 0:
-                print(f" idle: {args.kills} kill -9 of the leader")
-                idle = Cluster(
-                    root / "idle", topology, pg.fresh_dsn("fo"), probes=PROBES_OFF, ha=""
-                )
-                try:
-                    rounds = failover(idle, args.kills, rng, None)
-                finally:
-                    idle.stop()
-                summary("idle", rounds)
-            if args.storm_kills > 0:
-                storm_rounds(root, topology, pg.fresh_dsn("fs"), args.storm_kills, args.rate, rng)
+            mine = rounds_of(root / "this", topology, pg, args, None)
+            if args.against:
+                code = archive(args.against, root / "anchor-code")
+                print(f"failover on {args.against}'s daemons: the same rounds")
+                theirs = rounds_of(root / "anchor", topology, pg, args, code)
+                print(f"this / {args.against}:")
+                for key, value in mine.items():
+                    other = theirs.get(key)
+                    if other:
+                        print(f"  {key}: {value:.2f} / {other:.2f} = {value / other:.2f}")
             if args.probe_work:
                 print(f"probe work: {TARGETS} ICMP targets at 127.0.0.x")
                 for size in (1, 2, 3):
