@@ -170,9 +170,10 @@ class App:
         self.probers = probers
         await self.store.open()
         self._cleanup.append(("store", self.store.close))
-        if config.ha.enabled:
+        if config.ha.enabled:  # its standby state starts warm from this recovery
             self._ha = Role(self)
-        ledger, next_seq = await self._recover(index)
+        ha = self._ha
+        ledger, next_seq = await (self._recover(index) if ha is None else ha.recover(index))
         keeper = Keeper()  # its budget counts from the loaded and recovered heap
         keeper.install(asyncio.get_running_loop())
         self._keeper = keeper

@@ -31,6 +31,7 @@ from outaged.ha.warm import Warm
 from outaged.notify.config import build_outbox
 from outaged.pipeline import Pipeline
 from outaged.probes.traps import trap_key
+from outaged.records.ledger import Ledger
 from outaged.signals import Signal, Trap
 from outaged.store.postgres import PostgresStore
 from outaged.topology.graph import GraphIndex
@@ -172,6 +173,14 @@ class Role:
         log.warning("not leading any more (%s): deciding and sending stopped here", why)
 
     # ---- a standby's views (outaged.ha.views) -------------------------------
+
+    async def recover(self, index: GraphIndex) -> tuple[Ledger, int]:
+        """The start's recovery (outaged.app `App.start`): the first refresh of the
+        warm state, so the views' next refresh catches up instead of recovering again."""
+        app = self.app
+        async with self._warming:
+            done = await self.warm.refresh(index, app.clock(), app._lookback(index))
+        return done.ledger, done.next_seq
 
     def _lease_read(self, lease: Lease | None) -> None:
         if lease is not None:

@@ -5,9 +5,10 @@ leader:  a committed step -> Herald.poke() -> NOTIFY outaged_views (at most ever
 standby: LISTEN outaged_views, or a poll every poll_s that reads a cheap change
          counter (the source of truth when a NOTIFY is lost)
          -> the lease row again (leader, epoch, lease age: the gauges)
-         -> the board's, bulletin's and element views rebuilt from the store
-            (a recovery that decides nothing), at most once per
-            max(MIN_GAP_S, 2 x the last rebuild's time): a standby spends at
+         -> the board's, bulletin's and element views brought up to the store
+            (outaged.ha.warm: the standby's state caught up from the last row it
+            read, rebuilt cold only when it must), at most once per
+            max(MIN_GAP_S, 2 x the last refresh's time): a standby spends at
             most a third of its time on it, however busy the leader is
 """
 

@@ -199,33 +199,36 @@ class Warm:
         return Refreshed(done.ledger, done.next_signal_seq, replay.taken, why)
 
     async def _warm(self, base: _Base, now: float) -> Refreshed | None:
-        """Catch up from the last row fed; None if only a cold rebuild is right."""
-        store, engine = self.store, base.engine
+        """Catch up from the last row fed; None if only a cold rebuild is right.
+        Everything is read first and the engine changed after the last await, so
+        a request served meanwhile sees the views before or after, never between."""
+        store, replay = self.store, base.replay
         last_outage, last_seq = await store.last_ids()
         rows = await store.recoverable(now - base.index.topology.thresholds.relapse_window_s)
+        ids = [r.outage.id for r in rows]
+        deadlines = await store.deadlines(ids)
+        seqs = await store.last_seqs(ids)
+        pages, upto = [], replay.upto
+        while True:  # the rows stored since, as a cold recovery reads them after the outages
+            page = await store.replay_rows_since(replay.reads_from, upto, PAGE)
+            pages.append(page)
+            if page:
+                upto = page[-1][0]
+            if len(page) < PAGE:
+                break
+        engine = base.engine
         old = {oid: r.outage for oid, r in base.rows.items()}
         if not readopt(engine, old, [r.outage for r in rows], last_outage + 1):
             return None
         base.rows = {r.outage.id: r for r in rows}
-        fed = await self._feed(base)
-        ids = [r.outage.id for r in rows]
-        deadlines = await store.deadlines(ids)
-        seqs = await store.last_seqs(ids)
+        for page in pages:
+            replay.feed(page)
+        replay.upto = upto
         ledger = Ledger(engine, self.policy, now=now)
         for row in rows:
             ledger.load(row.record, deadlines[row.outage.id], seqs.get(row.outage.id, 0), row.area)
-        return Refreshed(ledger, max(last_seq, base.replay.upto) + 1, fed, None)
-
-    async def _feed(self, base: _Base) -> int:
-        replay, fed = base.replay, 0
-        while True:
-            page = await self.store.replay_rows_since(replay.reads_from, replay.upto, PAGE)
-            replay.feed(page)
-            fed += len(page)
-            if page:
-                replay.upto = page[-1][0]
-            if len(page) < PAGE:
-                return fed
+        fed = sum(len(p) for p in pages)
+        return Refreshed(ledger, max(last_seq, upto) + 1, fed, None)
 
     async def _mark(self) -> tuple[int, float] | None:
         """The baselines checkpoint's (seq, export time), None before the first."""
