@@ -200,7 +200,7 @@ def test_outages_changed_under_fed_calls_are_derived_again_as_a_cold_adopt_has_t
     outage changed (its scope grew over a sibling building, what it remembers
     went). `readopt` must leave what the intake derived from it, its first
     report and the remembered calls, as adopting the changed outage before
-    those calls does."""
+    those calls does; one people ended is left to a cold rebuild, untouched."""
     live = Engine(net.index)
     for call in burst(net, CALLED, 8, T0):
         live.ingest(call)
@@ -228,3 +228,8 @@ def test_outages_changed_under_fed_calls_are_derived_again_as_a_cold_adopt_has_t
     assert cold._remembered == {}
     assert (warm._first_reports, warm._remembered) == (cold._first_reports, cold._remembered)
     assert spikes(warm) == spikes(cold)
+    # a person ended it: its report mute cannot be applied to calls already fed
+    ended = dataclasses.replace(grown, released_at=T0 + 30.0)
+    before = (dict(warm.outages), dict(warm._first_reports), dict(warm._remembered))
+    assert not readopt(warm, {grown.id: grown}, [ended], grown.id + 1)
+    assert (warm.outages, warm._first_reports, warm._remembered) == before
