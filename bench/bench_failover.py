@@ -254,6 +254,7 @@ def kill_leader(
         window = sum(1 for t in list(storm.acked.values()) if killed <= t <= killed + took)
     after = c.status(new)
     to = "?" if after is None else after["ha"]["epoch"]
+    took_over = [ln for ln in new.log_text().splitlines() if "leading (epoch" in ln]
     cpu = ""
     if storm is not None:
         shown = ", ".join(f"{x:.2f}" for x in standby_cpu)
@@ -264,6 +265,8 @@ def kill_leader(
         f"{window} reports acknowledged meanwhile{cpu}",
         flush=True,
     )
+    if took_over:  # this code says whether it led on its warm state (outaged.ha.role)
+        print(f"           {took_over[-1].split('leading (', 1)[1]}", flush=True)
     began = time.monotonic()
     old.start()  # back as a standby
     restart = time.monotonic() - began
