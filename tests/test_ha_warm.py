@@ -233,3 +233,36 @@ def test_outages_changed_under_fed_calls_are_derived_again_as_a_cold_adopt_has_t
     before = (dict(warm.outages), dict(warm._first_reports), dict(warm._remembered))
     assert not readopt(warm, {grown.id: grown}, [ended], grown.id + 1)
     assert (warm.outages, warm._first_reports, warm._remembered) == before
+
+
+async def test_a_moved_baselines_checkpoint_rebuilds_cold_and_the_takeover_still_equals(
+    leader: Daemon, net: Net
+) -> None:
+    """Calls over three minutes: the leader writes new checkpoints of the learned
+    baselines; the refresh after each is cold (a warm engine cannot take one
+    in), the others warm, and the takeover equals `recover`."""
+    app = leader.running
+    index, clock = app.pipeline.ledger.index, leader.clock
+    lookback, policy = app._lookback(index), app.config.escalation
+    backend = leader.backend
+    assert backend.url is not None
+    mine, cold_store = backend.store(), backend.store()
+    await mine.open()
+    await cold_store.open()
+    warm = Warm(mine, backend.url, policy)
+    try:
+        seen = [await warm.refresh(index, clock.now, lookback)]
+        for k in range(6):
+            await leader.send(burst(net, CALLED, 3, T0 + 35.0 * k, skip=3 * k))
+            seen.append(await warm.refresh(index, clock.now, lookback))
+        why = [d.cold for d in seen]
+        assert "baselines checkpoint moved" in why and None in why, why
+        took = await warm.takeover(index, clock.now + 1.0, lookback)
+        cold = await recover(cold_store, index, clock.now + 1.0, lookback, policy)
+        assert state(took.ledger, took.next_seq) == state(cold.ledger, cold.next_signal_seq), (
+            differences(state(took.ledger, took.next_seq), state(cold.ledger, cold.next_signal_seq))
+        )
+    finally:
+        await warm.close()
+        await mine.close()
+        await cold_store.close()
