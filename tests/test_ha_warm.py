@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from outaged.ha.warm import Followed, Refreshed, Warm, readopt
+from outaged.ha.warm import REBASE_S, Followed, Refreshed, Warm, readopt
 from outaged.outages.engine import Engine
 from outaged.outages.lifecycle import Action
 from outaged.records.ledger import Ledger
@@ -240,7 +240,8 @@ async def test_a_moved_baselines_checkpoint_rebuilds_cold_and_the_takeover_still
 ) -> None:
     """Calls over three minutes: the leader writes new checkpoints of the learned
     baselines; the refresh after each is cold (a warm engine cannot take one
-    in), the others warm, and the takeover equals `recover`."""
+    in), the others warm; one after REBASE_S is cold again; the takeover equals
+    `recover`."""
     app = leader.running
     index, clock = app.pipeline.ledger.index, leader.clock
     lookback, policy = app._lookback(index), app.config.escalation
@@ -257,6 +258,8 @@ async def test_a_moved_baselines_checkpoint_rebuilds_cold_and_the_takeover_still
             seen.append(await warm.refresh(index, clock.now, lookback))
         why = [d.cold for d in seen]
         assert "baselines checkpoint moved" in why and None in why, why
+        clock.now += REBASE_S + 1.0  # and a base that old is rebuilt anyway
+        assert (await warm.refresh(index, clock.now, lookback)).cold == "base older than 300 s"
         took = await warm.takeover(index, clock.now + 1.0, lookback)
         cold = await recover(cold_store, index, clock.now + 1.0, lookback, policy)
         assert state(took.ledger, took.next_seq) == state(cold.ledger, cold.next_signal_seq), (
