@@ -18,7 +18,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
@@ -30,7 +30,6 @@ from outaged.api.routes import build_app
 from outaged.config import Config
 from outaged.directory.index import Directory
 from outaged.errors import ListenError, OutagedError
-from outaged.ha.role import Role
 from outaged.heap import Keeper, freeze_loaded
 from outaged.intake import Limits
 from outaged.metrics.families import Metrics
@@ -64,6 +63,9 @@ from outaged.topology import checkpoint
 from outaged.topology.graph import GraphIndex
 from outaged.topology.model import Severity, Topology
 from outaged.zones import parse_zone
+
+if TYPE_CHECKING:  # imported when configured: it brings psycopg (~9 MB of RSS for good)
+    from outaged.ha.role import Role
 
 log = logging.getLogger("outaged.app")
 
@@ -171,6 +173,8 @@ class App:
         await self.store.open()
         self._cleanup.append(("store", self.store.close))
         if config.ha.enabled:  # its standby state starts warm from this recovery
+            from outaged.ha.role import Role
+
             self._ha = Role(self)
         ha = self._ha
         ledger, next_seq = await (self._recover(index) if ha is None else ha.recover(index))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -27,10 +27,12 @@ from outaged.api.bulletin import inside_json
 from outaged.api.inputs import HttpError, printable
 from outaged.api.middleware import INTERNAL, REFUSALS, TOKEN, dumps, error_body, refusal
 from outaged.errors import Problem
-from outaged.ha.inbox import READ, GivenUp
 from outaged.outages.model import iso
 from outaged.records.model import Record
 from outaged.steps import Act, Ingested, Intake, Outcome, Replayed
+
+if TYPE_CHECKING:  # the inbox (and psycopg) only with several instances
+    from outaged.ha.inbox import GivenUp
 
 PATH = "/api/v1/queued/{id}"
 _ID = re.compile(r"[0-9a-f]{32}")  # outaged.ha.inbox.Writer: uuid4().hex
@@ -61,6 +63,8 @@ def answer(api: Api) -> Callable[[Intake | Act, Outcome | BaseException], tuple[
 
 def given_up(given: GivenUp) -> tuple[int, str]:
     """What a request the leader gave up is answered: 422, and why."""
+    from outaged.ha.inbox import READ  # loaded already: only the inbox gives rows up
+
     what = "cannot be read" if given.stage == READ else "failed its decision step"
     if given.tries > 1:
         what += f" {given.tries} times"

@@ -8,10 +8,9 @@ scope questions (subscribers, communities) O(1).
 
 from __future__ import annotations
 
+import graphlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
-
-import networkx as nx
 
 from outaged.topology.model import Element, Kind, Topology
 
@@ -19,17 +18,17 @@ SUPER_ROOT = "\x00root"
 
 
 def topological_order(elements: Mapping[str, Element]) -> list[str]:
-    """Parents before children: networkx's topological sort of the element graph
-    below SUPER_ROOT (above every parentless element). The graph is built for
-    this and dropped: the index keeps only what it derives, since a graph of
-    every element would hold ~50 MB on 10^5 elements."""
-    graph = nx.DiGraph()
-    graph.add_node(SUPER_ROOT)
-    graph.add_nodes_from(elements)
-    graph.add_edges_from((p, e.id) for e in elements.values() for p in (e.parents or (SUPER_ROOT,)))
+    """Parents before children, generation by generation below SUPER_ROOT (above
+    every parentless element), each generation's children in the order their
+    edges come: the order networkx's `topological_sort` gives for that graph
+    (tested against it), from the standard library's `graphlib`. Not networkx
+    itself: importing it alone holds ~11-24 MB of the daemon's RSS for good."""
+    sorter: graphlib.TopologicalSorter[str] = graphlib.TopologicalSorter()
+    for e in elements.values():
+        sorter.add(e.id, *(e.parents or (SUPER_ROOT,)))
     try:
-        return [n for n in nx.topological_sort(graph) if n != SUPER_ROOT]
-    except nx.NetworkXUnfeasible:  # the loader refuses cycles first
+        return [n for n in sorter.static_order() if n != SUPER_ROOT]
+    except graphlib.CycleError:  # the loader refuses cycles first
         raise ValueError("the topology has a parent cycle") from None
 
 
