@@ -56,6 +56,7 @@ class Call:
     element: str
     cls: ReportClass
     community: str | None
+    targets: tuple[str, ...]  # the elements it counts at (`SpikeDetector.targets`)
     owner_depth: int = -1  # depth of the deepest spike it belongs to; -1: none
 
 
@@ -115,11 +116,11 @@ class SpikeDetector(Significance):
             self._anonymous += 1
             subscriber = f"\x00anon{self._anonymous}"
         community = self.index.community_of.get(element)
-        call = Call(at, subscriber, element, cls, community)
-        if cls is not ReportClass.AUTH and self._late(call):
-            return False
         auth = cls is ReportClass.AUTH
         targets = self.targets(element, cls)
+        call = Call(at, subscriber, element, cls, community, targets)
+        if not auth and self._recovered and self._late(call):
+            return False
         self.baselines.observe(call, cls, targets)
         changed = False
         if not auth:
@@ -164,7 +165,7 @@ class SpikeDetector(Significance):
     def _late(self, call: Call) -> bool:
         """A call from under an element seen recover less than a window ago is about
         the fault that just ended (the call centre's queue, callers not yet retrying)."""
-        for target in self._chain(call.element):
+        for target in call.targets:  # its chain
             recovered = self._recovered.get(target)
             if recovered is not None and call.at < recovered + self.th.spike_window_s:
                 return True
@@ -174,18 +175,18 @@ class SpikeDetector(Significance):
         return (element, *self.index.dominators(element))
 
     def _window(self, element: str, cls: ReportClass) -> Window:
-        key = (element, cls)
-        window = self.windows.get(key)
-        if window is None:
-            self._created += 1
-            window = Window(self.index.depth.get(element, 0), self._created)
-            self.windows[key] = window
+        """A new window (the caller found none)."""
+        self._created += 1
+        window = Window(self.index.depth.get(element, 0), self._created)
+        self.windows[(element, cls)] = window
         return window
 
     def _count(self, element: str, cls: ReportClass, call: Call, child: str | None) -> bool:
         key = (element, cls)
-        window = self._window(element, cls)
-        self._evict(window, element, cls, call.at)
+        window = self.windows.get(key)
+        if window is None:
+            window = self._window(element, cls)
+        window.evict(call.at - self.th.spike_window_s)
         spike = self.active.get(key)
         ended = False
         if spike is not None and len(window.free) < self.th.spike_min_reporters:
@@ -249,7 +250,7 @@ class SpikeDetector(Significance):
         counting in the windows above (where it would only repeat the spike)."""
         if call.owner_depth >= depth:
             return
-        targets = self.targets(call.element, call.cls)
+        targets = call.targets
         for target in targets:
             upper = self.windows.get((target, call.cls))
             if upper is not None and upper.depth < depth:
@@ -372,7 +373,7 @@ class SpikeDetector(Significance):
         """The call is explained by a fault that is over: it counts nowhere again."""
         if call.owner_depth == _RETIRED:
             return
-        targets = self.targets(call.element, call.cls)
+        targets = call.targets
         if call.cls is not ReportClass.AUTH:
             unretired = self._unretired
             for target in targets:

@@ -64,11 +64,14 @@ class Window:
         if call.owner_depth > self.depth:  # a deeper spike owns it already
             return
         self.counted[id(call)] = child
-        _increment(self.free, call.reporter)
-        if call.community is not None:
-            _increment(self.communities, call.community)
+        free, community = self.free, call.community  # counted inline: the hot path
+        free[call.reporter] = free.get(call.reporter, 0) + 1
+        if community is not None:
+            communities = self.communities
+            communities[community] = communities.get(community, 0) + 1
         if child is not None:
-            _increment(self.children, child)
+            children = self.children
+            children[child] = children.get(child, 0) + 1
 
     def release(self, call: Call) -> None:
         """The call stops counting here (evicted, or owned by a deeper spike)."""
@@ -103,10 +106,6 @@ class Window:
         self.children.clear()
         self.communities.clear()
         self.counted.clear()
-
-
-def _increment(counts: dict[str, int], key: str) -> None:
-    counts[key] = counts.get(key, 0) + 1
 
 
 def _decrement(counts: dict[str, int], key: str) -> None:
