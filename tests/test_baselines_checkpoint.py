@@ -124,7 +124,9 @@ def test_an_export_leaves_out_the_unsettled_calls_and_a_restore_takes_them_back(
     targets = {e: (e, *net.index.dominators(e)) for _, e in calls}
     for at, element in calls:
         live.observe(
-            Call(at, "x", element, ReportClass.DOWN, None), ReportClass.DOWN, targets[element]
+            Call(at, "x", element, ReportClass.DOWN, None, targets[element]),
+            ReportClass.DOWN,
+            targets[element],
         )
     now = calls[-1][0]
     live.advance(now)
@@ -138,7 +140,9 @@ def test_an_export_leaves_out_the_unsettled_calls_and_a_restore_takes_them_back(
     assert city.count < live._city[ReportClass.DOWN].count - len(left_out) + 1
     for at, element in left_out:
         again.observe(
-            Call(at, "x", element, ReportClass.DOWN, None), ReportClass.DOWN, targets[element]
+            Call(at, "x", element, ReportClass.DOWN, None, targets[element]),
+            ReportClass.DOWN,
+            targets[element],
         )
     for key, learned in live._own.items():
         assert abs(again._own[key].count - learned.count) < 1e-9, key
@@ -266,7 +270,7 @@ def test_an_export_is_skipped_only_when_nothing_changed_since_the_last(tmp_path:
 
     baselines = SpikeDetector(net.index, net.index.topology.thresholds).baselines
     targets = ("m1-c1-b1", *net.index.dominators("m1-c1-b1"))
-    call = Call(T0, "x", "m1-c1-b1", ReportClass.DOWN, None)
+    call = Call(T0, "x", "m1-c1-b1", ReportClass.DOWN, None, targets)
     baselines.observe(call, ReportClass.DOWN, targets)
     assert baselines.export(T0, 1) is not None
     assert baselines.export(T0 + 61.0, 1) is None  # nothing new

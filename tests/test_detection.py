@@ -274,8 +274,8 @@ def test_the_time_of_day_profile_is_learned_after_a_week() -> None:
         rate = 4.0 if 18 <= hour < 22 else 1.0  # calls per 10 minutes
         for _ in range(int(rate) + (rng.random() < rate % 1)):
             at = t + rng.uniform(0, 600)
-            base.observe(Call(at, f"s{rng.randrange(10_000)}", "b", ReportClass.DOWN, None),
-                         ReportClass.DOWN, ("b",))  # fmt: skip
+            call = Call(at, f"s{rng.randrange(10_000)}", "b", ReportClass.DOWN, None, ("b",))
+            base.observe(call, ReportClass.DOWN, call.targets)
         t += 600
         base.advance(t)
     evening = base.rate("b", ReportClass.DOWN, 10_000, 9 * DAY + 20 * HOUR)
