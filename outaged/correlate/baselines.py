@@ -81,11 +81,14 @@ class _Decayed:
         return self.count * math.exp(-(now - self.at) / tau)
 
     def add(self, at: float, tau: float, n: float = 1.0) -> None:
-        if at >= self.at:
-            self.count = max(0.0, self.value(at, tau) + n)
+        last = self.at
+        if at > last:  # max(0, value(at) + n), `value` inline: the hot path
+            self.count = max(0.0, self.count * math.exp(-(at - last) / tau) + n)
             self.at = at
+        elif at == last:
+            self.count = max(0.0, self.count + n)
         else:  # a late call: worth less, never a jump in the decay
-            self.count = max(0.0, self.count + n * math.exp(-(self.at - at) / tau))
+            self.count = max(0.0, self.count + n * math.exp(-(last - at) / tau))
 
 
 def _subtract(row: list[float], at: float, tau: float) -> None:
@@ -217,14 +220,15 @@ class Baselines:
         hours = self._hour_count.setdefault(cls, [0.0] * _HOURS)
         hour = int(call.at // 3600.0) % _HOURS
         hours[hour] = max(0.0, hours[hour] + n)
-        touched = self._touched
+        touched, own, at = self._touched, self._own, call.at
         for element in counted_at:
-            found = self._own.get((element, cls))
+            key = (element, cls)
+            found = own.get(key)
             if found is None:
-                found = self._own[(element, cls)] = _Decayed(call.at)
-            found.add(call.at, tau, n)
+                found = own[key] = _Decayed(at)
+            found.add(at, tau, n)
             if touched is not None:
-                touched.add((element, cls))
+                touched.add(key)
         self._changed = True
 
     # ---- kept across a restart ---------------------------------------------
