@@ -14,9 +14,10 @@ into a temporary directory and put first on the child's PYTHONPATH.
   network (bench/gen_topology.py), then bench_core's storm through the decision
   loop (`Pipeline.ingest`, 5,000 signals a step): one healthy probe cycle of
   every probed element, then two cycles with two metros down. RSS (VmRSS, after
-  a collection) once every element has been probed (the healthy cycle) and at
-  the end (storm held); the worst GC pause once the daemon is ready
-  (`gc.callbacks`).
+  a collection) when ready (before any signal, with the modules imported then:
+  imported code stays resident), once every element has been probed (the
+  healthy cycle) and at the end (storm held); the worst GC pause once the
+  daemon is ready (`gc.callbacks`).
 - **restart**: a store holding `--signals` signals inside the re-ingest window
   (bench_core's storm, 2 metros down, written straight into SQLite), then
   `App.start` until ready (topology load, recovery, the recovery evaluation
@@ -149,6 +150,7 @@ async def child_steady(topology: Path, state: Path) -> dict[str, Any]:
     began = time.perf_counter()
     await app.start()
     ready_s = time.perf_counter() - began
+    ready_rss, modules = rss(), len(sys.modules)
     pipeline = app.pipeline
     signals = build_storm(pipeline.engine.index, 3)
     gc.freeze()  # the bench's own input, alive all along: not the daemon's to collect
@@ -169,6 +171,8 @@ async def child_steady(topology: Path, state: Path) -> dict[str, Any]:
     await app.stop()
     return {
         "ready_s": ready_s,
+        "rss_ready": ready_rss,
+        "modules": modules,
         "signals": len(signals),
         "rss_healthy": healthy,
         "rss_storm": held,
@@ -418,6 +422,8 @@ def main() -> None:
 def report(results: dict[str, dict[str, dict[str, Any]]]) -> None:
     names = list(results)
     rows: list[tuple[str, Callable[[dict[str, dict[str, Any]]], float], Callable[[float], str]]] = [
+        ("steady: RSS when ready (no signal yet)", lambda r: r["steady"]["rss_ready"], mb),
+        ("steady: modules imported when ready", lambda r: r["steady"]["modules"], _n),
         ("steady: RSS after a healthy probe cycle", lambda r: r["steady"]["rss_healthy"], mb),
         ("steady: RSS with 2 metros down", lambda r: r["steady"]["rss_storm"], mb),
         ("steady: worst GC pause (ready on)", lambda r: r["steady"]["gc_worst_s"], _ms),
