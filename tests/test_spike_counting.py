@@ -5,10 +5,12 @@ one it replaced (outaged/correlate/spikes.py, windows.py, baselines.py).
 verbatim: the chain rebuilt for every claim and retirement, the window looked
 up through `_window` and evicted through `_evict`, `_late` walked for every
 call, the window's counters through `_increment`, a learned count's decay
-through `_Decayed.value`. The same random report streams (calling under
-faults heavy enough to make spikes, claims and suspicions, background calls
-all over the city, 691 calls, anonymous callers, late calls, with recoveries,
-a person's false alarm and the engine's expiry between them) go through both;
+through `_Decayed.value`, a window's rate from the list of its counted calls,
+a burst's start with the median of its gaps sorted again at each step. The
+same random report streams (calling under faults heavy enough to make spikes,
+claims and suspicions, background calls all over the city, 691 calls,
+anonymous callers, late calls, with recoveries, a person's false alarm and the
+engine's expiry between them) go through both;
 after every operation the whole state must be equal, every float bit for bit:
 the windows (their calls in order, who counts where), the spikes, suspicions
 and what moved, the learned baselines.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import math
 import random
+import statistics
 from collections import deque
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,7 @@ import pytest
 
 from bench.gen_topology import generate
 from outaged.correlate.baselines import Baselines, _Decayed
+from outaged.correlate.significance import _BURST_GAP_FACTOR, _MIN_SPAN_S
 from outaged.correlate.spikes import _RETIRED, Call, ReportClass, Spike, SpikeDetector, Suspicion
 from outaged.correlate.windows import Window
 from outaged.topology.graph import GraphIndex
@@ -218,6 +222,31 @@ class OneByOne(SpikeDetector):
         if call.owner_depth < 0:
             self.baselines.forget(call, call.cls, targets)
         call.owner_depth = _RETIRED
+
+    def _rate(self, element: str, cls: ReportClass, window: Window, at: float) -> float:
+        subscribers = self._subscribers(element, cls)
+        run = None
+        counted = [c.at for c in window.events if window.counts(c)]
+        if counted and subscribers >= self.index.total_subscribers:  # see Baselines
+            run = (min(counted), len(counted))
+        return self.baselines.rate(element, cls, subscribers, at, run, len(counted))
+
+    def _burst_start(self, window: Window, now: float) -> float:
+        """The first call of the run that made the spike: walking back from the newest
+        call, a gap much longer than the run's own typical spacing (and than a minute)
+        leaves the earlier calls to the background."""
+        times = sorted(c.at for c in window.events if window.counts(c))
+        if not times:
+            return now
+        start = len(times) - 1
+        gaps: list[float] = []
+        while start > 0:
+            gap = times[start] - times[start - 1]
+            if gaps and gap > max(_MIN_SPAN_S, _BURST_GAP_FACTOR * statistics.median(gaps)):
+                break
+            gaps.append(gap)
+            start -= 1
+        return times[start]
 
 
 def _call(c: Call) -> tuple[Any, ...]:

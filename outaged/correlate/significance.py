@@ -14,8 +14,8 @@ of the burst that made it significant, never a background call before it.
 
 from __future__ import annotations
 
+import bisect
 import math
-import statistics
 from typing import TYPE_CHECKING
 
 from outaged.correlate.baselines import Baselines
@@ -104,10 +104,10 @@ class Significance:
     def _rate(self, element: str, cls: ReportClass, window: Window, at: float) -> float:
         subscribers = self._subscribers(element, cls)
         run = None
-        counted = [c.at for c in window.events if window.counts(c)]
+        counted = len(window.counted)  # its calls that count here, without walking them
         if counted and subscribers >= self.index.total_subscribers:  # see Baselines
-            run = (min(counted), len(counted))
-        return self.baselines.rate(element, cls, subscribers, at, run, len(counted))
+            run = (min(c.at for c in window.events if window.counts(c)), counted)
+        return self.baselines.rate(element, cls, subscribers, at, run, counted)
 
     def _auth_spread(self, window: Window, at: float) -> bool:
         """An AAA failure makes people call again and again from many communities:
@@ -143,11 +143,18 @@ class Significance:
         if not times:
             return now
         start = len(times) - 1
-        gaps: list[float] = []
+        gaps: list[float] = []  # kept sorted: the median without sorting them again each step
         while start > 0:
             gap = times[start] - times[start - 1]
-            if gaps and gap > max(_MIN_SPAN_S, _BURST_GAP_FACTOR * statistics.median(gaps)):
+            if gaps and gap > max(_MIN_SPAN_S, _BURST_GAP_FACTOR * _median(gaps)):
                 break
-            gaps.append(gap)
+            bisect.insort(gaps, gap)
             start -= 1
         return times[start]
+
+
+def _median(ordered: list[float]) -> float:
+    """`statistics.median` of a list already sorted (the same arithmetic)."""
+    n = len(ordered)
+    i = n // 2
+    return ordered[i] if n % 2 else (ordered[i - 1] + ordered[i]) / 2
