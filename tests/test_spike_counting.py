@@ -313,8 +313,8 @@ def test_the_cheaper_path_counts_exactly_as_the_one_by_one_path(
     fast, slow = SpikeDetector(city, th), OneByOne(city, th)
     elements = city.topology.elements
     subs_at: dict[str, list[str]] = {}
-    for sub, element in city.topology.subscribers.items():
-        subs_at.setdefault(element, []).append(sub)
+    for subscriber, element in city.topology.subscribers.items():
+        subs_at.setdefault(element, []).append(subscriber)
     faults = rng.sample(
         sorted(e for e in elements if elements[e].kind in ("metro", "community")), 3
     )
@@ -327,16 +327,16 @@ def test_the_cheaper_path_counts_exactly_as_the_one_by_one_path(
         roll = rng.random()
         if roll < 0.70:  # calling from under a fault
             element = rng.choice(under)
-            sub: str | None = rng.choice(subs_at[element])
+            caller: str | None = rng.choice(subs_at[element])
             cls = ReportClass.DOWN if rng.random() < 0.8 else ReportClass.DEGRADED
         elif roll < 0.85:  # background, anywhere
             element = rng.choice(everywhere)
-            sub = rng.choice(subs_at[element])
+            caller = rng.choice(subs_at[element])
             cls = rng.choice((ReportClass.DOWN, ReportClass.DEGRADED))
         elif roll < 0.92:  # 691, or no caller id
-            element, sub, cls = rng.choice(everywhere), None, ReportClass.AUTH
+            element, caller, cls = rng.choice(everywhere), None, ReportClass.AUTH
             if rng.random() < 0.5:
-                element, sub, cls = rng.choice(under), None, ReportClass.DOWN
+                element, caller, cls = rng.choice(under), None, ReportClass.DOWN
         elif roll < 0.96:
             now = at + rng.uniform(0, 400)
             assert fast.expire(now) == slow.expire(now), (seed, step)
@@ -353,7 +353,10 @@ def test_the_cheaper_path_counts_exactly_as_the_one_by_one_path(
         late = at - rng.uniform(0, 120) if rng.random() < 0.05 else at  # arrives late
         if element == platform:
             cls = ReportClass.AUTH
-        assert fast.add(late, element, cls, sub) == slow.add(late, element, cls, sub), (seed, step)
+        assert fast.add(late, element, cls, caller) == slow.add(late, element, cls, caller), (
+            seed,
+            step,
+        )
         peak = max(peak, len(fast.active))
         if step % 50 == 0 or step > 1_150:
             assert state(fast) == state(slow), (seed, step)
