@@ -211,34 +211,6 @@ def test_a_reports_received_time_is_its_iso_time_parsed_back():
         assert received(ts) == parse_time(iso(ts) or ""), ts
 
 
-def test_topological_order_is_networkx_topological_sort():
-    """graphlib's order equals networkx's for the same graph: generations below
-    SUPER_ROOT, children in edge order (the dominator tree's child order and
-    pre-order numbering follow it). Elements come in a shuffled order, some list
-    a parent twice, several have none."""
-    import random
-
-    import networkx as nx
-
-    from outaged.topology.graph import SUPER_ROOT, topological_order
-
-    for seed in range(30):
-        rng = random.Random(seed)
-        made: list[Element] = [el(f"top{i}", Kind.CORE) for i in range(rng.randint(1, 3))]
-        for i in range(rng.randint(1, 300)):
-            earlier = [e.id for e in made]
-            parents = rng.choices(earlier, k=1 if rng.random() < 0.7 else 3)  # repeats too
-            made.append(el(f"n{i}", Kind.ACCESS, *parents))
-        rng.shuffle(made)
-        elements = {e.id: e for e in made}
-        graph = nx.DiGraph()
-        graph.add_node(SUPER_ROOT)
-        graph.add_nodes_from(elements)
-        graph.add_edges_from((p, e.id) for e in made for p in e.parents or (SUPER_ROOT,))
-        expected = [n for n in nx.topological_sort(graph) if n != SUPER_ROOT]
-        assert topological_order(elements) == expected, seed
-
-
 def test_topological_order_refuses_a_cycle():
     from outaged.topology.graph import topological_order
 

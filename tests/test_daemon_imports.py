@@ -1,7 +1,9 @@
 """What a daemon on the embedded SQLite store loads: neither psycopg (the
-PostgreSQL store and the several-instances code bring it when configured) nor
-networkx (a test oracle only). Each holds ~9-24 MB of RSS for good once
-imported (bench/bench_restart.py, bench/README.md), on a 400 MB goal."""
+PostgreSQL store and the several-instances code bring it when configured) nor,
+until it builds a topology index from the file, networkx (outaged.topology.graph
+`topological_order`; a start from the topology checkpoint never does). Each
+holds ~9-24 MB of RSS for good once imported (bench/bench_restart.py,
+bench/README.md), on a 400 MB goal."""
 
 from __future__ import annotations
 

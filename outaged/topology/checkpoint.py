@@ -58,7 +58,7 @@ MIN_ELEMENTS = 10_000  # a network smaller than both loads in well under a secon
 MIN_SUBSCRIBERS = 100_000
 MAGIC = b"outaged topology checkpoint 1\n"
 _PACKAGE = Path(__file__).resolve().parent.parent  # outaged/
-_LIBRARIES = ("PyYAML",)  # the YAML's values
+_LIBRARIES = ("networkx", "PyYAML")  # the topological order; the YAML's values
 
 
 @dataclass(frozen=True, slots=True)
