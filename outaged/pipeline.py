@@ -221,7 +221,7 @@ class Pipeline(StepItems, StepFailures):
         self._quiet.clear()
         done = asyncio.get_running_loop().run_in_executor(None, decide, now)
         done.add_done_callback(lambda _: self._quiet.set())
-        await done
+        await asyncio.shield(done)  # a cancel would cancel `done` itself, quiet too early
 
     async def quiet(self) -> None:
         """Return when no election runs on its thread: what iterates memory on the
