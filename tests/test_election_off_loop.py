@@ -10,16 +10,19 @@ the order of events, not on how fast anything is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import cast
 
 import aiohttp
 import pytest
 
 from outaged.api.auth import token_hash
 from outaged.outages.model import Decision
-from outaged.pipeline import Ingested
+from outaged.pipeline import Ingested, Pipeline
 from outaged.records.ledger import Ledger
 from outaged.store.base import Token
 from tests.atomic import Daemon
@@ -98,3 +101,33 @@ async def test_healthz_is_answered_during_a_long_election_readyz_after_it(daemon
     looked_status, looked_at = await looked
     assert ready_status == 200 and ready_at > election_end
     assert looked_status == 200 and looked_at > election_end
+
+
+class _Loop:
+    """What `Pipeline._off_loop` uses of the pipeline: its `quiet` event."""
+
+    def __init__(self) -> None:
+        self._quiet = asyncio.Event()
+        self._quiet.set()
+
+
+async def test_a_cancelled_step_leaves_quiet_clear_until_its_elections_thread_ends() -> None:
+    """Shutdown may cancel a step while its election runs: what iterates memory
+    must still wait for the thread, not for the cancelled await."""
+    loop = _Loop()
+    began, release = threading.Event(), threading.Event()
+
+    def decide(now: float) -> list[Decision]:
+        began.set()
+        release.wait(10)
+        return []
+
+    step = asyncio.create_task(Pipeline._off_loop(cast(Pipeline, loop), decide, 0.0))
+    assert await asyncio.to_thread(began.wait, 10)
+    step.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await step
+    await asyncio.sleep(0.05)
+    assert not loop._quiet.is_set()  # the thread still runs
+    release.set()
+    await asyncio.wait_for(loop._quiet.wait(), 10)
