@@ -108,6 +108,11 @@ def span(seconds: float) -> str:
     return f"{seconds:g} s"
 
 
+# The furthest ahead planned work may start: a year covers any 割接 an ISP schedules;
+# beyond it is a typo (year 9999) that would sit in every listing.
+MAINTENANCE_AHEAD_S = 365 * 86400.0
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     """How far from now a signal arriving live may be dated (docs/config.md `api`)."""
@@ -128,6 +133,11 @@ def check_limits(signal: Signal, now: float, limits: Limits) -> list[tuple[str, 
     if isinstance(signal, Maintenance):
         if signal.start < now - limits.horizon_s:
             found.append(("start", f"more than {horizon} in the past (the signal horizon)"))
+        elif signal.start > now + MAINTENANCE_AHEAD_S:
+            ahead = f"{MAINTENANCE_AHEAD_S / 86400:g} days"
+            found.append(
+                ("start", f"more than {ahead} ahead; planned work is declared within a year")
+            )
         if signal.end - signal.start > limits.max_maintenance_s:
             longest = span(limits.max_maintenance_s)
             found.append(("end", f"the window is longer than the maximum of {longest}"))

@@ -8,7 +8,7 @@ for another with `--tz` (or `?tz=` on the report). Pure.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _OFFSET = re.compile(r"^(?:UTC)?([+-])(\d{1,2})(?::?(\d{2}))?$")
@@ -47,7 +47,38 @@ def zone_name(tz: tzinfo | None, at: datetime) -> str:
     return f"UTC{offset(at.astimezone(tz))}"
 
 
+def moment(ts: float) -> datetime | None:
+    """POSIX seconds as an aware UTC time; None for a number no datetime holds
+    (past year 9999, NaN): shown as "-" rather than an error."""
+    try:
+        return datetime.fromtimestamp(ts, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def localize(at: datetime, tz: tzinfo | None) -> datetime:
+    """`at` in `tz`; in UTC (its offset shown, so still unambiguous) when `tz` would
+    carry it past a datetime's range (UTC+8 late on 9999-12-31)."""
+    try:
+        return at.astimezone(tz)
+    except (OverflowError, ValueError):
+        return at.astimezone(UTC)
+
+
 def local_time(at: datetime, tz: tzinfo | None) -> str:
     """`2026-11-22 16:01:10 +08:00`: the time in `tz` with its offset, never ambiguous."""
-    local = at.astimezone(tz)
+    local = localize(at, tz)
     return f"{local:%Y-%m-%d %H:%M:%S} {offset(local)}"
+
+
+def short_time(at: datetime, now: datetime, tz: tzinfo | None) -> str:
+    """What a person reads at a glance: `16:01` on today's date in `tz`, `11-21 16:01`
+    this year, `2027-01-05 16:01` in another; `9999-12-31 23:59 UTC` past the range."""
+    try:
+        local = at.astimezone(tz)
+    except (OverflowError, ValueError):
+        return f"{at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    today = localize(now, tz)
+    if local.date() == today.date():
+        return f"{local:%H:%M}"
+    return f"{local:%m-%d %H:%M}" if local.year == today.year else f"{local:%Y-%m-%d %H:%M}"

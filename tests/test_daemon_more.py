@@ -78,13 +78,17 @@ DOC_ACTIONS: dict[str, tuple[frozenset[str], str | None]] = {
     "eta": (BEFORE_RESTORED, None),
     "severity": (ACTIVE, None),
 }
+# An ETA is at most 30 days ahead: a week from the daemon's (wall) clock, whole seconds
+WEEK_AHEAD = (datetime.now(timezone(timedelta(hours=8))) + timedelta(days=7)).isoformat(
+    timespec="seconds"
+)
 ACTION_FIELDS: dict[str, dict[str, str]] = {
     "assign": {"assignee": "boss"},
     "diagnose": {"cause": "power"},
     "progress": {"note": "working on it"},
     "cancel": {"reason": "false alarm"},
     "note": {"note": "a note"},
-    "eta": {"at": "2999-01-01T14:30:00+08:00"},  # as given: already absolute, with its offset
+    "eta": {"at": WEEK_AHEAD},  # as given: already absolute, with its offset
     "severity": {"severity": "S4", "reason": "two buildings only"},
 }
 

@@ -16,7 +16,7 @@ from outaged.directory.index import MAX_RESULTS, Found
 from outaged.directory.lookup import Open, lookup, message, planned_windows, say
 from outaged.errors import Problem
 from outaged.outages.lifecycle import Action
-from outaged.records.actions import ActionRequest
+from outaged.records.actions import ETA_AHEAD_S, ActionRequest
 from outaged.topology.names import names_json
 from outaged.zones import parse_zone
 
@@ -132,8 +132,12 @@ def eta_fields(request: ActionRequest, now: float, zone: str | None) -> ActionRe
     except ValueError as exc:
         why = f"expected HH:MM or an ISO 8601 time with offset ({exc})"
         raise HttpError(422, f"at: {why}", [Problem("api", None, "at", why)]) from None
+    why = None
     if at.timestamp() <= now:
         why = "is in the past"
+    elif at.timestamp() > now + ETA_AHEAD_S:
+        why = f"more than {ETA_AHEAD_S / 86400:g} days ahead; give the repair estimate"
+    if why is not None:
         raise HttpError(422, f"at: {why}", [Problem("api", None, "at", why)])
     fields = dict(request.fields, at=at.isoformat())
     return ActionRequest(request.action, fields)

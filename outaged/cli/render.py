@@ -38,11 +38,8 @@ def times_in(tz: tzinfo | None, now: datetime, lang: Lang) -> str:
 
 
 def fmt_short(at: datetime, tz: tzinfo | None, now: datetime) -> str:
-    """`16:01` today (in `tz`), `11-21 16:01` on another day."""
-    local = at.astimezone(tz)
-    if local.date() == now.astimezone(tz).date():
-        return local.strftime("%H:%M")
-    return local.strftime("%m-%d %H:%M")
+    """`16:01` today (in `tz`), `11-21 16:01` on another day, with the year in another."""
+    return zones.short_time(at, now, tz)
 
 
 def fmt_duration(seconds: float | None, lang: Lang) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from typing import Any
 
 from outaged.classify.scope import covers
@@ -19,6 +19,7 @@ from outaged.records.model import Record
 from outaged.signals import Maintenance
 from outaged.topology.graph import GraphIndex
 from outaged.topology.model import display_name
+from outaged.zones import moment, short_time
 
 UPCOMING_S = 7 * 86400.0  # planned work shown ahead of its start
 
@@ -46,9 +47,12 @@ def expected_restore(item: Open) -> tuple[float | None, str | None]:
 
 
 def clock_text(at: float, now: float, tz: tzinfo | None) -> str:
-    """14:30 today, else 12-03 14:30: what an agent reads out."""
-    local, today = datetime.fromtimestamp(at, tz), datetime.fromtimestamp(now, tz)
-    return f"{local:%H:%M}" if local.date() == today.date() else f"{local:%m-%d %H:%M}"
+    """14:30 today, else 12-03 14:30 (2027-01-05 14:30 in another year): what an
+    agent reads out; "-" for a time no calendar holds (never an error)."""
+    when, today = moment(at), moment(now)
+    if when is None or today is None:
+        return "-"
+    return short_time(when, today, tz)
 
 
 def message(item: Open, index: GraphIndex, now: float, tz: tzinfo | None) -> dict[str, str]:

@@ -12,7 +12,7 @@ by templates_check.py) overrides any of them file by file.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, tzinfo
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ import jinja2
 from outaged.cli.i18n import label
 from outaged.notify.base import Message
 from outaged.notify.digest import EVENT as DIGEST
-from outaged.zones import offset
+from outaged.zones import localize, moment, offset
 
 LANGS = ("zh-CN", "en")
 DEFAULT_LANG = "zh-CN"
@@ -182,8 +182,11 @@ class Renderer:
     def _time(self, ts: float | None) -> str:
         if ts is None:
             return "-"
-        moment = datetime.fromtimestamp(ts, UTC).astimezone(self.tz)  # None: the machine's
-        return f"{moment:%Y-%m-%d %H:%M} {offset(moment)}"
+        at = moment(ts)
+        if at is None:
+            return "-"
+        local = localize(at, self.tz)  # None: the machine's zone
+        return f"{local:%Y-%m-%d %H:%M} {offset(local)}"
 
     def _pick(self, lang: str, event: str, suffix: str) -> jinja2.Template:
         names = [f"{lang}/{event}.{suffix}"]

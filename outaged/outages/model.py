@@ -120,8 +120,12 @@ def iso(ts: float | None) -> str | None:
         return None
     # Truncate to whole milliseconds first: fromtimestamp() rounds to microseconds,
     # which can carry into the next millisecond and print a time after `ts`.
-    ms = math.floor(ts * 1000)
-    moment = datetime.fromtimestamp(ms // 1000, UTC) + timedelta(milliseconds=ms % 1000)
+    # A number no datetime holds (past 9999, NaN) is no time: null, never an error.
+    try:
+        ms = math.floor(ts * 1000)
+        moment = datetime.fromtimestamp(ms // 1000, UTC) + timedelta(milliseconds=ms % 1000)
+    except (OverflowError, OSError, ValueError):
+        return None
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

@@ -30,6 +30,9 @@ FIELDS: dict[Action, tuple[tuple[str, ...], tuple[str, ...]]] = {
     Action.ETA: (("at",), ("note", *MESSAGE_FIELDS)),  # `at`: ISO 8601 once past the edge
     Action.SEVERITY: (("severity", "reason"), ("note",)),
 }
+# The furthest ahead an ETA may be: a repair estimate beyond a month is a typo (a
+# year 9999, a wrong month), and callers would be read a date nobody meant.
+ETA_AHEAD_S = 30 * 86400.0
 SEVERITIES = tuple(s.value for s in Severity)
 # The daemon's own actions: never requested from outside.
 INTERNAL = frozenset({Action.DISPATCH, Action.MERGE})
