@@ -132,12 +132,12 @@ def eta_fields(request: ActionRequest, now: float, zone: str | None) -> ActionRe
     except ValueError as exc:
         why = f"expected HH:MM or an ISO 8601 time with offset ({exc})"
         raise HttpError(422, f"at: {why}", [Problem("api", None, "at", why)]) from None
-    why = None
+    refused: str | None = None
     if at.timestamp() <= now:
-        why = "is in the past"
+        refused = "is in the past"
     elif at.timestamp() > now + ETA_AHEAD_S:
-        why = f"more than {ETA_AHEAD_S / 86400:g} days ahead; give the repair estimate"
-    if why is not None:
-        raise HttpError(422, f"at: {why}", [Problem("api", None, "at", why)])
+        refused = f"more than {ETA_AHEAD_S / 86400:g} days ahead; give the repair estimate"
+    if refused is not None:
+        raise HttpError(422, f"at: {refused}", [Problem("api", None, "at", refused)])
     fields = dict(request.fields, at=at.isoformat())
     return ActionRequest(request.action, fields)
