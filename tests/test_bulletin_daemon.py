@@ -194,3 +194,24 @@ def act_eta(d: Daemon, oid: int, at: str, message: str) -> int:
 
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat()
+
+
+def test_an_eta_or_planned_work_far_ahead_is_refused_naming_the_field(daemon: Daemon) -> None:
+    """9999-12-31 (a typo) once passed, and then every lookup, board and report
+    answer from inside that outage overflowed the local time into a 500."""
+    oid = open_hy01(daemon)
+    body = {"action": "eta", "at": "9999-12-31T23:59:59Z"}
+    status, answer = daemon.call("POST", f"/api/v1/outages/{oid}/actions", body)
+    assert status == 422 and "at:" in answer["error"] and "30 days" in answer["error"], answer
+    start = datetime(9999, 12, 31, 22, tzinfo=UTC)
+    window = {
+        "kind": "maintenance",
+        "element": "hy-01",
+        "start": start.isoformat(),
+        "end": (start + timedelta(minutes=30)).isoformat(),
+        "note": "cutover",
+    }
+    status, answer = daemon.call("POST", "/api/v1/signals", window)
+    assert status == 422 and "start" in answer["error"], answer
+    status, _ = lookup(daemon, subscriber="HY-01-0099")
+    assert status == 200
